@@ -1,0 +1,1 @@
+//! `bgp-fsm`: placeholder; see the workspace README.

@@ -1,0 +1,1 @@
+//! A borrowed reader over wire bytes with checked lengths and offsets.

@@ -1,0 +1,84 @@
+//! NOTIFICATION messages (RFC 4271 section 4.5), with RFC 9003 shutdown communication.
+
+/// NOTIFICATION error codes (IANA "BGP Error (Notification) Codes"), an open code point.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct ErrorCode(pub u8);
+
+impl ErrorCode {
+    /// Message Header Error.
+    pub const MESSAGE_HEADER: Self = Self(1);
+    /// OPEN Message Error.
+    pub const OPEN_MESSAGE: Self = Self(2);
+    /// UPDATE Message Error.
+    pub const UPDATE_MESSAGE: Self = Self(3);
+    /// Hold Timer Expired.
+    pub const HOLD_TIMER_EXPIRED: Self = Self(4);
+    /// Finite State Machine Error (RFC 6608 subcodes).
+    pub const FSM: Self = Self(5);
+    /// Cease (RFC 4486 subcodes).
+    pub const CEASE: Self = Self(6);
+    /// ROUTE-REFRESH Message Error (RFC 7313).
+    pub const ROUTE_REFRESH: Self = Self(7);
+    /// Send Hold Timer Expired (RFC 9687).
+    pub const SEND_HOLD_TIMER_EXPIRED: Self = Self(8);
+}
+
+/// A NOTIFICATION message.
+///
+/// ```text
+///  0                   1                   2                   3
+///  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+/// | Error code    | Error subcode |   Data (variable)             |
+/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct Notification {
+    /// Error code.
+    pub code: ErrorCode,
+    /// Error subcode (meaning depends on the code).
+    pub subcode: u8,
+    /// Data, as the code and subcode define it.
+    pub data: Vec<u8>,
+}
+
+impl Notification {
+    /// Cease subcode: Maximum Number of Prefixes Reached (RFC 4486).
+    pub const CEASE_MAX_PREFIXES: u8 = 1;
+    /// Cease subcode: Administrative Shutdown (RFC 4486, RFC 9003 communication).
+    pub const CEASE_ADMIN_SHUTDOWN: u8 = 2;
+    /// Cease subcode: Peer De-configured.
+    pub const CEASE_PEER_DECONFIGURED: u8 = 3;
+    /// Cease subcode: Administrative Reset (RFC 9003 communication).
+    pub const CEASE_ADMIN_RESET: u8 = 4;
+    /// Cease subcode: Connection Rejected.
+    pub const CEASE_CONNECTION_REJECTED: u8 = 5;
+    /// Cease subcode: Other Configuration Change.
+    pub const CEASE_OTHER_CONFIG_CHANGE: u8 = 6;
+    /// Cease subcode: Connection Collision Resolution.
+    pub const CEASE_COLLISION: u8 = 7;
+    /// Cease subcode: Out of Resources.
+    pub const CEASE_OUT_OF_RESOURCES: u8 = 8;
+    /// Cease subcode: Hard Reset (RFC 8538).
+    pub const CEASE_HARD_RESET: u8 = 9;
+    /// Cease subcode: BFD Down (RFC 9384).
+    pub const CEASE_BFD_DOWN: u8 = 10;
+
+    /// A NOTIFICATION with no data.
+    pub fn new(code: ErrorCode, subcode: u8) -> Self {
+        Self { code, subcode, data: Vec::new() }
+    }
+
+    /// Cease / Administrative Shutdown (or Reset, with `reset`) carrying an RFC 9003
+    /// shutdown communication. Text longer than 255 bytes is cut at a character boundary.
+    pub fn shutdown(text: &str, reset: bool) -> Self {
+        todo!("RFC 9003 encoding: length octet then UTF-8, at most 255 bytes ({text}, {reset})")
+    }
+
+    /// The RFC 9003 shutdown communication of a Cease 2 or 4, when present and valid UTF-8.
+    pub fn shutdown_communication(&self) -> Option<&str> {
+        todo!()
+    }
+}

@@ -1,0 +1,1 @@
+//! `rib`: placeholder; see the workspace README.

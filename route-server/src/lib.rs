@@ -1,0 +1,1 @@
+//! `route-server`: placeholder; see the workspace README.
