@@ -45,6 +45,8 @@ mod notification;
 mod message;
 mod pack;
 pub mod mrt;
+#[doc(hidden)]
+pub mod fuzzing;
 
 pub use error::{DecodeError, DecodeErrorKind, Treatment, AttrIssue};
 pub use types::{Afi, Safi, Family, SessionParams, AddPathFamilies, Nlri, Origin};
