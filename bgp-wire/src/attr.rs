@@ -119,7 +119,10 @@ impl AsPath {
         let mut path = Self::default();
         let asns: SmallVec<[u32; 8]> = asns.into_iter().collect();
         for chunk in asns.chunks(255) {
-            path.segments.push(AsPathSegment { kind: SegmentType::AsSequence, asns: chunk.into() });
+            path.segments.push(AsPathSegment {
+                kind: SegmentType::AsSequence,
+                asns: chunk.into(),
+            });
         }
         path
     }
@@ -170,7 +173,13 @@ impl AsPath {
                 Some(s) if s.kind == SegmentType::AsSequence && s.asns.len() < 255
             );
             if !lead_has_room {
-                path.segments.insert(0, AsPathSegment { kind: SegmentType::AsSequence, asns: SmallVec::new() });
+                path.segments.insert(
+                    0,
+                    AsPathSegment {
+                        kind: SegmentType::AsSequence,
+                        asns: SmallVec::new(),
+                    },
+                );
             }
             let lead = &mut path.segments[0];
             let n = left.min(255 - lead.asns.len());
@@ -182,8 +191,62 @@ impl AsPath {
 
     /// RFC 6793 section 4.2.3: rebuild the true path from AS_PATH (as received from a
     /// 2-octet speaker) and AS4_PATH.
+    ///
+    /// When AS_PATH holds fewer AS numbers than AS4_PATH, AS4_PATH is ignored and AS_PATH
+    /// returned. Otherwise the leading part of AS_PATH that AS4_PATH lacks (counting as
+    /// [`AsPath::path_length`] does, confederation segments included as they come) is put
+    /// in front of AS4_PATH. Confederation segments of AS4_PATH are dropped: RFC 6793
+    /// section 3 forbids them there.
     pub fn merge_as4(&self, as4_path: &Self) -> Self {
-        todo!("{as4_path:?}")
+        let as4_segments = || {
+            as4_path
+                .segments
+                .iter()
+                .filter(|s| matches!(s.kind, SegmentType::AsSequence | SegmentType::AsSet))
+        };
+        let as4_len: usize = Self {
+            segments: as4_segments().cloned().collect(),
+        }
+        .path_length();
+        let Some(mut lead) = self.path_length().checked_sub(as4_len) else {
+            return self.clone();
+        };
+        let mut merged = Self::default();
+        for segment in &self.segments {
+            if lead == 0 {
+                break;
+            }
+            match segment.kind {
+                SegmentType::AsSequence => {
+                    let n = lead.min(segment.asns.len());
+                    merged.segments.push(AsPathSegment {
+                        kind: SegmentType::AsSequence,
+                        asns: segment.asns[..n].into(),
+                    });
+                    lead -= n;
+                }
+                SegmentType::AsSet => {
+                    merged.segments.push(segment.clone());
+                    lead -= 1;
+                }
+                SegmentType::ConfedSequence | SegmentType::ConfedSet => {
+                    merged.segments.push(segment.clone())
+                }
+            }
+        }
+        for segment in as4_segments() {
+            let joinable = matches!(
+                merged.segments.last(),
+                Some(last) if last.kind == SegmentType::AsSequence
+                    && segment.kind == SegmentType::AsSequence
+                    && last.asns.len() + segment.asns.len() <= 255
+            );
+            match merged.segments.last_mut() {
+                Some(last) if joinable => last.asns.extend_from_slice(&segment.asns),
+                _ => merged.segments.push(segment.clone()),
+            }
+        }
+        merged
     }
 }
 
@@ -372,7 +435,9 @@ impl PathAttribute {
             | AttrValue::As4Path(_)
             | AttrValue::As4Aggregator(_)
             | AttrValue::LargeCommunities(_)
-            | AttrValue::OnlyToCustomer(_) => AttrFlags(AttrFlags::OPTIONAL | AttrFlags::TRANSITIVE),
+            | AttrValue::OnlyToCustomer(_) => {
+                AttrFlags(AttrFlags::OPTIONAL | AttrFlags::TRANSITIVE)
+            }
             // Unknown attributes we originate are optional transitive; callers that keep a
             // received one keep its received flags instead.
             AttrValue::Raw(_) => AttrFlags(AttrFlags::OPTIONAL | AttrFlags::TRANSITIVE),

@@ -1,6 +1,6 @@
 //! Decode errors, the NOTIFICATION each one calls for, and RFC 7606 treatments.
 
-use crate::notification::Notification;
+use crate::notification::{ErrorCode, Notification};
 
 /// Why a message could not be decoded. Every kind maps to exactly one NOTIFICATION
 /// (code, subcode, data) through [`DecodeError::notification`].
@@ -126,12 +126,68 @@ pub struct DecodeError {
 impl DecodeError {
     /// Builds an error.
     pub fn new(kind: DecodeErrorKind, offset: usize, context: &'static str) -> Self {
-        Self { kind, offset, context }
+        Self {
+            kind,
+            offset,
+            context,
+        }
     }
 
     /// The NOTIFICATION the RFCs prescribe for this error.
     pub fn notification(&self) -> Notification {
-        todo!("map every kind to code/subcode/data")
+        use DecodeErrorKind as K;
+        let (code, subcode, data): (ErrorCode, u8, Vec<u8>) = match &self.kind {
+            K::ConnectionNotSynchronized => (ErrorCode::MESSAGE_HEADER, 1, Vec::new()),
+            K::BadMessageLength { length } => {
+                (ErrorCode::MESSAGE_HEADER, 2, length.to_be_bytes().to_vec())
+            }
+            K::BadMessageType { message_type } => {
+                (ErrorCode::MESSAGE_HEADER, 3, vec![*message_type])
+            }
+            // The data is the largest version we support, as a 2-octet value.
+            K::UnsupportedVersionNumber { .. } => (ErrorCode::OPEN_MESSAGE, 1, vec![0, 4]),
+            K::BadPeerAs => (ErrorCode::OPEN_MESSAGE, 2, Vec::new()),
+            K::BadBgpIdentifier => (ErrorCode::OPEN_MESSAGE, 3, Vec::new()),
+            K::UnsupportedOptionalParameter { .. } => (ErrorCode::OPEN_MESSAGE, 4, Vec::new()),
+            K::UnacceptableHoldTime { .. } => (ErrorCode::OPEN_MESSAGE, 6, Vec::new()),
+            K::UnsupportedCapability { capabilities } => {
+                (ErrorCode::OPEN_MESSAGE, 7, capabilities.clone())
+            }
+            K::RoleMismatch => (ErrorCode::OPEN_MESSAGE, 11, Vec::new()),
+            K::MalformedOpen => (ErrorCode::OPEN_MESSAGE, 0, Vec::new()),
+            K::MalformedAttributeList => (ErrorCode::UPDATE_MESSAGE, 1, Vec::new()),
+            K::UnrecognizedWellKnownAttribute { attribute } => {
+                (ErrorCode::UPDATE_MESSAGE, 2, attribute.clone())
+            }
+            K::MissingWellKnownAttribute { type_code } => {
+                (ErrorCode::UPDATE_MESSAGE, 3, vec![*type_code])
+            }
+            K::AttributeFlagsError { attribute } => {
+                (ErrorCode::UPDATE_MESSAGE, 4, attribute.clone())
+            }
+            K::AttributeLengthError { attribute } => {
+                (ErrorCode::UPDATE_MESSAGE, 5, attribute.clone())
+            }
+            K::InvalidOriginAttribute { attribute } => {
+                (ErrorCode::UPDATE_MESSAGE, 6, attribute.clone())
+            }
+            K::InvalidNextHopAttribute { attribute } => {
+                (ErrorCode::UPDATE_MESSAGE, 8, attribute.clone())
+            }
+            K::OptionalAttributeError { attribute } => {
+                (ErrorCode::UPDATE_MESSAGE, 9, attribute.clone())
+            }
+            K::InvalidNetworkField => (ErrorCode::UPDATE_MESSAGE, 10, Vec::new()),
+            K::MalformedAsPath => (ErrorCode::UPDATE_MESSAGE, 11, Vec::new()),
+            K::InvalidRouteRefreshLength { message } => {
+                (ErrorCode::ROUTE_REFRESH, 1, message.clone())
+            }
+        };
+        Notification {
+            code,
+            subcode,
+            data,
+        }
     }
 }
 

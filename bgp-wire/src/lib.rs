@@ -35,30 +35,36 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod attr;
+mod attr_codec;
 mod cursor;
 mod error;
-mod types;
-mod attr;
-mod open;
-mod update;
-mod notification;
-mod message;
-mod pack;
-pub mod mrt;
 #[doc(hidden)]
 pub mod fuzzing;
+mod message;
+pub mod mrt;
+mod notification;
+mod open;
+mod pack;
+mod prefix;
+mod types;
+mod update;
 
-pub use error::{DecodeError, DecodeErrorKind, Treatment, AttrIssue};
-pub use types::{Afi, Safi, Family, SessionParams, AddPathFamilies, Nlri, Origin};
 pub use attr::{
-    AsPath, AsPathSegment, SegmentType, Aggregator, PathAttribute, AttrFlags, AttrType,
-    AttrValue, Community, ExtendedCommunity, LargeCommunity, MpReach, MpUnreach, MpNextHop, MpNlri,
-    RawAttribute,
+    Aggregator, AsPath, AsPathSegment, AttrFlags, AttrType, AttrValue, Community,
+    ExtendedCommunity, LargeCommunity, MpNextHop, MpNlri, MpReach, MpUnreach, PathAttribute,
+    RawAttribute, SegmentType,
 };
-pub use open::{Open, Capability, AddPathDirection, AddPathEntry, GracefulRestart,
-    GracefulRestartFamily, LlgrFamily, Role, OptionalParameter};
-pub use update::Update;
-pub use notification::{Notification, ErrorCode};
-pub use message::{Message, MessageType, RouteRefresh, RouteRefreshSubtype, frame,
-    HEADER_LEN, MAX_MESSAGE_LEN, MAX_EXTENDED_MESSAGE_LEN};
+pub use error::{AttrIssue, DecodeError, DecodeErrorKind, Treatment};
+pub use message::{
+    frame, Message, MessageType, RouteRefresh, RouteRefreshSubtype, HEADER_LEN,
+    MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN,
+};
+pub use notification::{ErrorCode, Notification};
+pub use open::{
+    AddPathDirection, AddPathEntry, Capability, GracefulRestart, GracefulRestartFamily, LlgrFamily,
+    Open, OptionalParameter, Role,
+};
 pub use pack::UpdatePacker;
+pub use types::{AddPathFamilies, Afi, Family, Nlri, Origin, Safi, SessionParams};
+pub use update::Update;

@@ -1,9 +1,10 @@
 //! The BGP message header, framing, and the message enum.
 
-use crate::error::DecodeError;
-use crate::notification::Notification;
+use crate::cursor::Cursor;
+use crate::error::{DecodeError, DecodeErrorKind};
+use crate::notification::{ErrorCode, Notification};
 use crate::open::Open;
-use crate::types::{Family, SessionParams};
+use crate::types::{Afi, Family, Safi, SessionParams};
 use crate::update::Update;
 
 /// Length of the fixed header: marker (16), length (2), type (1).
@@ -56,6 +57,7 @@ pub struct RouteRefresh {
 
 /// A BGP message.
 #[derive(Clone, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum Message {
     /// OPEN (type 1).
     Open(Open),
@@ -72,25 +74,200 @@ pub enum Message {
 /// Finds the first message in `buf`: `Ok(Some(len))` when a whole message of `len` bytes
 /// is there, `Ok(None)` when more bytes are needed, `Err` when the header is malformed
 /// (bad marker, length below 19 or above what the type and `params` allow, unknown type).
+///
+/// A ROUTE-REFRESH of the wrong length is reported only once it is whole, since the
+/// NOTIFICATION carries the complete message (RFC 7313 section 5).
+///
+/// # Errors
+///
+/// Connection Not Synchronized (1/1), Bad Message Length (1/2), Bad Message Type (1/3),
+/// ROUTE-REFRESH Invalid Message Length (7/1).
 pub fn frame(buf: &[u8], params: &SessionParams) -> Result<Option<usize>, DecodeError> {
-    todo!("{} {params:?}", buf.len())
+    let Some(header) = buf.get(..HEADER_LEN) else {
+        return Ok(None);
+    };
+    let (length, message_type) = check_header(header, params)?;
+    let Some(message) = buf.get(..length) else {
+        return Ok(None);
+    };
+    check_route_refresh_length(message, message_type)?;
+    Ok(Some(length))
+}
+
+/// Checks the marker, the length against the session and the type, and the type.
+/// Returns the length and type.
+fn check_header(
+    header: &[u8],
+    params: &SessionParams,
+) -> Result<(usize, MessageType), DecodeError> {
+    let mut c = Cursor::new(header, 0);
+    let marker = c.take_array::<16>().ok_or_else(|| bad_length(0))?;
+    if marker != [0xff; 16] {
+        return Err(DecodeError::new(
+            DecodeErrorKind::ConnectionNotSynchronized,
+            0,
+            "marker",
+        ));
+    }
+    let length = c.read_u16().ok_or_else(|| bad_length(0))?;
+    let message_type = c.read_u8().ok_or_else(|| bad_length(length))?;
+    let len = usize::from(length);
+    if len < HEADER_LEN || len > params.max_message_len() {
+        return Err(bad_length(length));
+    }
+    let fits = match MessageType(message_type) {
+        // RFC 8654 section 4: OPEN and KEEPALIVE keep the 4096-byte limit.
+        MessageType::OPEN => (HEADER_LEN + 10..=MAX_MESSAGE_LEN).contains(&len),
+        MessageType::UPDATE => len >= HEADER_LEN + 4,
+        MessageType::NOTIFICATION => len >= HEADER_LEN + 2,
+        MessageType::KEEPALIVE => len == HEADER_LEN,
+        // Checked on the whole message, see `check_route_refresh_length`.
+        MessageType::ROUTE_REFRESH => true,
+        _ => {
+            return Err(DecodeError::new(
+                DecodeErrorKind::BadMessageType { message_type },
+                18,
+                "message type",
+            ))
+        }
+    };
+    if !fits {
+        return Err(bad_length(length));
+    }
+    Ok((len, MessageType(message_type)))
+}
+
+fn check_route_refresh_length(
+    message: &[u8],
+    message_type: MessageType,
+) -> Result<(), DecodeError> {
+    if message_type == MessageType::ROUTE_REFRESH && message.len() != HEADER_LEN + 4 {
+        return Err(DecodeError::new(
+            DecodeErrorKind::InvalidRouteRefreshLength {
+                message: message.to_vec(),
+            },
+            16,
+            "ROUTE-REFRESH length",
+        ));
+    }
+    Ok(())
+}
+
+fn bad_length(length: u16) -> DecodeError {
+    DecodeError::new(
+        DecodeErrorKind::BadMessageLength { length },
+        16,
+        "message length",
+    )
 }
 
 impl Message {
     /// Decodes one message: `bytes` holds exactly the message, header included, as
     /// [`frame`] delimited it.
+    ///
+    /// # Errors
+    ///
+    /// Every header error of [`frame`] (a length field that disagrees with `bytes.len()`
+    /// is Bad Message Length), and the errors of [`Open::parse_body`] and
+    /// [`Update::parse_body`]. Attribute problems RFC 7606 does not answer with a
+    /// session reset are not errors: they are in [`Update::issues`].
     pub fn parse(bytes: &[u8], params: &SessionParams) -> Result<Self, DecodeError> {
-        todo!("{} {params:?}", bytes.len())
+        let header = bytes.get(..HEADER_LEN).ok_or_else(|| bad_length(0))?;
+        let (length, message_type) = check_header(header, params)?;
+        if length != bytes.len() {
+            return Err(bad_length(u16::try_from(length).unwrap_or(u16::MAX)));
+        }
+        check_route_refresh_length(bytes, message_type)?;
+        let body = &bytes[HEADER_LEN..];
+        let message = match message_type {
+            MessageType::OPEN => Self::Open(Open::parse_body(body)?),
+            MessageType::UPDATE => Self::Update(Update::parse_body(body, params)?),
+            MessageType::NOTIFICATION => {
+                let mut c = Cursor::new(body, HEADER_LEN);
+                let (Some(code), Some(subcode)) = (c.read_u8(), c.read_u8()) else {
+                    return Err(bad_length(u16::try_from(length).unwrap_or(u16::MAX)));
+                };
+                Self::Notification(Notification {
+                    code: ErrorCode(code),
+                    subcode,
+                    data: c.take_rest().to_vec(),
+                })
+            }
+            MessageType::KEEPALIVE => Self::Keepalive,
+            MessageType::ROUTE_REFRESH => {
+                let mut c = Cursor::new(body, HEADER_LEN);
+                let afi = c.read_u16().ok_or_else(|| bad_length(23))?;
+                let subtype = c.read_u8().ok_or_else(|| bad_length(23))?;
+                let safi = c.read_u8().ok_or_else(|| bad_length(23))?;
+                let subtype = match subtype {
+                    0 => RouteRefreshSubtype::Normal,
+                    1 => RouteRefreshSubtype::BeginningOfRefresh,
+                    2 => RouteRefreshSubtype::EndOfRefresh,
+                    other => RouteRefreshSubtype::Reserved(other),
+                };
+                Self::RouteRefresh(RouteRefresh {
+                    family: Family::new(Afi(afi), Safi(safi)),
+                    subtype,
+                })
+            }
+            _ => unreachable!("check_header accepts only the five types"),
+        };
+        Ok(message)
+    }
+
+    fn body_len(&self, params: &SessionParams) -> usize {
+        match self {
+            Self::Open(open) => open.encoded_body_len(),
+            Self::Update(update) => update.encoded_body_len(params),
+            Self::Notification(n) => 2 + n.data.len(),
+            Self::Keepalive => 0,
+            Self::RouteRefresh(_) => 4,
+        }
     }
 
     /// The exact number of bytes [`Message::emit`] writes.
     pub fn encoded_len(&self, params: &SessionParams) -> usize {
-        todo!("{params:?}")
+        HEADER_LEN + self.body_len(params)
     }
 
     /// Appends the encoding, header included, to `out`.
+    ///
+    /// Nothing is checked against the session's size limit: a message too large for it
+    /// (see [`SessionParams::max_message_len`]) is written all the same, its length
+    /// field saturating at 65535. Split routes with [`crate::UpdatePacker`] to stay within.
     pub fn emit(&self, out: &mut Vec<u8>, params: &SessionParams) {
-        todo!("{} {params:?}", out.len())
+        let len = self.encoded_len(params);
+        out.reserve(len);
+        out.extend_from_slice(&[0xff; 16]);
+        out.extend_from_slice(&u16::try_from(len).unwrap_or(u16::MAX).to_be_bytes());
+        out.push(self.message_type().0);
+        match self {
+            Self::Open(open) => open.emit_body(out),
+            Self::Update(update) => update.emit_body(out, params),
+            Self::Notification(n) => {
+                out.push(n.code.0);
+                out.push(n.subcode);
+                out.extend_from_slice(&n.data);
+            }
+            Self::Keepalive => {}
+            Self::RouteRefresh(rr) => {
+                out.extend_from_slice(&rr.family.afi.0.to_be_bytes());
+                out.push(match rr.subtype {
+                    RouteRefreshSubtype::Normal => 0,
+                    RouteRefreshSubtype::BeginningOfRefresh => 1,
+                    RouteRefreshSubtype::EndOfRefresh => 2,
+                    RouteRefreshSubtype::Reserved(v) => v,
+                });
+                out.push(rr.family.safi.0);
+            }
+        }
+    }
+
+    /// The encoding as a new vector.
+    pub fn to_bytes(&self, params: &SessionParams) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.encoded_len(params));
+        self.emit(&mut out, params);
+        out
     }
 
     /// The message type code.

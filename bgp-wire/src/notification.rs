@@ -68,17 +68,54 @@ impl Notification {
 
     /// A NOTIFICATION with no data.
     pub fn new(code: ErrorCode, subcode: u8) -> Self {
-        Self { code, subcode, data: Vec::new() }
+        Self {
+            code,
+            subcode,
+            data: Vec::new(),
+        }
     }
 
     /// Cease / Administrative Shutdown (or Reset, with `reset`) carrying an RFC 9003
     /// shutdown communication. Text longer than 255 bytes is cut at a character boundary.
     pub fn shutdown(text: &str, reset: bool) -> Self {
-        todo!("RFC 9003 encoding: length octet then UTF-8, at most 255 bytes ({text}, {reset})")
+        let mut end = text.len().min(255);
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        let text = &text.as_bytes()[..end];
+        let mut data = Vec::with_capacity(1 + text.len());
+        data.push(u8::try_from(text.len()).expect("cut to 255 bytes above"));
+        data.extend_from_slice(text);
+        let subcode = if reset {
+            Self::CEASE_ADMIN_RESET
+        } else {
+            Self::CEASE_ADMIN_SHUTDOWN
+        };
+        Self {
+            code: ErrorCode::CEASE,
+            subcode,
+            data,
+        }
     }
 
     /// The RFC 9003 shutdown communication of a Cease 2 or 4, when present and valid UTF-8.
+    ///
+    /// A zero length, a length running past the data, or invalid UTF-8 give `None`
+    /// (RFC 9003 section 2 asks receivers not to act on a malformed communication).
     pub fn shutdown_communication(&self) -> Option<&str> {
-        todo!()
+        if self.code != ErrorCode::CEASE
+            || !matches!(
+                self.subcode,
+                Self::CEASE_ADMIN_SHUTDOWN | Self::CEASE_ADMIN_RESET
+            )
+        {
+            return None;
+        }
+        let (&len, rest) = self.data.split_first()?;
+        if len == 0 {
+            return None;
+        }
+        let text = rest.get(..usize::from(len))?;
+        std::str::from_utf8(text).ok()
     }
 }

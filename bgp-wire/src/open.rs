@@ -194,3 +194,469 @@ pub enum Capability {
         value: Vec<u8>,
     },
 }
+
+// --- Decoding and encoding -----------------------------------------------------------
+
+use crate::cursor::Cursor;
+use crate::error::{DecodeError, DecodeErrorKind};
+use crate::message::HEADER_LEN;
+use crate::types::Safi;
+
+/// Optional parameter type of RFC 5492 capabilities.
+const PARAM_CAPABILITIES: u8 = 2;
+/// The non-extended parameter type that flags the RFC 9072 encoding.
+const PARAM_EXTENDED_LENGTH: u8 = 255;
+
+fn malformed(offset: usize, context: &'static str) -> DecodeError {
+    DecodeError::new(DecodeErrorKind::MalformedOpen, offset, context)
+}
+
+impl Open {
+    /// An OPEN for a speaker of AS `asn` (AS_TRANS goes in `my_as` when it does not fit
+    /// 2 octets), with the capabilities in one parameter (none when `capabilities` is
+    /// empty). The 4-octet AS capability is not added: list it in `capabilities`.
+    pub fn new(
+        asn: u32,
+        hold_time: u16,
+        bgp_identifier: Ipv4Addr,
+        capabilities: Vec<Capability>,
+    ) -> Self {
+        let parameters = if capabilities.is_empty() {
+            Vec::new()
+        } else {
+            vec![OptionalParameter::Capabilities(capabilities)]
+        };
+        Self {
+            version: 4,
+            my_as: u16::try_from(asn).unwrap_or(Self::AS_TRANS),
+            hold_time,
+            bgp_identifier,
+            parameters,
+            extended_parameters_length: false,
+        }
+    }
+
+    /// Decodes an OPEN body (the bytes after the 19-byte header); offsets in errors
+    /// count from the start of the message.
+    ///
+    /// # Errors
+    ///
+    /// Version other than 4 (2/1), hold time 1 or 2 (2/6), BGP identifier 0 (2/3),
+    /// optional parameter of a type other than capabilities (2/4), and malformed
+    /// parameters or capabilities, lengths included (2/0).
+    pub fn parse_body(body: &[u8]) -> Result<Self, DecodeError> {
+        let mut c = Cursor::new(body, HEADER_LEN);
+        let fixed = c
+            .take_array::<10>()
+            .ok_or_else(|| malformed(HEADER_LEN, "OPEN fixed fields"))?;
+        let version = fixed[0];
+        if version != 4 {
+            return Err(DecodeError::new(
+                DecodeErrorKind::UnsupportedVersionNumber { version },
+                HEADER_LEN,
+                "OPEN version",
+            ));
+        }
+        let my_as = u16::from_be_bytes([fixed[1], fixed[2]]);
+        let hold_time = u16::from_be_bytes([fixed[3], fixed[4]]);
+        if matches!(hold_time, 1 | 2) {
+            return Err(DecodeError::new(
+                DecodeErrorKind::UnacceptableHoldTime { hold_time },
+                HEADER_LEN + 3,
+                "OPEN hold time",
+            ));
+        }
+        let bgp_identifier = Ipv4Addr::new(fixed[5], fixed[6], fixed[7], fixed[8]);
+        if bgp_identifier.is_unspecified() {
+            return Err(DecodeError::new(
+                DecodeErrorKind::BadBgpIdentifier,
+                HEADER_LEN + 5,
+                "OPEN BGP identifier",
+            ));
+        }
+        let len_offset = HEADER_LEN + 9;
+        let short_len = fixed[9];
+        let (extended, params_len) =
+            if short_len == 255 && c.rest().first() == Some(&PARAM_EXTENDED_LENGTH) {
+                // RFC 9072 section 2: 255, type 255, then a 2-octet length.
+                c.read_u8();
+                let len = c
+                    .read_u16()
+                    .ok_or_else(|| malformed(len_offset, "extended optional parameters length"))?;
+                (true, usize::from(len))
+            } else {
+                (false, usize::from(short_len))
+            };
+        if c.remaining() != params_len {
+            return Err(malformed(
+                len_offset,
+                "optional parameters length disagrees with the message length",
+            ));
+        }
+        let mut parameters = Vec::new();
+        while !c.is_empty() {
+            let start = c.offset();
+            let param_type = c
+                .read_u8()
+                .ok_or_else(|| malformed(start, "optional parameter type"))?;
+            let len = if extended {
+                c.read_u16().map(usize::from)
+            } else {
+                c.read_u8().map(usize::from)
+            };
+            let len = len.ok_or_else(|| malformed(start, "optional parameter length"))?;
+            let value = c
+                .sub(len)
+                .ok_or_else(|| malformed(start, "optional parameter overruns the parameters"))?;
+            if param_type != PARAM_CAPABILITIES {
+                return Err(DecodeError::new(
+                    DecodeErrorKind::UnsupportedOptionalParameter {
+                        parameter_type: param_type,
+                    },
+                    start,
+                    "optional parameter type",
+                ));
+            }
+            parameters.push(OptionalParameter::Capabilities(parse_capabilities(value)?));
+        }
+        Ok(Self {
+            version,
+            my_as,
+            hold_time,
+            bgp_identifier,
+            parameters,
+            extended_parameters_length: extended,
+        })
+    }
+
+    fn parameter_value_len(param: &OptionalParameter) -> usize {
+        match param {
+            OptionalParameter::Capabilities(caps) => {
+                caps.iter().map(|c| 2 + capability_value_len(c)).sum()
+            }
+            OptionalParameter::Unknown { value, .. } => value.len(),
+        }
+    }
+
+    /// Whether emit uses the RFC 9072 encoding: when asked, or when the parameters need it.
+    fn uses_extended_parameters(&self) -> bool {
+        self.extended_parameters_length
+            || self
+                .parameters
+                .iter()
+                .map(|p| 2 + Self::parameter_value_len(p))
+                .sum::<usize>()
+                > 255
+            || self
+                .parameters
+                .iter()
+                .any(|p| Self::parameter_value_len(p) > 255)
+    }
+
+    /// The exact size of the body [`Open::emit_body`] writes.
+    pub fn encoded_body_len(&self) -> usize {
+        let extended = self.uses_extended_parameters();
+        let per_param = if extended { 3 } else { 2 };
+        let params: usize = self
+            .parameters
+            .iter()
+            .map(|p| per_param + Self::parameter_value_len(p))
+            .sum();
+        10 + if extended { 3 } else { 0 } + params
+    }
+
+    /// Appends the body (everything after the 19-byte header).
+    pub fn emit_body(&self, out: &mut Vec<u8>) {
+        let extended = self.uses_extended_parameters();
+        out.push(self.version);
+        out.extend_from_slice(&self.my_as.to_be_bytes());
+        out.extend_from_slice(&self.hold_time.to_be_bytes());
+        out.extend_from_slice(&self.bgp_identifier.octets());
+        let per_param = if extended { 3 } else { 2 };
+        let params_len: usize = self
+            .parameters
+            .iter()
+            .map(|p| per_param + Self::parameter_value_len(p))
+            .sum();
+        if extended {
+            out.extend_from_slice(&[255, PARAM_EXTENDED_LENGTH]);
+            out.extend_from_slice(&u16::try_from(params_len).unwrap_or(u16::MAX).to_be_bytes());
+        } else {
+            out.push(u8::try_from(params_len).expect("non-extended form only when it fits"));
+        }
+        for param in &self.parameters {
+            let (param_type, len) = match param {
+                OptionalParameter::Capabilities(_) => {
+                    (PARAM_CAPABILITIES, Self::parameter_value_len(param))
+                }
+                OptionalParameter::Unknown { param_type, value } => (*param_type, value.len()),
+            };
+            out.push(param_type);
+            if extended {
+                out.extend_from_slice(&u16::try_from(len).unwrap_or(u16::MAX).to_be_bytes());
+            } else {
+                out.push(u8::try_from(len).expect("non-extended form only when it fits"));
+            }
+            match param {
+                OptionalParameter::Capabilities(caps) => {
+                    for cap in caps {
+                        emit_capability(cap, out);
+                    }
+                }
+                OptionalParameter::Unknown { value, .. } => out.extend_from_slice(value),
+            }
+        }
+    }
+}
+
+fn parse_capabilities(mut c: Cursor<'_>) -> Result<Vec<Capability>, DecodeError> {
+    let mut caps = Vec::with_capacity((c.remaining() / 4).min(32));
+    while !c.is_empty() {
+        let start = c.offset();
+        let (Some(code), Some(len)) = (c.read_u8(), c.read_u8()) else {
+            return Err(malformed(start, "capability header"));
+        };
+        let value = c
+            .take(usize::from(len))
+            .ok_or_else(|| malformed(start, "capability overruns its parameter"))?;
+        caps.push(
+            parse_capability(code, value).ok_or_else(|| malformed(start, "capability value"))?,
+        );
+    }
+    Ok(caps)
+}
+
+fn read_family(c: &mut Cursor<'_>) -> Option<Family> {
+    let afi = c.read_u16()?;
+    let safi = c.read_u8()?;
+    Some(Family::new(Afi(afi), Safi(safi)))
+}
+
+/// Decodes one capability value; `None` when it is malformed.
+fn parse_capability(code: u8, value: &[u8]) -> Option<Capability> {
+    let mut c = Cursor::new(value, 0);
+    let whole = |c: &Cursor<'_>, cap: Capability| c.is_empty().then_some(cap);
+    let empty = || value.is_empty();
+    let cap = match code {
+        1 => {
+            let afi = c.read_u16()?;
+            c.read_u8()?; // reserved
+            let safi = c.read_u8()?;
+            whole(
+                &c,
+                Capability::Multiprotocol(Family::new(Afi(afi), Safi(safi))),
+            )?
+        }
+        2 if empty() => Capability::RouteRefresh,
+        5 if value.len() % 6 == 0 => {
+            let mut entries = Vec::with_capacity(value.len() / 6);
+            while !c.is_empty() {
+                let afi = c.read_u16()?;
+                let safi = u8::try_from(c.read_u16()?).ok()?;
+                let nh_afi = c.read_u16()?;
+                entries.push((Family::new(Afi(afi), Safi(safi)), Afi(nh_afi)));
+            }
+            Capability::ExtendedNextHop(entries)
+        }
+        6 if empty() => Capability::ExtendedMessage,
+        9 => {
+            let [role] = value else { return None };
+            Capability::Role(match role {
+                0 => Role::Provider,
+                1 => Role::RouteServer,
+                2 => Role::RouteServerClient,
+                3 => Role::Customer,
+                4 => Role::Peer,
+                other => Role::Other(*other),
+            })
+        }
+        64 if value.len() >= 2 && (value.len() - 2) % 4 == 0 => {
+            let head = c.read_u16()?;
+            let mut families = Vec::with_capacity((value.len() - 2) / 4);
+            while !c.is_empty() {
+                let family = read_family(&mut c)?;
+                families.push(GracefulRestartFamily {
+                    family,
+                    flags: c.read_u8()?,
+                });
+            }
+            Capability::GracefulRestart(GracefulRestart {
+                flags: (head >> 12) as u8,
+                restart_time: head & 0x0fff,
+                families,
+            })
+        }
+        65 => {
+            let asn = c.read_u32()?;
+            whole(&c, Capability::FourOctetAs(asn))?
+        }
+        69 if value.len() % 4 == 0 => {
+            let mut entries = Vec::with_capacity(value.len() / 4);
+            while !c.is_empty() {
+                let family = read_family(&mut c)?;
+                let direction = match c.read_u8()? {
+                    1 => AddPathDirection::Receive,
+                    2 => AddPathDirection::Send,
+                    3 => AddPathDirection::Both,
+                    other => AddPathDirection::Other(other),
+                };
+                entries.push(AddPathEntry { family, direction });
+            }
+            Capability::AddPath(entries)
+        }
+        70 if empty() => Capability::EnhancedRouteRefresh,
+        71 if value.len() % 7 == 0 => {
+            let mut families = Vec::with_capacity(value.len() / 7);
+            while !c.is_empty() {
+                let family = read_family(&mut c)?;
+                let flags = c.read_u8()?;
+                let [a, b, d] = c.take_array::<3>()?;
+                families.push(LlgrFamily {
+                    family,
+                    flags,
+                    stale_time: u32::from_be_bytes([0, a, b, d]),
+                });
+            }
+            Capability::LongLivedGracefulRestart(families)
+        }
+        73 => {
+            let host_len = c.read_u8()?;
+            let hostname = c.take(usize::from(host_len))?.to_vec();
+            let domain_len = c.read_u8()?;
+            let domain = c.take(usize::from(domain_len))?.to_vec();
+            whole(&c, Capability::Fqdn { hostname, domain })?
+        }
+        75 => {
+            let len = c.read_u8()?;
+            let version = c.take(usize::from(len))?.to_vec();
+            whole(&c, Capability::SoftwareVersion(version))?
+        }
+        2 | 5 | 6 | 64 | 69 | 70 | 71 => return None,
+        _ => Capability::Unknown {
+            code,
+            value: value.to_vec(),
+        },
+    };
+    Some(cap)
+}
+
+/// The capability code.
+impl Capability {
+    /// The capability code (RFC 5492 registry).
+    pub fn code(&self) -> u8 {
+        match self {
+            Self::Multiprotocol(_) => 1,
+            Self::RouteRefresh => 2,
+            Self::ExtendedNextHop(_) => 5,
+            Self::ExtendedMessage => 6,
+            Self::Role(_) => 9,
+            Self::GracefulRestart(_) => 64,
+            Self::FourOctetAs(_) => 65,
+            Self::AddPath(_) => 69,
+            Self::EnhancedRouteRefresh => 70,
+            Self::LongLivedGracefulRestart(_) => 71,
+            Self::Fqdn { .. } => 73,
+            Self::SoftwareVersion(_) => 75,
+            Self::Unknown { code, .. } => *code,
+        }
+    }
+}
+
+fn capability_value_len(cap: &Capability) -> usize {
+    let len = match cap {
+        Capability::Multiprotocol(_) | Capability::FourOctetAs(_) => 4,
+        Capability::RouteRefresh
+        | Capability::ExtendedMessage
+        | Capability::EnhancedRouteRefresh => 0,
+        Capability::ExtendedNextHop(e) => e.len() * 6,
+        Capability::Role(_) => 1,
+        Capability::GracefulRestart(gr) => 2 + gr.families.len() * 4,
+        Capability::AddPath(e) => e.len() * 4,
+        Capability::LongLivedGracefulRestart(f) => f.len() * 7,
+        Capability::Fqdn { hostname, domain } => {
+            2 + hostname.len().min(255) + domain.len().min(255)
+        }
+        Capability::SoftwareVersion(v) => 1 + v.len().min(255),
+        Capability::Unknown { value, .. } => value.len(),
+    };
+    // The capability length is one octet; longer values are cut (see `emit_capability`).
+    len.min(255)
+}
+
+fn emit_family(family: Family, out: &mut Vec<u8>) {
+    out.extend_from_slice(&family.afi.0.to_be_bytes());
+    out.push(family.safi.0);
+}
+
+fn emit_capability(cap: &Capability, out: &mut Vec<u8>) {
+    let len = capability_value_len(cap);
+    out.push(cap.code());
+    out.push(u8::try_from(len).expect("capped at 255"));
+    let start = out.len();
+    match cap {
+        Capability::Multiprotocol(f) => {
+            out.extend_from_slice(&f.afi.0.to_be_bytes());
+            out.extend_from_slice(&[0, f.safi.0]);
+        }
+        Capability::RouteRefresh
+        | Capability::ExtendedMessage
+        | Capability::EnhancedRouteRefresh => {}
+        Capability::ExtendedNextHop(entries) => {
+            for (family, nh_afi) in entries {
+                out.extend_from_slice(&family.afi.0.to_be_bytes());
+                out.extend_from_slice(&u16::from(family.safi.0).to_be_bytes());
+                out.extend_from_slice(&nh_afi.0.to_be_bytes());
+            }
+        }
+        Capability::Role(role) => out.push(match role {
+            Role::Provider => 0,
+            Role::RouteServer => 1,
+            Role::RouteServerClient => 2,
+            Role::Customer => 3,
+            Role::Peer => 4,
+            Role::Other(v) => *v,
+        }),
+        Capability::GracefulRestart(gr) => {
+            let head = (u16::from(gr.flags & 0x0f) << 12) | (gr.restart_time & 0x0fff);
+            out.extend_from_slice(&head.to_be_bytes());
+            for f in &gr.families {
+                emit_family(f.family, out);
+                out.push(f.flags);
+            }
+        }
+        Capability::FourOctetAs(asn) => out.extend_from_slice(&asn.to_be_bytes()),
+        Capability::AddPath(entries) => {
+            for e in entries {
+                emit_family(e.family, out);
+                out.push(match e.direction {
+                    AddPathDirection::Receive => 1,
+                    AddPathDirection::Send => 2,
+                    AddPathDirection::Both => 3,
+                    AddPathDirection::Other(v) => v,
+                });
+            }
+        }
+        Capability::LongLivedGracefulRestart(families) => {
+            for f in families {
+                emit_family(f.family, out);
+                out.push(f.flags);
+                out.extend_from_slice(&f.stale_time.to_be_bytes()[1..]);
+            }
+        }
+        Capability::Fqdn { hostname, domain } => {
+            for part in [hostname, domain] {
+                let n = part.len().min(255);
+                out.push(u8::try_from(n).expect("capped at 255"));
+                out.extend_from_slice(&part[..n]);
+            }
+        }
+        Capability::SoftwareVersion(v) => {
+            let n = v.len().min(255);
+            out.push(u8::try_from(n).expect("capped at 255"));
+            out.extend_from_slice(&v[..n]);
+        }
+        Capability::Unknown { value, .. } => out.extend_from_slice(value),
+    }
+    // Keep the length octet truthful for values that had to be cut.
+    out.truncate(start + len);
+}

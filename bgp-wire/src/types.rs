@@ -51,9 +51,15 @@ pub struct Family {
 
 impl Family {
     /// IPv4 unicast.
-    pub const IPV4_UNICAST: Self = Self { afi: Afi::IPV4, safi: Safi::UNICAST };
+    pub const IPV4_UNICAST: Self = Self {
+        afi: Afi::IPV4,
+        safi: Safi::UNICAST,
+    };
     /// IPv6 unicast.
-    pub const IPV6_UNICAST: Self = Self { afi: Afi::IPV6, safi: Safi::UNICAST };
+    pub const IPV6_UNICAST: Self = Self {
+        afi: Afi::IPV6,
+        safi: Safi::UNICAST,
+    };
 
     /// Builds a family from its parts.
     pub const fn new(afi: Afi, safi: Safi) -> Self {
@@ -63,7 +69,8 @@ impl Family {
     /// Whether NLRI of this family is decoded into [`Nlri`] values (IPv4/IPv6 unicast and
     /// multicast); other families are kept as opaque bytes.
     pub fn is_ip_prefix_family(self) -> bool {
-        matches!(self.afi, Afi::IPV4 | Afi::IPV6) && matches!(self.safi, Safi::UNICAST | Safi::MULTICAST)
+        matches!(self.afi, Afi::IPV4 | Afi::IPV6)
+            && matches!(self.safi, Safi::UNICAST | Safi::MULTICAST)
     }
 }
 
@@ -111,7 +118,10 @@ pub struct SessionParams {
 impl SessionParams {
     /// Parameters of a session with 4-octet AS numbers and nothing else, the common modern case.
     pub fn modern() -> Self {
-        Self { four_octet_as: true, ..Self::default() }
+        Self {
+            four_octet_as: true,
+            ..Self::default()
+        }
     }
 
     /// The largest message this session may carry (4096, or 65535 with RFC 8654).
@@ -140,11 +150,17 @@ pub struct Nlri {
 impl Nlri {
     /// A prefix without path identifier; host bits are cleared.
     pub fn new(prefix: IpNet) -> Self {
-        Self { prefix: prefix.trunc(), path_id: None }
+        Self {
+            prefix: prefix.trunc(),
+            path_id: None,
+        }
     }
     /// A prefix with a path identifier; host bits are cleared.
     pub fn with_path_id(prefix: IpNet, path_id: u32) -> Self {
-        Self { prefix: prefix.trunc(), path_id: Some(path_id) }
+        Self {
+            prefix: prefix.trunc(),
+            path_id: Some(path_id),
+        }
     }
 }
 
@@ -158,7 +174,10 @@ impl<'a> arbitrary::Arbitrary<'a> for Nlri {
             let addr = std::net::Ipv6Addr::from(u.arbitrary::<u128>()?);
             IpNet::V6(ipnet::Ipv6Net::new(addr, u.int_in_range(0..=128)?).expect("length in range"))
         };
-        Ok(Self { prefix: prefix.trunc(), path_id: u.arbitrary()? })
+        Ok(Self {
+            prefix: prefix.trunc(),
+            path_id: u.arbitrary()?,
+        })
     }
 }
 
