@@ -183,7 +183,7 @@ impl AsPath {
             }
             let lead = &mut path.segments[0];
             let n = left.min(255 - lead.asns.len());
-            lead.asns.insert_many(0, std::iter::repeat_n(asn, n));
+            lead.asns.insert_many(0, std::iter::repeat(asn).take(n));
             left -= n;
         }
         path

@@ -1,17 +1,306 @@
 //! Packing many routes into as few UPDATE messages as fit the session's maximum size.
+//!
+//! Withdrawals and announcements are collected first, then [`UpdatePacker::finish`]
+//! fills messages greedily: IPv4 unicast withdrawals in the Withdrawn Routes field, other
+//! families in MP_UNREACH_NLRI (one family per message, as RFC 4760 allows one such
+//! attribute per UPDATE), and announcements grouped by attribute set, IPv4 unicast in the
+//! NLRI field and other families in an MP_REACH_NLRI placed first.
 
-use crate::types::SessionParams;
+use std::collections::hash_map::DefaultHasher;
+use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
+
+use crate::attr::{AttrValue, MpNextHop, MpNlri, MpReach, MpUnreach, PathAttribute};
+use crate::attr_codec;
+use crate::message::{Message, HEADER_LEN};
+use crate::prefix;
+use crate::types::{Family, Nlri, SessionParams};
+use crate::update::Update;
+
+/// A fixed-key hasher: lookups only, so no randomness is needed and none is wanted.
+type FixedState = BuildHasherDefault<DefaultHasher>;
+
+/// The key of an announcement group: routes sharing it travel in the same UPDATEs.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+struct GroupKey {
+    family: Family,
+    next_hop: Option<MpNextHop>,
+    attributes: Vec<PathAttribute>,
+}
 
 /// Packs withdrawals and announcements (grouped by shared attribute set) into the
 /// fewest UPDATE messages that fit `params.max_message_len()`.
+///
+/// ```
+/// use bgp_wire::{AsPath, AttrValue, Family, Message, Nlri, Origin, PathAttribute,
+///     SessionParams, UpdatePacker};
+///
+/// let params = SessionParams::modern();
+/// let attrs = [
+///     PathAttribute::new(AttrValue::Origin(Origin::Igp)),
+///     PathAttribute::new(AttrValue::AsPath(AsPath::from_sequence([64500]))),
+///     PathAttribute::new(AttrValue::NextHop("192.0.2.1".parse().unwrap())),
+/// ];
+/// let mut packer = UpdatePacker::new(params.clone());
+/// let prefixes = (0..2000u32).map(|i| Nlri::new(format!("10.{}.{}.0/24", i / 256, i % 256).parse().unwrap()));
+/// packer.announce(&attrs, prefixes);
+/// packer.withdraw(Family::IPV4_UNICAST, Nlri::new("192.168.0.0/16".parse().unwrap()));
+/// let messages = packer.finish();
+/// // One UPDATE for the withdrawal; 2000 /24s take 8000 bytes of NLRI: two UPDATEs.
+/// assert_eq!(messages.len(), 3);
+/// for bytes in &messages {
+///     assert!(bytes.len() <= 4096);
+///     assert!(matches!(Message::parse(bytes, &params), Ok(Message::Update(_))));
+/// }
+/// ```
 #[derive(Debug)]
 pub struct UpdatePacker {
     params: SessionParams,
+    /// Withdrawals per family, families in the order first seen.
+    withdrawals: Vec<(Family, Vec<Nlri>)>,
+    groups: Vec<(GroupKey, Vec<Nlri>)>,
+    group_index: HashMap<GroupKey, usize, FixedState>,
 }
 
 impl UpdatePacker {
     /// A packer for a session with `params`.
     pub fn new(params: SessionParams) -> Self {
-        Self { params }
+        Self {
+            params,
+            withdrawals: Vec::new(),
+            groups: Vec::new(),
+            group_index: HashMap::default(),
+        }
     }
+
+    /// Queues the withdrawal of `nlri` of `family`.
+    pub fn withdraw(&mut self, family: Family, nlri: Nlri) -> &mut Self {
+        match self.withdrawals.iter_mut().find(|(f, _)| *f == family) {
+            Some((_, list)) => list.push(nlri),
+            None => self.withdrawals.push((family, vec![nlri])),
+        }
+        self
+    }
+
+    /// Queues IPv4 unicast announcements sharing `attributes` (which carry NEXT_HOP).
+    pub fn announce(
+        &mut self,
+        attributes: &[PathAttribute],
+        nlri: impl IntoIterator<Item = Nlri>,
+    ) -> &mut Self {
+        let key = GroupKey {
+            family: Family::IPV4_UNICAST,
+            next_hop: None,
+            attributes: attributes.to_vec(),
+        };
+        self.push_group(key, nlri);
+        self
+    }
+
+    /// Queues announcements of `family` (IPv6 unicast, ...) sharing `attributes` (without
+    /// MP_REACH_NLRI, which the packer builds) and `next_hop`.
+    pub fn announce_mp(
+        &mut self,
+        family: Family,
+        next_hop: MpNextHop,
+        attributes: &[PathAttribute],
+        nlri: impl IntoIterator<Item = Nlri>,
+    ) -> &mut Self {
+        let key = GroupKey {
+            family,
+            next_hop: Some(next_hop),
+            attributes: attributes.to_vec(),
+        };
+        self.push_group(key, nlri);
+        self
+    }
+
+    fn push_group(&mut self, key: GroupKey, nlri: impl IntoIterator<Item = Nlri>) {
+        let index = match self.group_index.get(&key) {
+            Some(&index) => index,
+            None => {
+                self.groups.push((key.clone(), Vec::new()));
+                self.group_index.insert(key, self.groups.len() - 1);
+                self.groups.len() - 1
+            }
+        };
+        self.groups[index].1.extend(nlri);
+    }
+
+    /// Builds the UPDATE values, withdrawals first, in the fewest messages that fit.
+    ///
+    /// An attribute set so large that not even one prefix fits beside it still gets its
+    /// routes sent, one per message, in messages over the limit.
+    pub fn finish_updates(self) -> Vec<Update> {
+        let mut out = Vec::new();
+        let budget = self.params.max_message_len() - HEADER_LEN;
+        self.pack_withdrawals(budget, &mut out);
+        for (key, nlri) in &self.groups {
+            if key.next_hop.is_none() && key.family == Family::IPV4_UNICAST {
+                self.pack_ipv4(&key.attributes, nlri, budget, &mut out);
+            } else {
+                self.pack_mp(key, nlri, budget, &mut out);
+            }
+        }
+        out
+    }
+
+    /// Builds and encodes the messages (see [`UpdatePacker::finish_updates`]).
+    pub fn finish(self) -> Vec<Vec<u8>> {
+        let params = self.params.clone();
+        self.finish_updates()
+            .into_iter()
+            .map(|update| Message::Update(update).to_bytes(&params))
+            .collect()
+    }
+
+    fn add_path(&self, family: Family) -> bool {
+        self.params.add_path.contains(family)
+    }
+
+    fn pack_withdrawals(&self, budget: usize, out: &mut Vec<Update>) {
+        // The current message, and its body size so far (the two length fields included).
+        let mut current = Update::new();
+        let mut used = 4;
+        let v4_add_path = self.add_path(Family::IPV4_UNICAST);
+        let v4 = self
+            .withdrawals
+            .iter()
+            .filter(|(f, _)| *f == Family::IPV4_UNICAST);
+        for n in v4.flat_map(|(_, nlri)| nlri) {
+            let size = prefix::prefix_len(n, v4_add_path);
+            if used + size > budget && !is_empty(&current) {
+                out.push(std::mem::take(&mut current));
+                used = 4;
+            }
+            current.withdrawn.push(*n);
+            used += size;
+        }
+        for (family, nlri) in self
+            .withdrawals
+            .iter()
+            .filter(|(f, _)| *f != Family::IPV4_UNICAST)
+        {
+            let add_path = self.add_path(*family);
+            let mut rest = nlri.as_slice();
+            while let Some(first) = rest.first() {
+                // One MP_UNREACH per message: start a new message when this one has one
+                // already or has no room for the attribute with one prefix.
+                let with_one = 3 + 3 + prefix::prefix_len(first, add_path);
+                if !is_empty(&current)
+                    && (current.mp_unreach().is_some() || used + with_one > budget)
+                {
+                    out.push(std::mem::take(&mut current));
+                    used = 4;
+                }
+                let (taken, value_len) = fill(rest, add_path, 3, budget, |len| {
+                    used + attr_header(len) + len
+                });
+                let unreach = MpUnreach {
+                    family: *family,
+                    nlri: MpNlri::Prefixes(rest[..taken].to_vec()),
+                };
+                current
+                    .attributes
+                    .push(PathAttribute::new(AttrValue::MpUnreachNlri(unreach)));
+                used += attr_header(value_len) + value_len;
+                rest = &rest[taken..];
+            }
+        }
+        if !is_empty(&current) {
+            out.push(current);
+        }
+    }
+
+    fn pack_ipv4(
+        &self,
+        attributes: &[PathAttribute],
+        nlri: &[Nlri],
+        budget: usize,
+        out: &mut Vec<Update>,
+    ) {
+        let attrs_len: usize = attributes
+            .iter()
+            .map(|a| attr_codec::attribute_len(a, &self.params))
+            .sum();
+        let add_path = self.add_path(Family::IPV4_UNICAST);
+        let mut rest = nlri;
+        while !rest.is_empty() {
+            let (taken, _) = fill(rest, add_path, 0, budget, |len| 4 + attrs_len + len);
+            out.push(Update::ipv4_announcement(
+                attributes.iter().cloned(),
+                rest[..taken].iter().copied(),
+            ));
+            rest = &rest[taken..];
+        }
+    }
+
+    fn pack_mp(&self, key: &GroupKey, nlri: &[Nlri], budget: usize, out: &mut Vec<Update>) {
+        let attrs_len: usize = key
+            .attributes
+            .iter()
+            .map(|a| attr_codec::attribute_len(a, &self.params))
+            .sum();
+        let next_hop = key
+            .next_hop
+            .clone()
+            .unwrap_or(MpNextHop::Opaque(Vec::new()));
+        let empty_reach = MpReach {
+            family: key.family,
+            next_hop: next_hop.clone(),
+            reserved: 0,
+            nlri: MpNlri::Prefixes(Vec::new()),
+        };
+        let fixed = attr_codec::value_len(&AttrValue::MpReachNlri(empty_reach), &self.params);
+        let add_path = self.add_path(key.family);
+        let mut rest = nlri;
+        while !rest.is_empty() {
+            let (taken, _) = fill(rest, add_path, fixed, budget, |len| {
+                4 + attrs_len + attr_header(len) + len
+            });
+            out.push(Update::mp_announcement(
+                key.family,
+                next_hop.clone(),
+                key.attributes.iter().cloned(),
+                rest[..taken].iter().copied(),
+            ));
+            rest = &rest[taken..];
+        }
+    }
+}
+
+fn is_empty(update: &Update) -> bool {
+    update.withdrawn.is_empty() && update.attributes.is_empty() && update.nlri.is_empty()
+}
+
+/// Header size of an attribute whose value is `value_len` bytes.
+fn attr_header(value_len: usize) -> usize {
+    if value_len > 255 {
+        4
+    } else {
+        3
+    }
+}
+
+/// How many leading prefixes of `nlri` fit: starting from a field of `start` bytes, adds
+/// prefixes while `body_len(field)` stays within `budget`. Always at least one (so that
+/// packing ends), at most `nlri.len()`. Returns the count and the field's size.
+fn fill(
+    nlri: &[Nlri],
+    add_path: bool,
+    start: usize,
+    budget: usize,
+    body_len: impl Fn(usize) -> usize,
+) -> (usize, usize) {
+    let mut len = start;
+    let mut taken = 0;
+    for n in nlri {
+        let next = len + prefix::prefix_len(n, add_path);
+        if taken > 0 && body_len(next) > budget {
+            break;
+        }
+        len = next;
+        taken += 1;
+    }
+    (taken, len)
 }
