@@ -1,0 +1,2 @@
+//! Route server benchmarks (placeholder until the server is wired).
+fn main() {}

@@ -1,0 +1,336 @@
+//! The route server's decisions as plain functions: what it accepts (import), how it ranks
+//! routes for one prefix (selection), what it programs into the fabric, how many routes a
+//! peer holds against its limit, and what it sends to each peer (export).
+//!
+//! Each function takes the configuration and the route and returns the decision with its
+//! reason, so that every rule can be checked by a table of cases (see `tests/data/`).
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+use bgp_wire::{AsPath, Community, Origin};
+
+use crate::config::{Config, HubRoutingPreference, LimitCounting, PeerConfig, PeerKind};
+use crate::route::RouteAttrs;
+use crate::route_map::MapOutcome;
+
+/// A handle to one configured peer, stable for as long as the peer is configured.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub struct PeerId(pub u32);
+
+impl std::fmt::Display for PeerId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "peer#{}", self.0)
+    }
+}
+
+/// Why a received route was not learned. The session stays up in every case.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum RejectReason {
+    /// The AS path holds the route server's own ASN (65515): a loop, or a route from
+    /// another Azure Route Server that needs as-override.
+    OwnAsnInPath,
+    /// The AS path holds AS 0.
+    AsZeroInPath,
+    /// An IPv6 route while IPv6 unicast is not enabled.
+    FamilyNotEnabled,
+    /// The inbound route map dropped it (rule index).
+    RouteMap(usize),
+}
+
+impl std::fmt::Display for RejectReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::OwnAsnInPath => f.write_str("AS path contains the route server's own ASN"),
+            Self::AsZeroInPath => f.write_str("AS path contains AS 0"),
+            Self::FamilyNotEnabled => f.write_str("address family not enabled"),
+            Self::RouteMap(rule) => write!(f, "dropped by inbound route map rule {rule}"),
+        }
+    }
+}
+
+/// Import: whether a route received from `from` is learned, and as what (the inbound
+/// route map may change prefix and attributes).
+///
+/// # Errors
+///
+/// The [`RejectReason`] of a route that is not learned.
+pub fn import(
+    config: &Config,
+    from: &PeerConfig,
+    prefix: IpNet,
+    attrs: &RouteAttrs,
+) -> Result<(IpNet, RouteAttrs), RejectReason> {
+    if prefix.addr().is_ipv6() && !config.extensions.ipv6_unicast {
+        return Err(RejectReason::FamilyNotEnabled);
+    }
+    if attrs.as_path.contains(config.local_asn) {
+        return Err(RejectReason::OwnAsnInPath);
+    }
+    if attrs.as_path.contains(0) {
+        return Err(RejectReason::AsZeroInPath);
+    }
+    match &from.inbound_map {
+        None => Ok((prefix, attrs.clone())),
+        Some(map) => match map.apply(prefix, attrs) {
+            MapOutcome::Permit(prefix, attrs) => Ok((prefix, *attrs)),
+            MapOutcome::Drop { rule } => Err(RejectReason::RouteMap(rule)),
+        },
+    }
+}
+
+/// Whether a learned route for `prefix` may be programmed into the fabric: not when it is
+/// equal to or inside a virtual network range, own or peered (their system routes always
+/// win). Supernets are programmed.
+pub fn is_programmable(config: &Config, prefix: IpNet) -> bool {
+    !config
+        .protected_prefixes()
+        .any(|range| range.contains(&prefix))
+}
+
+/// Whether a peer's routes exceed its limit: `held` routes before the batch, `announced`
+/// routes announced in the batch (or message), `unique_after` distinct prefixes it would
+/// hold once the batch is applied.
+pub fn exceeds_route_limit(
+    counting: LimitCounting,
+    limit: Option<u32>,
+    held: usize,
+    announced: usize,
+    unique_after: usize,
+) -> bool {
+    let Some(limit) = limit else {
+        return false;
+    };
+    let counted = match counting {
+        LimitCounting::HeldPlusBatch | LimitCounting::HeldPlusMessage => {
+            held.saturating_add(announced)
+        }
+        LimitCounting::UniquePrefixes => unique_after,
+    };
+    counted > limit as usize
+}
+
+/// One path for a prefix, as selection sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct Candidate<'a> {
+    /// The peer it was learned from.
+    pub peer: PeerId,
+    /// That peer's kind.
+    pub kind: PeerKind,
+    /// Its attributes.
+    pub attrs: &'a RouteAttrs,
+}
+
+/// Which side of the hub routing preference a selection landed on.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum Tier {
+    /// Routes of the preferred kind (ExpressRoute under `ExpressRoute`, VPN/NVA under
+    /// `VpnGateway`).
+    Preferred,
+    /// The other kinds: a failover.
+    Fallback,
+}
+
+fn tier(preference: HubRoutingPreference, kind: PeerKind) -> Tier {
+    let is_expressroute = kind == PeerKind::ExpressRoute;
+    match (preference, is_expressroute) {
+        (HubRoutingPreference::ExpressRoute, true) | (HubRoutingPreference::VpnGateway, false) => {
+            Tier::Preferred
+        }
+        _ => Tier::Fallback,
+    }
+}
+
+/// The outcome of selection for one prefix.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct Selection {
+    /// Indices (into the candidates) of every path tied for best, in candidate order.
+    pub best: Vec<usize>,
+    /// The tier of the winners, for preferences that have tiers.
+    pub tier: Option<Tier>,
+}
+
+/// Ranks the paths for one prefix (longest prefix is already decided by the prefix):
+/// hub routing preference by source kind, then shortest AS path; what remains tied is the
+/// ECMP set.
+///
+/// `previous` is the tier of the last selection for this prefix. Azure's preference does
+/// not revert: after a failover to the fallback tier, a returning preferred route only
+/// wins when its AS path is strictly shorter than the best fallback path, unless
+/// `revertive` is set.
+pub fn select(
+    preference: HubRoutingPreference,
+    revertive: bool,
+    previous: Option<Tier>,
+    candidates: &[Candidate<'_>],
+) -> Selection {
+    if candidates.is_empty() {
+        return Selection::default();
+    }
+    let len = |c: &Candidate<'_>| c.attrs.as_path.path_length();
+    let shortest = |tier_filter: Option<Tier>| {
+        candidates
+            .iter()
+            .filter(|c| tier_filter.map_or(true, |t| tier(preference, c.kind) == t))
+            .map(len)
+            .min()
+    };
+    let ranked = |keep: &dyn Fn(&Candidate<'_>) -> bool| -> Vec<usize> {
+        candidates
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| keep(c))
+            .map(|(i, _)| i)
+            .collect()
+    };
+    if preference == HubRoutingPreference::AsPath {
+        let best_len = shortest(None).expect("candidates is not empty");
+        let at_best = |c: &Candidate<'_>| len(c) == best_len;
+        let any_er = candidates
+            .iter()
+            .any(|c| at_best(c) && c.kind == PeerKind::ExpressRoute);
+        let best = ranked(&|c| at_best(c) && (!any_er || c.kind == PeerKind::ExpressRoute));
+        return Selection { best, tier: None };
+    }
+    let preferred = shortest(Some(Tier::Preferred));
+    let fallback = shortest(Some(Tier::Fallback));
+    let winner = match (preferred, fallback) {
+        (Some(_), None) => Tier::Preferred,
+        (None, _) => Tier::Fallback,
+        (Some(p), Some(f)) => {
+            let sticky = !revertive && previous == Some(Tier::Fallback);
+            if sticky && p >= f {
+                Tier::Fallback
+            } else {
+                Tier::Preferred
+            }
+        }
+    };
+    let best_len = shortest(Some(winner)).expect("the winning tier has a candidate");
+    let best = ranked(&|c| tier(preference, c.kind) == winner && len(c) == best_len);
+    Selection {
+        best,
+        tier: Some(winner),
+    }
+}
+
+/// The next hops to program for a selection: distinct, lowest first, at most `width`.
+pub fn ecmp_next_hops(
+    candidates: &[Candidate<'_>],
+    selection: &Selection,
+    width: usize,
+) -> Vec<IpAddr> {
+    let mut hops: Vec<IpAddr> = selection
+        .best
+        .iter()
+        .filter_map(|&i| candidates.get(i))
+        .map(|c| c.attrs.next_hop)
+        .collect();
+    hops.sort_unstable();
+    hops.dedup();
+    hops.truncate(width);
+    hops
+}
+
+/// Where a route to export comes from.
+#[derive(Clone, Copy, Debug)]
+pub enum ExportSource<'a> {
+    /// A virtual network range the route server originates.
+    Vnet,
+    /// A path learned from a peer.
+    Learned(Candidate<'a>),
+}
+
+/// Why a route is not sent to a peer.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum NotExported {
+    /// The peer is where the route came from.
+    SourcePeer,
+    /// The route carries NO_ADVERTISE.
+    NoAdvertise,
+    /// Gateway and NVA routes do not cross while branch-to-branch is off.
+    BranchToBranchOff,
+    /// Virtual network ranges go to NVAs only; the gateways advertise them themselves.
+    VnetRangeToGateway,
+    /// The peer does not take this address family.
+    FamilyNotEnabled,
+    /// No next hop of the route's family to put in (no local IPv6 address).
+    NoLocalNextHop,
+    /// The outbound route map dropped it (rule index).
+    RouteMap(usize),
+}
+
+/// Export: the route to send `to` for `prefix`, or why none is sent.
+///
+/// Toward an eBGP peer the local ASN is prepended and the next hop is the instance's own
+/// address (unless transparent); MED and LOCAL_PREF are not passed on. Toward an iBGP peer
+/// (a gateway in 65515) path and next hop are unchanged and LOCAL_PREF is set. Communities
+/// always pass unchanged.
+///
+/// # Errors
+///
+/// The [`NotExported`] reason when nothing is sent.
+pub fn export(
+    config: &Config,
+    prefix: IpNet,
+    source: ExportSource<'_>,
+    to_id: PeerId,
+    to: &PeerConfig,
+) -> Result<(IpNet, RouteAttrs), NotExported> {
+    if prefix.addr().is_ipv6() && !config.extensions.ipv6_unicast {
+        return Err(NotExported::FamilyNotEnabled);
+    }
+    let local_next_hop = match prefix {
+        IpNet::V4(_) => Some(IpAddr::V4(config.local_address)),
+        IpNet::V6(_) => config.local_ipv6_address.map(IpAddr::V6),
+    };
+    let ibgp = to.asn == config.local_asn;
+    let attrs = match source {
+        ExportSource::Vnet => {
+            if to.kind.is_gateway() {
+                return Err(NotExported::VnetRangeToGateway);
+            }
+            let next_hop = local_next_hop.ok_or(NotExported::NoLocalNextHop)?;
+            return Ok((
+                prefix,
+                RouteAttrs::new(
+                    Origin::Igp,
+                    AsPath::from_sequence([config.local_asn]),
+                    next_hop,
+                ),
+            ));
+        }
+        ExportSource::Learned(candidate) => {
+            if candidate.peer == to_id {
+                return Err(NotExported::SourcePeer);
+            }
+            if candidate.attrs.has_community(Community::NO_ADVERTISE) {
+                return Err(NotExported::NoAdvertise);
+            }
+            let crosses = candidate.kind.is_gateway() || to.kind.is_gateway();
+            if crosses && !config.branch_to_branch {
+                return Err(NotExported::BranchToBranchOff);
+            }
+            let mut attrs = candidate.attrs.clone();
+            if ibgp {
+                attrs.local_pref = Some(attrs.local_pref.unwrap_or(100));
+            } else {
+                attrs.local_pref = None;
+                if !config.extensions.transparent {
+                    attrs.as_path = attrs.as_path.prepended(config.local_asn, 1);
+                    attrs.next_hop = local_next_hop.ok_or(NotExported::NoLocalNextHop)?;
+                    attrs.med = None;
+                }
+            }
+            attrs
+        }
+    };
+    match &to.outbound_map {
+        None => Ok((prefix, attrs)),
+        Some(map) => match map.apply(prefix, &attrs) {
+            MapOutcome::Permit(prefix, attrs) => Ok((prefix, *attrs)),
+            MapOutcome::Drop { rule } => Err(NotExported::RouteMap(rule)),
+        },
+    }
+}
