@@ -1,1 +1,87 @@
-//! `rib`: placeholder; see the workspace README.
+//! `rib`: BGP routing information bases. Pure and single-threaded: no I/O, no clock, no
+//! threads, no global randomness.
+//!
+//! **What it is.** Every peer's Adj-RIB-In (with ADD-PATH path identifiers), the Loc-RIB
+//! of IPv4 and IPv6 unicast with each prefix's best path chosen by the decision process
+//! of RFC 4271 section 9.1.2.2 plus the usual tie-breakers ([`DecisionStep`]), an ECMP set
+//! per prefix ([`RibConfig::ecmp_up_to`], [`RibConfig::azure`]), graceful-restart stale
+//! marking, longest-prefix match, and attribute sets interned so that a million prefixes
+//! sharing a hundred sets store a hundred. Every mutation returns the [`Changes`] it
+//! caused, sorted by prefix; nothing calls back.
+//!
+//! **What it does not do.** No policy (import filters, LOCAL_PREF assignment, export
+//! rules: the caller applies them before [`Rib::announce`] and after reading [`Changes`]),
+//! no Adj-RIB-Out, no UPDATE encoding, no next-hop resolution (the caller supplies each
+//! peer's IGP cost), no families other than IPv4/IPv6 unicast.
+//!
+//! Determinism: the same calls in the same order give the same results, and the best path
+//! and ECMP set of a prefix do not depend on the order its paths arrived in (unless
+//! [`RibConfig::prefer_older_external`] asks for exactly that). See the `decision` module
+//! docs on how the MED rule, which is not a total order, is run as RFC 4271 writes it.
+//!
+//! # Example
+//!
+//! ```
+//! use std::net::{IpAddr, Ipv4Addr};
+//! use bgp_wire::{AsPath, AttrValue, Nlri, Origin, PathAttribute};
+//! use rib::{DecisionStep, PeerInfo, Rib, RibConfig};
+//!
+//! let mut rib = Rib::new(RibConfig::azure());
+//! let peer = |last: u8, asn: u32| PeerInfo {
+//!     address: IpAddr::V4(Ipv4Addr::new(10, 0, 0, last)),
+//!     asn,
+//!     bgp_id: Ipv4Addr::new(10, 0, 0, last),
+//!     is_ebgp: true,
+//!     igp_cost: 0,
+//! };
+//! let attrs = |path: &[u32], next_hop: u8| {
+//!     vec![
+//!         PathAttribute::new(AttrValue::Origin(Origin::Igp)),
+//!         PathAttribute::new(AttrValue::AsPath(AsPath::from_sequence(path.iter().copied()))),
+//!         PathAttribute::new(AttrValue::NextHop(Ipv4Addr::new(10, 0, 0, next_hop))),
+//!     ]
+//! };
+//! let a = rib.add_peer(peer(4, 65001)).unwrap();
+//! let b = rib.add_peer(peer(5, 65002)).unwrap();
+//! let c = rib.add_peer(peer(6, 65003)).unwrap();
+//! let prefix = "192.168.0.0/16".parse().unwrap();
+//!
+//! // Two NVAs with equal AS path length share the traffic; a third prepends and stands by.
+//! let changes = rib.announce(a, &[Nlri::new(prefix)], &attrs(&[65001], 4)).unwrap();
+//! assert_eq!(changes.len(), 1);
+//! rib.announce(b, &[Nlri::new(prefix)], &attrs(&[65002], 5)).unwrap();
+//! let changes = rib.announce(c, &[Nlri::new(prefix)], &attrs(&[65003, 65003], 6)).unwrap();
+//! assert!(changes.is_empty(), "a longer path changes nothing");
+//!
+//! let ecmp = rib.ecmp(prefix);
+//! assert_eq!(ecmp.iter().map(|p| p.peer).collect::<Vec<_>>(), [a, b]);
+//! let why = rib.explain(prefix).unwrap();
+//! assert!(why.beaten.contains(&(rib.best(prefix).map(|_| ecmp[1]).unwrap(), DecisionStep::RouterId)));
+//!
+//! // Longest-prefix match, as the fabric asks.
+//! let (matched, paths) = rib.lookup("192.168.3.4".parse().unwrap()).unwrap();
+//! assert_eq!((matched, paths.len()), (prefix, 2));
+//! let next_hop = rib.attrs(paths[0].attrs).unwrap().next_hop();
+//! assert_eq!(next_hop, Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 4))));
+//!
+//! // The NVA at .4 goes away: one change, the ECMP set shrinks to b.
+//! let changes = rib.drop_peer(a).unwrap();
+//! assert_eq!(changes.iter().next().unwrap().new.len(), 1);
+//! ```
+#![forbid(unsafe_code)]
+
+mod attrs;
+mod config;
+pub mod decision;
+mod hash;
+mod rib;
+mod table;
+mod types;
+
+pub use attrs::{AttrHandle, AttrSet};
+pub use config::{DecisionStep, MedOptions, RibConfig};
+pub use rib::Rib;
+pub use types::{
+    AdjRoute, Change, Changes, Explanation, PathRef, PathSet, PeerId, PeerInfo, RibError,
+    RouteCounts,
+};

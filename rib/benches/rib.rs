@@ -1,0 +1,3 @@
+//! RIB benchmarks (filled in below).
+
+fn main() {}

@@ -1,0 +1,320 @@
+//! Interned attribute sets.
+//!
+//! An attribute set is what a route carries besides its prefix: its path attributes minus
+//! MP_REACH_NLRI and MP_UNREACH_NLRI (which describe prefixes, not paths), sorted by type
+//! code, plus the next hop as an [`IpAddr`] (from NEXT_HOP or MP_REACH_NLRI). Routes with
+//! equal sets share one stored copy: a slab of entries addressed by a `u32`
+//! [`AttrHandle`], a hash table from the set to its handle, and a reference count per
+//! entry. An entry whose count drops to zero is freed at the start of the next mutating
+//! call, so handles in a returned [`Changes`](crate::Changes) still resolve until then.
+
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::net::{IpAddr, Ipv4Addr};
+
+use bgp_wire::{Afi, AsPath, AttrType, AttrValue, MpNextHop, Origin, PathAttribute};
+use hashbrown::HashTable;
+use smallvec::SmallVec;
+
+use crate::hash::SeededState;
+
+/// A handle on an interned attribute set; resolve it with [`Rib::attrs`](crate::Rib::attrs).
+/// Equal handles mean equal sets (while both are alive).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub struct AttrHandle(pub(crate) u32);
+
+impl AttrHandle {
+    /// The handle as a number (a slab index), for caller-side caches.
+    pub fn as_u32(self) -> u32 {
+        self.0
+    }
+}
+
+/// The values the decision process reads, extracted once per interned set.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct DecisionAttrs {
+    pub(crate) local_pref: Option<u32>,
+    pub(crate) as_path_length: u32,
+    pub(crate) origin: Origin,
+    pub(crate) med: Option<u32>,
+    pub(crate) neighbour_as: Option<u32>,
+    pub(crate) originator_id: Option<Ipv4Addr>,
+    pub(crate) cluster_list_length: u32,
+}
+
+/// An interned attribute set: path attributes (without MP_REACH/MP_UNREACH, sorted by
+/// type code) and the next hop.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct AttrSet {
+    attributes: Box<[PathAttribute]>,
+    next_hop: Option<IpAddr>,
+    decision: DecisionAttrs,
+}
+
+impl AttrSet {
+    fn new(attributes: Box<[PathAttribute]>, next_hop: Option<IpAddr>) -> Self {
+        let mut decision = DecisionAttrs {
+            local_pref: None,
+            as_path_length: 0,
+            origin: Origin::Incomplete,
+            med: None,
+            neighbour_as: None,
+            originator_id: None,
+            cluster_list_length: 0,
+        };
+        for attribute in attributes.iter() {
+            match &attribute.value {
+                AttrValue::Origin(origin) => decision.origin = *origin,
+                AttrValue::AsPath(path) => {
+                    decision.as_path_length = u32::try_from(path.path_length()).unwrap_or(u32::MAX);
+                    decision.neighbour_as = path.first_as();
+                }
+                AttrValue::MultiExitDisc(med) => decision.med = Some(*med),
+                AttrValue::LocalPref(pref) => decision.local_pref = Some(*pref),
+                AttrValue::OriginatorId(id) => decision.originator_id = Some(*id),
+                AttrValue::ClusterList(list) => {
+                    decision.cluster_list_length = u32::try_from(list.len()).unwrap_or(u32::MAX);
+                }
+                _ => {}
+            }
+        }
+        Self {
+            attributes,
+            next_hop,
+            decision,
+        }
+    }
+
+    /// The path attributes, sorted by type code, MP_REACH/MP_UNREACH left out.
+    pub fn attributes(&self) -> &[PathAttribute] {
+        &self.attributes
+    }
+
+    /// The next hop: NEXT_HOP for IPv4 prefixes when present, else the MP_REACH_NLRI
+    /// next hop of the prefix's family (the global address for IPv6). `None` when the
+    /// route carried neither (or an undecodable one).
+    pub fn next_hop(&self) -> Option<IpAddr> {
+        self.next_hop
+    }
+
+    /// The attribute of type `code`, if present.
+    pub fn get(&self, code: AttrType) -> Option<&PathAttribute> {
+        self.attributes.iter().find(|a| a.type_code() == code)
+    }
+
+    /// The AS_PATH, if present.
+    pub fn as_path(&self) -> Option<&AsPath> {
+        self.attributes.iter().find_map(|a| match &a.value {
+            AttrValue::AsPath(path) => Some(path),
+            _ => None,
+        })
+    }
+
+    /// LOCAL_PREF, if present.
+    pub fn local_pref(&self) -> Option<u32> {
+        self.decision.local_pref
+    }
+
+    /// MULTI_EXIT_DISC, if present.
+    pub fn med(&self) -> Option<u32> {
+        self.decision.med
+    }
+
+    /// ORIGIN (INCOMPLETE when missing).
+    pub fn origin(&self) -> Origin {
+        self.decision.origin
+    }
+
+    /// AS_PATH length as the decision process counts it.
+    pub fn as_path_length(&self) -> u32 {
+        self.decision.as_path_length
+    }
+}
+
+/// The next hop of a route of family `afi` carrying `attributes`.
+pub(crate) fn next_hop_for(attributes: &[PathAttribute], afi: Afi) -> Option<IpAddr> {
+    if afi == Afi::IPV4 {
+        let classic = attributes.iter().find_map(|a| match a.value {
+            AttrValue::NextHop(addr) => Some(addr),
+            _ => None,
+        });
+        if let Some(addr) = classic {
+            return Some(IpAddr::V4(addr));
+        }
+    }
+    attributes.iter().find_map(|a| match &a.value {
+        AttrValue::MpReachNlri(reach) if reach.family.afi == afi => match &reach.next_hop {
+            MpNextHop::Ipv4(addr) => Some(IpAddr::V4(*addr)),
+            MpNextHop::Ipv6 { global, .. } => Some(IpAddr::V6(*global)),
+            MpNextHop::Opaque(_) => None,
+        },
+        _ => None,
+    })
+}
+
+fn is_kept(attribute: &PathAttribute) -> bool {
+    !matches!(
+        attribute.value,
+        AttrValue::MpReachNlri(_) | AttrValue::MpUnreachNlri(_)
+    )
+}
+
+struct Entry {
+    set: AttrSet,
+    hash: u64,
+    refs: u32,
+}
+
+/// The interning table.
+pub(crate) struct AttrStore {
+    entries: Vec<Option<Entry>>,
+    free: Vec<u32>,
+    /// Entries whose count reached zero; freed by [`AttrStore::collect`] unless used again.
+    unused: Vec<u32>,
+    table: HashTable<u32>,
+    hasher: SeededState,
+    live: usize,
+}
+
+impl AttrStore {
+    pub(crate) fn new(hasher: SeededState) -> Self {
+        Self {
+            entries: Vec::new(),
+            free: Vec::new(),
+            unused: Vec::new(),
+            table: HashTable::new(),
+            hasher,
+            live: 0,
+        }
+    }
+
+    /// The handle of the set made of `attributes` (filtered and sorted as the module doc
+    /// says) and `next_hop`, interning it if new. Takes no reference: the caller
+    /// [`retain`](Self::retain)s it for every route that stores it.
+    pub(crate) fn intern(
+        &mut self,
+        attributes: &[PathAttribute],
+        next_hop: Option<IpAddr>,
+    ) -> AttrHandle {
+        let mut kept: SmallVec<[&PathAttribute; 16]> =
+            attributes.iter().filter(|a| is_kept(a)).collect();
+        if !kept
+            .windows(2)
+            .all(|w| w[0].type_code() <= w[1].type_code())
+        {
+            kept.sort_by_key(|a| a.type_code());
+        }
+        let mut hasher = self.hasher.build_hasher();
+        next_hop.hash(&mut hasher);
+        kept.len().hash(&mut hasher);
+        for attribute in &kept {
+            attribute.hash(&mut hasher);
+        }
+        let hash = hasher.finish();
+
+        let entries = &self.entries;
+        let found = self.table.find(hash, |&index| {
+            let entry = entries[index as usize]
+                .as_ref()
+                .expect("the table indexes live entries only");
+            entry.hash == hash
+                && entry.set.next_hop == next_hop
+                && entry.set.attributes.len() == kept.len()
+                && entry.set.attributes.iter().zip(&kept).all(|(a, b)| a == *b)
+        });
+        if let Some(&index) = found {
+            return AttrHandle(index);
+        }
+
+        let set = AttrSet::new(kept.into_iter().cloned().collect(), next_hop);
+        let entry = Entry { set, hash, refs: 0 };
+        let index = match self.free.pop() {
+            Some(index) => {
+                self.entries[index as usize] = Some(entry);
+                index
+            }
+            None => {
+                let index = u32::try_from(self.entries.len())
+                    .expect("fewer than 2^32 attribute sets fit in memory");
+                self.entries.push(Some(entry));
+                index
+            }
+        };
+        let entries = &self.entries;
+        self.table.insert_unique(hash, index, |&i| {
+            entries[i as usize]
+                .as_ref()
+                .expect("the table indexes live entries only")
+                .hash
+        });
+        // Unused until retained; freed at the next collect if nobody does.
+        self.unused.push(index);
+        self.live += 1;
+        AttrHandle(index)
+    }
+
+    pub(crate) fn retain(&mut self, handle: AttrHandle) {
+        let entry = self.entries[handle.0 as usize]
+            .as_mut()
+            .expect("retained handles are live");
+        entry.refs += 1;
+    }
+
+    pub(crate) fn release(&mut self, handle: AttrHandle) {
+        let entry = self.entries[handle.0 as usize]
+            .as_mut()
+            .expect("released handles are live");
+        entry.refs -= 1;
+        if entry.refs == 0 {
+            self.unused.push(handle.0);
+        }
+    }
+
+    /// Frees the entries that are still unused.
+    pub(crate) fn collect(&mut self) {
+        for index in std::mem::take(&mut self.unused) {
+            let slot = &mut self.entries[index as usize];
+            let Some(entry) = slot.as_ref() else { continue };
+            if entry.refs != 0 {
+                continue;
+            }
+            let hash = entry.hash;
+            let found = self
+                .table
+                .find_entry(hash, |&i| i == index)
+                .expect("live entries are in the table");
+            found.remove();
+            *slot = None;
+            self.free.push(index);
+            self.live -= 1;
+        }
+    }
+
+    pub(crate) fn get(&self, handle: AttrHandle) -> Option<&AttrSet> {
+        self.entries
+            .get(handle.0 as usize)?
+            .as_ref()
+            .map(|e| &e.set)
+    }
+
+    /// Like [`get`](Self::get) for handles the RIB itself stores.
+    #[inline]
+    pub(crate) fn decision(&self, handle: AttrHandle) -> &DecisionAttrs {
+        &self.entries[handle.0 as usize]
+            .as_ref()
+            .expect("stored handles are live")
+            .set
+            .decision
+    }
+
+    pub(crate) fn refs(&self, handle: AttrHandle) -> u32 {
+        self.entries
+            .get(handle.0 as usize)
+            .and_then(Option::as_ref)
+            .map_or(0, |e| e.refs)
+    }
+
+    /// Live sets (including those unused but not yet collected).
+    pub(crate) fn len(&self) -> usize {
+        self.live
+    }
+}

@@ -1,0 +1,461 @@
+//! The [`Rib`]: peers, their Adj-RIB-In, and the Loc-RIB of both families.
+
+use std::net::IpAddr;
+
+use bgp_wire::{Afi, Nlri, PathAttribute};
+use ipnet::IpNet;
+
+use crate::attrs::{next_hop_for, AttrHandle, AttrSet, AttrStore};
+use crate::config::RibConfig;
+use crate::decision::{self, Survivors};
+use crate::hash::SeededState;
+use crate::table::{contenders, Ctx, Dest, PrefixKey, Table, V4Key, V6Key};
+use crate::types::{
+    AdjRoute, Change, Changes, Explanation, PathRef, PathSet, PeerId, PeerInfo, RibError,
+    RouteCounts,
+};
+
+/// Routing information bases for IPv4 and IPv6 unicast: every peer's Adj-RIB-In, the
+/// Loc-RIB with each prefix's best path and ECMP set, and interned attribute sets.
+///
+/// Methods come in three kinds:
+///
+/// * **Peers**: [`add_peer`](Self::add_peer), [`remove_peer`](Self::remove_peer),
+///   [`set_igp_cost`](Self::set_igp_cost), [`peer`](Self::peer).
+/// * **Mutations**, each returning the [`Changes`] it caused:
+///   [`announce`](Self::announce), [`withdraw`](Self::withdraw),
+///   [`drop_peer`](Self::drop_peer), [`mark_stale`](Self::mark_stale) (changes nothing
+///   selected) and [`sweep_stale`](Self::sweep_stale).
+/// * **Queries**: [`best`](Self::best), [`ecmp`](Self::ecmp),
+///   [`best_excluding`](Self::best_excluding), [`ecmp_excluding`](Self::ecmp_excluding),
+///   [`explain`](Self::explain), [`lookup`](Self::lookup), [`attrs`](Self::attrs),
+///   [`adj_rib_in`](Self::adj_rib_in), [`loc_rib`](Self::loc_rib), and counts.
+pub struct Rib {
+    config: RibConfig,
+    attrs: AttrStore,
+    peers: Vec<Option<PeerInfo>>,
+    v4: Table<V4Key>,
+    v6: Table<V6Key>,
+}
+
+impl std::fmt::Debug for Rib {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rib")
+            .field("config", &self.config)
+            .field("peers", &self.peers.iter().filter(|p| p.is_some()).count())
+            .field("ipv4_prefixes", &self.v4.prefix_count())
+            .field("ipv6_prefixes", &self.v6.prefix_count())
+            .field("attr_sets", &self.attrs.len())
+            .finish()
+    }
+}
+
+impl Rib {
+    /// An empty RIB.
+    pub fn new(config: RibConfig) -> Self {
+        let hasher = SeededState::new(config.hash_seed);
+        Self {
+            attrs: AttrStore::new(hasher),
+            peers: Vec::new(),
+            v4: Table::new(hasher),
+            v6: Table::new(hasher),
+            config,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &RibConfig {
+        &self.config
+    }
+
+    // ----- peers -----
+
+    /// Registers a peer; it gets the lowest free identifier.
+    ///
+    /// # Errors
+    ///
+    /// [`RibError::TooManyPeers`] when 65536 peers are registered.
+    pub fn add_peer(&mut self, info: PeerInfo) -> Result<PeerId, RibError> {
+        let slot = match self.peers.iter().position(Option::is_none) {
+            Some(slot) => slot,
+            None => {
+                self.peers.push(None);
+                self.peers.len() - 1
+            }
+        };
+        let Ok(id) = u16::try_from(slot) else {
+            self.peers.pop();
+            return Err(RibError::TooManyPeers);
+        };
+        self.peers[slot] = Some(info);
+        self.v4.ensure_peer_slot(slot);
+        self.v6.ensure_peer_slot(slot);
+        Ok(PeerId(id))
+    }
+
+    /// Drops a peer's routes and unregisters it.
+    ///
+    /// # Errors
+    ///
+    /// [`RibError::UnknownPeer`].
+    pub fn remove_peer(&mut self, peer: PeerId) -> Result<Changes, RibError> {
+        let changes = self.drop_peer(peer)?;
+        self.peers[peer.slot()] = None;
+        Ok(changes)
+    }
+
+    /// What the RIB knows of a peer.
+    pub fn peer(&self, peer: PeerId) -> Option<&PeerInfo> {
+        self.peers.get(peer.slot())?.as_ref()
+    }
+
+    /// The registered peers, in identifier order.
+    pub fn peers(&self) -> impl Iterator<Item = (PeerId, &PeerInfo)> {
+        self.peers
+            .iter()
+            .enumerate()
+            .filter_map(|(slot, p)| Some((PeerId(slot as u16), p.as_ref()?)))
+    }
+
+    /// Changes the interior cost to a peer's next hops and re-runs the decision for its
+    /// prefixes.
+    ///
+    /// # Errors
+    ///
+    /// [`RibError::UnknownPeer`].
+    pub fn set_igp_cost(&mut self, peer: PeerId, igp_cost: u32) -> Result<Changes, RibError> {
+        let slot = self.check(peer)?;
+        self.attrs.collect();
+        if let Some(info) = self.peers[slot].as_mut() {
+            info.igp_cost = igp_cost;
+        }
+        let mut out = Vec::new();
+        let mut ctx = Ctx {
+            attrs: &mut self.attrs,
+            peers: &self.peers,
+            config: &self.config,
+        };
+        self.v4.reselect_peer(&mut ctx, peer.0, &mut out);
+        self.v6.reselect_peer(&mut ctx, peer.0, &mut out);
+        Ok(finish(out))
+    }
+
+    fn check(&self, peer: PeerId) -> Result<usize, RibError> {
+        match self.peers.get(peer.slot()) {
+            Some(Some(_)) => Ok(peer.slot()),
+            _ => Err(RibError::UnknownPeer(peer)),
+        }
+    }
+
+    // ----- mutations -----
+
+    /// Stores the routes `nlri` (IPv4 and IPv6 prefixes may be mixed) from `peer`, all
+    /// with the path attributes `attributes` (as decoded from one UPDATE, MP_REACH_NLRI
+    /// included: its next hop is kept, its NLRI list ignored). A route with the same
+    /// prefix and path identifier from the same peer is replaced (implicit withdraw); a
+    /// replaced or re-announced route is no longer stale.
+    ///
+    /// The attributes are interned once per call and family, so announcing the prefixes
+    /// of one UPDATE together is the fast path.
+    ///
+    /// # Errors
+    ///
+    /// [`RibError::UnknownPeer`].
+    pub fn announce(
+        &mut self,
+        peer: PeerId,
+        nlri: &[Nlri],
+        attributes: &[PathAttribute],
+    ) -> Result<Changes, RibError> {
+        self.check(peer)?;
+        self.attrs.collect();
+        let mut out = Vec::new();
+        let (mut v4_handle, mut v6_handle) = (None, None);
+        for route in nlri {
+            match route.prefix.trunc() {
+                IpNet::V4(net) => {
+                    let handle = *v4_handle.get_or_insert_with(|| {
+                        self.attrs
+                            .intern(attributes, next_hop_for(attributes, Afi::IPV4))
+                    });
+                    let mut ctx = Ctx {
+                        attrs: &mut self.attrs,
+                        peers: &self.peers,
+                        config: &self.config,
+                    };
+                    self.v4.upsert(
+                        &mut ctx,
+                        peer.0,
+                        V4Key::from(net),
+                        route.path_id,
+                        handle,
+                        &mut out,
+                    );
+                }
+                IpNet::V6(net) => {
+                    let handle = *v6_handle.get_or_insert_with(|| {
+                        self.attrs
+                            .intern(attributes, next_hop_for(attributes, Afi::IPV6))
+                    });
+                    let mut ctx = Ctx {
+                        attrs: &mut self.attrs,
+                        peers: &self.peers,
+                        config: &self.config,
+                    };
+                    self.v6.upsert(
+                        &mut ctx,
+                        peer.0,
+                        V6Key::from(net),
+                        route.path_id,
+                        handle,
+                        &mut out,
+                    );
+                }
+            }
+        }
+        Ok(finish(out))
+    }
+
+    /// Removes the routes `nlri` of `peer`; routes it does not have are ignored.
+    ///
+    /// # Errors
+    ///
+    /// [`RibError::UnknownPeer`].
+    pub fn withdraw(&mut self, peer: PeerId, nlri: &[Nlri]) -> Result<Changes, RibError> {
+        self.check(peer)?;
+        self.attrs.collect();
+        let mut out = Vec::new();
+        let mut ctx = Ctx {
+            attrs: &mut self.attrs,
+            peers: &self.peers,
+            config: &self.config,
+        };
+        for route in nlri {
+            match route.prefix.trunc() {
+                IpNet::V4(net) => {
+                    self.v4
+                        .remove(&mut ctx, peer.0, V4Key::from(net), route.path_id, &mut out)
+                }
+                IpNet::V6(net) => {
+                    self.v6
+                        .remove(&mut ctx, peer.0, V6Key::from(net), route.path_id, &mut out)
+                }
+            }
+        }
+        Ok(finish(out))
+    }
+
+    /// Removes every route of `peer` (its session went down); the peer stays registered.
+    ///
+    /// # Errors
+    ///
+    /// [`RibError::UnknownPeer`].
+    pub fn drop_peer(&mut self, peer: PeerId) -> Result<Changes, RibError> {
+        self.check(peer)?;
+        self.attrs.collect();
+        let mut out = Vec::new();
+        let mut ctx = Ctx {
+            attrs: &mut self.attrs,
+            peers: &self.peers,
+            config: &self.config,
+        };
+        self.v4.drop_peer(&mut ctx, peer.0, &mut out);
+        self.v6.drop_peer(&mut ctx, peer.0, &mut out);
+        Ok(finish(out))
+    }
+
+    /// Graceful restart (RFC 4724): marks every route of `peer` stale. Stale routes stay
+    /// in use; announcing one again clears its mark, and [`sweep_stale`](Self::sweep_stale)
+    /// removes those still marked. Returns how many routes were marked.
+    ///
+    /// # Errors
+    ///
+    /// [`RibError::UnknownPeer`].
+    pub fn mark_stale(&mut self, peer: PeerId) -> Result<usize, RibError> {
+        self.check(peer)?;
+        Ok(self.v4.mark_stale(peer.0) + self.v6.mark_stale(peer.0))
+    }
+
+    /// Removes the routes of `peer` that are still stale (End-of-RIB came, or the restart
+    /// timer fired).
+    ///
+    /// # Errors
+    ///
+    /// [`RibError::UnknownPeer`].
+    pub fn sweep_stale(&mut self, peer: PeerId) -> Result<Changes, RibError> {
+        self.check(peer)?;
+        self.attrs.collect();
+        let mut out = Vec::new();
+        let mut ctx = Ctx {
+            attrs: &mut self.attrs,
+            peers: &self.peers,
+            config: &self.config,
+        };
+        self.v4.sweep_stale(&mut ctx, peer.0, &mut out);
+        self.v6.sweep_stale(&mut ctx, peer.0, &mut out);
+        Ok(finish(out))
+    }
+
+    // ----- queries -----
+
+    fn dest(&self, prefix: IpNet) -> Option<&Dest> {
+        match prefix.trunc() {
+            IpNet::V4(net) => self.v4.get(V4Key::from(net)),
+            IpNet::V6(net) => self.v6.get(V6Key::from(net)),
+        }
+    }
+
+    /// The best path of `prefix` (exact match; host bits are ignored).
+    pub fn best(&self, prefix: IpNet) -> Option<PathRef> {
+        self.dest(prefix)?.best()
+    }
+
+    /// The ECMP set of `prefix`, best first; empty when the prefix is unknown.
+    pub fn ecmp(&self, prefix: IpNet) -> PathSet {
+        self.dest(prefix).map(Dest::selection).unwrap_or_default()
+    }
+
+    /// The best path of `prefix` among the paths of every peer but `peer`: what a route
+    /// server advertises to `peer`. As cheap as [`best`](Self::best) when `peer` has no
+    /// path for the prefix; otherwise the decision process runs again without its paths
+    /// (RFC 4271's MED rule means removing a path can change the winner among the others).
+    pub fn best_excluding(&self, prefix: IpNet, peer: PeerId) -> Option<PathRef> {
+        let dest = self.dest(prefix)?;
+        if !dest.has_peer(peer.0) {
+            return dest.best();
+        }
+        self.select_excluding(dest, peer).first().copied()
+    }
+
+    /// The ECMP set of `prefix` among the paths of every peer but `peer`.
+    pub fn ecmp_excluding(&self, prefix: IpNet, peer: PeerId) -> PathSet {
+        let Some(dest) = self.dest(prefix) else {
+            return PathSet::new();
+        };
+        if !dest.has_peer(peer.0) {
+            return dest.selection();
+        }
+        self.select_excluding(dest, peer)
+    }
+
+    fn select_excluding(&self, dest: &Dest, peer: PeerId) -> PathSet {
+        let others: Vec<_> = dest
+            .candidates()
+            .iter()
+            .filter(|c| c.path_ref().peer != peer)
+            .collect();
+        let contenders = contenders(
+            others.iter().copied(),
+            &self.attrs,
+            &self.peers,
+            &self.config,
+        );
+        let pool: Survivors = (0..contenders.len() as u32).collect();
+        decision::select_among(&contenders, pool, &self.config)
+            .iter()
+            .map(|&i| others[i as usize].path_ref())
+            .collect()
+    }
+
+    /// Why the best path of `prefix` won: every other path with the step that set it aside.
+    pub fn explain(&self, prefix: IpNet) -> Option<Explanation> {
+        let dest = self.dest(prefix)?;
+        let candidates = dest.candidates();
+        let contenders = contenders(candidates.iter(), &self.attrs, &self.peers, &self.config);
+        let (winner, beaten) = decision::explain(&contenders, &self.config);
+        let winner = candidates[winner? as usize].path_ref();
+        let mut beaten: Vec<_> = beaten
+            .into_iter()
+            .map(|(i, step)| (candidates[i as usize].path_ref(), step))
+            .collect();
+        beaten.sort_by_key(|(path, _)| (path.peer, path.path_id));
+        Some(Explanation {
+            prefix: prefix.trunc(),
+            winner,
+            ecmp: dest.selection(),
+            beaten,
+        })
+    }
+
+    /// Longest-prefix match: the most specific prefix covering `addr` and its selected
+    /// paths (best first, then the ECMP set).
+    pub fn lookup(&self, addr: IpAddr) -> Option<(IpNet, PathSet)> {
+        match addr {
+            IpAddr::V4(a) => self.v4.lookup(a).map(|(k, d)| (k.to_net(), d.selection())),
+            IpAddr::V6(a) => self.v6.lookup(a).map(|(k, d)| (k.to_net(), d.selection())),
+        }
+    }
+
+    /// The attribute set behind `handle`; `None` for a handle that was freed (handles in
+    /// a [`Changes`] resolve at least until the next mutating call).
+    pub fn attrs(&self, handle: AttrHandle) -> Option<&AttrSet> {
+        self.attrs.get(handle)
+    }
+
+    /// How many routes use the attribute set `handle`.
+    pub fn attr_refs(&self, handle: AttrHandle) -> u32 {
+        self.attrs.refs(handle)
+    }
+
+    /// How many distinct attribute sets are stored.
+    pub fn attr_set_count(&self) -> usize {
+        self.attrs.len()
+    }
+
+    /// `peer`'s Adj-RIB-In, sorted by prefix then path identifier (empty for an unknown peer).
+    pub fn adj_rib_in(&self, peer: PeerId) -> Vec<AdjRoute> {
+        let mut routes = Vec::new();
+        adj_routes(&self.v4, peer, &mut routes);
+        adj_routes(&self.v6, peer, &mut routes);
+        routes.sort_unstable();
+        routes
+    }
+
+    /// How many routes `peer` has.
+    pub fn route_counts(&self, peer: PeerId) -> RouteCounts {
+        RouteCounts {
+            ipv4: self.v4.route_count(peer.slot()),
+            ipv6: self.v6.route_count(peer.slot()),
+        }
+    }
+
+    /// How many prefixes have at least one path.
+    pub fn prefix_counts(&self) -> RouteCounts {
+        RouteCounts {
+            ipv4: self.v4.prefix_count(),
+            ipv6: self.v6.prefix_count(),
+        }
+    }
+
+    /// Every reachable prefix with its selected paths, sorted by prefix.
+    pub fn loc_rib(&self) -> Vec<(IpNet, PathSet)> {
+        let mut all: Vec<_> = self
+            .v4
+            .iter()
+            .map(|(k, d)| (k.to_net(), d.selection()))
+            .chain(self.v6.iter().map(|(k, d)| (k.to_net(), d.selection())))
+            .collect();
+        all.sort_unstable_by_key(|entry| entry.0);
+        all
+    }
+}
+
+fn adj_routes<K: PrefixKey>(table: &Table<K>, peer: PeerId, out: &mut Vec<AdjRoute>) {
+    for (key, path_id) in table.adj_keys(peer.slot()) {
+        let candidate = table
+            .candidate(key, peer.0, path_id)
+            .expect("every Adj-RIB-In key has its candidate");
+        out.push(AdjRoute {
+            prefix: key.to_net(),
+            path_id,
+            attrs: candidate.path_ref().attrs,
+            stale: candidate.is_stale(),
+        });
+    }
+}
+
+fn finish(changes: Vec<Change>) -> Changes {
+    let mut changes = Changes { changes };
+    changes.normalise();
+    changes
+}

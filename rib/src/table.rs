@@ -1,0 +1,639 @@
+//! One address family's tables: the Loc-RIB (per prefix, every path in the running with
+//! the selected ones first) and each peer's Adj-RIB-In index.
+//!
+//! # Layout, and why
+//!
+//! The paths of a prefix live once, in the Loc-RIB entry of the prefix, as 16-byte
+//! [`Candidate`]s (peer, path id, attribute handle, arrival rank, flags) in a `SmallVec`
+//! that holds one path inline. The entry keeps its selected paths (best, then the rest of
+//! the ECMP set) at the front of that vector, and their number, so reading the best path
+//! is one hash lookup. A peer's Adj-RIB-In is a hash set of compact
+//! `(prefix, path id)` keys (12 bytes for IPv4) pointing into the Loc-RIB: enough to
+//! withdraw, drop, mark stale or list a peer's routes without scanning every prefix.
+//!
+//! # Longest-prefix match
+//!
+//! The Loc-RIB is one hash map keyed by (address, length), with host bits cleared. A count
+//! of stored prefixes per length lets [`Table::lookup`] probe only the lengths in use, from
+//! the longest down: a handful of hash lookups in practice (a full IPv4 table uses about
+//! 25 lengths, and a route server's far fewer). A trie would use less time in the worst
+//! case but more memory per prefix and more code; hash probes keep the insert path, which
+//! dominates, at one lookup.
+
+use std::fmt::Debug;
+use std::hash::{Hash, Hasher};
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use hashbrown::{HashMap, HashSet};
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use smallvec::SmallVec;
+
+use crate::attrs::{AttrHandle, AttrStore};
+use crate::config::RibConfig;
+use crate::decision::{self, Contender};
+use crate::hash::SeededState;
+use crate::types::{Change, PathRef, PathSet, PeerId, PeerInfo};
+
+/// A prefix as a compact hash key.
+pub(crate) trait PrefixKey: Copy + Eq + Hash + Debug {
+    /// The key of one Adj-RIB-In route: prefix and path identifier.
+    type Adj: Copy + Eq + Hash + Debug;
+    /// An address of the family.
+    type Addr: Copy;
+    /// The longest prefix length.
+    const MAX_LEN: u8;
+
+    fn to_net(self) -> IpNet;
+    fn prefix_len(self) -> u8;
+    fn adj(self, path_id: Option<u32>) -> Self::Adj;
+    fn split(adj: Self::Adj) -> (Self, Option<u32>);
+    /// The prefix of length `len` (at most `MAX_LEN`) that covers `addr`.
+    fn covering(addr: Self::Addr, len: u8) -> Self;
+}
+
+/// An IPv4 prefix key.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct V4Key {
+    addr: u32,
+    len: u8,
+}
+
+impl From<Ipv4Net> for V4Key {
+    fn from(net: Ipv4Net) -> Self {
+        Self {
+            addr: u32::from(net.network()),
+            len: net.prefix_len(),
+        }
+    }
+}
+
+impl Hash for V4Key {
+    #[inline]
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(u64::from(self.addr) << 8 | u64::from(self.len));
+    }
+}
+
+/// An IPv4 Adj-RIB-In key: 12 bytes.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct V4AdjKey {
+    addr: u32,
+    path_id: u32,
+    len: u8,
+    has_path_id: bool,
+}
+
+impl Hash for V4AdjKey {
+    #[inline]
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(u64::from(self.addr) << 32 | u64::from(self.path_id));
+        state.write_u64(u64::from(self.len) << 1 | u64::from(self.has_path_id));
+    }
+}
+
+impl PrefixKey for V4Key {
+    type Adj = V4AdjKey;
+    type Addr = Ipv4Addr;
+    const MAX_LEN: u8 = 32;
+
+    fn to_net(self) -> IpNet {
+        IpNet::V4(
+            Ipv4Net::new(Ipv4Addr::from(self.addr), self.len).expect("stored lengths are valid"),
+        )
+    }
+    fn prefix_len(self) -> u8 {
+        self.len
+    }
+    fn adj(self, path_id: Option<u32>) -> V4AdjKey {
+        V4AdjKey {
+            addr: self.addr,
+            path_id: path_id.unwrap_or(0),
+            len: self.len,
+            has_path_id: path_id.is_some(),
+        }
+    }
+    fn split(adj: V4AdjKey) -> (Self, Option<u32>) {
+        (
+            Self {
+                addr: adj.addr,
+                len: adj.len,
+            },
+            adj.has_path_id.then_some(adj.path_id),
+        )
+    }
+    fn covering(addr: Ipv4Addr, len: u8) -> Self {
+        let mask = u32::MAX.checked_shl(u32::from(32 - len)).unwrap_or(0);
+        Self {
+            addr: u32::from(addr) & mask,
+            len,
+        }
+    }
+}
+
+/// An IPv6 prefix key; `u32` words keep it 4-aligned and 20 bytes.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct V6Key {
+    addr: [u32; 4],
+    len: u8,
+}
+
+fn words(addr: u128) -> [u32; 4] {
+    [
+        (addr >> 96) as u32,
+        (addr >> 64) as u32,
+        (addr >> 32) as u32,
+        addr as u32,
+    ]
+}
+
+fn from_words(w: [u32; 4]) -> u128 {
+    u128::from(w[0]) << 96 | u128::from(w[1]) << 64 | u128::from(w[2]) << 32 | u128::from(w[3])
+}
+
+impl From<Ipv6Net> for V6Key {
+    fn from(net: Ipv6Net) -> Self {
+        Self {
+            addr: words(u128::from(net.network())),
+            len: net.prefix_len(),
+        }
+    }
+}
+
+impl Hash for V6Key {
+    #[inline]
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(u64::from(self.addr[0]) << 32 | u64::from(self.addr[1]));
+        state.write_u64(u64::from(self.addr[2]) << 32 | u64::from(self.addr[3]));
+        state.write_u8(self.len);
+    }
+}
+
+/// An IPv6 Adj-RIB-In key: 24 bytes.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct V6AdjKey {
+    addr: [u32; 4],
+    path_id: u32,
+    len: u8,
+    has_path_id: bool,
+}
+
+impl Hash for V6AdjKey {
+    #[inline]
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(u64::from(self.addr[0]) << 32 | u64::from(self.addr[1]));
+        state.write_u64(u64::from(self.addr[2]) << 32 | u64::from(self.addr[3]));
+        state.write_u64(
+            u64::from(self.path_id) << 9 | u64::from(self.len) << 1 | u64::from(self.has_path_id),
+        );
+    }
+}
+
+impl PrefixKey for V6Key {
+    type Adj = V6AdjKey;
+    type Addr = Ipv6Addr;
+    const MAX_LEN: u8 = 128;
+
+    fn to_net(self) -> IpNet {
+        IpNet::V6(
+            Ipv6Net::new(Ipv6Addr::from(from_words(self.addr)), self.len)
+                .expect("stored lengths are valid"),
+        )
+    }
+    fn prefix_len(self) -> u8 {
+        self.len
+    }
+    fn adj(self, path_id: Option<u32>) -> V6AdjKey {
+        V6AdjKey {
+            addr: self.addr,
+            path_id: path_id.unwrap_or(0),
+            len: self.len,
+            has_path_id: path_id.is_some(),
+        }
+    }
+    fn split(adj: V6AdjKey) -> (Self, Option<u32>) {
+        (
+            Self {
+                addr: adj.addr,
+                len: adj.len,
+            },
+            adj.has_path_id.then_some(adj.path_id),
+        )
+    }
+    fn covering(addr: Ipv6Addr, len: u8) -> Self {
+        let mask = u128::MAX.checked_shl(u32::from(128 - len)).unwrap_or(0);
+        Self {
+            addr: words(u128::from(addr) & mask),
+            len,
+        }
+    }
+}
+
+const HAS_PATH_ID: u8 = 1;
+const STALE: u8 = 2;
+
+/// One path of a prefix: 16 bytes.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct Candidate {
+    path_id: u32,
+    attrs: AttrHandle,
+    rank: u32,
+    peer: u16,
+    flags: u8,
+}
+
+impl Candidate {
+    fn path_id(&self) -> Option<u32> {
+        (self.flags & HAS_PATH_ID != 0).then_some(self.path_id)
+    }
+
+    fn is(&self, peer: u16, path_id: Option<u32>) -> bool {
+        self.peer == peer && self.path_id() == path_id
+    }
+
+    pub(crate) fn path_ref(&self) -> PathRef {
+        PathRef {
+            peer: PeerId(self.peer),
+            path_id: self.path_id(),
+            attrs: self.attrs,
+        }
+    }
+
+    pub(crate) fn is_stale(&self) -> bool {
+        self.flags & STALE != 0
+    }
+}
+
+/// A prefix's Loc-RIB entry.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Dest {
+    /// Every path; the first `selected` are the best and the rest of its ECMP set, in order.
+    candidates: SmallVec<[Candidate; 1]>,
+    selected: u8,
+}
+
+impl Dest {
+    pub(crate) fn selection(&self) -> PathSet {
+        self.candidates[..usize::from(self.selected)]
+            .iter()
+            .map(Candidate::path_ref)
+            .collect()
+    }
+
+    pub(crate) fn best(&self) -> Option<PathRef> {
+        (self.selected > 0).then(|| self.candidates[0].path_ref())
+    }
+
+    pub(crate) fn candidates(&self) -> &[Candidate] {
+        &self.candidates
+    }
+
+    fn find(&self, peer: u16, path_id: Option<u32>) -> Option<usize> {
+        self.candidates.iter().position(|c| c.is(peer, path_id))
+    }
+
+    pub(crate) fn has_peer(&self, peer: u16) -> bool {
+        self.candidates.iter().any(|c| c.peer == peer)
+    }
+
+    /// An arrival rank above every current one; renumbers in the (astronomically rare)
+    /// case that the counter would overflow.
+    fn next_rank(&mut self) -> u32 {
+        let top = self.candidates.iter().map(|c| c.rank).max();
+        match top {
+            None => 0,
+            Some(u32::MAX) => {
+                let mut order: SmallVec<[usize; 8]> = (0..self.candidates.len()).collect();
+                order.sort_by_key(|&i| self.candidates[i].rank);
+                for (rank, i) in order.into_iter().enumerate() {
+                    self.candidates[i].rank = rank as u32;
+                }
+                self.candidates.len() as u32
+            }
+            Some(top) => top + 1,
+        }
+    }
+
+    /// Runs the decision process and moves the selected paths to the front.
+    fn reselect(&mut self, attrs: &AttrStore, peers: &[Option<PeerInfo>], config: &RibConfig) {
+        match self.candidates.len() {
+            0 => self.selected = 0,
+            1 => self.selected = 1,
+            _ => {
+                let contenders = contenders(self.candidates.iter(), attrs, peers, config);
+                let selection = decision::select(&contenders, config);
+                self.selected = selection.len() as u8;
+                let in_place = selection
+                    .iter()
+                    .enumerate()
+                    .all(|(pos, &i)| pos == i as usize);
+                if !in_place {
+                    let mut reordered: SmallVec<[Candidate; 8]> = selection
+                        .iter()
+                        .map(|&i| self.candidates[i as usize])
+                        .collect();
+                    reordered.extend(
+                        self.candidates
+                            .iter()
+                            .enumerate()
+                            .filter(|(i, _)| !selection.contains(&(*i as u32)))
+                            .map(|(_, c)| *c),
+                    );
+                    self.candidates.clear();
+                    self.candidates.extend(reordered);
+                }
+            }
+        }
+    }
+}
+
+/// The decision inputs of `candidates`, in order.
+pub(crate) fn contenders<'a>(
+    candidates: impl Iterator<Item = &'a Candidate>,
+    attrs: &AttrStore,
+    peers: &[Option<PeerInfo>],
+    config: &RibConfig,
+) -> SmallVec<[Contender; 8]> {
+    let missing_med = if config.med.missing_as_worst {
+        u32::MAX
+    } else {
+        0
+    };
+    candidates
+        .map(|c| {
+            let a = attrs.decision(c.attrs);
+            let peer = peers[usize::from(c.peer)]
+                .as_ref()
+                .expect("paths belong to registered peers");
+            Contender {
+                local_pref: a.local_pref.unwrap_or(config.default_local_pref),
+                as_path_length: a.as_path_length,
+                origin: a.origin as u8,
+                med: a.med.unwrap_or(missing_med),
+                neighbour_as: a.neighbour_as,
+                ebgp: peer.is_ebgp,
+                igp_cost: peer.igp_cost,
+                rank: c.rank,
+                router_id: u32::from(a.originator_id.unwrap_or(peer.bgp_id)),
+                cluster_list_length: a.cluster_list_length,
+                peer_address: peer.address,
+                peer: c.peer,
+                path_id: c.path_id(),
+            }
+        })
+        .collect()
+}
+
+/// Shared, read-mostly state the table operations need.
+pub(crate) struct Ctx<'a> {
+    pub(crate) attrs: &'a mut AttrStore,
+    pub(crate) peers: &'a [Option<PeerInfo>],
+    pub(crate) config: &'a RibConfig,
+}
+
+/// One family's Loc-RIB and Adj-RIB-In indexes.
+pub(crate) struct Table<K: PrefixKey> {
+    loc: HashMap<K, Dest, SeededState>,
+    /// Per peer slot: the keys of its routes.
+    adj: Vec<HashSet<K::Adj, SeededState>>,
+    /// Stored prefixes per length, for longest-prefix match.
+    lengths: [u32; 129],
+    hasher: SeededState,
+}
+
+impl<K: PrefixKey> Table<K> {
+    pub(crate) fn new(hasher: SeededState) -> Self {
+        Self {
+            loc: HashMap::with_hasher(hasher),
+            adj: Vec::new(),
+            lengths: [0; 129],
+            hasher,
+        }
+    }
+
+    pub(crate) fn ensure_peer_slot(&mut self, slot: usize) {
+        while self.adj.len() <= slot {
+            self.adj.push(HashSet::with_hasher(self.hasher));
+        }
+    }
+
+    pub(crate) fn get(&self, key: K) -> Option<&Dest> {
+        self.loc.get(&key)
+    }
+
+    pub(crate) fn prefix_count(&self) -> usize {
+        self.loc.len()
+    }
+
+    pub(crate) fn route_count(&self, slot: usize) -> usize {
+        self.adj.get(slot).map_or(0, HashSet::len)
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (K, &Dest)> {
+        self.loc.iter().map(|(k, d)| (*k, d))
+    }
+
+    pub(crate) fn adj_keys(&self, slot: usize) -> impl Iterator<Item = (K, Option<u32>)> + '_ {
+        self.adj
+            .get(slot)
+            .into_iter()
+            .flatten()
+            .map(|a| K::split(*a))
+    }
+
+    pub(crate) fn lookup(&self, addr: K::Addr) -> Option<(K, &Dest)> {
+        (0..=K::MAX_LEN)
+            .rev()
+            .filter(|&len| self.lengths[usize::from(len)] != 0)
+            .find_map(|len| {
+                let key = K::covering(addr, len);
+                self.loc.get(&key).map(|dest| (key, dest))
+            })
+    }
+
+    /// Stores (or replaces) a path and re-runs the decision for its prefix.
+    pub(crate) fn upsert(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        peer: u16,
+        key: K,
+        path_id: Option<u32>,
+        handle: AttrHandle,
+        out: &mut Vec<Change>,
+    ) {
+        self.adj[usize::from(peer)].insert(key.adj(path_id));
+        let dest = self.loc.entry(key).or_insert_with(|| {
+            self.lengths[usize::from(key.prefix_len())] += 1;
+            Dest::default()
+        });
+        match dest.find(peer, path_id) {
+            Some(i) if dest.candidates[i].attrs == handle => {
+                // The same path again (route refresh, graceful restart): nothing moves,
+                // and it keeps its age.
+                dest.candidates[i].flags &= !STALE;
+            }
+            Some(i) => {
+                let old = dest.selection();
+                let rank = dest.next_rank();
+                let candidate = &mut dest.candidates[i];
+                ctx.attrs.release(candidate.attrs);
+                ctx.attrs.retain(handle);
+                candidate.attrs = handle;
+                candidate.rank = rank;
+                candidate.flags &= !STALE;
+                dest.reselect(ctx.attrs, ctx.peers, ctx.config);
+                record(out, key, old, dest);
+            }
+            None => {
+                let old = dest.selection();
+                let rank = dest.next_rank();
+                ctx.attrs.retain(handle);
+                let flags = if path_id.is_some() { HAS_PATH_ID } else { 0 };
+                dest.candidates.push(Candidate {
+                    path_id: path_id.unwrap_or(0),
+                    attrs: handle,
+                    rank,
+                    peer,
+                    flags,
+                });
+                dest.reselect(ctx.attrs, ctx.peers, ctx.config);
+                record(out, key, old, dest);
+            }
+        }
+    }
+
+    /// Removes a path if present and re-runs the decision for its prefix.
+    pub(crate) fn remove(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        peer: u16,
+        key: K,
+        path_id: Option<u32>,
+        out: &mut Vec<Change>,
+    ) {
+        if self.adj[usize::from(peer)].remove(&key.adj(path_id)) {
+            self.remove_candidate(ctx, peer, key, path_id, out);
+        }
+    }
+
+    fn remove_candidate(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        peer: u16,
+        key: K,
+        path_id: Option<u32>,
+        out: &mut Vec<Change>,
+    ) {
+        let dest = self
+            .loc
+            .get_mut(&key)
+            .expect("every Adj-RIB-In key has its Loc-RIB entry");
+        let i = dest
+            .find(peer, path_id)
+            .expect("every Adj-RIB-In key has its candidate");
+        let old = dest.selection();
+        let removed = dest.candidates.remove(i);
+        ctx.attrs.release(removed.attrs);
+        if dest.candidates.is_empty() {
+            self.loc.remove(&key);
+            self.lengths[usize::from(key.prefix_len())] -= 1;
+            out.push(Change {
+                prefix: key.to_net(),
+                old,
+                new: PathSet::new(),
+            });
+        } else {
+            dest.reselect(ctx.attrs, ctx.peers, ctx.config);
+            record(out, key, old, dest);
+        }
+    }
+
+    /// Removes every path of `peer`.
+    pub(crate) fn drop_peer(&mut self, ctx: &mut Ctx<'_>, peer: u16, out: &mut Vec<Change>) {
+        let Some(keys) = self.adj.get_mut(usize::from(peer)) else {
+            return;
+        };
+        let keys = std::mem::replace(keys, HashSet::with_hasher(self.hasher));
+        for adj in keys {
+            let (key, path_id) = K::split(adj);
+            self.remove_candidate(ctx, peer, key, path_id, out);
+        }
+    }
+
+    /// Marks every path of `peer` stale; returns how many.
+    pub(crate) fn mark_stale(&mut self, peer: u16) -> usize {
+        let Some(keys) = self.adj.get(usize::from(peer)) else {
+            return 0;
+        };
+        for adj in keys {
+            let (key, path_id) = K::split(*adj);
+            let dest = self
+                .loc
+                .get_mut(&key)
+                .expect("every Adj-RIB-In key has its Loc-RIB entry");
+            let i = dest
+                .find(peer, path_id)
+                .expect("every Adj-RIB-In key has its candidate");
+            dest.candidates[i].flags |= STALE;
+        }
+        keys.len()
+    }
+
+    /// Removes the paths of `peer` still marked stale.
+    pub(crate) fn sweep_stale(&mut self, ctx: &mut Ctx<'_>, peer: u16, out: &mut Vec<Change>) {
+        let Some(keys) = self.adj.get(usize::from(peer)) else {
+            return;
+        };
+        let stale: Vec<K::Adj> = keys
+            .iter()
+            .filter(|adj| {
+                let (key, path_id) = K::split(**adj);
+                self.loc
+                    .get(&key)
+                    .and_then(|dest| {
+                        dest.find(peer, path_id)
+                            .map(|i| dest.candidates[i].is_stale())
+                    })
+                    .unwrap_or(false)
+            })
+            .copied()
+            .collect();
+        for adj in stale {
+            let (key, path_id) = K::split(adj);
+            self.remove(ctx, peer, key, path_id, out);
+        }
+    }
+
+    /// Re-runs the decision for every prefix where `peer` has a path (its cost changed).
+    pub(crate) fn reselect_peer(&mut self, ctx: &mut Ctx<'_>, peer: u16, out: &mut Vec<Change>) {
+        let Some(keys) = self.adj.get(usize::from(peer)) else {
+            return;
+        };
+        for adj in keys {
+            let (key, _) = K::split(*adj);
+            let dest = self
+                .loc
+                .get_mut(&key)
+                .expect("every Adj-RIB-In key has its Loc-RIB entry");
+            let old = dest.selection();
+            dest.reselect(ctx.attrs, ctx.peers, ctx.config);
+            record(out, key, old, dest);
+        }
+    }
+
+    /// The candidate of `peer` for `key`/`path_id`.
+    pub(crate) fn candidate(&self, key: K, peer: u16, path_id: Option<u32>) -> Option<&Candidate> {
+        let dest = self.loc.get(&key)?;
+        dest.find(peer, path_id).map(|i| &dest.candidates[i])
+    }
+}
+
+fn record<K: PrefixKey>(out: &mut Vec<Change>, key: K, old: PathSet, dest: &Dest) {
+    let new = dest.selection();
+    if new != old {
+        out.push(Change {
+            prefix: key.to_net(),
+            old,
+            new,
+        });
+    }
+}
