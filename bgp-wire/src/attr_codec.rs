@@ -66,6 +66,8 @@ pub(crate) fn known_type(code: AttrType) -> Option<(u8, Treatment)> {
 /// The IPv6 Address Specific Extended Community attribute (RFC 5701), checked as RFC
 /// 7606 section 7.15 asks though kept raw.
 const IPV6_EXTENDED_COMMUNITIES: AttrType = AttrType(25);
+/// ATTR_SET (RFC 6368): at least the 4-octet origin AS (RFC 7606 section 7.16).
+const ATTR_SET: AttrType = AttrType(128);
 
 /// Decodes the value of an attribute whose header was `flags` and `code`, with `raw`
 /// the whole attribute as received (for error data) and `value` its value bytes at
@@ -88,7 +90,10 @@ pub(crate) fn decode_attribute(
                 offset: None,
             });
         }
-        if code == IPV6_EXTENDED_COMMUNITIES && (value.is_empty() || value.len() % 20 != 0) {
+        let malformed = (code == IPV6_EXTENDED_COMMUNITIES
+            && (value.is_empty() || value.len() % 20 != 0))
+            || (code == ATTR_SET && value.len() < 4);
+        if malformed {
             return Err(AttrFault {
                 treatment: Treatment::TreatAsWithdraw,
                 kind: DecodeErrorKind::AttributeLengthError {
@@ -141,6 +146,10 @@ pub(crate) fn decode_attribute(
                 kind: DecodeErrorKind::MalformedAsPath,
                 offset: Some(offset),
             })?;
+            // RFC 7607: AS 0 makes the path malformed.
+            if path.contains(0) {
+                return Err(fault(DecodeErrorKind::MalformedAsPath));
+            }
             if code == AttrType::AS_PATH {
                 AttrValue::AsPath(path)
             } else {
@@ -148,7 +157,15 @@ pub(crate) fn decode_attribute(
             }
         }
         AttrType::NEXT_HOP => {
-            AttrValue::NextHop(Ipv4Addr::from(four(value).ok_or_else(length_error)?))
+            let address = Ipv4Addr::from(four(value).ok_or_else(length_error)?);
+            // RFC 4271 section 6.3: a next hop that cannot be a host address makes the
+            // routes unusable, without a NOTIFICATION.
+            if address.is_unspecified() || address.is_broadcast() || address.is_multicast() {
+                return Err(fault(DecodeErrorKind::InvalidNextHopAttribute {
+                    attribute: raw.to_vec(),
+                }));
+            }
+            AttrValue::NextHop(address)
         }
         AttrType::MULTI_EXIT_DISC => {
             AttrValue::MultiExitDisc(four(value).ok_or_else(length_error)?)
@@ -174,6 +191,12 @@ pub(crate) fn decode_attribute(
                 asn: asn.expect("length checked"),
                 address: Ipv4Addr::from(address.expect("length checked")),
             };
+            // RFC 7607: AS 0 makes the attribute malformed.
+            if agg.asn == 0 {
+                return Err(fault(DecodeErrorKind::OptionalAttributeError {
+                    attribute: raw.to_vec(),
+                }));
+            }
             if code == AttrType::AGGREGATOR {
                 AttrValue::Aggregator(agg)
             } else {

@@ -199,6 +199,17 @@ impl Update {
         if complete {
             update.check_mandatory(attr_offset);
         }
+        if update.nlri.is_empty() {
+            // RFC 4760 section 3: without an NLRI field NEXT_HOP is to be ignored, so a
+            // malformed one harms no route.
+            for issue in &mut update.issues {
+                if issue.type_code == AttrType::NEXT_HOP.0
+                    && issue.treatment == Treatment::TreatAsWithdraw
+                {
+                    issue.treatment = Treatment::AttributeDiscard;
+                }
+            }
+        }
         if let Some(issue) = update
             .issues
             .iter()
@@ -218,9 +229,18 @@ impl Update {
         while !a.is_empty() {
             let start = a.offset();
             let rest = a.rest();
+            // RFC 7606 section 4; but a truncated MP_REACH/MP_UNREACH leaves routes that
+            // cannot be parsed, so treat-as-withdraw is impossible (section 3 (j)).
             let overrun = |type_code: u8| AttrIssue {
                 type_code,
-                treatment: Treatment::TreatAsWithdraw,
+                treatment: if matches!(
+                    AttrType(type_code),
+                    AttrType::MP_REACH_NLRI | AttrType::MP_UNREACH_NLRI
+                ) {
+                    Treatment::SessionReset
+                } else {
+                    Treatment::TreatAsWithdraw
+                },
                 error: DecodeError::new(
                     DecodeErrorKind::MalformedAttributeList,
                     start,
