@@ -1,0 +1,484 @@
+//! Behaviour of the RIB's mutations and queries.
+
+mod common;
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use bgp_wire::{
+    AsPath, AttrValue, Community, Family, MpNextHop, MpNlri, MpReach, Nlri, Origin, PathAttribute,
+};
+use ipnet::IpNet;
+use rib::{DecisionStep, PeerId, PeerInfo, Rib, RibConfig, RibError};
+
+use common::Attrs;
+
+fn net(text: &str) -> IpNet {
+    text.parse().unwrap()
+}
+
+fn peer(last: u8) -> PeerInfo {
+    PeerInfo {
+        address: IpAddr::V4(Ipv4Addr::new(10, 0, 0, last)),
+        asn: 65000 + u32::from(last),
+        bgp_id: Ipv4Addr::new(10, 0, 0, last),
+        is_ebgp: true,
+        igp_cost: 0,
+    }
+}
+
+fn attrs(path: &[u32], next_hop: u8) -> Vec<PathAttribute> {
+    Attrs {
+        as_path: Some(AsPath::from_sequence(path.iter().copied())),
+        origin: Some(Origin::Igp),
+        next_hop: Some(Ipv4Addr::new(10, 0, 0, next_hop)),
+        ..Attrs::default()
+    }
+    .to_vec()
+}
+
+fn rib_with_peers(config: RibConfig, n: u8) -> (Rib, Vec<PeerId>) {
+    let mut rib = Rib::new(config);
+    let peers = (1..=n).map(|i| rib.add_peer(peer(i)).unwrap()).collect();
+    (rib, peers)
+}
+
+#[test]
+fn identical_attribute_sets_are_stored_once_and_freed_when_unused() {
+    let (mut rib, p) = rib_with_peers(RibConfig::default(), 2);
+    let prefixes: Vec<Nlri> = (0..1000u32)
+        .map(|i| Nlri::new(net(&format!("10.{}.{}.0/24", i / 256, i % 256))))
+        .collect();
+    let _ = rib.announce(p[0], &prefixes, &attrs(&[65001], 1)).unwrap();
+    // Same attributes in a different order intern to the same set.
+    let mut reordered = attrs(&[65001], 1);
+    reordered.reverse();
+    let _ = rib
+        .announce(p[0], &[Nlri::new(net("10.200.0.0/16"))], &reordered)
+        .unwrap();
+    assert_eq!(rib.attr_set_count(), 1);
+    let handle = rib.best(net("10.0.1.0/24")).unwrap().attrs;
+    assert_eq!(rib.attr_refs(handle), 1001);
+
+    let _ = rib
+        .announce(p[1], &prefixes[..10], &attrs(&[65002], 2))
+        .unwrap();
+    assert_eq!(rib.attr_set_count(), 2);
+
+    let changes = rib.drop_peer(p[0]).unwrap();
+    assert_eq!(changes.len(), 1001);
+    // The freed set still resolves for the caller reading the change set...
+    let old = changes.iter().next().unwrap().old_best().unwrap().attrs;
+    assert!(rib.attrs(old).is_some());
+    // ...and is gone after the next mutation.
+    let _ = rib.withdraw(p[1], &[]).unwrap();
+    assert_eq!(rib.attr_set_count(), 1);
+    assert_eq!(rib.attr_refs(old), 0);
+}
+
+#[test]
+fn next_hop_comes_from_next_hop_or_mp_reach_and_mp_attributes_are_not_stored() {
+    let (mut rib, p) = rib_with_peers(RibConfig::default(), 1);
+    let v6_hop: Ipv6Addr = "2001:db8::1".parse().unwrap();
+    let v6_prefix = net("2001:db8:100::/48");
+    let mut attributes = attrs(&[65001], 1);
+    attributes.push(PathAttribute::new(AttrValue::MpReachNlri(MpReach {
+        family: Family::IPV6_UNICAST,
+        next_hop: MpNextHop::Ipv6 {
+            global: v6_hop,
+            link_local: Some("fe80::1".parse().unwrap()),
+        },
+        reserved: 0,
+        nlri: MpNlri::Prefixes(vec![Nlri::new(v6_prefix)]),
+    })));
+    let changes = rib
+        .announce(
+            p[0],
+            &[Nlri::new(net("10.9.0.0/16")), Nlri::new(v6_prefix)],
+            &attributes,
+        )
+        .unwrap();
+    assert_eq!(
+        changes.iter().map(|c| c.prefix).collect::<Vec<_>>(),
+        [net("10.9.0.0/16"), v6_prefix]
+    );
+    let v4 = rib
+        .attrs(rib.best(net("10.9.0.0/16")).unwrap().attrs)
+        .unwrap();
+    let v6 = rib.attrs(rib.best(v6_prefix).unwrap().attrs).unwrap();
+    assert_eq!(v4.next_hop(), Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1))));
+    assert_eq!(v6.next_hop(), Some(IpAddr::V6(v6_hop)));
+    assert!(v6
+        .attributes()
+        .iter()
+        .all(|a| !matches!(a.value, AttrValue::MpReachNlri(_))));
+    assert_eq!(
+        v4.attributes(),
+        v6.attributes(),
+        "the same path attributes, different next hops"
+    );
+    assert_eq!(rib.attr_set_count(), 2);
+    assert_eq!(rib.prefix_counts().ipv6, 1);
+    assert_eq!(rib.route_counts(p[0]).total(), 2);
+}
+
+#[test]
+fn changes_report_old_and_new_selection_sorted_by_prefix() {
+    let (mut rib, p) = rib_with_peers(RibConfig::default(), 2);
+    let a = net("10.2.0.0/16");
+    let b = net("10.1.0.0/16");
+    let changes = rib
+        .announce(p[1], &[Nlri::new(a), Nlri::new(b)], &attrs(&[65002, 1], 2))
+        .unwrap();
+    assert_eq!(changes.iter().map(|c| c.prefix).collect::<Vec<_>>(), [b, a]);
+    assert!(changes
+        .iter()
+        .all(|c| c.old.is_empty() && c.new_best().unwrap().peer == p[1]));
+
+    // A better path for `a` only.
+    let changes = rib
+        .announce(p[0], &[Nlri::new(a)], &attrs(&[65001], 1))
+        .unwrap();
+    assert_eq!(changes.len(), 1);
+    let change = changes.iter().next().unwrap();
+    assert_eq!(
+        (
+            change.prefix,
+            change.old_best().unwrap().peer,
+            change.new_best().unwrap().peer
+        ),
+        (a, p[1], p[0])
+    );
+    assert!(change.best_changed());
+
+    // A worse path changes nothing selected.
+    assert!(rib
+        .announce(p[1], &[Nlri::new(a)], &attrs(&[65002, 1, 2], 2))
+        .unwrap()
+        .is_empty());
+    // Re-announcing the same path changes nothing.
+    assert!(rib
+        .announce(p[0], &[Nlri::new(a)], &attrs(&[65001], 1))
+        .unwrap()
+        .is_empty());
+    // New attributes on the best path: same peer, new handle, a change.
+    let changes = rib
+        .announce(p[0], &[Nlri::new(a)], &attrs(&[65001], 9))
+        .unwrap();
+    let change = changes.iter().next().unwrap();
+    assert_eq!(
+        change.old_best().unwrap().peer,
+        change.new_best().unwrap().peer
+    );
+    assert_ne!(
+        change.old_best().unwrap().attrs,
+        change.new_best().unwrap().attrs
+    );
+
+    // Withdrawing the best falls back; withdrawing the last empties.
+    let changes = rib.withdraw(p[0], &[Nlri::new(a)]).unwrap();
+    assert_eq!(
+        changes.iter().next().unwrap().new_best().unwrap().peer,
+        p[1]
+    );
+    let changes = rib.withdraw(p[1], &[Nlri::new(a), Nlri::new(a)]).unwrap();
+    assert!(changes.iter().next().unwrap().new.is_empty());
+    assert_eq!(rib.best(a), None);
+    // Withdrawing what is not there is a no-op.
+    assert!(rib
+        .withdraw(p[0], &[Nlri::new(net("192.0.2.0/24"))])
+        .unwrap()
+        .is_empty());
+}
+
+#[test]
+fn changes_of_one_call_are_fused_per_prefix() {
+    let (mut rib, p) = rib_with_peers(RibConfig::default(), 1);
+    let a = net("10.1.0.0/16");
+    // Two ADD-PATH paths of one prefix in one call: a single change, from nothing to path 1.
+    let changes = rib
+        .announce(
+            p[0],
+            &[Nlri::with_path_id(a, 2), Nlri::with_path_id(a, 1)],
+            &attrs(&[65001], 1),
+        )
+        .unwrap();
+    assert_eq!(changes.len(), 1);
+    let change = changes.iter().next().unwrap();
+    assert!(change.old.is_empty());
+    assert_eq!(change.new_best().unwrap().path_id, Some(1));
+    // Withdraw and re-announce in one merged set: nothing changed overall.
+    let mut merged = rib.withdraw(p[0], &[Nlri::with_path_id(a, 1)]).unwrap();
+    merged.merge(
+        rib.announce(p[0], &[Nlri::with_path_id(a, 1)], &attrs(&[65001], 1))
+            .unwrap(),
+    );
+    assert!(merged.is_empty(), "{merged:?}");
+}
+
+#[test]
+fn add_path_routes_are_separate_in_the_adj_rib_in() {
+    let (mut rib, p) = rib_with_peers(RibConfig::azure(), 1);
+    let a = net("10.1.0.0/16");
+    let _ = rib
+        .announce(p[0], &[Nlri::with_path_id(a, 1)], &attrs(&[65001], 1))
+        .unwrap();
+    let _ = rib
+        .announce(p[0], &[Nlri::with_path_id(a, 2)], &attrs(&[65001], 2))
+        .unwrap();
+    let _ = rib
+        .announce(p[0], &[Nlri::with_path_id(a, 3)], &attrs(&[65001, 5], 3))
+        .unwrap();
+    let adj = rib.adj_rib_in(p[0]);
+    assert_eq!(
+        adj.iter().map(|r| r.path_id).collect::<Vec<_>>(),
+        [Some(1), Some(2), Some(3)]
+    );
+    assert_eq!(rib.route_counts(p[0]).ipv4, 3);
+    assert_eq!(
+        rib.ecmp(a).iter().map(|r| r.path_id).collect::<Vec<_>>(),
+        [Some(1), Some(2)]
+    );
+    let _ = rib.withdraw(p[0], &[Nlri::with_path_id(a, 1)]).unwrap();
+    assert_eq!(
+        rib.ecmp(a).iter().map(|r| r.path_id).collect::<Vec<_>>(),
+        [Some(2)]
+    );
+}
+
+#[test]
+fn graceful_restart_sweeps_only_what_was_not_refreshed() {
+    let (mut rib, p) = rib_with_peers(RibConfig::default(), 2);
+    let (a, b, c) = (net("10.1.0.0/16"), net("10.2.0.0/16"), net("2001:db8::/32"));
+    let _ = rib
+        .announce(
+            p[0],
+            &[Nlri::new(a), Nlri::new(b), Nlri::new(c)],
+            &attrs(&[65001], 1),
+        )
+        .unwrap();
+    let _ = rib
+        .announce(p[1], &[Nlri::new(b)], &attrs(&[65002, 7], 2))
+        .unwrap();
+
+    assert_eq!(rib.mark_stale(p[0]).unwrap(), 3);
+    assert!(rib.adj_rib_in(p[0]).iter().all(|r| r.stale));
+    assert!(rib.adj_rib_in(p[1]).iter().all(|r| !r.stale));
+    // Stale routes stay in use.
+    assert_eq!(rib.best(b).unwrap().peer, p[0]);
+    // The restarted peer re-announces `a` only (same attributes: no change at all).
+    assert!(rib
+        .announce(p[0], &[Nlri::new(a)], &attrs(&[65001], 1))
+        .unwrap()
+        .is_empty());
+    let stale: Vec<_> = rib
+        .adj_rib_in(p[0])
+        .iter()
+        .filter(|r| r.stale)
+        .map(|r| r.prefix)
+        .collect();
+    assert_eq!(stale, [b, c]);
+
+    let changes = rib.sweep_stale(p[0]).unwrap();
+    assert_eq!(changes.iter().map(|c| c.prefix).collect::<Vec<_>>(), [b, c]);
+    assert_eq!(rib.best(b).unwrap().peer, p[1]);
+    assert_eq!(rib.best(c), None);
+    assert_eq!(rib.best(a).unwrap().peer, p[0]);
+    assert!(rib.sweep_stale(p[0]).unwrap().is_empty());
+}
+
+#[test]
+fn longest_prefix_match_in_both_families() {
+    let (mut rib, p) = rib_with_peers(RibConfig::default(), 1);
+    let routes = [
+        "0.0.0.0/0",
+        "10.0.0.0/8",
+        "10.1.0.0/16",
+        "10.1.2.0/24",
+        "10.1.2.3/32",
+        "2001:db8::/32",
+        "2001:db8:1::/48",
+    ];
+    let nlri: Vec<_> = routes.iter().map(|r| Nlri::new(net(r))).collect();
+    let _ = rib.announce(p[0], &nlri, &attrs(&[65001], 1)).unwrap();
+    let matched = |rib: &Rib, addr: &str| {
+        rib.lookup(addr.parse().unwrap())
+            .map(|(prefix, paths)| (prefix.to_string(), paths.len()))
+    };
+    assert_eq!(matched(&rib, "10.1.2.3"), Some(("10.1.2.3/32".into(), 1)));
+    assert_eq!(matched(&rib, "10.1.2.4"), Some(("10.1.2.0/24".into(), 1)));
+    assert_eq!(matched(&rib, "10.1.3.4"), Some(("10.1.0.0/16".into(), 1)));
+    assert_eq!(matched(&rib, "10.2.0.1"), Some(("10.0.0.0/8".into(), 1)));
+    assert_eq!(matched(&rib, "192.0.2.1"), Some(("0.0.0.0/0".into(), 1)));
+    assert_eq!(
+        matched(&rib, "2001:db8:1::5"),
+        Some(("2001:db8:1::/48".into(), 1))
+    );
+    assert_eq!(
+        matched(&rib, "2001:db8:2::5"),
+        Some(("2001:db8::/32".into(), 1))
+    );
+    assert_eq!(matched(&rib, "2001:db9::1"), None);
+    let _ = rib
+        .withdraw(
+            p[0],
+            &[Nlri::new(net("0.0.0.0/0")), Nlri::new(net("10.0.0.0/8"))],
+        )
+        .unwrap();
+    assert_eq!(matched(&rib, "192.0.2.1"), None);
+    assert_eq!(matched(&rib, "10.2.0.1"), None);
+}
+
+#[test]
+fn best_excluding_hides_a_peers_own_paths_only() {
+    let (mut rib, p) = rib_with_peers(RibConfig::azure(), 3);
+    let a = net("10.1.0.0/16");
+    let _ = rib
+        .announce(p[0], &[Nlri::new(a)], &attrs(&[65001], 1))
+        .unwrap();
+    let _ = rib
+        .announce(p[1], &[Nlri::new(a)], &attrs(&[65002], 2))
+        .unwrap();
+    let _ = rib
+        .announce(p[2], &[Nlri::new(a)], &attrs(&[65003, 65003], 3))
+        .unwrap();
+    assert_eq!(rib.best(a).unwrap().peer, p[0]);
+    assert_eq!(rib.best_excluding(a, p[0]).unwrap().peer, p[1]);
+    assert_eq!(rib.best_excluding(a, p[2]).unwrap().peer, p[0]);
+    assert_eq!(
+        rib.ecmp_excluding(a, p[0])
+            .iter()
+            .map(|r| r.peer)
+            .collect::<Vec<_>>(),
+        [p[1]]
+    );
+    assert_eq!(
+        rib.ecmp_excluding(a, p[2])
+            .iter()
+            .map(|r| r.peer)
+            .collect::<Vec<_>>(),
+        [p[0], p[1]]
+    );
+    let _ = rib.withdraw(p[1], &[Nlri::new(a)]).unwrap();
+    assert_eq!(rib.best_excluding(a, p[0]).unwrap().peer, p[2]);
+    let _ = rib.withdraw(p[2], &[Nlri::new(a)]).unwrap();
+    assert_eq!(rib.best_excluding(a, p[0]), None);
+    assert_eq!(rib.best_excluding(net("10.9.0.0/16"), p[0]), None);
+}
+
+#[test]
+fn best_excluding_reruns_the_med_elimination() {
+    // a (AS 1, MED 0) knocks b (AS 1, MED 5) out at MED; c (AS 2) then beats a on IGP
+    // cost, and b would beat c on IGP cost. Excluding a's peer brings b back.
+    let mut rib = Rib::new(RibConfig::default());
+    let info = |last, cost| PeerInfo {
+        igp_cost: cost,
+        ..peer(last)
+    };
+    let (pa, pb, pc) = (
+        rib.add_peer(info(1, 20)).unwrap(),
+        rib.add_peer(info(2, 1)).unwrap(),
+        rib.add_peer(info(3, 10)).unwrap(),
+    );
+    let with_med = |path: &[u32], med| {
+        let mut v = attrs(path, 1);
+        v.push(PathAttribute::new(AttrValue::MultiExitDisc(med)));
+        v
+    };
+    let x = net("10.1.0.0/16");
+    let _ = rib
+        .announce(pa, &[Nlri::new(x)], &with_med(&[1, 9], 0))
+        .unwrap();
+    let _ = rib
+        .announce(pb, &[Nlri::new(x)], &with_med(&[1, 9], 5))
+        .unwrap();
+    let _ = rib
+        .announce(pc, &[Nlri::new(x)], &attrs(&[2, 9], 3))
+        .unwrap();
+    assert_eq!(rib.best(x).unwrap().peer, pc);
+    assert_eq!(
+        rib.best_excluding(x, pa).unwrap().peer,
+        pb,
+        "without a, b survives MED and wins on IGP cost"
+    );
+    let explanation = rib.explain(x).unwrap();
+    let steps: Vec<_> = explanation
+        .beaten
+        .iter()
+        .map(|(path, step)| (path.peer, *step))
+        .collect();
+    assert_eq!(
+        steps,
+        [(pa, DecisionStep::IgpCost), (pb, DecisionStep::Med)]
+    );
+}
+
+#[test]
+fn igp_cost_changes_rerun_the_decision() {
+    let (mut rib, p) = rib_with_peers(RibConfig::default(), 2);
+    let a = net("10.1.0.0/16");
+    let _ = rib
+        .announce(p[0], &[Nlri::new(a)], &attrs(&[65001], 1))
+        .unwrap();
+    let _ = rib
+        .announce(p[1], &[Nlri::new(a)], &attrs(&[65002], 2))
+        .unwrap();
+    assert_eq!(rib.best(a).unwrap().peer, p[0]);
+    let changes = rib.set_igp_cost(p[0], 50).unwrap();
+    assert_eq!(
+        changes.iter().next().unwrap().new_best().unwrap().peer,
+        p[1]
+    );
+    assert_eq!(rib.peer(p[0]).unwrap().igp_cost, 50);
+}
+
+#[test]
+fn peers_are_checked_and_ids_reused_after_removal() {
+    let (mut rib, p) = rib_with_peers(RibConfig::default(), 2);
+    let a = net("10.1.0.0/16");
+    let _ = rib
+        .announce(p[0], &[Nlri::new(a)], &attrs(&[65001], 1))
+        .unwrap();
+    let changes = rib.remove_peer(p[0]).unwrap();
+    assert_eq!(changes.len(), 1);
+    assert_eq!(
+        rib.announce(p[0], &[Nlri::new(a)], &attrs(&[1], 1)),
+        Err(RibError::UnknownPeer(p[0]))
+    );
+    assert_eq!(rib.withdraw(p[0], &[]), Err(RibError::UnknownPeer(p[0])));
+    assert_eq!(rib.mark_stale(p[0]), Err(RibError::UnknownPeer(p[0])));
+    assert!(rib.peer(p[0]).is_none());
+    assert_eq!(rib.peers().count(), 1);
+    let again = rib.add_peer(peer(9)).unwrap();
+    assert_eq!(again, p[0]);
+    assert!(rib.adj_rib_in(again).is_empty());
+}
+
+#[test]
+fn attribute_accessors_read_the_interned_set() {
+    let (mut rib, p) = rib_with_peers(RibConfig::default(), 1);
+    let mut attributes = attrs(&[65001, 65002], 1);
+    attributes.push(PathAttribute::new(AttrValue::LocalPref(300)));
+    attributes.push(PathAttribute::new(AttrValue::MultiExitDisc(7)));
+    attributes.push(PathAttribute::new(AttrValue::Communities(vec![
+        Community::NO_EXPORT,
+    ])));
+    let a = net("10.1.0.0/16");
+    let _ = rib.announce(p[0], &[Nlri::new(a)], &attributes).unwrap();
+    let set = rib.attrs(rib.best(a).unwrap().attrs).unwrap();
+    assert_eq!(
+        (
+            set.local_pref(),
+            set.med(),
+            set.origin(),
+            set.as_path_length()
+        ),
+        (Some(300), Some(7), Origin::Igp, 2)
+    );
+    assert_eq!(set.as_path().unwrap().first_as(), Some(65001));
+    assert!(set.get(bgp_wire::AttrType::COMMUNITIES).is_some());
+    let codes: Vec<_> = set.attributes().iter().map(|a| a.type_code().0).collect();
+    assert!(
+        codes.windows(2).all(|w| w[0] <= w[1]),
+        "sorted by type code: {codes:?}"
+    );
+}
