@@ -504,6 +504,12 @@ impl Session {
         self.timers.next().map(|(_, at)| at)
     }
 
+    /// The deadline of one timer, `None` when it is stopped.
+    #[must_use]
+    pub fn timer(&self, timer: Timer) -> Option<Instant> {
+        self.timers.get(timer)
+    }
+
     /// The timer behind [`poll_timeout`](Self::poll_timeout), for logs.
     #[must_use]
     pub fn next_timer(&self) -> Option<(Timer, Instant)> {
@@ -1163,7 +1169,12 @@ impl Session {
         Ok(())
     }
 
+    /// Encodes and transmits `message`; nothing goes out without a connection (an error
+    /// found in bytes that came without one has nowhere to go).
     fn send_message(&mut self, message: &Message) {
+        if !matches!(self.connection, Connection::Up(_)) {
+            return;
+        }
         let params = match &self.negotiated {
             Some(n) => n.send.clone(),
             None => SessionParams::default(),
