@@ -239,7 +239,7 @@ fn decision_cases_from_data_file() {
             Some(ecmp) => assert_eq!(&outcome.ecmp, ecmp, "{}: ECMP set", case.name),
             None => assert_eq!(
                 outcome.ecmp,
-                [outcome.best.clone()],
+                std::slice::from_ref(&outcome.best),
                 "{}: no ECMP configured",
                 case.name
             ),
