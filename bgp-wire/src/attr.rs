@@ -97,7 +97,6 @@ pub enum SegmentType {
 
 /// One AS_PATH segment; 1 to 255 AS numbers.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
-#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct AsPathSegment {
     /// Segment type.
     pub kind: SegmentType,
@@ -107,7 +106,6 @@ pub struct AsPathSegment {
 
 /// AS_PATH or AS4_PATH value. AS numbers are held as `u32` whatever width they travel in.
 #[derive(Clone, PartialEq, Eq, Hash, Debug, Default)]
-#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct AsPath {
     /// Segments, in wire order.
     pub segments: SmallVec<[AsPathSegment; 1]>,
@@ -467,5 +465,29 @@ impl PathAttribute {
             AttrValue::OnlyToCustomer(_) => AttrType::ONLY_TO_CUSTOMER,
             AttrValue::Raw(raw) => raw.type_code,
         }
+    }
+}
+
+/// Arbitrary segments are valid ones: 1 to 255 AS numbers, none of them 0.
+#[cfg(feature = "arbitrary")]
+impl<'a> arbitrary::Arbitrary<'a> for AsPathSegment {
+    fn arbitrary(u: &mut arbitrary::Unstructured<'a>) -> arbitrary::Result<Self> {
+        let kind = u.arbitrary()?;
+        let count = u.int_in_range(1..=255usize)?;
+        let mut asns = SmallVec::with_capacity(count);
+        for _ in 0..count {
+            asns.push(u.arbitrary::<u32>()?.max(1));
+        }
+        Ok(Self { kind, asns })
+    }
+}
+
+#[cfg(feature = "arbitrary")]
+impl<'a> arbitrary::Arbitrary<'a> for AsPath {
+    fn arbitrary(u: &mut arbitrary::Unstructured<'a>) -> arbitrary::Result<Self> {
+        let segments: Vec<AsPathSegment> = u.arbitrary()?;
+        Ok(Self {
+            segments: segments.into(),
+        })
     }
 }

@@ -77,7 +77,6 @@ impl Family {
 /// The families for which ADD-PATH path identifiers are present on received NLRI
 /// (RFC 7911: the peer advertised "send" and we advertised "receive").
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
-#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct AddPathFamilies(pub SmallVec<[Family; 2]>);
 
 impl AddPathFamilies {
@@ -94,6 +93,14 @@ impl AddPathFamilies {
         if !self.contains(family) {
             self.0.push(family);
         }
+    }
+}
+
+#[cfg(feature = "arbitrary")]
+impl<'a> arbitrary::Arbitrary<'a> for AddPathFamilies {
+    fn arbitrary(u: &mut arbitrary::Unstructured<'a>) -> arbitrary::Result<Self> {
+        let families: Vec<Family> = u.arbitrary()?;
+        Ok(Self(families.into()))
     }
 }
 

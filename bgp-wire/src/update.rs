@@ -621,3 +621,17 @@ impl Update {
             .chain(self.announced().filter(move |_| as_withdraw))
     }
 }
+
+/// Arbitrary UPDATEs for fuzzing: any routes and attributes, never `issues` (those come
+/// only from decoding).
+#[cfg(feature = "arbitrary")]
+impl<'a> arbitrary::Arbitrary<'a> for Update {
+    fn arbitrary(u: &mut arbitrary::Unstructured<'a>) -> arbitrary::Result<Self> {
+        Ok(Self {
+            withdrawn: u.arbitrary()?,
+            attributes: u.arbitrary()?,
+            nlri: u.arbitrary()?,
+            issues: Vec::new(),
+        })
+    }
+}
