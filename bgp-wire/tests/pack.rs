@@ -1,0 +1,194 @@
+//! UpdatePacker: every message parses back cleanly and fits the session's limit, the
+//! routes that come out are exactly the routes that went in, and the count is minimal.
+
+use std::collections::BTreeSet;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use bgp_wire::{
+    AsPath, AttrValue, Community, Family, Message, MpNextHop, Nlri, Origin, PathAttribute,
+    SessionParams, Update, UpdatePacker,
+};
+
+fn v4(i: u32, len: u8) -> Nlri {
+    Nlri::new(ipnet::IpNet::V4(
+        ipnet::Ipv4Net::new(Ipv4Addr::from((10 << 24) | (i << 8)), len).unwrap(),
+    ))
+}
+
+fn v6(i: u32) -> Nlri {
+    let addr = Ipv6Addr::from((0x2001_0db8_u128 << 96) | (u128::from(i) << 80));
+    Nlri::new(ipnet::IpNet::V6(ipnet::Ipv6Net::new(addr, 48).unwrap()))
+}
+
+fn attrs(asn: u32) -> Vec<PathAttribute> {
+    vec![
+        PathAttribute::new(AttrValue::Origin(Origin::Igp)),
+        PathAttribute::new(AttrValue::AsPath(AsPath::from_sequence([asn, 64500]))),
+        PathAttribute::new(AttrValue::NextHop(Ipv4Addr::new(192, 0, 2, 1))),
+        PathAttribute::new(AttrValue::Communities(vec![Community::new(64500, 1)])),
+    ]
+}
+
+fn attrs_len(attrs: &[PathAttribute], params: &SessionParams) -> usize {
+    // The encoded size of an UPDATE holding only these attributes, minus the fixed parts.
+    Message::Update(Update::ipv4_announcement(attrs.iter().cloned(), [])).encoded_len(params)
+        - 19
+        - 4
+}
+
+/// Parses every message, checks size and cleanliness, and gathers (family, nlri, attrs
+/// without MP attributes) for announcements and (family, nlri) for withdrawals.
+#[allow(clippy::type_complexity)]
+fn decode_all(
+    messages: &[Vec<u8>],
+    params: &SessionParams,
+) -> (BTreeSet<(Family, Nlri, String)>, BTreeSet<(Family, Nlri)>) {
+    let mut announced = BTreeSet::new();
+    let mut withdrawn = BTreeSet::new();
+    for bytes in messages {
+        assert!(
+            bytes.len() <= params.max_message_len(),
+            "{} bytes",
+            bytes.len()
+        );
+        let Ok(Message::Update(update)) = Message::parse(bytes, params) else {
+            panic!("not a clean UPDATE")
+        };
+        assert!(update.issues.is_empty(), "{:?}", update.issues);
+        let common: Vec<_> = update
+            .attributes
+            .iter()
+            .filter(|a| {
+                !matches!(
+                    a.value,
+                    AttrValue::MpReachNlri(_) | AttrValue::MpUnreachNlri(_)
+                )
+            })
+            .collect();
+        let key = format!("{common:?} {:?}", update.mp_reach().map(|r| &r.next_hop));
+        for (family, nlri) in update.announced() {
+            assert!(
+                announced.insert((family, *nlri, key.clone())),
+                "announced twice"
+            );
+        }
+        for (family, nlri) in update.withdrawn_routes() {
+            assert!(withdrawn.insert((family, *nlri)), "withdrawn twice");
+        }
+    }
+    (announced, withdrawn)
+}
+
+#[test]
+fn ten_thousand_slash_24s_take_the_minimum_number_of_messages() {
+    let params = SessionParams::modern();
+    let attrs = attrs(64501);
+    let nlri: Vec<_> = (0..10_000).map(|i| v4(i, 24)).collect();
+    let mut packer = UpdatePacker::new(params.clone());
+    packer.announce(&attrs, nlri.iter().copied());
+    let messages = packer.finish();
+    let per_message = (4096 - 19 - 4 - attrs_len(&attrs, &params)) / 4;
+    assert_eq!(messages.len(), nlri.len().div_ceil(per_message));
+    let (announced, withdrawn) = decode_all(&messages, &params);
+    assert!(withdrawn.is_empty());
+    let got: BTreeSet<_> = announced.iter().map(|(_, n, _)| *n).collect();
+    assert_eq!(got, nlri.into_iter().collect());
+    // All but the last are full: another prefix would not have fitted.
+    for bytes in &messages[..messages.len() - 1] {
+        assert!(bytes.len() + 4 > 4096);
+    }
+}
+
+#[test]
+fn ipv6_announcements_go_in_mp_reach_and_fill_messages() {
+    let params = SessionParams::modern();
+    let attrs = &attrs(64501)[..2];
+    let next_hop = MpNextHop::Ipv6 {
+        global: "2001:db8::1".parse().unwrap(),
+        link_local: None,
+    };
+    let nlri: Vec<_> = (0..3000).map(v6).collect();
+    let mut packer = UpdatePacker::new(params.clone());
+    packer.announce_mp(Family::IPV6_UNICAST, next_hop, attrs, nlri.iter().copied());
+    let messages = packer.finish();
+    // MP_REACH: 4-byte header (extended length), AFI/SAFI 3, next hop 1 + 16, reserved 1.
+    let per_message = (4096 - 19 - 4 - attrs_len(attrs, &params) - 4 - 21) / 7;
+    assert_eq!(messages.len(), nlri.len().div_ceil(per_message));
+    let (announced, _) = decode_all(&messages, &params);
+    assert!(announced.iter().all(|(f, _, _)| *f == Family::IPV6_UNICAST));
+    let got: BTreeSet<_> = announced.iter().map(|(_, n, _)| *n).collect();
+    assert_eq!(got, nlri.into_iter().collect());
+}
+
+#[test]
+fn mixed_withdrawals_and_attribute_sets_come_out_as_they_went_in() {
+    let mut params = SessionParams::modern();
+    params.add_path.insert(Family::IPV6_UNICAST);
+    let mut packer = UpdatePacker::new(params.clone());
+    let mut expected_withdrawn = BTreeSet::new();
+    for i in 0..1500 {
+        packer.withdraw(Family::IPV4_UNICAST, v4(i, 24));
+        expected_withdrawn.insert((Family::IPV4_UNICAST, v4(i, 24)));
+        let n = Nlri {
+            path_id: Some(i),
+            ..v6(i)
+        };
+        packer.withdraw(Family::IPV6_UNICAST, n);
+        expected_withdrawn.insert((Family::IPV6_UNICAST, n));
+    }
+    let mut expected_announced = BTreeSet::new();
+    for set in 0..3u32 {
+        let a = attrs(64501 + set);
+        let nlri: Vec<_> = (0..700).map(|i| v4(20_000 + set * 1000 + i, 24)).collect();
+        // Announced in two calls: they join the same group.
+        packer.announce(&a, nlri[..300].iter().copied());
+        packer.announce(&a, nlri[300..].iter().copied());
+        let refs: Vec<&PathAttribute> = a.iter().collect();
+        let key = format!("{refs:?} {:?}", None::<&MpNextHop>);
+        for n in nlri {
+            expected_announced.insert((Family::IPV4_UNICAST, n, key.clone()));
+        }
+    }
+    let messages = packer.finish();
+    let (announced, withdrawn) = decode_all(&messages, &params);
+    assert_eq!(withdrawn, expected_withdrawn);
+    assert_eq!(announced, expected_announced);
+    // 3 sets x 700 /24s = 2800 bytes each: one message per set.
+    let announcing = messages
+        .iter()
+        .filter(
+            |b| matches!(Message::parse(b, &params), Ok(Message::Update(u)) if !u.nlri.is_empty()),
+        )
+        .count();
+    assert_eq!(announcing, 3);
+    // Withdrawals: 1500 x 4 bytes of IPv4 and 1500 x (4 + 1 + 6) bytes of IPv6 are 22500
+    // bytes; a message carries at most 4096 - 19 - 4 = 4073, so 6 is the least possible.
+    let withdrawal_bytes: usize = 1500 * 4 + 1500 * 11;
+    assert_eq!(withdrawal_bytes.div_ceil(4073), 6);
+    assert_eq!(messages.len() - announcing, 6);
+}
+
+#[test]
+fn extended_messages_need_fewer_updates() {
+    let attrs = attrs(64501);
+    let nlri: Vec<_> = (0..10_000).map(|i| v4(i, 24)).collect();
+    let extended = SessionParams {
+        extended_message: true,
+        ..SessionParams::modern()
+    };
+    let mut packer = UpdatePacker::new(extended.clone());
+    packer.announce(&attrs, nlri.iter().copied());
+    let messages = packer.finish();
+    let per_message = (65535 - 19 - 4 - attrs_len(&attrs, &extended)) / 4;
+    assert_eq!(messages.len(), nlri.len().div_ceil(per_message));
+    assert!(messages.iter().any(|m| m.len() > 4096));
+    let (announced, _) = decode_all(&messages, &extended);
+    assert_eq!(announced.len(), nlri.len());
+}
+
+#[test]
+fn empty_packer_produces_nothing() {
+    assert!(UpdatePacker::new(SessionParams::default())
+        .finish()
+        .is_empty());
+}
