@@ -5,8 +5,8 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use bgp_wire::{
-    AttrValue, ErrorCode, Family, Message, MessageType, MpNlri, MpUnreach, Notification,
-    PathAttribute, RouteRefresh, RouteRefreshSubtype, SessionParams, Treatment, Update,
+    AttrValue, ErrorCode, Family, Message, MessageType, MpNlri, Notification, RouteRefresh,
+    RouteRefreshSubtype, SessionParams, Treatment, Update,
 };
 
 use crate::collision::collision_winner;
@@ -427,22 +427,7 @@ impl Session {
         if !negotiated.has_family(family) {
             return Err(SendError::FamilyNotNegotiated(family));
         }
-        let update = if family == Family::IPV4_UNICAST {
-            Update::default()
-        } else {
-            let nlri = if family.is_ip_prefix_family() {
-                MpNlri::Prefixes(Vec::new())
-            } else {
-                MpNlri::Opaque(Vec::new())
-            };
-            Update {
-                attributes: vec![PathAttribute::new(AttrValue::MpUnreachNlri(MpUnreach {
-                    family,
-                    nlri,
-                }))],
-                ..Update::default()
-            }
-        };
+        let update = Update::end_of_rib_marker(family);
         self.send_update(now, &update)
     }
 
