@@ -42,7 +42,6 @@ impl<'a> Program<'a> {
 /// Tracks what the peer sent on the current connection.
 #[derive(Default)]
 struct PeerView {
-    connected: bool,
     notification_sent: bool,
     /// Bytes delivered on this connection, for checking the Established invariant.
     delivered: Vec<u8>,
@@ -92,11 +91,29 @@ fn keepalive() -> Vec<u8> {
     bytes
 }
 
+/// What a program did, for tests that run fixed programs.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct Report {
+    /// How many times the session reported Established.
+    pub established: u32,
+    /// How many NOTIFICATIONs it transmitted.
+    pub notifications_sent: u32,
+    /// Its state at the end.
+    pub final_state: Option<State>,
+}
+
 /// Runs `data` as a program of inputs against one session and checks the invariants
 /// listed in the module documentation, panicking when one fails.
-pub fn fsm_inputs(data: &[u8]) {
+///
+/// The first byte selects the configuration (bit 0: passive, bit 1: DelayOpen) and the
+/// jitter seed; each further byte is one operation (its value modulo 24), some of which
+/// read an argument byte or a length-prefixed run of raw bytes.
+pub fn fsm_inputs(data: &[u8]) -> Report {
+    let mut report = Report::default();
     let mut program = Program { data };
-    let Some(flags) = program.byte() else { return };
+    let Some(flags) = program.byte() else {
+        return report;
+    };
     let mut config = config(flags & 1 != 0, flags & 2 != 0);
     config.rng_seed = u64::from(flags);
     let mut now = Instant::ZERO;
@@ -124,21 +141,20 @@ pub fn fsm_inputs(data: &[u8]) {
             8 => session.handle_input(now, Input::TcpConnectionValid),
             9 => session.handle_input(now, Input::TcpCrInvalid),
             10 | 11 => {
-                view = PeerView {
-                    connected: true,
-                    ..PeerView::default()
-                };
+                // Only Connect and Active take a connection; elsewhere the event is
+                // about a second connection, which this session ignores.
+                let takes_it = matches!(session.state(), State::Connect | State::Active);
                 let input = if op % 24 == 10 {
                     Input::TcpCrAcked
                 } else {
                     Input::TcpConnectionConfirmed
                 };
                 session.handle_input(now, input);
+                if takes_it {
+                    view = PeerView::default();
+                }
             }
-            12 => {
-                view.connected = false;
-                session.handle_input(now, Input::TcpConnectionFails);
-            }
+            12 => session.handle_input(now, Input::TcpConnectionFails),
             13 => session.handle_input(now, Input::OpenCollisionDump),
             14 => session.handle_input(now, Input::TransmitBlocked),
             15 => session.handle_input(now, Input::TransmitProgress),
@@ -182,7 +198,7 @@ pub fn fsm_inputs(data: &[u8]) {
                 let _ = session.send_end_of_rib(now, family);
             }
         }
-        check_outputs(&mut session, &mut view);
+        check_outputs(&mut session, &mut view, &mut report);
         if let Some(at) = session.poll_timeout() {
             assert!(
                 at > now,
@@ -190,27 +206,28 @@ pub fn fsm_inputs(data: &[u8]) {
             );
         }
     }
+    report.final_state = Some(session.state());
+    report
 }
 
-fn check_outputs(session: &mut Session, view: &mut PeerView) {
+fn check_outputs(session: &mut Session, view: &mut PeerView, report: &mut Report) {
     while let Some(output) = session.poll_output() {
         match output {
             Output::Transmit(bytes) => {
                 assert!(!view.notification_sent, "transmitted after a NOTIFICATION");
                 if bytes.get(18) == Some(&3) {
                     view.notification_sent = true;
+                    report.notifications_sent += 1;
                 }
             }
-            Output::CloseTcp => {
-                view.connected = false;
-            }
-            Output::ConnectTcp => {}
+            Output::CloseTcp | Output::ConnectTcp => {}
             Output::Event(SessionEvent::Established(_)) => {
                 assert!(
                     view.saw_open_then_keepalive(),
                     "Established without OPEN and KEEPALIVE"
                 );
                 assert_eq!(session.state(), State::Established);
+                report.established += 1;
             }
             Output::Event(_) => {}
         }
