@@ -69,7 +69,8 @@ fn header_errors_get_message_header_notifications() {
     short_length[17] = 18;
     let keepalive_too_long = message(4, &[0]);
     let bad_type = message(9, &[]);
-    let cases: [(&[u8], u8, Option<&[u8]>); 4] = [
+    type Case<'a> = (&'a [u8], u8, Option<&'a [u8]>);
+    let cases: [Case<'_>; 4] = [
         (&bad_marker, 1, None),
         (&short_length, 2, Some(&[0, 18])),
         (&keepalive_too_long, 2, Some(&[0, 20])),
