@@ -552,7 +552,9 @@ impl Session {
     // ----- Received bytes -----
 
     fn handle_received(&mut self, bytes: &[u8]) {
-        if self.state == State::Idle || bytes.is_empty() {
+        // Bytes only come over a connection; stale ones (from a connection already
+        // dropped) are not an event of the new one.
+        if !matches!(self.connection, Connection::Up(_)) || bytes.is_empty() {
             return;
         }
         let generation = self.connection_generation;
@@ -590,7 +592,8 @@ impl Session {
             match bgp_wire::frame(rest, &params) {
                 Ok(None) => return Some(offset),
                 Ok(Some(len)) => {
-                    let Some(message) = rest.get(..len) else {
+                    let Some(message) = rest.get(..len).filter(|m| m.len() >= bgp_wire::HEADER_LEN)
+                    else {
                         return Some(offset);
                     };
                     offset += len;
@@ -599,7 +602,10 @@ impl Session {
                     self.dispatch(event);
                 }
                 Err(error) => {
+                    // Every state with a connection drops it on a header error; the
+                    // rest of the stream cannot be framed anyway.
                     self.dispatch(Event::BgpHeaderErr(error.notification()));
+                    return None;
                 }
             }
             if self.connection_generation != generation {
