@@ -393,3 +393,77 @@ pub enum ConfigError {
     #[error("strict role mode needs a local role")]
     StrictRoleWithoutRole,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> SessionConfig {
+        SessionConfig::new(65001, Ipv4Addr::new(10, 0, 0, 1), 65002)
+    }
+
+    #[test]
+    fn validate_refuses_what_the_protocol_cannot_carry() {
+        assert_eq!(config().validate(), Ok(()));
+        let mut c = config();
+        c.local_asn = 0;
+        assert_eq!(c.validate(), Err(ConfigError::InvalidLocalAsn(0)));
+        c.local_asn = 23456;
+        assert_eq!(c.validate(), Err(ConfigError::InvalidLocalAsn(23456)));
+        let mut c = config();
+        c.local_asn = 4_200_000_000;
+        c.capabilities.four_octet_as = false;
+        assert_eq!(
+            c.validate(),
+            Err(ConfigError::FourOctetAsnWithoutCapability(4_200_000_000))
+        );
+        let mut c = config();
+        c.local_id = Ipv4Addr::UNSPECIFIED;
+        assert_eq!(c.validate(), Err(ConfigError::ZeroIdentifier));
+        let mut c = config();
+        c.hold_time = 2;
+        assert_eq!(c.validate(), Err(ConfigError::InvalidHoldTime(2)));
+        let mut c = config();
+        c.strict_role = true;
+        assert_eq!(c.validate(), Err(ConfigError::StrictRoleWithoutRole));
+    }
+
+    #[test]
+    fn four_octet_local_as_goes_out_as_as_trans() {
+        let mut c = config();
+        c.local_asn = 4_200_000_001;
+        let open = c.open();
+        assert_eq!(open.my_as, Open::AS_TRANS);
+        assert_eq!(open.asn(), 4_200_000_001);
+        assert_eq!(config().open().my_as, 65001);
+    }
+
+    #[test]
+    fn peer_asn_never_accepts_zero_or_as_trans() {
+        assert!(PeerAsn::Any.accepts(1));
+        assert!(!PeerAsn::Any.accepts(0));
+        assert!(!PeerAsn::Any.accepts(23456));
+        assert!(!PeerAsn::Is(23456).accepts(23456));
+        assert!(PeerAsn::Between { min: 10, max: 20 }.accepts(20));
+        assert!(!PeerAsn::Between { min: 10, max: 20 }.accepts(21));
+    }
+
+    #[test]
+    fn required_capabilities_encode_as_capability_tlvs() {
+        let mut out = Vec::new();
+        RequiredCapability::Multiprotocol(Family::IPV6_UNICAST).encode(65001, &mut out);
+        RequiredCapability::AddPath(Family::IPV4_UNICAST).encode(65001, &mut out);
+        RequiredCapability::FourOctetAs.encode(65001, &mut out);
+        RequiredCapability::Code(73).encode(65001, &mut out);
+        assert_eq!(
+            out,
+            [1, 4, 0, 2, 0, 1, 69, 4, 0, 1, 1, 3, 65, 4, 0, 0, 0xfd, 0xe9, 73, 0]
+        );
+        assert!(RequiredCapability::Code(73).is_met_by(&Capability::Fqdn {
+            hostname: Vec::new(),
+            domain: Vec::new()
+        }));
+        assert!(!RequiredCapability::Multiprotocol(Family::IPV6_UNICAST)
+            .is_met_by(&Capability::Multiprotocol(Family::IPV4_UNICAST)));
+    }
+}

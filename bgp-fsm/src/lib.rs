@@ -34,6 +34,33 @@
 //! ([`Session::poll_output`], [`Session::poll_timeout`]) and **state**
 //! ([`Session::state`], [`Session::negotiated`], [`Session::counters`], ...).
 //!
+//! # RFC 4271 optional attributes, and choices
+//!
+//! * **PassiveTcpEstablishment**: [`SessionConfig::passive`], or events 4, 5 and 7.
+//! * **DelayOpen**, **DelayOpenTime**: [`SessionConfig::delay_open`].
+//! * **SendNOTIFICATIONwithoutOPEN**: [`SessionConfig::send_notification_without_open`].
+//! * **AllowAutomaticStart**: [`SessionConfig::allow_automatic_start`]; the session
+//!   restarts itself when its IdleHoldTimer expires after a failure (not after a stop).
+//!   **AllowAutomaticStop**: the owner sends [`Input::AutomaticStop`] (e.g. on a prefix
+//!   limit).
+//! * **DampPeerOscillations**, **IdleHoldTime**: [`SessionConfig::damp_peer_oscillations`]
+//!   doubles the idle hold time on each failure up to
+//!   [`SessionConfig::max_idle_hold_time`], and forgets after a session stayed up for
+//!   [`SessionConfig::stable_time`]. Automatic starts arriving meanwhile are deferred.
+//! * **CollisionDetectEstablishedState**: the owner decides; [`Input::OpenCollisionDump`]
+//!   is honoured in every state that has a connection.
+//! * **TrackTcpState**: events 14 and 15 are accepted and change nothing; one session
+//!   tracks one connection (a second connection to the same peer is a second session).
+//! * Jitter (RFC 4271 section 10, 0.75 to 1.0) applies to the ConnectRetryTimer and the
+//!   IdleHoldTimer; keepalives go out at exactly a third of the hold time.
+//! * Two departures from the letter of section 8.2.2, both towards section 6: a
+//!   NOTIFICATION received in OpenSent is not answered with an FSM Error (OpenConfirm's
+//!   rule is applied), and a message header error in Established is answered with its
+//!   Message Header Error rather than an FSM Error.
+//! * Received bytes are ignored while the session has no connection, and an UPDATE
+//!   whose RFC 7606 treatment is a session reset resets the session with the NOTIFICATION
+//!   of its first such issue.
+//!
 //! # Example: driving a session over a `TcpStream`
 //!
 //! ```no_run
