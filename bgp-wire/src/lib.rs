@@ -33,6 +33,75 @@
 //! msg.emit(&mut out, &params);
 //! assert_eq!(out, bytes);
 //! ```
+//!
+//! Reading a stream, answering errors, and using an UPDATE's routes:
+//!
+//! ```
+//! use bgp_wire::{frame, Message, SessionParams, Treatment};
+//!
+//! fn on_bytes(buf: &mut Vec<u8>, params: &SessionParams) -> Result<(), Vec<u8>> {
+//!     loop {
+//!         let len = match frame(buf, params) {
+//!             Ok(Some(len)) => len,
+//!             Ok(None) => return Ok(()), // wait for more bytes
+//!             Err(e) => return Err(Message::Notification(e.notification()).to_bytes(params)),
+//!         };
+//!         let bytes: Vec<u8> = buf.drain(..len).collect();
+//!         match Message::parse(&bytes, params) {
+//!             Ok(Message::Update(update)) => {
+//!                 for (family, nlri) in update.routes_to_withdraw() {
+//!                     println!("withdraw {family:?} {}", nlri.prefix);
+//!                 }
+//!                 for (family, nlri) in update.routes_to_announce() {
+//!                     println!("announce {family:?} {} via {:?}", nlri.prefix, update.next_hop());
+//!                 }
+//!                 if update.treatment() == Some(Treatment::TreatAsWithdraw) {
+//!                     println!("malformed attributes: {:?}", update.issues);
+//!                 }
+//!             }
+//!             Ok(_) => {}
+//!             Err(e) => return Err(Message::Notification(e.notification()).to_bytes(params)),
+//!         }
+//!     }
+//! }
+//! # let mut buf = vec![0xff; 16];
+//! # buf.extend_from_slice(&[0, 23, 2, 0, 0, 0, 0]); // an IPv4 End-of-RIB
+//! # assert_eq!(on_bytes(&mut buf, &SessionParams::modern()), Ok(()));
+//! # assert!(buf.is_empty());
+//! ```
+//!
+//! # How it is organised
+//!
+//! - **Framing**: [`frame`] tells a complete message from a partial one and rejects a
+//!   bad header before the body has arrived.
+//! - **Owned messages**: [`Message`] and the types inside it ([`Open`], [`Update`],
+//!   [`Notification`], [`RouteRefresh`]) each have `parse`, `encoded_len` and `emit`.
+//!   `emit` cannot fail; `encoded_len` is exact. Values built here or decoded here
+//!   re-encode byte for byte: attribute flags are kept as received (partial and
+//!   extended-length bits included), unknown attributes and capabilities keep their raw
+//!   bytes, and families this crate does not interpret travel as opaque bytes.
+//! - **Errors**: [`DecodeError`] carries a kind, the byte offset from the first marker
+//!   byte, and a context string; [`DecodeError::notification`] is the one place that
+//!   maps an error to the NOTIFICATION the RFCs prescribe (the session sends it).
+//! - **RFC 7606**: attribute errors that do not call for a session reset do not fail
+//!   decoding. They are recorded in [`Update::issues`] with a [`Treatment`]; the
+//!   offending attribute is left out; [`Update::routes_to_withdraw`] and
+//!   [`Update::routes_to_announce`] apply the treatment for the caller.
+//! - **Building**: [`Update::ipv4_announcement`], [`Update::mp_announcement`],
+//!   [`Update::ipv4_withdrawal`], [`Update::mp_withdrawal`], [`Open::new`],
+//!   [`Notification::shutdown`]; and [`UpdatePacker`] for route sets too large for one
+//!   message.
+//! - **MRT**: the [`mrt`] module reads and writes RFC 6396 records around these messages.
+//!
+//! # Why it is built this way
+//!
+//! Negotiated state (4-octet AS numbers, ADD-PATH, extended messages) changes how the
+//! same bytes decode, so it is an explicit argument rather than something the codec
+//! guesses or remembers: the codec stays a pure function of its inputs, which is what
+//! makes it fuzzable and lets one decoder serve live sessions and MRT archives alike.
+//! Decoding is a single pass over a bounds-checked cursor; every length read from the
+//! wire is checked before use and every capacity reserved from one is bounded by the
+//! bytes actually present, so hostile input costs at most time linear in its size.
 #![forbid(unsafe_code)]
 
 mod attr;

@@ -146,6 +146,26 @@ impl Update {
         self
     }
 
+    /// Replaces the attribute of the same type, or appends it, with canonical flags.
+    pub fn set_attribute(&mut self, value: AttrValue) {
+        let attr = PathAttribute::new(value);
+        let code = attr.type_code();
+        match self.attributes.iter_mut().find(|a| a.type_code() == code) {
+            Some(slot) => *slot = attr,
+            None => self.attributes.push(attr),
+        }
+    }
+
+    /// Removes and returns the attribute of type `code`.
+    ///
+    /// The codec does not know whether the peer is external; a session that does should
+    /// remove LOCAL_PREF from UPDATEs received over eBGP (RFC 4271 section 5.1.5, RFC 7606
+    /// section 7.5).
+    pub fn remove_attribute(&mut self, code: AttrType) -> Option<PathAttribute> {
+        let index = self.attributes.iter().position(|a| a.type_code() == code)?;
+        Some(self.attributes.remove(index))
+    }
+
     /// The most severe treatment among `issues`, `None` when there are none.
     pub fn treatment(&self) -> Option<Treatment> {
         self.issues.iter().map(|i| i.treatment).max()

@@ -269,3 +269,19 @@ fn merge_as4_path() {
         update.as_path().cloned().unwrap()
     );
 }
+
+#[test]
+fn set_and_remove_attributes() {
+    let mut update = Update::new()
+        .with_attribute(AttrValue::LocalPref(100))
+        .with_attribute(AttrValue::Origin(Origin::Igp));
+    update.set_attribute(AttrValue::LocalPref(200));
+    assert_eq!(update.local_pref(), Some(200));
+    assert_eq!(update.attributes.len(), 2);
+    update.set_attribute(AttrValue::MultiExitDisc(5));
+    assert_eq!(update.attributes.len(), 3);
+    let removed = update.remove_attribute(AttrType::LOCAL_PREF).unwrap();
+    assert_eq!(removed.value, AttrValue::LocalPref(200));
+    assert_eq!(update.local_pref(), None);
+    assert!(update.remove_attribute(AttrType::LOCAL_PREF).is_none());
+}
