@@ -1097,9 +1097,11 @@ impl Session {
         let Some(negotiated) = &self.negotiated else {
             return;
         };
-        // RFC 2918 section 4: ignore families we did not advertise; RFC 7313 section 5:
+        // RFC 2918 section 4: ignore families we did not advertise (and everything when
+        // we did not advertise route refresh at all); RFC 7313 section 5:
         // ignore unknown subtypes, and BoRR/EoRR without enhanced route refresh.
-        let family_ok = negotiated.has_family(refresh.family);
+        let family_ok =
+            negotiated.has_family(refresh.family) && self.config.capabilities.route_refresh;
         let subtype_ok = match refresh.subtype {
             RouteRefreshSubtype::Normal => true,
             RouteRefreshSubtype::BeginningOfRefresh | RouteRefreshSubtype::EndOfRefresh => {

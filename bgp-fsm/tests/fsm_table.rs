@@ -17,6 +17,10 @@ use common::*;
 #[derive(Clone, Copy, Debug)]
 enum Setup {
     Idle,
+    /// Idle after a failure: IdleHoldTimer running, automatic restart pending.
+    IdleHeld,
+    /// Idle after a failure with AllowAutomaticStart off: IdleHoldTimer running (damping).
+    IdleHeldNoRestart,
     /// Active open, waiting for the TCP connection.
     Connect,
     /// Connect with DelayOpen, connection up, DelayOpenTimer running.
@@ -45,6 +49,7 @@ enum Ev {
     HoldTimerExpires,          // 10
     KeepaliveTimerExpires,     // 11
     DelayOpenTimerExpires,     // 12
+    IdleHoldTimerExpires,      // 13
     TcpConnectionValid,        // 14
     TcpCrInvalid,              // 15
     TcpCrAcked,                // 16
@@ -87,6 +92,13 @@ const TABLE: &[(Setup, Ev, State, &str)] = &[
     (S::Idle, NotifMsg, State::Idle, ""),
     (S::Idle, KeepAliveMsg, State::Idle, ""),
     (S::Idle, UpdateMsg, State::Idle, ""),
+    (S::IdleHeld, IdleHoldTimerExpires, State::Connect, "connect"),
+    (S::IdleHeld, ManualStart, State::Connect, "connect"),
+    (S::IdleHeld, ManualStop, State::Idle, ""),
+    (S::IdleHeldNoRestart, IdleHoldTimerExpires, State::Idle, ""),
+    (S::IdleHeldNoRestart, AutomaticStart, State::Idle, ""),
+    (S::IdleHeldNoRestart, AutomaticStartDamp, State::Idle, ""),
+    (S::IdleHeldNoRestart, ManualStartPassive, State::Active, ""),
     // ---- Connect.
     (S::Connect, ManualStart, State::Connect, ""),
     (S::Connect, AutomaticStart, State::Connect, ""),
@@ -479,11 +491,14 @@ fn setup(setup: Setup) -> Session {
         S::ConnectDelayOpen => (false, true),
         _ => (false, false),
     };
-    let mut session = Session::new(config(passive, delay_open), now).unwrap();
+    let mut config = config(passive, delay_open);
+    config.allow_automatic_start = !matches!(setup, S::IdleHeldNoRestart);
+    let mut session = Session::new(config, now).unwrap();
     if !matches!(setup, S::Idle) {
         session.handle_input(now, Input::ManualStart);
     }
     match setup {
+        S::IdleHeld | S::IdleHeldNoRestart => session.handle_input(now, Input::TcpConnectionFails),
         S::ConnectDelayOpen => session.handle_input(now, Input::TcpCrAcked),
         S::ActiveDelayOpen => session.handle_input(now, Input::TcpConnectionConfirmed),
         S::OpenSent | S::OpenConfirm | S::Established => {
@@ -529,6 +544,7 @@ fn apply(session: &mut Session, event: Ev) -> Vec<bgp_fsm::Output> {
         HoldTimerExpires => fire(session, Timer::Hold),
         KeepaliveTimerExpires => fire(session, Timer::Keepalive),
         DelayOpenTimerExpires => fire(session, Timer::DelayOpen),
+        IdleHoldTimerExpires => fire(session, Timer::IdleHold),
         TcpConnectionValid => input(session, Input::TcpConnectionValid),
         TcpCrInvalid => input(session, Input::TcpCrInvalid),
         TcpCrAcked => input(session, Input::TcpCrAcked),
@@ -622,6 +638,7 @@ fn the_table_covers_every_state_and_event() {
         HoldTimerExpires,
         KeepaliveTimerExpires,
         DelayOpenTimerExpires,
+        IdleHoldTimerExpires,
         TcpConnectionValid,
         TcpCrInvalid,
         TcpCrAcked,
