@@ -114,7 +114,8 @@ pub struct PeerConfig {
     pub inbound_map: Option<RouteMap>,
     /// Route map applied to routes advertised to this peer.
     pub outbound_map: Option<RouteMap>,
-    /// Wait for the peer to connect instead of connecting out.
+    /// Wait for the peer to connect instead of connecting out (the default: NVAs open the
+    /// sessions toward the route server's addresses).
     pub passive: bool,
 }
 
@@ -128,7 +129,7 @@ impl PeerConfig {
             max_routes: None,
             inbound_map: None,
             outbound_map: None,
-            passive: false,
+            passive: true,
         }
     }
 

@@ -1,11 +1,89 @@
-//! `route-server`: Azure Route Server's behaviour as one sans-IO object.
+//! `route-server`: Azure Route Server's behaviour as one sans-IO object: no I/O, no
+//! clock, no threads, no async, no global randomness.
+//!
+//! **What it is.** [`RouteServer`] is one route-server instance (Azure runs two, each with
+//! its own address; NVAs peer with both). It owns one `bgp_fsm::Session` per configured
+//! peer, keyed by [`PeerId`] the way quinn's `Endpoint` keys connections; it learns the
+//! peers' routes through the import policy, ranks the paths of each prefix (hub routing
+//! preference, then AS path length, ties kept as ECMP up to 8 next hops), tells the fabric
+//! what to program ([`FabricChange`]), and advertises routes back with the export policy
+//! (65515 prepended, next-hop-self, NO_ADVERTISE, branch-to-branch). Azure's rules and
+//! numbers are the default ([`Config::azure`]); what goes beyond Azure is an option in
+//! [`Extensions`]. The decisions themselves are plain functions in [`policy`], tested by
+//! tables of cases.
+//!
+//! **What it does not do.** It opens no socket and reads no clock: the driver moves bytes
+//! and passes the time in. It does not model VMs, subnets or route tables (which VMs an
+//! instance programs, user routes, propagation switches belong to the fabric). Outbound
+//! route maps cannot summarise; the gateways' own behaviour (ExpressRoute stripping
+//! private ASNs, ...) is the simulator's.
+//!
+//! # The driving loop
+//!
+//! After every `handle_*` call or command, drain [`RouteServer::poll_output`] until it
+//! returns `None`, then call [`RouteServer::handle_timeout`] no later than
+//! [`RouteServer::poll_timeout`]:
+//!
+//! ```
+//! use std::net::{IpAddr, Ipv4Addr};
+//! use route_server::{Config, Input, Instant, Output, PeerConfig, RouteServer};
+//!
+//! let nva = IpAddr::V4(Ipv4Addr::new(10, 1, 2, 4));
+//! let config = Config::azure(Ipv4Addr::new(10, 1, 1, 4), vec!["10.1.0.0/16".parse().unwrap()])
+//!     .with_peer(PeerConfig::nva(nva, 65001));
+//! let mut server = RouteServer::new(config, Instant::ZERO).expect("valid configuration");
+//! server.handle_input(Instant::ZERO, Input::ConnectionOffered { from: nva });
+//! while let Some(output) = server.poll_output() {
+//!     match output {
+//!         Output::Accepted { peer, .. } => println!("connection belongs to {peer}"),
+//!         Output::Transmit { peer, bytes } => println!("write {} bytes to {peer}", bytes.len()),
+//!         Output::Program(change) => println!("fabric: {change:?}"),
+//!         other => println!("{other:?}"),
+//!     }
+//! }
+//! let next = server.poll_timeout(); // call handle_timeout then
+//! assert!(next.is_some());
+//! ```
+//!
+//! Methods come in four kinds: **inputs** ([`RouteServer::handle_input`],
+//! [`RouteServer::handle_timeout`]); **commands** ([`RouteServer::add_peer`],
+//! [`RouteServer::remove_peer`], [`RouteServer::set_vnet_prefixes`],
+//! [`RouteServer::set_peered_vnets`], [`RouteServer::set_branch_to_branch`],
+//! [`RouteServer::set_hub_routing_preference`], [`RouteServer::shutdown_peer`],
+//! [`RouteServer::start_peer`]); **outputs** ([`RouteServer::poll_output`],
+//! [`RouteServer::poll_timeout`]); and **read-outs** ([`RouteServer::learned_routes`],
+//! [`RouteServer::advertised_routes`], [`RouteServer::metrics`], [`RouteServer::fabric`],
+//! [`compare_instances`]).
+//!
+//! # Choices where Azure is silent
+//!
+//! * The route limit counts the routes held plus every route announced in one
+//!   [`Input::Received`] (one read of the connection), without de-duplication
+//!   ([`LimitCounting::HeldPlusBatch`]). Over the limit the session gets Cease 6/1, its
+//!   routes go, and it may come back (Azure's "flapping").
+//! * Routes learned from one NVA go to the others with 65515 prepended and this
+//!   instance's address as next hop. Gateways (ExpressRoute, VPN) are iBGP peers in 65515:
+//!   they get NVA routes with path and next hop unchanged, and no VNet ranges.
+//! * Gateway routes compete with NVA routes for programming whatever branch-to-branch
+//!   says (the VMs get gateway routes either way); branch-to-branch only gates what is
+//!   advertised between gateways and NVAs.
+//! * Under `ASPath` preference equal paths rank ExpressRoute first, then VPN and NVA
+//!   together. Failover away from the preferred kind does not revert unless the fallback
+//!   path is longer ([`Extensions::revertive_preference`] changes that).
+//! * The ranking is done here, not by the `rib` crate: it needs every candidate of a
+//!   prefix and the memory of the last selection, which `rib`'s RFC 4271 decision
+//!   process and change sets do not carry.
 #![forbid(unsafe_code)]
 
 mod config;
 pub mod policy;
 mod route;
 mod route_map;
+mod server;
+mod store;
+pub mod testing;
 
+pub use bgp_fsm::Instant;
 pub use config::{
     reserved_asn, Config, ConfigError, Extensions, HubRoutingPreference, LimitCounting, Limits,
     PeerConfig, PeerKind, PeeredVnet, AZURE_ASN, AZURE_ECMP_WIDTH, AZURE_HOLD_TIME_SECS,
@@ -16,4 +94,8 @@ pub use route::RouteAttrs;
 pub use route_map::{
     MapOutcome, MatchCondition, Modification, NextStep, RouteMap, RouteMapAction, RouteMapError,
     RouteMapRule, AZURE_COMMUNITIES,
+};
+pub use server::{
+    compare_instances, Event, FabricChange, Inconsistency, Input, Output, PeerMetrics,
+    RefuseReason, RouteEntry, RouteServer,
 };

@@ -37,6 +37,9 @@ pub enum RejectReason {
     FamilyNotEnabled,
     /// The inbound route map dropped it (rule index).
     RouteMap(usize),
+    /// The UPDATE's attributes were malformed and RFC 7606 treats its routes as withdrawn
+    /// (AS 0 in AS_PATH is one such case, RFC 7607).
+    MalformedAttributes,
 }
 
 impl std::fmt::Display for RejectReason {
@@ -46,6 +49,9 @@ impl std::fmt::Display for RejectReason {
             Self::AsZeroInPath => f.write_str("AS path contains AS 0"),
             Self::FamilyNotEnabled => f.write_str("address family not enabled"),
             Self::RouteMap(rule) => write!(f, "dropped by inbound route map rule {rule}"),
+            Self::MalformedAttributes => {
+                f.write_str("malformed attributes (RFC 7606 treat-as-withdraw)")
+            }
         }
     }
 }

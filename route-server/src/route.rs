@@ -105,8 +105,8 @@ impl RouteAttrs {
         attrs
     }
 
-    /// The path attributes to send, without NEXT_HOP / MP_REACH (the packer adds the
-    /// family's next hop).
+    /// The path attributes to send: NEXT_HOP included for an IPv4 next hop; an IPv6 next
+    /// hop travels in the MP_REACH_NLRI the packer builds.
     pub fn to_wire(&self) -> Vec<PathAttribute> {
         let mut out = Vec::with_capacity(4 + self.other.len());
         out.push(PathAttribute::new(AttrValue::Origin(self.origin)));

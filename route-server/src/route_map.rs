@@ -134,6 +134,10 @@ pub enum RouteMapError {
         /// The prefix.
         prefix: IpNet,
     },
+    /// A summary (prefix replacement) in an outbound map: summaries are supported on
+    /// inbound maps only.
+    #[error("summaries (prefix replacement) are supported on inbound route maps only")]
+    SummaryOutbound,
     /// A summary that does not contain the prefixes the rule matches (route maps may
     /// summarise, never create more-specific routes).
     #[error("rule {rule}: summary {summary} does not contain matched prefix {prefix}")]

@@ -1,0 +1,1485 @@
+//! The route server: sessions by peer, import, selection, programming, export.
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::hash::BuildHasherDefault;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use bgp_fsm::{
+    Input as SessionInput, Instant, Output as SessionOutput, PeerAsn, Session, SessionConfig,
+    SessionEnd, SessionEvent, State, StopReason,
+};
+use bgp_wire::{
+    Family, GracefulRestart, GracefulRestartFamily, MpNextHop, Nlri, RouteRefreshSubtype,
+    SessionParams, Update, UpdatePacker,
+};
+use ipnet::IpNet;
+
+use crate::config::{
+    Config, ConfigError, HubRoutingPreference, LimitCounting, PeerConfig, PeerKind, PeeredVnet,
+};
+use crate::policy::{self, Candidate, ExportSource, PeerId, RejectReason, Tier};
+use crate::route::RouteAttrs;
+use crate::store::{AdjRibIn, AdjRibOut, AttrId, AttrPool};
+
+type FixedState = BuildHasherDefault<DefaultHasher>;
+
+/// An event from the network or the clock, for [`RouteServer::handle_input`].
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Input<'a> {
+    /// A TCP connection arrived from `from`. Answered by [`Output::Accepted`] (the
+    /// connection now belongs to that peer) or [`Output::Refused`] (close it).
+    ConnectionOffered {
+        /// The remote address.
+        from: IpAddr,
+    },
+    /// The connection asked for by [`Output::Connect`] is up.
+    Connected {
+        /// The peer.
+        peer: PeerId,
+    },
+    /// The connection asked for by [`Output::Connect`] could not be made.
+    ConnectFailed {
+        /// The peer.
+        peer: PeerId,
+    },
+    /// Bytes read from a peer's connection, split or joined anywhere.
+    Received {
+        /// The peer.
+        peer: PeerId,
+        /// The bytes.
+        bytes: &'a [u8],
+    },
+    /// The peer's connection closed or failed.
+    Closed {
+        /// The peer.
+        peer: PeerId,
+    },
+}
+
+/// What the route server asks of its driver, from [`RouteServer::poll_output`].
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum Output {
+    /// Write these bytes (one whole BGP message) to the peer's connection.
+    Transmit {
+        /// The peer.
+        peer: PeerId,
+        /// The message.
+        bytes: Vec<u8>,
+    },
+    /// Open a TCP connection to the peer; answer with [`Input::Connected`] or
+    /// [`Input::ConnectFailed`].
+    Connect {
+        /// The peer.
+        peer: PeerId,
+        /// Its address.
+        address: IpAddr,
+    },
+    /// Close the peer's connection (after flushing what was written).
+    Disconnect {
+        /// The peer.
+        peer: PeerId,
+    },
+    /// The connection offered from `from` is accepted for `peer`.
+    Accepted {
+        /// The peer it belongs to.
+        peer: PeerId,
+        /// The remote address.
+        from: IpAddr,
+    },
+    /// The connection offered from `from` is refused: close it.
+    Refused {
+        /// The remote address.
+        from: IpAddr,
+        /// Why.
+        reason: RefuseReason,
+    },
+    /// A change to program into the fabric.
+    Program(FabricChange),
+    /// Something happened.
+    Event(Event),
+}
+
+/// Why an offered connection was refused.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum RefuseReason {
+    /// No configured peer has that address.
+    NotAPeer,
+    /// The peer already has a connection (or one is being opened).
+    AlreadyConnected,
+    /// The peer's session is stopped or holding off after a failure.
+    NotListening,
+}
+
+/// A route to program into the fabric (the effective routes of the VMs this instance
+/// serves), or to remove.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub enum FabricChange {
+    /// Program `prefix` toward these next hops (ECMP when several), replacing what was
+    /// programmed for it.
+    Set {
+        /// The prefix.
+        prefix: IpNet,
+        /// Distinct next hops, lowest first.
+        next_hops: Vec<IpAddr>,
+    },
+    /// Remove what was programmed for `prefix`.
+    Remove {
+        /// The prefix.
+        prefix: IpNet,
+    },
+}
+
+/// Something the operator (or a test) should know.
+#[derive(Clone, PartialEq, Eq, Debug)]
+#[non_exhaustive]
+pub enum Event {
+    /// A session reached Established.
+    PeerUp {
+        /// The peer.
+        peer: PeerId,
+    },
+    /// An established session ended; its routes are withdrawn (or kept stale through a
+    /// graceful restart).
+    PeerDown {
+        /// The peer.
+        peer: PeerId,
+        /// Why, as the session saw it.
+        reason: SessionEnd,
+    },
+    /// A peer went over its route limit; its session is torn down with Cease / Maximum
+    /// Number of Prefixes Reached (6/1).
+    RouteLimitExceeded {
+        /// The peer.
+        peer: PeerId,
+        /// Routes counted, by the configured rule.
+        counted: usize,
+        /// The limit.
+        limit: u32,
+    },
+    /// A received route was not learned; the session stays up.
+    RouteRejected {
+        /// The peer.
+        peer: PeerId,
+        /// The prefix as received.
+        prefix: IpNet,
+        /// Why.
+        reason: RejectReason,
+    },
+    /// ROUTE-REFRESH sent to a peer after a virtual network change.
+    RouteRefreshSent {
+        /// The peer.
+        peer: PeerId,
+    },
+    /// A peer without route refresh had its session reset after a virtual network change.
+    SessionReset {
+        /// The peer.
+        peer: PeerId,
+    },
+    /// A restarting peer's routes are kept, stale, until it re-sends them.
+    RoutesKeptStale {
+        /// The peer.
+        peer: PeerId,
+        /// Routes kept.
+        routes: usize,
+    },
+    /// A configuration the route server accepts but warns about.
+    Warning {
+        /// What.
+        text: String,
+    },
+}
+
+/// Azure Monitor metrics of one peer (spec section 1.11).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct PeerMetrics {
+    /// `BgpPeerStatus`: 1 connected, 0 not.
+    pub bgp_peer_status: u8,
+    /// `CountOfRoutesLearnedFromPeer`.
+    pub count_of_routes_learned_from_peer: usize,
+    /// `CountOfRoutesAdvertisedToPeer`.
+    pub count_of_routes_advertised_to_peer: usize,
+}
+
+/// One row of `az network routeserver peering list-learned-routes` or
+/// `list-advertised-routes`.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub struct RouteEntry {
+    /// The instance's own address (`localAddress`).
+    pub local_address: IpAddr,
+    /// The prefix (`network`).
+    pub network: IpNet,
+    /// `nextHop`.
+    pub next_hop: IpAddr,
+    /// The peer the route came from (learned) or goes to (advertised) (`sourcePeer`).
+    pub source_peer: IpAddr,
+    /// `origin`: `EBgp`/`IBgp` for learned routes, the ORIGIN (`Igp`, `Egp`,
+    /// `Incomplete`) for advertised ones.
+    pub origin: &'static str,
+    /// `asPath`, ASNs separated by spaces (AS_SETs in braces).
+    pub as_path: String,
+    /// `weight`: 32768 on learned routes, 0 on advertised ones.
+    pub weight: u32,
+}
+
+/// A disagreement between what one NVA sends to the two instances.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Inconsistency {
+    /// The NVA's address.
+    pub peer: IpAddr,
+    /// The prefix.
+    pub prefix: IpNet,
+    /// The route as the first instance learned it (`None`: not learned there).
+    pub first: Option<RouteEntry>,
+    /// The route as the second instance learned it.
+    pub second: Option<RouteEntry>,
+}
+
+/// What the session negotiated that the route server needs.
+#[derive(Clone, Debug)]
+struct Established {
+    send: SessionParams,
+    receive: SessionParams,
+    families: Vec<Family>,
+    route_refresh: bool,
+    graceful_restart: Option<GracefulRestart>,
+}
+
+#[derive(Debug)]
+struct Peer {
+    config: PeerConfig,
+    session: Session,
+    connection_up: bool,
+    established: Option<Established>,
+    rib_in: AdjRibIn,
+    rib_out: AdjRibOut,
+    stale_deadline: Option<Instant>,
+}
+
+/// The selection kept for one prefix.
+#[derive(Clone, Debug)]
+struct LocEntry {
+    tier: Option<Tier>,
+}
+
+/// One Azure Route Server instance as a sans-IO state machine. See the [crate
+/// documentation](crate) for the driving loop.
+#[derive(Debug)]
+pub struct RouteServer {
+    config: Config,
+    peers: BTreeMap<PeerId, Peer>,
+    next_peer: u32,
+    pool: AttrPool,
+    loc: BTreeMap<IpNet, LocEntry>,
+    programmed: BTreeMap<IpNet, Vec<IpAddr>>,
+    outputs: VecDeque<Output>,
+    to_drain: BTreeSet<PeerId>,
+    now: Instant,
+}
+
+impl RouteServer {
+    /// A route server for `config`, its peers' sessions started at `now`.
+    ///
+    /// # Errors
+    ///
+    /// The configuration is refused ([`Config::validate`]): which peer, which field, why.
+    pub fn new(config: Config, now: Instant) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let peers = config.peers.clone();
+        let mut server = Self {
+            config: Config {
+                peers: Vec::new(),
+                ..config
+            },
+            peers: BTreeMap::new(),
+            next_peer: 0,
+            pool: AttrPool::default(),
+            loc: BTreeMap::new(),
+            programmed: BTreeMap::new(),
+            outputs: VecDeque::new(),
+            to_drain: BTreeSet::new(),
+            now,
+        };
+        if !server.config.extensions.ipv6_unicast {
+            if let Some(v6) = server
+                .config
+                .protected_prefixes()
+                .find(|p| p.addr().is_ipv6())
+            {
+                let text = format!(
+                    "virtual network range {v6} is IPv6, which Azure Route Server does not carry"
+                );
+                server
+                    .outputs
+                    .push_back(Output::Event(Event::Warning { text }));
+            }
+        }
+        for peer in peers {
+            server.add_peer(now, peer)?;
+        }
+        Ok(server)
+    }
+
+    // ----- A. Inputs ------------------------------------------------------------------
+
+    /// Feeds one network event. Afterwards drain [`poll_output`](Self::poll_output).
+    pub fn handle_input(&mut self, now: Instant, input: Input<'_>) {
+        self.now = self.now.max(now);
+        match input {
+            Input::ConnectionOffered { from } => self.offer_connection(now, from),
+            Input::Connected { peer } => {
+                if let Some(p) = self.peers.get_mut(&peer) {
+                    if !p.connection_up {
+                        p.connection_up = true;
+                        p.session.handle_input(now, SessionInput::TcpCrAcked);
+                        self.to_drain.insert(peer);
+                    }
+                }
+            }
+            Input::ConnectFailed { peer } | Input::Closed { peer } => {
+                if let Some(p) = self.peers.get_mut(&peer) {
+                    p.connection_up = false;
+                    p.session
+                        .handle_input(now, SessionInput::TcpConnectionFails);
+                    self.to_drain.insert(peer);
+                }
+            }
+            Input::Received { peer, bytes } => {
+                if let Some(p) = self.peers.get_mut(&peer) {
+                    if p.connection_up {
+                        p.session.handle_input(now, SessionInput::Received(bytes));
+                        self.to_drain.insert(peer);
+                    }
+                }
+            }
+        }
+        self.drain_all(now);
+    }
+
+    /// Fires the timers due at `now`: the sessions' (hold, keepalive, connect retry,
+    /// idle hold) and the graceful restart deadlines.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = self.now.max(now);
+        let ids: Vec<PeerId> = self.peers.keys().copied().collect();
+        let mut dirty = BTreeSet::new();
+        for id in ids {
+            let Some(peer) = self.peers.get_mut(&id) else {
+                continue;
+            };
+            peer.session.handle_timeout(now);
+            self.to_drain.insert(id);
+            if peer.stale_deadline.is_some_and(|at| at <= now) {
+                peer.stale_deadline = None;
+                dirty.extend(peer.rib_in.sweep_stale(&mut self.pool));
+            }
+        }
+        self.drain_all(now);
+        self.process(now, dirty, None);
+        self.drain_all(now);
+    }
+
+    // ----- B. Commands ----------------------------------------------------------------
+
+    /// Adds a peer and starts its session.
+    ///
+    /// # Errors
+    ///
+    /// The peer is refused: bad ASN, duplicate address, or one peer too many.
+    pub fn add_peer(&mut self, now: Instant, peer: PeerConfig) -> Result<PeerId, ConfigError> {
+        self.config.validate_peer(&peer)?;
+        if self
+            .peers
+            .values()
+            .any(|p| p.config.address == peer.address)
+        {
+            return Err(ConfigError::DuplicatePeer { peer: peer.address });
+        }
+        if let Some(map) = &peer.outbound_map {
+            if map.rules.iter().any(|r| {
+                matches!(&r.action, crate::RouteMapAction::Modify(m)
+                    if m.iter().any(|m| matches!(m, crate::Modification::ReplacePrefix(_))))
+            }) {
+                return Err(ConfigError::RouteMap {
+                    peer: peer.address,
+                    field: "outbound_map",
+                    source: crate::RouteMapError::SummaryOutbound,
+                });
+            }
+        }
+        let nvas = self
+            .peers
+            .values()
+            .filter(|p| p.config.kind == PeerKind::Nva)
+            .count();
+        if peer.kind == PeerKind::Nva && nvas >= self.config.limits.max_peers {
+            return Err(ConfigError::TooManyPeers {
+                count: nvas + 1,
+                max: self.config.limits.max_peers,
+                first_refused: Some(peer.address),
+            });
+        }
+        let id = PeerId(self.next_peer);
+        self.next_peer += 1;
+        let session_config = self.session_config(&peer, id);
+        let mut session = Session::new(session_config, now)
+            .map_err(|_| ConfigError::PeerAsnZero { peer: peer.address })?;
+        session.start(now);
+        self.config.peers.push(peer.clone());
+        self.peers.insert(
+            id,
+            Peer {
+                config: peer,
+                session,
+                connection_up: false,
+                established: None,
+                rib_in: AdjRibIn::default(),
+                rib_out: AdjRibOut::default(),
+                stale_deadline: None,
+            },
+        );
+        self.to_drain.insert(id);
+        self.drain_all(now);
+        Ok(id)
+    }
+
+    /// Removes a peer: Cease / Peer De-configured, its routes withdrawn.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::UnknownPeer`] when no such peer is configured.
+    pub fn remove_peer(&mut self, now: Instant, peer: PeerId) -> Result<(), ConfigError> {
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return Err(ConfigError::UnknownPeer {
+                peer: IpAddr::from([0, 0, 0, 0]),
+            });
+        };
+        p.session.stop(now, StopReason::PeerDeconfigured);
+        self.drain_peer(now, peer);
+        let Some(mut p) = self.peers.remove(&peer) else {
+            return Ok(());
+        };
+        let dirty: BTreeSet<IpNet> = p.rib_in.clear(&mut self.pool).into_iter().collect();
+        p.rib_out.clear(&mut self.pool);
+        self.config.peers.retain(|c| c.address != p.config.address);
+        self.process(now, dirty, None);
+        self.drain_all(now);
+        Ok(())
+    }
+
+    /// Shuts a peer's session down with Cease / Administrative Shutdown carrying
+    /// `message` (RFC 9003); it stays down until [`start_peer`](Self::start_peer).
+    pub fn shutdown_peer(&mut self, now: Instant, peer: PeerId, message: Option<&str>) {
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.session.stop(
+                now,
+                StopReason::AdministrativeShutdown(message.map(str::to_owned)),
+            );
+            self.to_drain.insert(peer);
+        }
+        self.drain_all(now);
+    }
+
+    /// Starts a peer's session again after [`shutdown_peer`](Self::shutdown_peer).
+    pub fn start_peer(&mut self, now: Instant, peer: PeerId) {
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.session.start(now);
+            self.to_drain.insert(peer);
+        }
+        self.drain_all(now);
+    }
+
+    /// Replaces the virtual network's own ranges. Every established peer is asked to
+    /// re-send its routes (ROUTE-REFRESH), or has its session reset when it does not
+    /// support route refresh, as Azure does.
+    pub fn set_vnet_prefixes(&mut self, now: Instant, prefixes: Vec<IpNet>) {
+        let mut dirty: BTreeSet<IpNet> = self.config.vnet_prefixes.iter().copied().collect();
+        dirty.extend(prefixes.iter().copied());
+        self.config.vnet_prefixes = prefixes;
+        self.vnet_changed(now, dirty);
+    }
+
+    /// Replaces the peered virtual networks (with their use-remote-route-server setting);
+    /// refreshes or resets every established peer like
+    /// [`set_vnet_prefixes`](Self::set_vnet_prefixes).
+    pub fn set_peered_vnets(&mut self, now: Instant, peered: Vec<PeeredVnet>) {
+        let mut dirty: BTreeSet<IpNet> = self
+            .config
+            .peered_vnets
+            .iter()
+            .flat_map(|v| v.prefixes.iter().copied())
+            .collect();
+        dirty.extend(peered.iter().flat_map(|v| v.prefixes.iter().copied()));
+        self.config.peered_vnets = peered;
+        self.vnet_changed(now, dirty);
+    }
+
+    /// Switches branch-to-branch (`allowBranchToBranchTraffic`).
+    pub fn set_branch_to_branch(&mut self, now: Instant, on: bool) {
+        self.config.branch_to_branch = on;
+        let all = self.all_prefixes();
+        self.process(now, all, None);
+        self.drain_all(now);
+    }
+
+    /// Changes the hub routing preference.
+    pub fn set_hub_routing_preference(&mut self, now: Instant, preference: HubRoutingPreference) {
+        self.config.hub_routing_preference = preference;
+        let all = self.all_prefixes();
+        self.process(now, all, None);
+        self.drain_all(now);
+    }
+
+    // ----- C. Outputs -----------------------------------------------------------------
+
+    /// The next thing to do. Call until `None` after every `handle_*` and command.
+    #[must_use]
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// When to call [`handle_timeout`](Self::handle_timeout) next.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.peers
+            .values()
+            .flat_map(|p| [p.session.poll_timeout(), p.stale_deadline])
+            .flatten()
+            .min()
+    }
+
+    // ----- D. Read-outs ---------------------------------------------------------------
+
+    /// The configuration in force (peers included).
+    #[must_use]
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The peer with this address.
+    #[must_use]
+    pub fn peer_by_address(&self, address: IpAddr) -> Option<PeerId> {
+        self.peers
+            .iter()
+            .find(|(_, p)| p.config.address == address)
+            .map(|(id, _)| *id)
+    }
+
+    /// Configured peers, in id order.
+    pub fn peers(&self) -> impl Iterator<Item = (PeerId, &PeerConfig)> {
+        self.peers.iter().map(|(id, p)| (*id, &p.config))
+    }
+
+    /// The session state of a peer.
+    #[must_use]
+    pub fn peer_state(&self, peer: PeerId) -> Option<State> {
+        self.peers.get(&peer).map(|p| p.session.state())
+    }
+
+    /// What is programmed into the fabric: prefix to next hops, as the [`Output::Program`]
+    /// changes so far built it.
+    #[must_use]
+    pub fn fabric(&self) -> &BTreeMap<IpNet, Vec<IpAddr>> {
+        &self.programmed
+    }
+
+    /// Azure's metrics for a peer.
+    #[must_use]
+    pub fn metrics(&self, peer: PeerId) -> Option<PeerMetrics> {
+        self.peers.get(&peer).map(|p| PeerMetrics {
+            bgp_peer_status: u8::from(p.established.is_some()),
+            count_of_routes_learned_from_peer: p.rib_in.len(),
+            count_of_routes_advertised_to_peer: p.rib_out.sent.len(),
+        })
+    }
+
+    /// The routes learned from a peer (`list-learned-routes`).
+    #[must_use]
+    pub fn learned_routes(&self, peer: PeerId) -> Vec<RouteEntry> {
+        let Some(p) = self.peers.get(&peer) else {
+            return Vec::new();
+        };
+        let origin = if p.config.asn == self.config.local_asn {
+            "IBgp"
+        } else {
+            "EBgp"
+        };
+        p.rib_in
+            .iter()
+            .map(|(prefix, c)| {
+                let attrs = self.pool.get(c.attrs);
+                RouteEntry {
+                    local_address: IpAddr::V4(self.config.local_address),
+                    network: prefix,
+                    next_hop: attrs.next_hop,
+                    source_peer: p.config.address,
+                    origin,
+                    as_path: as_path_text(&attrs.as_path),
+                    weight: 32768,
+                }
+            })
+            .collect()
+    }
+
+    /// The routes advertised to a peer (`list-advertised-routes`).
+    #[must_use]
+    pub fn advertised_routes(&self, peer: PeerId) -> Vec<RouteEntry> {
+        let Some(p) = self.peers.get(&peer) else {
+            return Vec::new();
+        };
+        p.rib_out
+            .sent
+            .iter()
+            .map(|(prefix, id)| {
+                let attrs = self.pool.get(*id);
+                RouteEntry {
+                    local_address: IpAddr::V4(self.config.local_address),
+                    network: *prefix,
+                    next_hop: attrs.next_hop,
+                    source_peer: p.config.address,
+                    origin: match attrs.origin {
+                        bgp_wire::Origin::Igp => "Igp",
+                        bgp_wire::Origin::Egp => "Egp",
+                        bgp_wire::Origin::Incomplete => "Incomplete",
+                    },
+                    as_path: as_path_text(&attrs.as_path),
+                    weight: 0,
+                }
+            })
+            .collect()
+    }
+
+    /// Every peer's learned paths, by prefix: what the Adj-RIBs-In hold after import
+    /// policy (peer, kind, attributes), for checks and tests.
+    #[must_use]
+    pub fn adj_ribs_in(&self) -> BTreeMap<IpNet, Vec<(PeerId, PeerKind, RouteAttrs)>> {
+        let mut out: BTreeMap<IpNet, Vec<(PeerId, PeerKind, RouteAttrs)>> = BTreeMap::new();
+        for (id, p) in &self.peers {
+            for (prefix, c) in p.rib_in.iter() {
+                out.entry(prefix).or_default().push((
+                    *id,
+                    p.config.kind,
+                    self.pool.get(c.attrs).clone(),
+                ));
+            }
+        }
+        out
+    }
+
+    /// The selection tier currently recorded for `prefix` (Azure's failover memory).
+    #[must_use]
+    pub fn selection_tier(&self, prefix: IpNet) -> Option<Tier> {
+        self.loc.get(&prefix).and_then(|e| e.tier)
+    }
+
+    /// Interned attribute sets alive (memory diagnostics).
+    #[must_use]
+    pub fn attribute_sets(&self) -> usize {
+        self.pool.len()
+    }
+
+    // ----- internals ------------------------------------------------------------------
+
+    fn session_config(&self, peer: &PeerConfig, id: PeerId) -> SessionConfig {
+        let mut s = SessionConfig::new(
+            self.config.local_asn,
+            self.config.router_id,
+            PeerAsn::Is(peer.asn),
+        );
+        s.hold_time = self.config.hold_time_secs;
+        s.passive = peer.passive;
+        s.rng_seed = self.config.rng_seed ^ u64::from(id.0).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        s.capabilities.four_octet_as = true;
+        s.capabilities.families = vec![Family::IPV4_UNICAST];
+        if self.config.extensions.ipv6_unicast {
+            s.capabilities.families.push(Family::IPV6_UNICAST);
+        }
+        if self.config.extensions.graceful_restart_helper {
+            s.capabilities.graceful_restart = Some(GracefulRestart {
+                flags: 0,
+                restart_time: 120,
+                families: s
+                    .capabilities
+                    .families
+                    .iter()
+                    .map(|f| GracefulRestartFamily {
+                        family: *f,
+                        flags: 0,
+                    })
+                    .collect(),
+            });
+        }
+        s
+    }
+
+    fn offer_connection(&mut self, now: Instant, from: IpAddr) {
+        let Some(id) = self.peer_by_address(from) else {
+            self.outputs.push_back(Output::Refused {
+                from,
+                reason: RefuseReason::NotAPeer,
+            });
+            return;
+        };
+        let Some(p) = self.peers.get_mut(&id) else {
+            return;
+        };
+        if p.connection_up {
+            self.outputs.push_back(Output::Refused {
+                from,
+                reason: RefuseReason::AlreadyConnected,
+            });
+            return;
+        }
+        if !matches!(p.session.state(), State::Active | State::Connect) {
+            self.outputs.push_back(Output::Refused {
+                from,
+                reason: RefuseReason::NotListening,
+            });
+            return;
+        }
+        p.connection_up = true;
+        self.outputs.push_back(Output::Accepted { peer: id, from });
+        p.session
+            .handle_input(now, SessionInput::TcpConnectionValid);
+        p.session
+            .handle_input(now, SessionInput::TcpConnectionConfirmed);
+        self.to_drain.insert(id);
+    }
+
+    fn drain_all(&mut self, now: Instant) {
+        while let Some(id) = self.to_drain.pop_first() {
+            self.drain_peer(now, id);
+        }
+    }
+
+    /// Moves one session's outputs out and acts on its events, until it is quiet.
+    fn drain_peer(&mut self, now: Instant, id: PeerId) {
+        loop {
+            let mut events = Vec::new();
+            {
+                let Some(peer) = self.peers.get_mut(&id) else {
+                    return;
+                };
+                while let Some(out) = peer.session.poll_output() {
+                    match out {
+                        SessionOutput::Transmit(bytes) => {
+                            self.outputs.push_back(Output::Transmit { peer: id, bytes })
+                        }
+                        SessionOutput::ConnectTcp => {
+                            self.outputs.push_back(Output::Connect {
+                                peer: id,
+                                address: peer.config.address,
+                            });
+                        }
+                        SessionOutput::CloseTcp => {
+                            if peer.connection_up {
+                                peer.connection_up = false;
+                                self.outputs.push_back(Output::Disconnect { peer: id });
+                            }
+                        }
+                        SessionOutput::Event(event) => events.push(event),
+                    }
+                }
+            }
+            if events.is_empty() {
+                return;
+            }
+            let mut batch = Vec::new();
+            for event in events {
+                match event {
+                    SessionEvent::Update(update) => batch.push(update),
+                    other => {
+                        self.apply_updates(now, id, std::mem::take(&mut batch));
+                        self.session_event(now, id, other);
+                    }
+                }
+            }
+            self.apply_updates(now, id, batch);
+        }
+    }
+
+    fn session_event(&mut self, now: Instant, id: PeerId, event: SessionEvent) {
+        match event {
+            SessionEvent::Established(negotiated) => {
+                let Some(peer) = self.peers.get_mut(&id) else {
+                    return;
+                };
+                peer.established = Some(Established {
+                    send: negotiated.send.clone(),
+                    receive: negotiated.receive.clone(),
+                    families: negotiated.families.clone(),
+                    route_refresh: negotiated.route_refresh,
+                    graceful_restart: negotiated.graceful_restart.clone(),
+                });
+                self.outputs
+                    .push_back(Output::Event(Event::PeerUp { peer: id }));
+                let all = self.all_prefixes();
+                self.process(now, all, Some(id));
+                let families = self
+                    .peers
+                    .get(&id)
+                    .map(|p| p.established.as_ref().map(|e| e.families.clone()));
+                if let Some(peer) = self.peers.get_mut(&id) {
+                    for family in families.flatten().unwrap_or_default() {
+                        // The peer's End-of-RIB lets a restarting NVA flush its stale routes.
+                        let _ = peer.session.send_end_of_rib(now, family);
+                    }
+                }
+                self.to_drain.insert(id);
+            }
+            SessionEvent::RouteRefresh(refresh) => {
+                if refresh.subtype == RouteRefreshSubtype::Normal {
+                    self.resend(now, id, refresh.family);
+                }
+            }
+            SessionEvent::Down(reason) => self.peer_down(now, id, reason),
+            SessionEvent::StateChanged { .. }
+            | SessionEvent::OpenReceived { .. }
+            | SessionEvent::Update(_) => {}
+        }
+    }
+
+    fn peer_down(&mut self, now: Instant, id: PeerId, reason: SessionEnd) {
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        let Some(established) = peer.established.take() else {
+            return;
+        };
+        peer.rib_out.clear(&mut self.pool);
+        self.outputs.push_back(Output::Event(Event::PeerDown {
+            peer: id,
+            reason: reason.clone(),
+        }));
+        let restarting = matches!(
+            reason,
+            SessionEnd::TcpConnectionFails | SessionEnd::HoldTimerExpired
+        );
+        let helper = self.config.extensions.graceful_restart_helper;
+        let dirty: BTreeSet<IpNet> = match (&established.graceful_restart, helper && restarting) {
+            (Some(gr), true) if gr.families.iter().any(|f| f.family == Family::IPV4_UNICAST) => {
+                let routes = peer.rib_in.mark_stale();
+                peer.stale_deadline =
+                    Some(now + Duration::from_secs(u64::from(gr.restart_time.max(1))));
+                self.outputs
+                    .push_back(Output::Event(Event::RoutesKeptStale { peer: id, routes }));
+                BTreeSet::new()
+            }
+            _ => {
+                peer.stale_deadline = None;
+                peer.rib_in.clear(&mut self.pool).into_iter().collect()
+            }
+        };
+        self.process(now, dirty, None);
+    }
+
+    /// Re-sends everything advertised to a peer that asked (ROUTE-REFRESH).
+    fn resend(&mut self, now: Instant, id: PeerId, family: Family) {
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        let v6 = family == Family::IPV6_UNICAST;
+        let routes: Vec<(IpNet, AttrId)> = peer
+            .rib_out
+            .sent
+            .iter()
+            .filter(|(p, _)| p.addr().is_ipv6() == v6)
+            .map(|(p, a)| (*p, *a))
+            .collect();
+        self.send_changes(now, id, &routes, &[]);
+    }
+
+    /// Applies a batch of UPDATEs from one peer: the route limit first, then import.
+    fn apply_updates(&mut self, now: Instant, id: PeerId, batch: Vec<Update>) {
+        if batch.is_empty() {
+            return;
+        }
+        let counting = self.config.limits.counting;
+        let Some(peer) = self.peers.get(&id) else {
+            return;
+        };
+        if peer.established.is_none() {
+            return;
+        }
+        let limit = peer
+            .config
+            .max_routes
+            .or(self.config.limits.max_routes_per_peer);
+        let mut dirty = BTreeSet::new();
+        if counting == LimitCounting::HeldPlusMessage {
+            for update in batch {
+                let held = self.peers.get(&id).map_or(0, |p| p.rib_in.held());
+                let announced = update.routes_to_announce().count();
+                if policy::exceeds_route_limit(counting, limit, held, announced, 0) {
+                    self.limit_exceeded(now, id, held + announced, limit);
+                    return;
+                }
+                self.import_update(id, &update, &mut dirty);
+            }
+        } else {
+            let held = peer.rib_in.held();
+            let announced: usize = batch.iter().map(|u| u.routes_to_announce().count()).sum();
+            let unique_after = if counting == LimitCounting::UniquePrefixes {
+                unique_after(&peer.rib_in, &batch)
+            } else {
+                0
+            };
+            if policy::exceeds_route_limit(counting, limit, held, announced, unique_after) {
+                let counted = if counting == LimitCounting::UniquePrefixes {
+                    unique_after
+                } else {
+                    held + announced
+                };
+                self.limit_exceeded(now, id, counted, limit);
+                return;
+            }
+            for update in &batch {
+                self.import_update(id, update, &mut dirty);
+            }
+        }
+        self.process(now, dirty, None);
+    }
+
+    fn limit_exceeded(&mut self, now: Instant, id: PeerId, counted: usize, limit: Option<u32>) {
+        let limit = limit.unwrap_or(u32::MAX);
+        self.outputs
+            .push_back(Output::Event(Event::RouteLimitExceeded {
+                peer: id,
+                counted,
+                limit,
+            }));
+        if let Some(peer) = self.peers.get_mut(&id) {
+            let stop = StopReason::MaxPrefixes {
+                family: Family::IPV4_UNICAST,
+                limit,
+            };
+            peer.session
+                .handle_input(now, SessionInput::AutomaticStop(stop));
+            // Azure keeps accepting the NVA again: the teardown shows as flapping.
+            peer.session
+                .handle_input(now, SessionInput::AutomaticStartWithDampPeerOscillations);
+            self.to_drain.insert(id);
+        }
+    }
+
+    /// Imports one UPDATE's routes into the peer's Adj-RIB-In.
+    fn import_update(&mut self, id: PeerId, update: &Update, dirty: &mut BTreeSet<IpNet>) {
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        let Some(established) = &peer.established else {
+            return;
+        };
+        for (family, nlri) in update.routes_to_withdraw() {
+            if family == Family::IPV4_UNICAST || family == Family::IPV6_UNICAST {
+                dirty.extend(peer.rib_in.withdraw(&mut self.pool, nlri.prefix));
+            }
+        }
+        if update.treatment() >= Some(bgp_wire::Treatment::TreatAsWithdraw) {
+            for (_, nlri) in update.announced() {
+                let reason = RejectReason::MalformedAttributes;
+                self.outputs.push_back(Output::Event(Event::RouteRejected {
+                    peer: id,
+                    prefix: nlri.prefix,
+                    reason,
+                }));
+            }
+        }
+        if let Some(family) = update.end_of_rib() {
+            if family == Family::IPV4_UNICAST && peer.stale_deadline.is_some() {
+                peer.stale_deadline = None;
+                dirty.extend(peer.rib_in.sweep_stale(&mut self.pool));
+            }
+            return;
+        }
+        let as_path = update.effective_as_path(&established.receive);
+        let aggregator = update.effective_aggregator(&established.receive);
+        let next_hop_v6 = update.mp_reach().and_then(|r| match &r.next_hop {
+            MpNextHop::Ipv6 { global, .. } => Some(IpAddr::V6(*global)),
+            MpNextHop::Ipv4(a) => Some(IpAddr::V4(*a)),
+            MpNextHop::Opaque(_) => None,
+        });
+        let next_hop_v4 = update.next_hop().map(IpAddr::V4);
+        let mut base: [Option<(RouteAttrs, Option<ImportVerdict>)>; 2] = [None, None];
+        for (slot, family, next_hop) in [
+            (0, Family::IPV4_UNICAST, next_hop_v4),
+            (1, Family::IPV6_UNICAST, next_hop_v6),
+        ] {
+            if let Some(next_hop) = next_hop {
+                if update.routes_to_announce().any(|(f, _)| f == family) {
+                    let mut attrs = RouteAttrs::from_wire(&update.attributes, next_hop, true);
+                    attrs.as_path = as_path.clone();
+                    attrs.aggregator = aggregator;
+                    base[slot] = Some((attrs, None));
+                }
+            }
+        }
+        let config = &self.config;
+        for (family, nlri) in update.routes_to_announce() {
+            let slot = match family {
+                Family::IPV4_UNICAST => 0,
+                Family::IPV6_UNICAST => 1,
+                _ => continue,
+            };
+            let Some((attrs, verdict)) = &mut base[slot] else {
+                continue;
+            };
+            let prefix = nlri.prefix;
+            let outcome = if peer.config.inbound_map.is_none() {
+                // Without a route map the verdict and attributes do not depend on the prefix.
+                let verdict = verdict.get_or_insert_with(|| {
+                    policy::import(config, &peer.config, prefix, attrs)
+                        .map(|(_, a)| self.pool.intern(a))
+                });
+                match verdict {
+                    Ok(shared) => {
+                        self.pool.retain(*shared);
+                        Ok((prefix, *shared))
+                    }
+                    Err(reason) => Err(*reason),
+                }
+            } else {
+                policy::import(config, &peer.config, prefix, attrs)
+                    .map(|(p, a)| (p, self.pool.intern(a)))
+            };
+            match outcome {
+                Ok((stored, attr_id)) => {
+                    dirty.extend(
+                        peer.rib_in
+                            .announce(&mut self.pool, prefix, stored, attr_id),
+                    )
+                }
+                Err(reason) => {
+                    dirty.extend(peer.rib_in.withdraw(&mut self.pool, prefix));
+                    self.outputs.push_back(Output::Event(Event::RouteRejected {
+                        peer: id,
+                        prefix,
+                        reason,
+                    }));
+                }
+            }
+        }
+        for (_, verdict) in base.into_iter().flatten() {
+            if let Some(Ok(shared)) = verdict {
+                self.pool.release(shared);
+            }
+        }
+    }
+
+    fn vnet_changed(&mut self, now: Instant, mut dirty: BTreeSet<IpNet>) {
+        dirty.extend(self.all_prefixes());
+        self.process(now, dirty, None);
+        let ids: Vec<PeerId> = self.peers.keys().copied().collect();
+        for id in ids {
+            let Some(peer) = self.peers.get_mut(&id) else {
+                continue;
+            };
+            let Some(established) = &peer.established else {
+                continue;
+            };
+            if established.route_refresh {
+                let families = established.families.clone();
+                for family in families {
+                    let _ = peer.session.request_refresh(now, family);
+                }
+                self.outputs
+                    .push_back(Output::Event(Event::RouteRefreshSent { peer: id }));
+            } else {
+                peer.session.handle_input(
+                    now,
+                    SessionInput::AutomaticStop(StopReason::OtherConfigurationChange),
+                );
+                peer.session.handle_input(now, SessionInput::AutomaticStart);
+                self.outputs
+                    .push_back(Output::Event(Event::SessionReset { peer: id }));
+            }
+            self.to_drain.insert(id);
+        }
+        self.drain_all(now);
+    }
+
+    /// Every prefix the server knows of: learned, selected, programmed, advertised,
+    /// originated.
+    fn all_prefixes(&self) -> BTreeSet<IpNet> {
+        let mut all: BTreeSet<IpNet> = self.loc.keys().copied().collect();
+        all.extend(self.programmed.keys().copied());
+        all.extend(self.config.advertised_prefixes().copied());
+        for peer in self.peers.values() {
+            all.extend(peer.rib_in.iter().map(|(p, _)| p));
+            all.extend(peer.rib_out.sent.keys().copied());
+        }
+        all
+    }
+
+    /// Re-runs selection, programming and export for `dirty` prefixes. With `only`, just
+    /// the export to that peer (it has just come up).
+    fn process(&mut self, now: Instant, dirty: BTreeSet<IpNet>, only: Option<PeerId>) {
+        if dirty.is_empty() {
+            return;
+        }
+        let receivers: Vec<PeerId> = self
+            .peers
+            .iter()
+            .filter(|(id, p)| p.established.is_some() && only.map_or(true, |o| o == **id))
+            .map(|(id, _)| *id)
+            .collect();
+        let mut pending: BTreeMap<PeerId, PendingOut> = BTreeMap::new();
+        let mut memo: HashMap<ExportKey, Option<AttrId>, FixedState> = HashMap::default();
+        let advertised: BTreeSet<IpNet> = self.config.advertised_prefixes().copied().collect();
+        let mut wanted: Vec<(PeerId, Desired)> = Vec::with_capacity(receivers.len());
+        for prefix in dirty {
+            let held: Vec<(PeerId, PeerKind, AttrId)> = self
+                .peers
+                .iter()
+                .filter_map(|(id, p)| p.rib_in.path(prefix).map(|c| (*id, p.config.kind, c.attrs)))
+                .collect();
+            let candidates: Vec<Candidate<'_>> = held
+                .iter()
+                .map(|(peer, kind, attrs)| Candidate {
+                    peer: *peer,
+                    kind: *kind,
+                    attrs: self.pool.get(*attrs),
+                })
+                .collect();
+            let previous = self.loc.get(&prefix).and_then(|e| e.tier);
+            let selection = policy::select(
+                self.config.hub_routing_preference,
+                self.config.extensions.revertive_preference,
+                previous,
+                &candidates,
+            );
+            if only.is_none() {
+                if selection.best.is_empty() {
+                    self.loc.remove(&prefix);
+                } else {
+                    self.loc.insert(
+                        prefix,
+                        LocEntry {
+                            tier: selection.tier,
+                        },
+                    );
+                }
+                let hops = if policy::is_programmable(&self.config, prefix) {
+                    policy::ecmp_next_hops(&candidates, &selection, self.config.limits.ecmp_width)
+                } else {
+                    Vec::new()
+                };
+                let change = if hops.is_empty() {
+                    self.programmed
+                        .remove(&prefix)
+                        .map(|_| FabricChange::Remove { prefix })
+                } else if self.programmed.get(&prefix) != Some(&hops) {
+                    self.programmed.insert(prefix, hops.clone());
+                    Some(FabricChange::Set {
+                        prefix,
+                        next_hops: hops,
+                    })
+                } else {
+                    None
+                };
+                if let Some(change) = change {
+                    self.outputs.push_back(Output::Program(change));
+                }
+            }
+            wanted.clear();
+            for &to in &receivers {
+                let Some(peer) = self.peers.get(&to) else {
+                    continue;
+                };
+                let desired = desired_export(
+                    &self.config,
+                    peer,
+                    to,
+                    prefix,
+                    &advertised,
+                    &candidates,
+                    &held,
+                    &selection,
+                    &memo,
+                );
+                wanted.push((to, desired));
+            }
+            drop(candidates);
+            for (to, desired) in wanted.drain(..) {
+                let desired = match desired {
+                    Desired::Nothing => None,
+                    Desired::Known(id) => {
+                        if let Some(id) = id {
+                            self.pool.retain(id);
+                        }
+                        id
+                    }
+                    Desired::Fresh(attrs, key) => {
+                        let id = self.pool.intern(*attrs);
+                        if let Some(key) = key {
+                            self.pool.retain(id);
+                            memo.insert(key, Some(id));
+                        }
+                        Some(id)
+                    }
+                    Desired::Refused(key) => {
+                        memo.insert(key, None);
+                        None
+                    }
+                };
+                let Some(peer) = self.peers.get_mut(&to) else {
+                    continue;
+                };
+                let current = peer.rib_out.sent.get(&prefix).copied();
+                if desired == current {
+                    if let Some(d) = desired {
+                        self.pool.release(d);
+                    }
+                    continue;
+                }
+                let entry = pending.entry(to).or_default();
+                match desired {
+                    Some(d) => {
+                        if let Some(old) = peer.rib_out.sent.insert(prefix, d) {
+                            self.pool.release(old);
+                        }
+                        entry.0.push((prefix, d));
+                    }
+                    None => {
+                        if let Some(old) = peer.rib_out.sent.remove(&prefix) {
+                            self.pool.release(old);
+                            entry.1.push(prefix);
+                        }
+                    }
+                }
+            }
+        }
+        for id in memo.into_values().flatten() {
+            self.pool.release(id);
+        }
+        for (to, (announce, withdraw)) in pending {
+            self.send_changes(now, to, &announce, &withdraw);
+        }
+    }
+
+    /// Packs and sends announcements and withdrawals to one peer.
+    fn send_changes(
+        &mut self,
+        now: Instant,
+        to: PeerId,
+        announce: &[(IpNet, AttrId)],
+        withdraw: &[IpNet],
+    ) {
+        let Some(peer) = self.peers.get_mut(&to) else {
+            return;
+        };
+        let Some(established) = &peer.established else {
+            return;
+        };
+        let mut packer = UpdatePacker::new(established.send.clone());
+        for prefix in withdraw {
+            let family = if prefix.addr().is_ipv6() {
+                Family::IPV6_UNICAST
+            } else {
+                Family::IPV4_UNICAST
+            };
+            packer.withdraw(family, Nlri::new(*prefix));
+        }
+        let mut groups: BTreeMap<AttrId, Vec<Nlri>> = BTreeMap::new();
+        for (prefix, attrs) in announce {
+            groups.entry(*attrs).or_default().push(Nlri::new(*prefix));
+        }
+        for (id, nlri) in groups {
+            let attrs = self.pool.get(id);
+            let wire = attrs.to_wire();
+            let (v6, v4): (Vec<Nlri>, Vec<Nlri>) =
+                nlri.into_iter().partition(|n| n.prefix.addr().is_ipv6());
+            if !v4.is_empty() && attrs.next_hop.is_ipv4() {
+                packer.announce(&wire, v4);
+            }
+            if let (false, IpAddr::V6(global)) = (v6.is_empty(), attrs.next_hop) {
+                packer.announce_mp(
+                    Family::IPV6_UNICAST,
+                    MpNextHop::Ipv6 {
+                        global,
+                        link_local: None,
+                    },
+                    &wire,
+                    v6,
+                );
+            }
+        }
+        for update in packer.finish_updates() {
+            // Not established any more: the session's Down event resets the Adj-RIB-Out.
+            let _ = peer.session.send_update(now, &update);
+        }
+        self.to_drain.insert(to);
+    }
+}
+
+/// The import verdict shared by every prefix of an UPDATE (no inbound route map).
+type ImportVerdict = Result<AttrId, RejectReason>;
+
+/// Announcements and withdrawals waiting to be packed for one peer.
+type PendingOut = (Vec<(IpNet, AttrId)>, Vec<IpNet>);
+
+/// Memo key of an export: (source attributes, source peer, receiver, IPv6).
+type ExportKey = (AttrId, PeerId, PeerId, bool);
+
+/// What one receiver should have for one prefix, before interning.
+enum Desired {
+    /// Nothing.
+    Nothing,
+    /// A result already computed in this pass.
+    Known(Option<AttrId>),
+    /// New attributes, memoisable under the key when given.
+    Fresh(Box<RouteAttrs>, Option<ExportKey>),
+    /// Refused by export policy, memoisable.
+    Refused(ExportKey),
+}
+
+/// Export decision for one receiver and prefix (no mutation: the caller interns).
+#[allow(clippy::too_many_arguments)]
+fn desired_export(
+    config: &Config,
+    peer: &Peer,
+    to: PeerId,
+    prefix: IpNet,
+    advertised: &BTreeSet<IpNet>,
+    candidates: &[Candidate<'_>],
+    held: &[(PeerId, PeerKind, AttrId)],
+    selection: &policy::Selection,
+    memo: &HashMap<ExportKey, Option<AttrId>, FixedState>,
+) -> Desired {
+    let Some(established) = peer.established.as_ref() else {
+        return Desired::Nothing;
+    };
+    let family = if prefix.addr().is_ipv6() {
+        Family::IPV6_UNICAST
+    } else {
+        Family::IPV4_UNICAST
+    };
+    if !established.families.contains(&family) {
+        return Desired::Nothing;
+    }
+    if advertised.contains(&prefix) {
+        return match policy::export(config, prefix, ExportSource::Vnet, to, &peer.config) {
+            Ok((_, attrs)) => Desired::Fresh(Box::new(attrs), None),
+            Err(_) => Desired::Nothing,
+        };
+    }
+    let chosen = if config.extensions.per_client_best_path {
+        let eligible: Vec<Candidate<'_>> = candidates
+            .iter()
+            .filter(|c| {
+                policy::export(config, prefix, ExportSource::Learned(**c), to, &peer.config).is_ok()
+            })
+            .copied()
+            .collect();
+        let own = policy::select(config.hub_routing_preference, true, None, &eligible);
+        own.best
+            .first()
+            .and_then(|&i| eligible.get(i))
+            .map(|c| c.peer)
+    } else {
+        selection
+            .best
+            .iter()
+            .filter_map(|&i| candidates.get(i))
+            .find(|c| c.peer != to)
+            .map(|c| c.peer)
+    };
+    let Some(chosen) = chosen else {
+        return Desired::Nothing;
+    };
+    let Some(index) = held.iter().position(|(p, _, _)| *p == chosen) else {
+        return Desired::Nothing;
+    };
+    let (source, _, source_attrs) = held[index];
+    let key = (source_attrs, source, to, prefix.addr().is_ipv6());
+    let memoisable = peer.config.outbound_map.is_none();
+    if memoisable {
+        if let Some(done) = memo.get(&key) {
+            return Desired::Known(*done);
+        }
+    }
+    match policy::export(
+        config,
+        prefix,
+        ExportSource::Learned(candidates[index]),
+        to,
+        &peer.config,
+    ) {
+        Ok((_, attrs)) => Desired::Fresh(Box::new(attrs), memoisable.then_some(key)),
+        Err(_) if memoisable => Desired::Refused(key),
+        Err(_) => Desired::Nothing,
+    }
+}
+
+/// Distinct prefixes a peer would hold after the batch (the `UniquePrefixes` count).
+fn unique_after(rib: &AdjRibIn, batch: &[Update]) -> usize {
+    let mut overlay: BTreeMap<IpNet, bool> = BTreeMap::new();
+    for update in batch {
+        for (_, nlri) in update.routes_to_withdraw() {
+            overlay.insert(nlri.prefix, false);
+        }
+        for (_, nlri) in update.routes_to_announce() {
+            overlay.insert(nlri.prefix, true);
+        }
+    }
+    let mut count = rib.held();
+    for (prefix, present) in overlay {
+        match (present, rib.holds(prefix)) {
+            (true, false) => count += 1,
+            (false, true) => count = count.saturating_sub(1),
+            _ => {}
+        }
+    }
+    count
+}
+
+/// An AS path as the Azure CLI prints it: ASNs separated by spaces, sets in braces.
+fn as_path_text(path: &bgp_wire::AsPath) -> String {
+    let mut parts = Vec::new();
+    for segment in &path.segments {
+        let asns: Vec<String> = segment.asns.iter().map(u32::to_string).collect();
+        match segment.kind {
+            bgp_wire::SegmentType::AsSet | bgp_wire::SegmentType::ConfedSet => {
+                parts.push(format!("{{{}}}", asns.join(",")));
+            }
+            _ => parts.extend(asns),
+        }
+    }
+    parts.join(" ")
+}
+
+/// Compares what the NVAs peered with both instances sent to each: one entry per prefix
+/// learned differently (path, next hop) or on one instance only (spec scenario 6).
+#[must_use]
+pub fn compare_instances(first: &RouteServer, second: &RouteServer) -> Vec<Inconsistency> {
+    let mut out = Vec::new();
+    for (id_a, peer) in first.peers() {
+        let Some(id_b) = second.peer_by_address(peer.address) else {
+            continue;
+        };
+        let key = |r: &RouteEntry| (r.network, r.next_hop, r.as_path.clone());
+        let a: BTreeMap<IpNet, RouteEntry> = first
+            .learned_routes(id_a)
+            .into_iter()
+            .map(|r| (r.network, r))
+            .collect();
+        let b: BTreeMap<IpNet, RouteEntry> = second
+            .learned_routes(id_b)
+            .into_iter()
+            .map(|r| (r.network, r))
+            .collect();
+        let prefixes: BTreeSet<IpNet> = a.keys().chain(b.keys()).copied().collect();
+        for prefix in prefixes {
+            let (x, y) = (a.get(&prefix), b.get(&prefix));
+            if x.map(key) != y.map(key) {
+                out.push(Inconsistency {
+                    peer: peer.address,
+                    prefix,
+                    first: x.cloned(),
+                    second: y.cloned(),
+                });
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,473 @@
+//! An in-memory lab for tests, benchmarks and fuzzing: one [`RouteServer`] and BGP
+//! speakers (NVAs, gateways) built from `bgp_fsm` sessions, wired by zero-latency pipes on
+//! virtual time.
+//!
+//! Bytes a speaker writes in one burst reach the route server in one
+//! [`Input::Received`], as one TCP read would deliver them; this is what makes a re-sent
+//! table one batch for Azure's route-limit counting.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use bgp_fsm::{
+    Input as SessionInput, Instant, Output as SessionOutput, Session, SessionConfig, SessionEvent,
+    State,
+};
+use bgp_wire::{AsPath, AttrValue, Community, Family, Nlri, Origin, PathAttribute, UpdatePacker};
+use ipnet::IpNet;
+
+use crate::config::Config;
+use crate::policy::PeerId;
+use crate::route::RouteAttrs;
+use crate::server::{Event, FabricChange, Input, Output, RouteServer};
+
+/// One BGP speaker of the lab.
+#[derive(Debug)]
+pub struct Speaker {
+    /// Its address (what the route server knows it by).
+    pub address: IpAddr,
+    /// Its session toward the route server.
+    pub session: Session,
+    /// The route server's id for it, once a connection was accepted.
+    pub peer: Option<PeerId>,
+    /// Whether its TCP connection is up.
+    pub connected: bool,
+    /// `false` once crashed: it neither sends, receives nor runs timers.
+    pub alive: bool,
+    /// What it announces, re-sent whenever the session comes up or a refresh is asked.
+    pub announced: BTreeMap<IpNet, Vec<PathAttribute>>,
+    /// Routes received from the route server.
+    pub received: BTreeMap<IpNet, RouteAttrs>,
+    /// Every session event but UPDATEs, in order.
+    pub events: Vec<SessionEvent>,
+    /// UPDATE messages received.
+    pub updates_received: usize,
+    /// Bytes received.
+    pub bytes_received: usize,
+    inbox: Vec<u8>,
+}
+
+/// The lab: a route server, its speakers, the fabric it programmed, its events.
+#[derive(Debug)]
+pub struct Lab {
+    /// The route server under test.
+    pub server: RouteServer,
+    /// The speakers, in the order added.
+    pub speakers: Vec<Speaker>,
+    /// Virtual time.
+    pub now: Instant,
+    /// The fabric as the route server's [`Output::Program`] changes built it.
+    pub fabric: BTreeMap<IpNet, Vec<IpAddr>>,
+    /// The route server's events, in order.
+    pub events: Vec<Event>,
+    /// Messages the route server transmitted.
+    pub messages_out: usize,
+    /// Bytes the route server transmitted.
+    pub bytes_out: usize,
+    /// Fabric changes output.
+    pub fabric_changes: usize,
+    to_server: VecDeque<(IpAddr, Action)>,
+}
+
+#[derive(Debug)]
+enum Action {
+    Offer,
+    Bytes(Vec<u8>),
+    Closed,
+}
+
+/// A session configuration for an NVA in `asn` at `address` peering with Azure's 65515,
+/// with Azure's 180 s hold time.
+pub fn nva_session(address: Ipv4Addr, asn: u32) -> SessionConfig {
+    let mut config = SessionConfig::new(asn, address, crate::config::AZURE_ASN);
+    config.hold_time = crate::config::AZURE_HOLD_TIME_SECS;
+    config.connect_retry_time = Duration::from_secs(10);
+    config
+}
+
+/// Path attributes of an IPv4 route: ORIGIN IGP, `path`, NEXT_HOP `next_hop`, and the
+/// communities when any.
+pub fn route(path: &[u32], next_hop: Ipv4Addr, communities: &[Community]) -> Vec<PathAttribute> {
+    let mut attrs = vec![
+        PathAttribute::new(AttrValue::Origin(Origin::Igp)),
+        PathAttribute::new(AttrValue::AsPath(AsPath::from_sequence(
+            path.iter().copied(),
+        ))),
+        PathAttribute::new(AttrValue::NextHop(next_hop)),
+    ];
+    if !communities.is_empty() {
+        attrs.push(PathAttribute::new(AttrValue::Communities(
+            communities.to_vec(),
+        )));
+    }
+    attrs
+}
+
+impl Lab {
+    /// A lab around a route server built from `config` at time zero.
+    ///
+    /// # Panics
+    ///
+    /// When the configuration is refused (tests pass valid ones).
+    pub fn new(config: Config) -> Self {
+        let server = RouteServer::new(config, Instant::ZERO).expect("lab configurations are valid");
+        let mut lab = Self {
+            server,
+            speakers: Vec::new(),
+            now: Instant::ZERO,
+            fabric: BTreeMap::new(),
+            events: Vec::new(),
+            messages_out: 0,
+            bytes_out: 0,
+            fabric_changes: 0,
+            to_server: VecDeque::new(),
+        };
+        lab.settle();
+        lab
+    }
+
+    /// Adds a speaker and starts its session (it connects at once).
+    ///
+    /// # Panics
+    ///
+    /// When `config` is invalid.
+    pub fn add_speaker(&mut self, address: IpAddr, config: SessionConfig) -> usize {
+        let mut session = Session::new(config, self.now).expect("speaker configuration is valid");
+        session.start(self.now);
+        self.speakers.push(Speaker {
+            address,
+            session,
+            peer: None,
+            connected: false,
+            alive: true,
+            announced: BTreeMap::new(),
+            received: BTreeMap::new(),
+            events: Vec::new(),
+            updates_received: 0,
+            bytes_received: 0,
+            inbox: Vec::new(),
+        });
+        self.settle();
+        self.speakers.len() - 1
+    }
+
+    /// Adds an NVA speaker at `address` in `asn` with the default session settings.
+    pub fn add_nva(&mut self, address: Ipv4Addr, asn: u32) -> usize {
+        self.add_speaker(IpAddr::V4(address), nva_session(address, asn))
+    }
+
+    /// Speaker `i` announces `prefixes` with `attrs` (sent now if its session is up).
+    pub fn announce(&mut self, i: usize, prefixes: &[IpNet], attrs: &[PathAttribute]) {
+        for p in prefixes {
+            self.speakers[i].announced.insert(*p, attrs.to_vec());
+        }
+        let routes: Vec<(IpNet, Vec<PathAttribute>)> =
+            prefixes.iter().map(|p| (*p, attrs.to_vec())).collect();
+        self.send_routes(i, &routes, &[]);
+        self.settle();
+    }
+
+    /// Speaker `i` re-sends `prefixes` exactly as announced before, in one burst.
+    pub fn reannounce(&mut self, i: usize, prefixes: &[IpNet]) {
+        let routes: Vec<(IpNet, Vec<PathAttribute>)> = prefixes
+            .iter()
+            .filter_map(|p| self.speakers[i].announced.get(p).map(|a| (*p, a.clone())))
+            .collect();
+        self.send_routes(i, &routes, &[]);
+        self.settle();
+    }
+
+    /// Speaker `i` withdraws `prefixes`.
+    pub fn withdraw(&mut self, i: usize, prefixes: &[IpNet]) {
+        for p in prefixes {
+            self.speakers[i].announced.remove(p);
+        }
+        self.send_routes(i, &[], prefixes);
+        self.settle();
+    }
+
+    /// Speaker `i` crashes silently: no more bytes either way, no timers.
+    pub fn crash(&mut self, i: usize) {
+        self.speakers[i].alive = false;
+    }
+
+    /// Speaker `i`'s TCP connection resets on both ends (it restarts by itself).
+    pub fn reset_connection(&mut self, i: usize) {
+        let s = &mut self.speakers[i];
+        if s.connected {
+            s.connected = false;
+            s.session
+                .handle_input(self.now, SessionInput::TcpConnectionFails);
+            self.to_server.push_back((s.address, Action::Closed));
+        }
+        self.settle();
+    }
+
+    /// The speaker whose route server id is `peer`.
+    pub fn speaker_of(&self, peer: PeerId) -> Option<usize> {
+        self.speakers.iter().position(|s| s.peer == Some(peer))
+    }
+
+    /// Runs the lab for `duration` of virtual time.
+    pub fn run_for(&mut self, duration: Duration) {
+        let until = self.now + duration;
+        self.run_until(until);
+    }
+
+    /// Runs the lab until `until`, firing every timer on the way.
+    pub fn run_until(&mut self, until: Instant) {
+        self.settle();
+        loop {
+            let mut next = self.server.poll_timeout();
+            for s in self.speakers.iter().filter(|s| s.alive) {
+                next = match (next, s.session.poll_timeout()) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+            }
+            match next {
+                Some(at) if at <= until => {
+                    self.now = self.now.max(at);
+                    self.server.handle_timeout(self.now);
+                    for s in self.speakers.iter_mut().filter(|s| s.alive) {
+                        s.session.handle_timeout(self.now);
+                    }
+                    self.settle();
+                }
+                _ => break,
+            }
+        }
+        self.now = self.now.max(until);
+        self.settle();
+    }
+
+    /// Delivers everything in flight until nothing moves.
+    pub fn settle(&mut self) {
+        for _ in 0..100_000 {
+            let mut moved = false;
+            while let Some(output) = self.server.poll_output() {
+                moved = true;
+                self.server_output(output);
+            }
+            for i in 0..self.speakers.len() {
+                moved |= self.pump_speaker(i);
+            }
+            while let Some((from, action)) = self.to_server.pop_front() {
+                moved = true;
+                let peer = self.server.peer_by_address(from);
+                match (action, peer) {
+                    (Action::Offer, _) => self
+                        .server
+                        .handle_input(self.now, Input::ConnectionOffered { from }),
+                    (Action::Bytes(bytes), Some(peer)) => {
+                        self.server.handle_input(
+                            self.now,
+                            Input::Received {
+                                peer,
+                                bytes: &bytes,
+                            },
+                        );
+                    }
+                    (Action::Closed, Some(peer)) => {
+                        self.server.handle_input(self.now, Input::Closed { peer })
+                    }
+                    (_, None) => {}
+                }
+            }
+            if !moved {
+                return;
+            }
+        }
+        panic!("the lab did not settle");
+    }
+
+    fn server_output(&mut self, output: Output) {
+        match output {
+            Output::Transmit { peer, bytes } => {
+                self.messages_out += 1;
+                self.bytes_out += bytes.len();
+                if let Some(s) = self.speakers.iter_mut().find(|s| s.peer == Some(peer)) {
+                    if s.alive && s.connected {
+                        s.inbox.extend_from_slice(&bytes);
+                    }
+                }
+            }
+            Output::Connect { peer, .. } => self
+                .server
+                .handle_input(self.now, Input::ConnectFailed { peer }),
+            Output::Disconnect { peer } => {
+                if let Some(s) = self.speakers.iter_mut().find(|s| s.peer == Some(peer)) {
+                    if s.alive && s.connected {
+                        // What was written before the close (a NOTIFICATION) arrives first.
+                        let bytes = std::mem::take(&mut s.inbox);
+                        if !bytes.is_empty() {
+                            s.session
+                                .handle_input(self.now, SessionInput::Received(&bytes));
+                        }
+                        if s.connected {
+                            s.connected = false;
+                            s.session
+                                .handle_input(self.now, SessionInput::TcpConnectionFails);
+                        }
+                    }
+                }
+            }
+            Output::Accepted { peer, from } => {
+                if let Some(s) = self.speakers.iter_mut().find(|s| s.address == from) {
+                    s.peer = Some(peer);
+                    s.connected = true;
+                    s.session.handle_input(self.now, SessionInput::TcpCrAcked);
+                }
+            }
+            Output::Refused { from, .. } => {
+                if let Some(s) = self.speakers.iter_mut().find(|s| s.address == from) {
+                    s.session
+                        .handle_input(self.now, SessionInput::TcpConnectionFails);
+                }
+            }
+            Output::Program(change) => {
+                self.fabric_changes += 1;
+                match change {
+                    FabricChange::Set { prefix, next_hops } => {
+                        self.fabric.insert(prefix, next_hops);
+                    }
+                    FabricChange::Remove { prefix } => {
+                        self.fabric.remove(&prefix);
+                    }
+                }
+            }
+            Output::Event(event) => self.events.push(event),
+        }
+    }
+
+    /// Feeds speaker `i` its inbox and moves its outputs; whether anything happened.
+    fn pump_speaker(&mut self, i: usize) -> bool {
+        let now = self.now;
+        let mut moved = false;
+        let s = &mut self.speakers[i];
+        if !s.alive {
+            s.inbox.clear();
+            return false;
+        }
+        if !s.inbox.is_empty() {
+            moved = true;
+            let bytes = std::mem::take(&mut s.inbox);
+            s.bytes_received += bytes.len();
+            s.session.handle_input(now, SessionInput::Received(&bytes));
+        }
+        let mut burst = Vec::new();
+        let mut resend = false;
+        while let Some(out) = s.session.poll_output() {
+            moved = true;
+            match out {
+                SessionOutput::Transmit(bytes) => burst.extend_from_slice(&bytes),
+                SessionOutput::ConnectTcp => self.to_server.push_back((s.address, Action::Offer)),
+                SessionOutput::CloseTcp => {
+                    if s.connected {
+                        s.connected = false;
+                        if !burst.is_empty() {
+                            self.to_server
+                                .push_back((s.address, Action::Bytes(std::mem::take(&mut burst))));
+                        }
+                        self.to_server.push_back((s.address, Action::Closed));
+                    }
+                }
+                SessionOutput::Event(SessionEvent::Update(update)) => {
+                    s.updates_received += 1;
+                    apply_received(&mut s.received, &update);
+                }
+                SessionOutput::Event(event) => {
+                    match &event {
+                        SessionEvent::Established(_) => resend = true,
+                        SessionEvent::RouteRefresh(_) => resend = true,
+                        SessionEvent::Down(_) => s.received.clear(),
+                        _ => {}
+                    }
+                    s.events.push(event);
+                }
+            }
+        }
+        if !burst.is_empty() && s.connected {
+            self.to_server.push_back((s.address, Action::Bytes(burst)));
+        }
+        if resend {
+            let routes: Vec<(IpNet, Vec<PathAttribute>)> = self.speakers[i]
+                .announced
+                .iter()
+                .map(|(p, a)| (*p, a.clone()))
+                .collect();
+            self.send_routes(i, &routes, &[]);
+            let s = &mut self.speakers[i];
+            let _ = s.session.send_end_of_rib(now, Family::IPV4_UNICAST);
+            let mut burst = Vec::new();
+            while let Some(out) = s.session.poll_output() {
+                if let SessionOutput::Transmit(bytes) = out {
+                    burst.extend_from_slice(&bytes);
+                }
+            }
+            if !burst.is_empty() {
+                self.to_server.push_back((s.address, Action::Bytes(burst)));
+            }
+        }
+        moved
+    }
+
+    /// Packs routes and withdrawals of speaker `i` and queues them as one burst.
+    fn send_routes(
+        &mut self,
+        i: usize,
+        routes: &[(IpNet, Vec<PathAttribute>)],
+        withdraw: &[IpNet],
+    ) {
+        let now = self.now;
+        let s = &mut self.speakers[i];
+        let Some(params) = s.session.negotiated().map(|n| n.send.clone()) else {
+            return;
+        };
+        if s.session.state() != State::Established || !s.alive {
+            return;
+        }
+        let mut packer = UpdatePacker::new(params);
+        for p in withdraw {
+            packer.withdraw(Family::IPV4_UNICAST, Nlri::new(*p));
+        }
+        let mut groups: Vec<(&Vec<PathAttribute>, Vec<Nlri>)> = Vec::new();
+        for (p, attrs) in routes {
+            match groups.iter_mut().find(|(a, _)| *a == attrs) {
+                Some((_, list)) => list.push(Nlri::new(*p)),
+                None => groups.push((attrs, vec![Nlri::new(*p)])),
+            }
+        }
+        for (attrs, nlri) in groups {
+            packer.announce(attrs, nlri);
+        }
+        for update in packer.finish_updates() {
+            let _ = s.session.send_update(now, &update);
+        }
+        let mut burst = Vec::new();
+        while let Some(out) = s.session.poll_output() {
+            if let SessionOutput::Transmit(bytes) = out {
+                burst.extend_from_slice(&bytes);
+            }
+        }
+        if !burst.is_empty() {
+            self.to_server.push_back((s.address, Action::Bytes(burst)));
+        }
+    }
+}
+
+fn apply_received(table: &mut BTreeMap<IpNet, RouteAttrs>, update: &bgp_wire::Update) {
+    for (_, nlri) in update.routes_to_withdraw() {
+        table.remove(&nlri.prefix);
+    }
+    let Some(next_hop) = update.next_hop() else {
+        return;
+    };
+    let attrs = RouteAttrs::from_wire(&update.attributes, IpAddr::V4(next_hop), true);
+    for (family, nlri) in update.routes_to_announce() {
+        if family == Family::IPV4_UNICAST {
+            table.insert(nlri.prefix, attrs.clone());
+        }
+    }
+}
