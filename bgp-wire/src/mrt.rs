@@ -1934,3 +1934,91 @@ mod tests {
         assert!(MrtReader::new(&[]).next().is_none());
     }
 }
+
+#[cfg(test)]
+mod rib_attribute_tests {
+    use super::*;
+    use crate::attr::{AttrValue, MpNextHop, MpNlri, MpReach};
+
+    #[test]
+    fn decode_rib_attributes_expands_abbreviated_mp_reach() {
+        // ORIGIN IGP, AS_PATH [65001 4200000001] (4-octet), abbreviated MP_REACH with next
+        // hop 2001:db8::1, as OpenBGPD writes IPv6 RIB entries.
+        let mut attrs = vec![
+            0x40, 1, 1, 0, 0x40, 2, 10, 2, 2, 0, 0, 0xfd, 0xe9, 0xfa, 0x56, 0xea, 0x01,
+        ];
+        attrs.extend_from_slice(&[0x80, 14, 17, 16]);
+        attrs.extend_from_slice(&Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1).octets());
+        let decoded = decode_rib_attributes(&attrs, Family::IPV6_UNICAST, true).unwrap();
+        assert!(decoded.issues.is_empty(), "{:?}", decoded.issues);
+        assert_eq!(decoded.attributes.len(), 3);
+        let AttrValue::AsPath(path) = &decoded.attributes[1].value else {
+            panic!("{decoded:?}")
+        };
+        assert_eq!(path.origin_as(), Some(4_200_000_001));
+        assert_eq!(
+            decoded.attributes[2].value,
+            AttrValue::MpReachNlri(MpReach {
+                family: Family::IPV6_UNICAST,
+                next_hop: MpNextHop::Ipv6 {
+                    global: Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1),
+                    link_local: None
+                },
+                reserved: 0,
+                nlri: MpNlri::Prefixes(Vec::new()),
+            })
+        );
+    }
+
+    #[test]
+    fn decode_rib_attributes_takes_the_full_form_too() {
+        // The full RFC 4760 form that Quagga, FRR and the RIS dumps write.
+        let mut attrs = vec![0x40, 1, 1, 2, 0x80, 14, 21, 0, 2, 1, 16];
+        attrs.extend_from_slice(&Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 9).octets());
+        attrs.push(0);
+        let decoded = decode_rib_attributes(&attrs, Family::IPV6_UNICAST, true).unwrap();
+        let AttrValue::MpReachNlri(reach) = &decoded.attributes[1].value else {
+            panic!("{decoded:?}")
+        };
+        assert_eq!(reach.family, Family::IPV6_UNICAST);
+    }
+
+    #[test]
+    fn table_dump_v1_attributes_are_two_octet_as() {
+        let attrs = [0x40, 1, 1, 0, 0x40, 2, 6, 2, 2, 0xfd, 0xe9, 0x5b, 0xa0];
+        let entry = TableDumpEntry {
+            view_number: 0,
+            sequence: 0,
+            prefix: "10.0.0.0/8".parse().unwrap(),
+            status: 1,
+            originated_time: 0,
+            peer_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            peer_as: 65001,
+            attributes: &attrs,
+        };
+        let decoded = entry.decode_attributes().unwrap();
+        let AttrValue::AsPath(path) = &decoded.attributes[1].value else {
+            panic!("{decoded:?}")
+        };
+        assert_eq!(path.segments[0].asns.as_slice(), &[65001, 23456]);
+    }
+
+    #[test]
+    fn malformed_rib_attributes_are_an_error_not_a_panic() {
+        // An attribute whose length runs past the end: RFC 7606 treat-as-withdraw, the
+        // attribute left out, offsets counted from the synthetic UPDATE's start.
+        let decoded = decode_rib_attributes(&[0x40, 1, 9, 0], Family::IPV4_UNICAST, true).unwrap();
+        assert!(decoded.attributes.is_empty());
+        assert_eq!(decoded.issues.len(), 1);
+        assert_eq!(
+            decoded.issues[0].treatment,
+            crate::Treatment::TreatAsWithdraw
+        );
+        assert_eq!(decoded.issues[0].error.offset, 23);
+        // Garbage of every short length.
+        for len in 0..8u8 {
+            let bytes: Vec<u8> = (0..len).map(|i| i.wrapping_mul(37)).collect();
+            let _ = decode_rib_attributes(&bytes, Family::IPV6_UNICAST, true);
+        }
+    }
+}

@@ -88,6 +88,8 @@ pub struct MrtStats {
     pub withdrawn: usize,
     /// UPDATEs with RFC 7606 issues.
     pub updates_with_issues: usize,
+    /// RFC 7606 issues by attribute type, error kind and treatment.
+    pub issue_kinds: BTreeMap<String, usize>,
     /// RIB entries (TABLE_DUMP_V2 entries and TABLE_DUMP records).
     pub rib_entries: usize,
     /// RIB entries whose attributes failed to decode: reason -> record offsets.
@@ -156,7 +158,44 @@ impl MrtStats {
                 offsets[0]
             );
         }
+        for (issue, count) in &self.issue_kinds {
+            let _ = writeln!(s, "  RFC 7606 issue x{count}: {issue}");
+        }
         s
+    }
+
+    /// Adds another file's counts (the record and message census) to these.
+    pub fn absorb(&mut self, other: &Self) {
+        self.records += other.records;
+        self.messages += other.messages;
+        self.announced += other.announced;
+        self.withdrawn += other.withdrawn;
+        self.updates_with_issues += other.updates_with_issues;
+        self.rib_entries += other.rib_entries;
+        for (k, v) in &other.by_kind {
+            *self.by_kind.entry(k.clone()).or_default() += v;
+        }
+        for (k, v) in &other.by_message_type {
+            *self.by_message_type.entry(k).or_default() += v;
+        }
+        for (k, v) in &other.issue_kinds {
+            *self.issue_kinds.entry(k.clone()).or_default() += v;
+        }
+        for (k, v) in &other.decode_failures {
+            self.decode_failures.entry(k.clone()).or_default().extend(v);
+        }
+        for (k, v) in &other.reencode_mismatches {
+            self.reencode_mismatches
+                .entry(k.clone())
+                .or_default()
+                .extend(v);
+        }
+        for (k, v) in &other.rib_failures {
+            self.rib_failures.entry(k.clone()).or_default().extend(v);
+        }
+        self.record_errors
+            .extend(other.record_errors.iter().cloned());
+        self.emit_mismatches.extend(&other.emit_mismatches);
     }
 }
 
@@ -248,6 +287,16 @@ pub fn check_message(bytes: &[u8], params: &SessionParams, offset: usize, stats:
         stats.withdrawn += u.withdrawn.len();
         if !u.issues.is_empty() {
             stats.updates_with_issues += 1;
+        }
+        for issue in &u.issues {
+            let kind = format!("{:?}", issue.error.kind);
+            let key = format!(
+                "attr {} {} -> {:?}",
+                issue.type_code,
+                kind_name(&kind),
+                issue.treatment
+            );
+            *stats.issue_kinds.entry(key).or_default() += 1;
         }
         for a in &u.attributes {
             match &a.value {
