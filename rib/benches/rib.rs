@@ -1,3 +1,132 @@
-//! RIB benchmarks (filled in below).
+//! RIB benchmarks: loading a million routes, churn, dropping a peer.
+//!
+//! `cargo bench -p rib` (add `-- --quick` for a short run). Throughput is in routes.
 
-fn main() {}
+// criterion_group! generates an undocumented public function.
+#![allow(missing_docs)]
+
+#[path = "support/synth.rs"]
+mod synth;
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use rib::{PeerId, Rib, RibConfig};
+use synth::Synth;
+
+const PEERS: usize = 8;
+const PREFIXES: usize = 125_000;
+const SETS_PER_PEER: usize = 300;
+
+fn load(synth: &Synth, config: RibConfig) -> (Rib, Vec<PeerId>) {
+    let mut rib = Rib::new(config);
+    let ids: Vec<PeerId> = synth
+        .peers
+        .iter()
+        .map(|p| rib.add_peer(*p).unwrap())
+        .collect();
+    for (b, batch) in synth.batches.iter().enumerate() {
+        for (k, id) in ids.iter().enumerate() {
+            let _ = black_box(rib.announce(*id, batch, synth.set_for(k, b)).unwrap());
+        }
+    }
+    (rib, ids)
+}
+
+fn bench_load(c: &mut Criterion) {
+    let synth = Synth::new(PEERS, PREFIXES, SETS_PER_PEER);
+    let mut group = c.benchmark_group("load");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(10));
+    group.throughput(Throughput::Elements(synth.routes() as u64));
+    group.bench_function("1M routes (8 peers x 125k), default config", |b| {
+        b.iter_batched(
+            || (),
+            |()| load(&synth, RibConfig::default()),
+            BatchSize::PerIteration,
+        );
+    });
+    group.bench_function("1M routes (8 peers x 125k), azure ECMP x8", |b| {
+        b.iter_batched(
+            || (),
+            |()| load(&synth, RibConfig::azure()),
+            BatchSize::PerIteration,
+        );
+    });
+    let single = Synth::new(1, 1_000_000, SETS_PER_PEER);
+    group.throughput(Throughput::Elements(single.routes() as u64));
+    group.bench_function("1M routes (1 peer x 1M)", |b| {
+        b.iter_batched(
+            || (),
+            |()| load(&single, RibConfig::default()),
+            BatchSize::PerIteration,
+        );
+    });
+    group.finish();
+}
+
+fn bench_churn(c: &mut Criterion) {
+    let synth = Synth::new(PEERS, PREFIXES, SETS_PER_PEER);
+    let (mut rib, ids) = load(&synth, RibConfig::azure());
+    // Every tenth UPDATE of every peer: withdrawn, then announced again.
+    let churned: Vec<usize> = (0..synth.batches.len()).step_by(10).collect();
+    let routes: usize = churned
+        .iter()
+        .map(|&b| synth.batches[b].len())
+        .sum::<usize>()
+        * PEERS;
+    let mut group = c.benchmark_group("churn");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(5));
+    group.throughput(Throughput::Elements(2 * routes as u64));
+    group.bench_function("withdraw + re-announce 10% of 1M routes, azure", |b| {
+        b.iter(|| {
+            for &batch in &churned {
+                for (k, id) in ids.iter().enumerate() {
+                    let _ = black_box(rib.withdraw(*id, &synth.batches[batch]).unwrap());
+                    let _ = black_box(
+                        rib.announce(*id, &synth.batches[batch], synth.set_for(k, batch))
+                            .unwrap(),
+                    );
+                }
+            }
+        });
+    });
+    group.finish();
+}
+
+fn bench_drop_peer(c: &mut Criterion) {
+    let synth = Synth::new(PEERS, PREFIXES, SETS_PER_PEER);
+    let (mut rib, ids) = load(&synth, RibConfig::azure());
+    let victim = ids[0];
+    let mut group = c.benchmark_group("drop_peer");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(5));
+    group.throughput(Throughput::Elements(PREFIXES as u64));
+    group.bench_function("drop a peer with 125k routes of 1M, azure", |b| {
+        b.iter_custom(|iters| {
+            let mut spent = Duration::ZERO;
+            for _ in 0..iters {
+                let start = Instant::now();
+                let _ = black_box(rib.drop_peer(victim).unwrap());
+                spent += start.elapsed();
+                for (b, batch) in synth.batches.iter().enumerate() {
+                    let _ = rib.announce(victim, batch, synth.set_for(0, b)).unwrap();
+                }
+            }
+            spent
+        });
+    });
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default();
+    targets = bench_load, bench_churn, bench_drop_peer
+}
+criterion_main!(benches);

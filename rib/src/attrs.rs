@@ -11,7 +11,9 @@
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::net::{IpAddr, Ipv4Addr};
 
-use bgp_wire::{Afi, AsPath, AttrType, AttrValue, MpNextHop, Origin, PathAttribute};
+use bgp_wire::{
+    Afi, AsPath, AsPathSegment, AttrType, AttrValue, Community, MpNextHop, Origin, PathAttribute,
+};
 use hashbrown::HashTable;
 use smallvec::SmallVec;
 
@@ -149,6 +151,36 @@ pub(crate) fn next_hop_for(attributes: &[PathAttribute], afi: Afi) -> Option<IpA
         },
         _ => None,
     })
+}
+
+fn attributes_heap(attributes: &[PathAttribute]) -> usize {
+    let own = size_of_val(attributes);
+    let inner: usize = attributes
+        .iter()
+        .map(|a| match &a.value {
+            AttrValue::AsPath(path) | AttrValue::As4Path(path) => {
+                let segments = if path.segments.spilled() {
+                    path.segments.capacity() * size_of::<AsPathSegment>()
+                } else {
+                    0
+                };
+                segments
+                    + path
+                        .segments
+                        .iter()
+                        .filter(|s| s.asns.spilled())
+                        .map(|s| s.asns.capacity() * 4)
+                        .sum::<usize>()
+            }
+            AttrValue::Communities(list) => list.capacity() * size_of::<Community>(),
+            AttrValue::ExtendedCommunities(list) => list.capacity() * 8,
+            AttrValue::LargeCommunities(list) => list.capacity() * 12,
+            AttrValue::ClusterList(list) => list.capacity() * 4,
+            AttrValue::Raw(raw) => raw.value.capacity(),
+            _ => 0,
+        })
+        .sum();
+    own + inner
 }
 
 fn is_kept(attribute: &PathAttribute) -> bool {
@@ -311,6 +343,21 @@ impl AttrStore {
             .get(handle.0 as usize)
             .and_then(Option::as_ref)
             .map_or(0, |e| e.refs)
+    }
+
+    /// Heap bytes of the slab, the table and the stored attribute values (the values'
+    /// own heap parts are counted for the common variants, approximately for the rest).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        let slab = self.entries.capacity() * size_of::<Option<Entry>>()
+            + (self.free.capacity() + self.unused.capacity()) * 4
+            + self.table.allocation_size();
+        let values: usize = self
+            .entries
+            .iter()
+            .flatten()
+            .map(|e| attributes_heap(&e.set.attributes))
+            .sum();
+        slab + values
     }
 
     /// Live sets (including those unused but not yet collected).

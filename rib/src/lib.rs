@@ -82,6 +82,6 @@ pub use attrs::{AttrHandle, AttrSet};
 pub use config::{DecisionStep, MedOptions, RibConfig};
 pub use rib::Rib;
 pub use types::{
-    AdjRoute, Change, Changes, Explanation, PathRef, PathSet, PeerId, PeerInfo, RibError,
-    RouteCounts,
+    AdjRoute, Change, Changes, Explanation, MemoryUsage, PathRef, PathSet, PeerId, PeerInfo,
+    RibError, RouteCounts,
 };

@@ -11,8 +11,8 @@ use crate::decision::{self, Survivors};
 use crate::hash::SeededState;
 use crate::table::{contenders, Ctx, Dest, PrefixKey, Table, V4Key, V6Key};
 use crate::types::{
-    AdjRoute, Change, Changes, Explanation, PathRef, PathSet, PeerId, PeerInfo, RibError,
-    RouteCounts,
+    AdjRoute, Change, Changes, Explanation, MemoryUsage, PathRef, PathSet, PeerId, PeerInfo,
+    RibError, RouteCounts,
 };
 
 /// Routing information bases for IPv4 and IPv6 unicast: every peer's Adj-RIB-In, the
@@ -424,6 +424,18 @@ impl Rib {
         RouteCounts {
             ipv4: self.v4.prefix_count(),
             ipv6: self.v6.prefix_count(),
+        }
+    }
+
+    /// Heap bytes held, per part; see [`MemoryUsage`].
+    pub fn memory_usage(&self) -> MemoryUsage {
+        let (loc4, adj4) = self.v4.heap_bytes();
+        let (loc6, adj6) = self.v6.heap_bytes();
+        MemoryUsage {
+            adj_rib_in: adj4 + adj6,
+            loc_rib: loc4 + loc6,
+            attr_sets: self.attrs.heap_bytes()
+                + self.peers.capacity() * size_of::<Option<PeerInfo>>(),
         }
     }
 

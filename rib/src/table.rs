@@ -6,8 +6,8 @@
 //! The paths of a prefix live once, in the Loc-RIB entry of the prefix, as 16-byte
 //! [`Candidate`]s (peer, path id, attribute handle, arrival rank, flags) in a `SmallVec`
 //! that holds one path inline. The entry keeps its selected paths (best, then the rest of
-//! the ECMP set) at the front of that vector, and their number, so reading the best path
-//! is one hash lookup. A peer's Adj-RIB-In is a hash set of compact
+//! the ECMP set) at the front of that vector, flagged, so reading the best path is one
+//! hash lookup; an entry is 24 bytes plus its 8-byte key. A peer's Adj-RIB-In is a hash set of compact
 //! `(prefix, path id)` keys (12 bytes for IPv4) pointing into the Loc-RIB: enough to
 //! withdraw, drop, mark stale or list a peer's routes without scanning every prefix.
 //!
@@ -230,6 +230,7 @@ impl PrefixKey for V6Key {
 
 const HAS_PATH_ID: u8 = 1;
 const STALE: u8 = 2;
+const SELECTED: u8 = 4;
 
 /// One path of a prefix: 16 bytes.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -263,24 +264,30 @@ impl Candidate {
     }
 }
 
-/// A prefix's Loc-RIB entry.
+/// A prefix's Loc-RIB entry: 24 bytes.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Dest {
-    /// Every path; the first `selected` are the best and the rest of its ECMP set, in order.
+    /// Every path. The selected ones (best, then the rest of its ECMP set, in order) come
+    /// first and carry the `SELECTED` flag, which saves a count field and its padding.
     candidates: SmallVec<[Candidate; 1]>,
-    selected: u8,
 }
 
 impl Dest {
-    pub(crate) fn selection(&self) -> PathSet {
-        self.candidates[..usize::from(self.selected)]
+    fn selected(&self) -> &[Candidate] {
+        let n = self
+            .candidates
             .iter()
-            .map(Candidate::path_ref)
-            .collect()
+            .take_while(|c| c.flags & SELECTED != 0)
+            .count();
+        &self.candidates[..n]
+    }
+
+    pub(crate) fn selection(&self) -> PathSet {
+        self.selected().iter().map(Candidate::path_ref).collect()
     }
 
     pub(crate) fn best(&self) -> Option<PathRef> {
-        (self.selected > 0).then(|| self.candidates[0].path_ref())
+        self.selected().first().map(Candidate::path_ref)
     }
 
     pub(crate) fn candidates(&self) -> &[Candidate] {
@@ -315,33 +322,37 @@ impl Dest {
 
     /// Runs the decision process and moves the selected paths to the front.
     fn reselect(&mut self, attrs: &AttrStore, peers: &[Option<PeerInfo>], config: &RibConfig) {
-        match self.candidates.len() {
-            0 => self.selected = 0,
-            1 => self.selected = 1,
-            _ => {
-                let contenders = contenders(self.candidates.iter(), attrs, peers, config);
-                let selection = decision::select(&contenders, config);
-                self.selected = selection.len() as u8;
-                let in_place = selection
+        if self.candidates.len() > 1 {
+            let contenders = contenders(self.candidates.iter(), attrs, peers, config);
+            let selection = decision::select(&contenders, config);
+            let in_place = selection
+                .iter()
+                .enumerate()
+                .all(|(pos, &i)| pos == i as usize);
+            if !in_place {
+                let mut reordered: SmallVec<[Candidate; 8]> = selection
                     .iter()
-                    .enumerate()
-                    .all(|(pos, &i)| pos == i as usize);
-                if !in_place {
-                    let mut reordered: SmallVec<[Candidate; 8]> = selection
+                    .map(|&i| self.candidates[i as usize])
+                    .collect();
+                reordered.extend(
+                    self.candidates
                         .iter()
-                        .map(|&i| self.candidates[i as usize])
-                        .collect();
-                    reordered.extend(
-                        self.candidates
-                            .iter()
-                            .enumerate()
-                            .filter(|(i, _)| !selection.contains(&(*i as u32)))
-                            .map(|(_, c)| *c),
-                    );
-                    self.candidates.clear();
-                    self.candidates.extend(reordered);
-                }
+                        .enumerate()
+                        .filter(|(i, _)| !selection.contains(&(*i as u32)))
+                        .map(|(_, c)| *c),
+                );
+                self.candidates.clear();
+                self.candidates.extend(reordered);
             }
+            for (pos, candidate) in self.candidates.iter_mut().enumerate() {
+                candidate.flags = if pos < selection.len() {
+                    candidate.flags | SELECTED
+                } else {
+                    candidate.flags & !SELECTED
+                };
+            }
+        } else if let Some(only) = self.candidates.first_mut() {
+            only.flags |= SELECTED;
         }
     }
 }
@@ -618,6 +629,20 @@ impl<K: PrefixKey> Table<K> {
             dest.reselect(ctx.attrs, ctx.peers, ctx.config);
             record(out, key, old, dest);
         }
+    }
+
+    /// Heap bytes of the Loc-RIB (map plus spilled candidate vectors) and of the
+    /// Adj-RIB-In key sets.
+    pub(crate) fn heap_bytes(&self) -> (usize, usize) {
+        let spilled: usize = self
+            .loc
+            .values()
+            .filter(|d| d.candidates.spilled())
+            .map(|d| d.candidates.capacity() * size_of::<Candidate>())
+            .sum();
+        let adj = self.adj.iter().map(HashSet::allocation_size).sum::<usize>()
+            + self.adj.capacity() * size_of::<HashSet<K::Adj, SeededState>>();
+        (self.loc.allocation_size() + spilled, adj)
     }
 
     /// The candidate of `peer` for `key`/`path_id`.

@@ -216,3 +216,22 @@ pub enum RibError {
     #[error("too many peers (the RIB holds at most 65536)")]
     TooManyPeers,
 }
+
+/// Heap memory held by a [`Rib`](crate::Rib), in bytes, from the capacities of its
+/// tables (what the allocator was asked for, not counting its own overhead).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
+pub struct MemoryUsage {
+    /// Every peer's Adj-RIB-In key sets.
+    pub adj_rib_in: usize,
+    /// The Loc-RIB maps and the per-prefix path vectors that outgrew their inline slot.
+    pub loc_rib: usize,
+    /// The interned attribute sets, their slab and their table.
+    pub attr_sets: usize,
+}
+
+impl MemoryUsage {
+    /// Everything together.
+    pub fn total(&self) -> usize {
+        self.adj_rib_in + self.loc_rib + self.attr_sets
+    }
+}
