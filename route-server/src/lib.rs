@@ -76,6 +76,7 @@
 #![forbid(unsafe_code)]
 
 mod config;
+pub mod fuzzing;
 pub mod policy;
 mod route;
 mod route_map;

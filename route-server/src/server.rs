@@ -1434,7 +1434,7 @@ fn unique_after(rib: &AdjRibIn, batch: &[Update]) -> usize {
 }
 
 /// An AS path as the Azure CLI prints it: ASNs separated by spaces, sets in braces.
-fn as_path_text(path: &bgp_wire::AsPath) -> String {
+pub(crate) fn as_path_text(path: &bgp_wire::AsPath) -> String {
     let mut parts = Vec::new();
     for segment in &path.segments {
         let asns: Vec<String> = segment.asns.iter().map(u32::to_string).collect();

@@ -204,6 +204,16 @@ impl Lab {
         self.settle();
     }
 
+    /// Raw bytes from speaker `i`'s address reach the route server as if its peer wrote
+    /// them (malformed input, for fuzzing).
+    pub fn inject(&mut self, i: usize, bytes: Vec<u8>) {
+        let s = &self.speakers[i];
+        if s.connected {
+            self.to_server.push_back((s.address, Action::Bytes(bytes)));
+        }
+        self.settle();
+    }
+
     /// The speaker whose route server id is `peer`.
     pub fn speaker_of(&self, peer: PeerId) -> Option<usize> {
         self.speakers.iter().position(|s| s.peer == Some(peer))

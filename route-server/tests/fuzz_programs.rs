@@ -1,0 +1,69 @@
+//! The `route_server_inputs` fuzz target's body over fixed programs, on stable Rust.
+
+use route_server::fuzzing::route_server_inputs;
+
+#[test]
+fn empty_and_tiny_programs() {
+    route_server_inputs(&[]);
+    route_server_inputs(&[0]);
+    route_server_inputs(&[0xff, 0xff]);
+}
+
+#[test]
+fn announcements_withdrawals_and_failover() {
+    // flags 0 (Azure defaults), ECMP width 8. Two NVAs announce 10.250.0.0/16 and
+    // 10.250.1.0/24 (shape 12: plain path), one withdraws, the other resets, time passes.
+    let run = route_server_inputs(&[
+        0, 7, 0, 0, 1, 5, 6, 12, 0, 1, 1, 5, 6, 12, 4, 0, 5, 5, 7, 1, 8, 60, 11, 0,
+    ]);
+    assert!(run.max_programmed > 0, "{run:?}");
+}
+
+#[test]
+fn branch_to_branch_preference_and_vnet_changes() {
+    // b2b on, sticky preference; gateway and NVAs on the same prefixes; config changes.
+    let program = [
+        1, 7, 0, 4, 0, 7, 0, 1, 0, 7, 7, 7, 2, 1, 0, 7, 0, 3, 2, 2, 1, 7, 7, 0, 4, 7, 4, 7, 9, 5,
+        9, 9, 9, 1, 9, 2, 9, 6, 9, 4, 6, 4, 6, 1, 11, 0,
+    ];
+    route_server_inputs(&program);
+}
+
+#[test]
+fn limits_garbage_and_shutdowns() {
+    // Per-message counting, a small limit hit by a big announcement, garbage, shutdown.
+    let mut program = vec![0x10, 3];
+    for i in 0..8u8 {
+        program.extend_from_slice(&[0, 0, 3, i, i + 1, i + 2, i + 3, 0]);
+    }
+    program.extend_from_slice(&[10, 1, 5, 1, 2, 3, 4, 5, 9, 7, 9, 3, 11, 0, 9, 3, 11, 0]);
+    route_server_inputs(&program);
+}
+
+#[test]
+fn pseudo_random_programs() {
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut total = route_server::fuzzing::RunSummary::default();
+    for _ in 0..40 {
+        let program: Vec<u8> = (0..160)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state >> 24) as u8
+            })
+            .collect();
+        let run = route_server_inputs(&program);
+        total.steps += run.steps;
+        total.max_programmed = total.max_programmed.max(run.max_programmed);
+        total.limit_teardowns += run.limit_teardowns;
+        total.rejected += run.rejected;
+        total.received += run.received;
+    }
+    // The programs did reach the interesting paths.
+    assert!(total.steps > 1000, "{total:?}");
+    assert!(total.max_programmed >= 4, "{total:?}");
+    assert!(total.limit_teardowns > 0, "{total:?}");
+    assert!(total.rejected > 0, "{total:?}");
+    assert!(total.received > 0, "{total:?}");
+}
