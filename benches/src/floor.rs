@@ -152,14 +152,17 @@ fn walk_mp_nlri(family: &[u8], nlri: &[u8], tally: &mut Tally) -> Walk {
 /// [`Truncated`] when a prefix runs past `bytes` or is longer than 32 bits.
 pub fn walk_prefixes_v4(mut bytes: &[u8], tally: &mut Tally) -> Walk {
     while let [len, rest @ ..] = bytes {
-        if *len > 32 {
-            return Err(Truncated);
-        }
-        let (addr, next) = split(rest, usize::from(*len).div_ceil(8))?;
-        let mut word = [0; 4];
-        word[..addr.len()].copy_from_slice(addr);
-        tally.prefix_v4(u32::from_be_bytes(word), *len);
-        bytes = next;
+        // Fixed-size reads per octet count rather than a variable-length copy.
+        let (addr, used) = match (*len, rest) {
+            (0, _) => (0, 0),
+            (1..=8, [a, ..]) => (u32::from(*a) << 24, 1),
+            (9..=16, [a, b, ..]) => (u32::from_be_bytes([*a, *b, 0, 0]), 2),
+            (17..=24, [a, b, c, ..]) => (u32::from_be_bytes([*a, *b, *c, 0]), 3),
+            (25..=32, [a, b, c, d, ..]) => (u32::from_be_bytes([*a, *b, *c, *d]), 4),
+            _ => return Err(Truncated),
+        };
+        tally.prefix_v4(addr, *len);
+        bytes = &rest[used..];
     }
     Ok(())
 }

@@ -2,10 +2,12 @@
 
 use benches::Tally;
 use bgpkit_parser::models::{
-    AsPath, AsPathSegment, AsnLength, AttributeValue, BgpMessage, BgpUpdateMessage, Community,
-    ExtendedCommunity, NetworkPrefix, NextHopAddress, Nlri,
+    AsPath, AsPathSegment, AsnLength, AttributeValue, Attributes, BgpMessage, BgpUpdateMessage,
+    Community, ExtendedCommunity, NetworkPrefix, NextHopAddress, Nlri,
 };
+use bgpkit_parser::models::{MrtMessage, TableDumpV2Message};
 use bgpkit_parser::parser::bgp::messages::parse_bgp_message;
+use bgpkit_parser::parser::mrt::parse_mrt_record;
 use bytes::Bytes;
 use ipnet::IpNet;
 
@@ -42,7 +44,8 @@ pub(crate) fn encode(message: &BgpMessage, asn_len: AsnLength) -> Option<Bytes> 
     message.encode(asn_len).ok()
 }
 
-fn prefix(p: &NetworkPrefix, tally: &mut Tally) {
+/// Folds one prefix.
+pub(crate) fn prefix(p: &NetworkPrefix, tally: &mut Tally) {
     match p.prefix {
         IpNet::V4(n) => tally.prefix_v4(u32::from(n.addr()), n.prefix_len()),
         IpNet::V6(n) => tally.prefix_v6(u128::from(n.addr()), n.prefix_len()),
@@ -120,7 +123,16 @@ pub(crate) fn walk(update: &BgpUpdateMessage, tally: &mut Tally) {
         .withdrawn_prefixes
         .iter()
         .for_each(|p| prefix(p, tally));
-    for value in &update.attributes {
+    walk_attributes(&update.attributes, tally);
+    update
+        .announced_prefixes
+        .iter()
+        .for_each(|p| prefix(p, tally));
+}
+
+/// Walks every field of decoded path attributes.
+pub(crate) fn walk_attributes(attributes: &Attributes, tally: &mut Tally) {
+    for value in attributes {
         tally.attribute(value.attr_code());
         match value {
             AttributeValue::Origin(o) => tally.fold(*o as u64),
@@ -170,8 +182,25 @@ pub(crate) fn walk(update: &BgpUpdateMessage, tally: &mut Tally) {
             _ => tally.fold(0),
         }
     }
-    update
-        .announced_prefixes
-        .iter()
-        .for_each(|p| prefix(p, tally));
+}
+
+/// Decodes every record of a TABLE_DUMP_V2 dump (decompressed) with bgpkit's MRT parser
+/// and walks each RIB entry: one tally message per entry, the record's prefix once.
+/// Returns the records that did not decode (parsing stops at the first).
+pub(crate) fn rib_walk(dump: &[u8], tally: &mut Tally) -> usize {
+    let mut reader = dump;
+    while !reader.is_empty() {
+        let Ok(record) = parse_mrt_record(&mut reader) else {
+            return 1;
+        };
+        if let MrtMessage::TableDumpV2Message(TableDumpV2Message::RibAfi(rib)) = record.message {
+            prefix(&rib.prefix, tally);
+            for entry in &rib.rib_entries {
+                tally.message();
+                tally.fold(u64::from(entry.peer_index) << 32 | u64::from(entry.originated_time));
+                walk_attributes(&entry.attributes, tally);
+            }
+        }
+    }
+    0
 }

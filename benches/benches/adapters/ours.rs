@@ -1,7 +1,10 @@
 //! `bgp-wire`, this workspace's codec.
 
 use benches::Tally;
-use bgp_wire::{AsPath, AttrValue, Message, MpNextHop, MpNlri, Nlri, SessionParams, Update};
+use bgp_wire::mrt::{MrtBody, MrtReader};
+use bgp_wire::{
+    AsPath, AttrValue, Message, MpNextHop, MpNlri, Nlri, PathAttribute, SessionParams, Update,
+};
 use ipnet::IpNet;
 
 /// Decodes one message and walks it; `false` when it did not decode as an UPDATE.
@@ -27,7 +30,8 @@ pub(crate) fn encode(message: &Message, params: &SessionParams, out: &mut Vec<u8
     message.emit(out, params);
 }
 
-fn nlri(n: &Nlri, tally: &mut Tally) {
+/// Folds one prefix.
+pub(crate) fn nlri(n: &Nlri, tally: &mut Tally) {
     match n.prefix {
         IpNet::V4(p) => tally.prefix_v4(u32::from(p.addr()), p.prefix_len()),
         IpNet::V6(p) => tally.prefix_v6(u128::from(p.addr()), p.prefix_len()),
@@ -57,7 +61,14 @@ fn mp_nlri(nlri_field: &MpNlri, tally: &mut Tally) {
 pub(crate) fn walk(update: &Update, tally: &mut Tally) {
     tally.message();
     update.withdrawn.iter().for_each(|n| nlri(n, tally));
-    for attr in &update.attributes {
+    walk_attributes(&update.attributes, tally);
+    update.nlri.iter().for_each(|n| nlri(n, tally));
+    tally.fold(update.issues.len() as u64);
+}
+
+/// Walks every field of decoded path attributes.
+pub(crate) fn walk_attributes(attributes: &[PathAttribute], tally: &mut Tally) {
+    for attr in attributes {
         tally.attribute(attr.type_code().0);
         match &attr.value {
             AttrValue::Origin(origin) => tally.fold(*origin as u64),
@@ -110,6 +121,33 @@ pub(crate) fn walk(update: &Update, tally: &mut Tally) {
             AttrValue::Raw(raw) => tally.fold_bytes(&raw.value),
         }
     }
-    update.nlri.iter().for_each(|n| nlri(n, tally));
-    tally.fold(update.issues.len() as u64);
+}
+
+/// Decodes every RIB entry of a TABLE_DUMP_V2 dump (decompressed) with the MRT reader and
+/// walks it: one tally message per entry, the record's prefix once. Returns the entries
+/// that did not decode.
+pub(crate) fn rib_walk(dump: &[u8], tally: &mut Tally) -> usize {
+    let mut failures = 0;
+    for record in MrtReader::new(dump) {
+        let Ok((_, record)) = record else {
+            failures += 1;
+            continue;
+        };
+        if let MrtBody::Rib(rib) = &record.body {
+            nlri(&Nlri::new(rib.prefix), tally);
+            for entry in &rib.entries {
+                match rib.decode_attributes(entry) {
+                    Ok(attrs) => {
+                        tally.message();
+                        tally.fold(
+                            u64::from(entry.peer_index) << 32 | u64::from(entry.originated_time),
+                        );
+                        walk_attributes(&attrs.attributes, tally);
+                    }
+                    Err(_) => failures += 1,
+                }
+            }
+        }
+    }
+    failures
 }

@@ -105,7 +105,7 @@ pub(crate) fn walk(update: &BgpUpdateMessage, tally: &mut Tally) {
         match attr {
             BgpAttrItem::Origin(o) => {
                 tally.attribute(1);
-                tally.fold(o.value.clone() as u64);
+                tally.fold(o.value as u64);
             }
             BgpAttrItem::ASPath(path) => {
                 tally.attribute(2);
