@@ -71,8 +71,27 @@ const ATTR_SET: AttrType = AttrType(128);
 
 /// Decodes the value of an attribute whose header was `flags` and `code`, with `raw`
 /// the whole attribute as received (for error data) and `value` its value bytes at
-/// absolute offset `value_offset`.
-pub(crate) fn decode_attribute(
+/// absolute offset `value_offset`, and appends it to `out`; building it in place saves
+/// a copy of the value on the hot path. `Err` says what is wrong with it.
+#[inline]
+pub(crate) fn decode_attribute_into(
+    out: &mut Vec<PathAttribute>,
+    flags: AttrFlags,
+    code: AttrType,
+    raw: &[u8],
+    value: &[u8],
+    value_offset: usize,
+    params: &SessionParams,
+) -> Result<(), AttrFault> {
+    out.push(PathAttribute {
+        flags,
+        value: decode_value(flags, code, raw, value, value_offset, params)?,
+    });
+    Ok(())
+}
+
+#[inline(always)]
+fn decode_value(
     flags: AttrFlags,
     code: AttrType,
     raw: &[u8],
@@ -146,26 +165,17 @@ pub(crate) fn decode_attribute(
                 kind: DecodeErrorKind::MalformedAsPath,
                 offset: Some(offset),
             })?;
-            // RFC 7607: AS 0 makes the path malformed.
-            if path.contains(0) {
-                return Err(fault(DecodeErrorKind::MalformedAsPath));
-            }
             if code == AttrType::AS_PATH {
                 AttrValue::AsPath(path)
             } else {
                 AttrValue::As4Path(path)
             }
         }
+        // Only the syntax is checked here: whether a next hop is usable (not the receiver's
+        // own address, a host on a shared network) is for the session to judge (RFC 4271
+        // section 6.3), and 0.0.0.0 appears legitimately in BMP and MRT Loc-RIB data.
         AttrType::NEXT_HOP => {
-            let address = Ipv4Addr::from(four(value).ok_or_else(length_error)?);
-            // RFC 4271 section 6.3: a next hop that cannot be a host address makes the
-            // routes unusable, without a NOTIFICATION.
-            if address.is_unspecified() || address.is_broadcast() || address.is_multicast() {
-                return Err(fault(DecodeErrorKind::InvalidNextHopAttribute {
-                    attribute: raw.to_vec(),
-                }));
-            }
-            AttrValue::NextHop(address)
+            AttrValue::NextHop(Ipv4Addr::from(four(value).ok_or_else(length_error)?))
         }
         AttrType::MULTI_EXIT_DISC => {
             AttrValue::MultiExitDisc(four(value).ok_or_else(length_error)?)
@@ -274,6 +284,8 @@ fn exact_chunks<const N: usize>(value: &[u8]) -> Option<impl ExactSizeIterator<I
 
 /// Decodes AS_PATH segments (RFC 4271 section 4.3, RFC 7606 section 7.2); `Err` is the
 /// offset of the malformed segment.
+///
+/// AS 0 makes the path malformed (RFC 7607); the error is then at the segment holding it.
 pub(crate) fn decode_as_path(value: &[u8], base: usize, wide: bool) -> Result<AsPath, usize> {
     let mut c = Cursor::new(value, base);
     let width = if wide { 4 } else { 2 };
@@ -292,20 +304,36 @@ pub(crate) fn decode_as_path(value: &[u8], base: usize, wide: bool) -> Result<As
             return Err(start);
         }
         let bytes = c.take(usize::from(count) * width).ok_or(start)?;
-        let asns: SmallVec<[u32; 8]> = if wide {
-            bytes
-                .chunks_exact(4)
-                .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
-                .collect()
-        } else {
-            bytes
-                .chunks_exact(2)
-                .map(|b| u32::from(u16::from_be_bytes([b[0], b[1]])))
-                .collect()
-        };
+        let asns = read_asns(bytes, wide);
+        if asns.contains(&0) {
+            return Err(start);
+        }
         path.segments.push(AsPathSegment { kind, asns });
     }
     Ok(path)
+}
+
+/// AS numbers of `width` 4 (`wide`) or 2 bytes; inline storage filled directly when they
+/// fit, since paths of up to 8 ASes are the common case.
+fn read_asns(bytes: &[u8], wide: bool) -> SmallVec<[u32; 8]> {
+    fn asn(b: &[u8], wide: bool) -> u32 {
+        if wide {
+            u32::from_be_bytes([b[0], b[1], b[2], b[3]])
+        } else {
+            u32::from(u16::from_be_bytes([b[0], b[1]]))
+        }
+    }
+    let width = if wide { 4 } else { 2 };
+    let count = bytes.len() / width;
+    if count <= 8 {
+        let mut buf = [0u32; 8];
+        for (slot, b) in buf.iter_mut().zip(bytes.chunks_exact(width)) {
+            *slot = asn(b, wide);
+        }
+        SmallVec::from_buf_and_len(buf, count)
+    } else {
+        bytes.chunks_exact(width).map(|b| asn(b, wide)).collect()
+    }
 }
 
 fn segment_type_code(kind: SegmentType) -> u8 {

@@ -26,53 +26,96 @@ pub(crate) fn decode_prefixes(
     add_path: bool,
     out: &mut Vec<Nlri>,
 ) -> Result<(), usize> {
-    // A hint only: prefixes take at least one byte each, /24s (the common case) four.
-    out.reserve(c.remaining() / if add_path { 8 } else { 4 });
-    let is_v6 = afi == Afi::IPV6;
-    while !c.is_empty() {
-        let start = c.offset();
-        let path_id = if add_path {
-            Some(c.read_u32().ok_or(start)?)
-        } else {
-            None
+    let base = c.offset();
+    let bytes = c.take_rest();
+    // A hint only, bounded by the input: prefixes take at least one byte each, /24s
+    // (the common case) four.
+    out.reserve(bytes.len() / if add_path { 8 } else { 4 });
+    if afi == Afi::IPV6 {
+        decode_v6(bytes, base, add_path, out)
+    } else {
+        decode_v4(bytes, base, add_path, out)
+    }
+}
+
+/// Reads the path identifier at `*i` when `add_path`, advancing past it.
+#[inline]
+fn read_path_id(bytes: &[u8], i: &mut usize, add_path: bool) -> Option<Option<u32>> {
+    if !add_path {
+        return Some(None);
+    }
+    let id = bytes.get(*i..*i + 4)?;
+    *i += 4;
+    Some(Some(u32::from_be_bytes([id[0], id[1], id[2], id[3]])))
+}
+
+fn decode_v4(bytes: &[u8], base: usize, add_path: bool, out: &mut Vec<Nlri>) -> Result<(), usize> {
+    let mut i = 0;
+    while i < bytes.len() {
+        let start = i;
+        let path_id = read_path_id(bytes, &mut i, add_path).ok_or(base + start)?;
+        let len = *bytes.get(i).ok_or(base + start)?;
+        let octets = usize::from(len).div_ceil(8);
+        let end = i + 1 + octets;
+        if len > 32 || end > bytes.len() {
+            return Err(base + start);
+        }
+        // Read a whole word when there is room and mask it: bytes past the prefix are
+        // cleared by the mask along with the prefix's own trailing bits.
+        let word = match bytes.get(i + 1..i + 5) {
+            Some(w) => u32::from_be_bytes([w[0], w[1], w[2], w[3]]),
+            None => {
+                let mut w = [0u8; 4];
+                w[..octets].copy_from_slice(&bytes[i + 1..end]);
+                u32::from_be_bytes(w)
+            }
         };
-        let prefix = if is_v6 {
-            read_v6(c).map(IpNet::V6)
-        } else {
-            read_v4(c).map(IpNet::V4)
-        };
-        let prefix = prefix.ok_or(start)?;
-        out.push(Nlri { prefix, path_id });
+        let net =
+            Ipv4Net::new(Ipv4Addr::from(word & mask_u32(len)), len).map_err(|_| base + start)?;
+        out.push(Nlri {
+            prefix: IpNet::V4(net),
+            path_id,
+        });
+        i = end;
     }
     Ok(())
 }
 
-fn read_v4(c: &mut Cursor<'_>) -> Option<Ipv4Net> {
-    let len = c.read_u8()?;
-    if len > 32 {
-        return None;
+fn decode_v6(bytes: &[u8], base: usize, add_path: bool, out: &mut Vec<Nlri>) -> Result<(), usize> {
+    let mut i = 0;
+    while i < bytes.len() {
+        let start = i;
+        let path_id = read_path_id(bytes, &mut i, add_path).ok_or(base + start)?;
+        let len = *bytes.get(i).ok_or(base + start)?;
+        let octets = usize::from(len).div_ceil(8);
+        let end = i + 1 + octets;
+        if len > 128 || end > bytes.len() {
+            return Err(base + start);
+        }
+        let word = match bytes.get(i + 1..i + 17) {
+            Some(w) => u128::from_be_bytes(w.try_into().expect("16 bytes")),
+            None => {
+                let mut w = [0u8; 16];
+                w[..octets].copy_from_slice(&bytes[i + 1..end]);
+                u128::from_be_bytes(w)
+            }
+        };
+        let net =
+            Ipv6Net::new(Ipv6Addr::from(word & mask_u128(len)), len).map_err(|_| base + start)?;
+        out.push(Nlri {
+            prefix: IpNet::V6(net),
+            path_id,
+        });
+        i = end;
     }
-    let bytes = c.take(usize::from(len).div_ceil(8))?;
-    let mut octets = [0u8; 4];
-    octets.get_mut(..bytes.len())?.copy_from_slice(bytes);
-    let bits = u32::from_be_bytes(octets) & mask_u32(len);
-    Ipv4Net::new(Ipv4Addr::from(bits), len).ok()
+    Ok(())
 }
 
-fn read_v6(c: &mut Cursor<'_>) -> Option<Ipv6Net> {
-    let len = c.read_u8()?;
-    if len > 128 {
-        return None;
-    }
-    let bytes = c.take(usize::from(len).div_ceil(8))?;
-    let mut octets = [0u8; 16];
-    octets.get_mut(..bytes.len())?.copy_from_slice(bytes);
-    let bits = u128::from_be_bytes(octets) & mask_u128(len);
-    Ipv6Net::new(Ipv6Addr::from(bits), len).ok()
-}
-
+/// The network mask of a prefix length of at most 32 (shifting in 64 bits keeps length 0
+/// branch-free: the whole word is shifted out).
+#[inline]
 fn mask_u32(len: u8) -> u32 {
-    u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0)
+    ((u64::from(u32::MAX) << (32 - u32::from(len.min(32)))) & u64::from(u32::MAX)) as u32
 }
 
 fn mask_u128(len: u8) -> u128 {

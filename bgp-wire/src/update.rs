@@ -66,6 +66,9 @@ impl TypeSet {
         self.0[word] |= bit;
         fresh
     }
+    fn contains(&self, code: u8) -> bool {
+        self.0[usize::from(code / 64)] & (1u64 << (code % 64)) != 0
+    }
 }
 
 impl Update {
@@ -215,9 +218,8 @@ impl Update {
             issues: Vec::new(),
         };
         let attr_offset = attr_field.offset();
-        let complete = update.parse_attributes(attr_field, params);
-        if complete {
-            update.check_mandatory(attr_offset);
+        if let Some(seen) = update.parse_attributes(attr_field, params) {
+            update.check_mandatory(&seen, attr_offset);
         }
         if update.nlri.is_empty() {
             // RFC 4760 section 3: without an NLRI field NEXT_HOP is to be ignored, so a
@@ -240,9 +242,10 @@ impl Update {
         Ok(update)
     }
 
-    /// Decodes the path attributes into `self.attributes` and `self.issues`. Returns
-    /// false when the field could not be walked to its end (RFC 7606 section 4).
-    fn parse_attributes(&mut self, mut a: Cursor<'_>, params: &SessionParams) -> bool {
+    /// Decodes the path attributes into `self.attributes` and `self.issues`. Returns the
+    /// type codes met, or `None` when the field could not be walked to its end (RFC 7606
+    /// section 4).
+    fn parse_attributes(&mut self, mut a: Cursor<'_>, params: &SessionParams) -> Option<TypeSet> {
         // Typical attributes take 4 to 20 bytes; the hint is bounded by the field length.
         self.attributes.reserve((a.remaining() / 8).min(16));
         let mut seen = TypeSet::default();
@@ -269,7 +272,7 @@ impl Update {
             };
             let (Some(flags), Some(code)) = (a.read_u8(), a.read_u8()) else {
                 self.issues.push(overrun(0));
-                return false;
+                return None;
             };
             let flags = AttrFlags(flags);
             let len = if flags.is_extended_length() {
@@ -280,7 +283,7 @@ impl Update {
             let value_offset = a.offset();
             let Some(value) = len.and_then(|len| a.take(len)) else {
                 self.issues.push(overrun(code));
-                return false;
+                return None;
             };
             let raw = &rest[..a.offset() - start];
             let code_type = AttrType(code);
@@ -305,8 +308,17 @@ impl Update {
                 });
                 continue;
             }
-            match attr_codec::decode_attribute(flags, code_type, raw, value, value_offset, params) {
-                Ok(value) => self.attributes.push(PathAttribute { flags, value }),
+            let decoded = attr_codec::decode_attribute_into(
+                &mut self.attributes,
+                flags,
+                code_type,
+                raw,
+                value,
+                value_offset,
+                params,
+            );
+            match decoded {
+                Ok(()) => {}
                 Err(AttrFault {
                     treatment,
                     kind,
@@ -318,17 +330,19 @@ impl Update {
                 }),
             }
         }
-        true
+        Some(seen)
     }
 
     /// RFC 7606 section 3 (d): missing well-known mandatory attributes make the routes
     /// withdrawn, but only when there are routes: an UPDATE without reachable NLRI needs none.
-    fn check_mandatory(&mut self, offset: usize) {
-        let mp_announces = self.mp_reach().is_some_and(|r| match &r.nlri {
-            MpNlri::Prefixes(p) => !p.is_empty(),
-            MpNlri::Opaque(b) => !b.is_empty(),
-        });
-        if self.nlri.is_empty() && !mp_announces {
+    fn check_mandatory(&mut self, seen: &TypeSet, offset: usize) {
+        let mp_announces = || {
+            self.mp_reach().is_some_and(|r| match &r.nlri {
+                MpNlri::Prefixes(p) => !p.is_empty(),
+                MpNlri::Opaque(b) => !b.is_empty(),
+            })
+        };
+        if self.nlri.is_empty() && !mp_announces() {
             return;
         }
         let mut required = [AttrType::ORIGIN, AttrType::AS_PATH, AttrType::NEXT_HOP].as_slice();
@@ -337,9 +351,8 @@ impl Update {
             required = &required[..2];
         }
         for &code in required {
-            let present =
-                self.attribute(code).is_some() || self.issues.iter().any(|i| i.type_code == code.0);
-            if !present {
+            // Present but malformed counts as present: its own issue covers it.
+            if !seen.contains(code.0) {
                 self.issues.push(AttrIssue {
                     type_code: code.0,
                     treatment: Treatment::TreatAsWithdraw,
@@ -427,6 +440,15 @@ impl Update {
         self.find(|v| match v {
             AttrValue::NextHop(a) => Some(*a),
             _ => None,
+        })
+    }
+
+    /// Whether NEXT_HOP is an address no route can use: 0.0.0.0, broadcast, multicast or
+    /// class E. RFC 4271 section 6.3 asks that such routes be ignored, without a
+    /// NOTIFICATION; the decoder leaves the judgement to the session.
+    pub fn has_unusable_next_hop(&self) -> bool {
+        self.next_hop().is_some_and(|a| {
+            a.is_unspecified() || a.is_broadcast() || a.is_multicast() || a.octets()[0] >= 240
         })
     }
 

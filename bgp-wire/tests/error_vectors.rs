@@ -545,14 +545,6 @@ fn update_attribute_errors_keep_their_rfc4271_subcodes() {
             },
             6,
         ),
-        // NEXT_HOP 224.0.0.1.
-        (
-            vec![0x40, 3, 4, 224, 0, 0, 1],
-            DecodeErrorKind::InvalidNextHopAttribute {
-                attribute: vec![0x40, 3, 4, 224, 0, 0, 1],
-            },
-            8,
-        ),
         // AGGREGATOR naming AS 0 (RFC 7607).
         (
             vec![0xc0, 7, 6, 0, 0, 10, 0, 0, 1],
@@ -590,6 +582,14 @@ fn update_attribute_errors_keep_their_rfc4271_subcodes() {
         panic!()
     };
     let missing: Vec<_> = u.issues.iter().map(|i| i.error.notification()).collect();
+    // Invalid Next Hop (3/8) is raised by the session, which knows its addresses.
+    let kind = DecodeErrorKind::InvalidNextHopAttribute {
+        attribute: vec![0x40, 3, 4, 0, 0, 0, 0],
+    };
+    assert_eq!(
+        DecodeError::new(kind, 0, "session").notification(),
+        notification(ErrorCode::UPDATE_MESSAGE, 8, &[0x40, 3, 4, 0, 0, 0, 0])
+    );
     assert_eq!(
         missing,
         vec![

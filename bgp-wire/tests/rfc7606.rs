@@ -167,11 +167,17 @@ fn s7_2_empty_as_path_is_valid() {
 #[test]
 fn s7_3_next_hop_bad_length_or_address() {
     assert_treat_as_withdraw(&[0x40, 3, 5, 192, 0, 2, 1, 0], Some(3), 3);
-    let u = assert_treat_as_withdraw(&[0x40, 3, 4, 0, 0, 0, 0], Some(3), 3);
-    assert!(matches!(
-        u.issues[0].error.kind,
-        DecodeErrorKind::InvalidNextHopAttribute { .. }
+    // A syntactically fine but unusable address is not a decode issue; the accessor
+    // tells the session (RFC 4271 section 6.3).
+    let u = parse(&update_bytes(
+        &[],
+        &attrs_with(&[0x40, 3, 4, 0, 0, 0, 0], Some(3)),
+        &NLRI,
     ));
+    assert!(u.issues.is_empty());
+    assert!(u.has_unusable_next_hop());
+    let u = parse(&update_bytes(&[], &attrs_with(&[], None), &NLRI));
+    assert!(!u.has_unusable_next_hop());
 }
 
 #[test]
