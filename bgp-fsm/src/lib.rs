@@ -64,7 +64,7 @@
 //! # Example: driving a session over a `TcpStream`
 //!
 //! ```no_run
-//! use std::io::{Read, Write};
+//! use std::io::{ErrorKind, Read, Write};
 //! use std::net::{Ipv4Addr, TcpStream};
 //! use std::time::Duration;
 //! use bgp_fsm::{Input, Instant, Output, Session, SessionConfig, SessionEvent};
@@ -82,7 +82,11 @@
 //!                 Ok(s) => { stream = Some(s); session.handle_input(now(), Input::TcpCrAcked) }
 //!                 Err(_) => session.handle_input(now(), Input::TcpConnectionFails),
 //!             },
-//!             Output::Transmit(bytes) => { stream.as_mut().map(|s| s.write_all(&bytes)); }
+//!             Output::Transmit(bytes) => {
+//!                 if let Some(Err(_)) = stream.as_mut().map(|s| s.write_all(&bytes)) {
+//!                     session.handle_input(now(), Input::TcpConnectionFails);
+//!                 }
+//!             }
 //!             Output::CloseTcp => stream = None,
 //!             Output::Event(SessionEvent::Update(update)) => println!("{update:?}"),
 //!             Output::Event(event) => println!("{event:?}"),
@@ -95,7 +99,10 @@
 //!             match s.read(&mut buf) {
 //!                 Ok(0) => session.handle_input(now(), Input::TcpConnectionFails),
 //!                 Ok(n) => session.handle_input(now(), Input::Received(&buf[..n])),
-//!                 Err(_) => session.handle_timeout(now()), // read timed out
+//!                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+//!                     session.handle_timeout(now()) // nothing to read before the deadline
+//!                 }
+//!                 Err(_) => session.handle_input(now(), Input::TcpConnectionFails),
 //!             }
 //!         }
 //!         None => { std::thread::sleep(wait); session.handle_timeout(now()) }

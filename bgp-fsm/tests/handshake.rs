@@ -612,3 +612,43 @@ fn connection_collision_keeps_the_connection_of_the_higher_identifier() {
         Some(bgp_fsm::ConnectionOrigin::Remote)
     );
 }
+
+#[test]
+fn add_path_identifiers_travel_in_the_negotiated_direction_only() {
+    let mut a = local_config();
+    a.capabilities.add_path = vec![AddPathEntry {
+        family: Family::IPV4_UNICAST,
+        direction: AddPathDirection::Send,
+    }];
+    let mut b = peer_config();
+    b.capabilities.add_path = vec![AddPathEntry {
+        family: Family::IPV4_UNICAST,
+        direction: AddPathDirection::Receive,
+    }];
+    let mut pair = established_pair(a, b);
+    let now = pair.now;
+    let mut with_ids = announcement(&[]);
+    with_ids.nlri = vec![
+        Nlri::with_path_id("203.0.113.0/24".parse().unwrap(), 1),
+        Nlri::with_path_id("203.0.113.0/24".parse().unwrap(), 2),
+    ];
+    pair.a.session.send_update(now, &with_ids).unwrap();
+    // B sends without identifiers: A did not advertise receive.
+    pair.b
+        .session
+        .send_update(now, &announcement(&["198.51.100.0/24"]))
+        .unwrap();
+    pair.drive();
+    assert_eq!(updates(&pair.b)[0].nlri, with_ids.nlri);
+    assert_eq!(
+        updates(&pair.a)[0].nlri,
+        vec![Nlri::new("198.51.100.0/24".parse().unwrap())]
+    );
+}
+
+#[test]
+fn collision_resolution_needs_a_connection() {
+    let mut session = Session::new(local_config(), Instant::ZERO).unwrap();
+    assert!(!session.resolve_collision(Instant::ZERO, peer_id(), PEER_ASN));
+    assert!(drain(&mut session).is_empty());
+}
