@@ -59,7 +59,9 @@
 //!   Message Header Error rather than an FSM Error.
 //! * Received bytes are ignored while the session has no connection, and an UPDATE
 //!   whose RFC 7606 treatment is a session reset resets the session with the NOTIFICATION
-//!   of its first such issue.
+//!   of its first such issue. An UPDATE whose NEXT_HOP no router can use (0.0.0.0,
+//!   broadcast, multicast, class E) gets a treat-as-withdraw issue (RFC 4271 section
+//!   6.3: ignore the routes, send no NOTIFICATION).
 //!
 //! # Example: driving a session over a `TcpStream`
 //!

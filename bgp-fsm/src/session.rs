@@ -661,7 +661,7 @@ impl Session {
                         .unwrap_or_else(|| Notification::new(ErrorCode::UPDATE_MESSAGE, 0));
                     Event::UpdateMsgErr(notification)
                 }
-                _ => Event::UpdateMsg(update),
+                _ => Event::UpdateMsg(flag_unusable_next_hop(update)),
             },
             Ok(Message::RouteRefresh(refresh)) => Event::RouteRefreshMsg(refresh),
             Ok(Message::Notification(n)) => Event::NotifMsg(n),
@@ -1292,4 +1292,29 @@ fn raw_notification(message: &[u8]) -> Notification {
         subcode: message.get(20).copied().unwrap_or(0),
         data: message.get(21..).unwrap_or_default().to_vec(),
     }
+}
+
+/// RFC 4271 section 6.3: routes whose NEXT_HOP no router can use (0.0.0.0, broadcast,
+/// multicast, class E) are ignored without a NOTIFICATION. The session marks the UPDATE
+/// treat-as-withdraw (an [`AttrIssue`](bgp_wire::AttrIssue) on NEXT_HOP), so the owner's
+/// handling of [`Update::treatment`] covers it.
+fn flag_unusable_next_hop(mut update: Update) -> Update {
+    if update.nlri.is_empty() || !update.has_unusable_next_hop() {
+        return update;
+    }
+    let Some(next_hop) = update.next_hop() else {
+        return update;
+    };
+    let mut attribute = vec![0x40, 3, 4];
+    attribute.extend_from_slice(&next_hop.octets());
+    update.issues.push(bgp_wire::AttrIssue {
+        type_code: 3,
+        treatment: Treatment::TreatAsWithdraw,
+        error: bgp_wire::DecodeError::new(
+            bgp_wire::DecodeErrorKind::InvalidNextHopAttribute { attribute },
+            0,
+            "NEXT_HOP is not a usable unicast address",
+        ),
+    });
+    update
 }

@@ -193,3 +193,29 @@ fn errors_before_our_open_are_not_sent_when_configured_so() {
         Some(SessionEnd::ErrorNotSent(n)) if (n.code.0, n.subcode) == (2, 1)
     ));
 }
+
+#[test]
+fn an_unusable_next_hop_makes_the_update_treat_as_withdraw() {
+    for (next_hop, flagged) in [
+        ([0, 0, 0, 0], true),
+        ([224, 0, 0, 1], true),
+        ([255, 255, 255, 255], true),
+        ([192, 0, 2, 1], false),
+    ] {
+        let mut session = established(local_config(), &peer_config());
+        let mut body = vec![0, 0, 0, 14, 0x40, 1, 1, 0, 0x40, 2, 0, 0x40, 3, 4];
+        body.extend_from_slice(&next_hop);
+        body.extend_from_slice(&[24, 198, 51, 100]);
+        let outputs = feed(&mut session, &message(2, &body));
+        assert_eq!(session.state(), State::Established);
+        let update = outputs
+            .iter()
+            .find_map(|o| match o {
+                Output::Event(SessionEvent::Update(u)) => Some(u.clone()),
+                _ => None,
+            })
+            .expect("reported");
+        let expected = flagged.then_some(Treatment::TreatAsWithdraw);
+        assert_eq!(update.treatment(), expected, "{next_hop:?}");
+    }
+}
