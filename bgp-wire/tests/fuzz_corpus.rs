@@ -5,7 +5,9 @@
 use std::path::PathBuf;
 
 fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus").join(target);
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz/corpus")
+        .join(target);
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("seed corpus {} unreadable: {e}", dir.display()))
         .map(|entry| entry.expect("directory entry").path())
@@ -26,7 +28,11 @@ fn replay(target: &str, check: fn(&[u8])) {
     assert!(seeds.len() >= 10, "{target}: only {} seeds", seeds.len());
     for (path, bytes) in &seeds {
         let outcome = std::panic::catch_unwind(|| check(bytes));
-        assert!(outcome.is_ok(), "{target}: seed {} breaks an invariant", path.display());
+        assert!(
+            outcome.is_ok(),
+            "{target}: seed {} breaks an invariant",
+            path.display()
+        );
     }
 }
 

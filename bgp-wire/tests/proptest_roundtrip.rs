@@ -493,7 +493,11 @@ fn expected_after_roundtrip(msg: &Message, bytes: &[u8]) -> Message {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    // 512 cases by default; PROPTEST_CASES overrides for longer runs.
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(512),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn roundtrip_every_message((msg, params) in message_and_params()) {

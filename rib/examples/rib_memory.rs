@@ -14,6 +14,18 @@ mod synth;
 use rib::{PeerId, Rib, RibConfig};
 use synth::Synth;
 
+/// CPU time of this thread in nanoseconds (0 where `/proc` is missing): the machine may
+/// be shared, so wall time would say little.
+fn cpu_nanos() -> u64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/thread-self/schedstat") else {
+        return 0;
+    };
+    stat.split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
 fn resident_bytes() -> usize {
     let Ok(statm) = std::fs::read_to_string("/proc/self/statm") else {
         return 0;
@@ -44,6 +56,7 @@ fn run_case(case: usize) {
     let (name, peers, prefixes, config) = cases()[case].clone();
     let synth = Synth::new(peers, prefixes, 300);
     let before = resident_bytes();
+    let start = cpu_nanos();
     let mut rib = Rib::new(config);
     let ids: Vec<PeerId> = synth
         .peers
@@ -55,13 +68,14 @@ fn run_case(case: usize) {
             let _ = rib.announce(*id, batch, synth.set_for(k, b)).unwrap();
         }
     }
+    let seconds = (cpu_nanos().saturating_sub(start)) as f64 / 1e9;
     let rss = resident_bytes().saturating_sub(before);
     let routes: usize = ids.iter().map(|id| rib.route_counts(*id).total()).sum();
     assert_eq!(routes, synth.routes(), "every synthetic route is stored");
     let usage = rib.memory_usage();
     let per = |bytes: usize| bytes as f64 / routes as f64;
     println!(
-        "{:<34} {:>9} {:>8} {:>6} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>10.1}",
+        "{:<34} {:>9} {:>8} {:>6} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>10.2}",
         name,
         routes,
         rib.prefix_counts().total(),
@@ -71,6 +85,7 @@ fn run_case(case: usize) {
         per(usage.adj_rib_in + usage.loc_rib),
         usage.attr_sets as f64 / 1024.0,
         per(rss),
+        routes as f64 / seconds / 1e6,
     );
 }
 
@@ -85,7 +100,7 @@ fn main() {
         return;
     }
     println!(
-        "{:<34} {:>9} {:>8} {:>6} {:>10} {:>10} {:>10} {:>10} {:>10}",
+        "{:<34} {:>9} {:>8} {:>6} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}",
         "table",
         "routes",
         "prefixes",
@@ -94,7 +109,8 @@ fn main() {
         "loc B/rt",
         "route B/rt",
         "sets KiB",
-        "RSS B/rt"
+        "RSS B/rt",
+        "Mroutes/s"
     );
     let exe = std::env::current_exe().expect("the example knows its own path");
     for case in 0..cases().len() {
@@ -105,4 +121,5 @@ fn main() {
         assert!(status.success(), "case {case} failed");
     }
     println!("route B/rt = Adj-RIB-In + Loc-RIB heap per route, beyond the shared attribute sets.");
+    println!("Mroutes/s = load rate per second of CPU time on one core, UPDATEs of 8 prefixes (a rough figure; see the criterion benches).");
 }

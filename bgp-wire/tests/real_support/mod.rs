@@ -3,6 +3,7 @@
 
 #![allow(dead_code, unreachable_pub)] // each test crate uses its own subset
 
+pub mod bgpdump;
 pub mod pcap;
 
 use std::collections::BTreeMap;
