@@ -102,9 +102,6 @@ impl Summary {
         for a in attributes {
             *self.attributes.entry(a.type_code().0).or_default() += 1;
             match &a.value {
-                AttrValue::AsPath(p) => {
-                    *self.as_path_lengths.entry(p.path_length()).or_default() += 1
-                }
                 AttrValue::Communities(c) => self.communities += c.len(),
                 AttrValue::ExtendedCommunities(c) => self.extended_communities += c.len(),
                 AttrValue::LargeCommunities(c) => self.large_communities += c.len(),
@@ -134,7 +131,7 @@ impl Summary {
             MrtBody::Message(m) => {
                 self.messages += 1;
                 match m.parse_message() {
-                    Ok(msg) => self.message(&msg),
+                    Ok(msg) => self.message(&msg, &m.session_params()),
                     Err(e) => self.error(format!("record at byte {offset}: BGP message: {e}")),
                 }
             }
@@ -172,6 +169,14 @@ impl Summary {
                     self.updates_with_issues += 1;
                 }
                 self.attributes(&d.attributes);
+                // RIB entries carry 4-octet AS numbers: AS_PATH is the true path.
+                let path = d.attributes.iter().find_map(|a| match &a.value {
+                    AttrValue::AsPath(p) => Some(p.path_length()),
+                    _ => None,
+                });
+                if let Some(length) = path {
+                    *self.as_path_lengths.entry(length).or_default() += 1;
+                }
             }
             Err(e) => self.error(format!(
                 "record at byte {offset}: RIB entry attributes: {e}"
@@ -179,7 +184,7 @@ impl Summary {
         }
     }
 
-    fn message(&mut self, msg: &Message) {
+    fn message(&mut self, msg: &Message, params: &bgp_wire::SessionParams) {
         let name = match msg {
             Message::Open(_) => "OPEN",
             Message::Update(_) => "UPDATE",
@@ -196,6 +201,11 @@ impl Summary {
                 self.updates_with_issues += 1;
             }
             self.attributes(&u.attributes);
+            // The true path: AS_PATH merged with AS4_PATH on 2-octet sessions (RFC 6793).
+            if u.as_path().is_some() {
+                let length = u.effective_as_path(params).path_length();
+                *self.as_path_lengths.entry(length).or_default() += 1;
+            }
         }
     }
 }
@@ -309,7 +319,7 @@ fn print(path: &Path, len: usize, s: &Summary, elapsed: std::time::Duration) {
             format!("{code:>3} {}", attribute_name(*code))
         );
     }
-    println!("AS path length histogram (RFC 4271 length: an AS_SET counts one):");
+    println!("AS path length histogram (AS4_PATH merged on 2-octet sessions; an AS_SET counts one):");
     let widest = s
         .as_path_lengths
         .values()
