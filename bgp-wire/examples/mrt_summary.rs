@@ -319,7 +319,9 @@ fn print(path: &Path, len: usize, s: &Summary, elapsed: std::time::Duration) {
             format!("{code:>3} {}", attribute_name(*code))
         );
     }
-    println!("AS path length histogram (AS4_PATH merged on 2-octet sessions; an AS_SET counts one):");
+    println!(
+        "AS path length histogram (AS4_PATH merged on 2-octet sessions; an AS_SET counts one):"
+    );
     let widest = s
         .as_path_lengths
         .values()
