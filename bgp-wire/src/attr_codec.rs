@@ -66,8 +66,57 @@ pub(crate) fn known_type(code: AttrType) -> Option<(u8, Treatment)> {
 /// The IPv6 Address Specific Extended Community attribute (RFC 5701), checked as RFC
 /// 7606 section 7.15 asks though kept raw.
 const IPV6_EXTENDED_COMMUNITIES: AttrType = AttrType(25);
-/// ATTR_SET (RFC 6368): at least the 4-octet origin AS (RFC 7606 section 7.16).
+/// ATTR_SET (RFC 6368), kept raw but checked as RFC 6368 section 5 defines malformed,
+/// with the treatment RFC 7606 section 7.16 gives it.
 const ATTR_SET: AttrType = AttrType(128);
+/// The Traffic Engineering attribute (RFC 5543), kept raw. RFC 7606 section 7.13 leaves
+/// malformation to the implementation: anything shorter than one interface switching
+/// capability descriptor (36 octets) cannot be well formed.
+const TRAFFIC_ENGINEERING: AttrType = AttrType(24);
+const TE_DESCRIPTOR_LEN: usize = 36;
+/// How deep ATTR_SETs may nest before the outer one counts as malformed.
+const ATTR_SET_MAX_DEPTH: usize = 4;
+
+/// RFC 6368 section 5: an ATTR_SET is malformed when shorter than its 4-octet origin AS,
+/// when the attributes inside do not frame, hold MP_REACH/MP_UNREACH, or are themselves
+/// malformed (in their own context: 4-octet AS numbers, as RFC 6368 requires).
+fn attr_set_is_malformed(value: &[u8], depth: usize) -> bool {
+    if value.len() < 4 || depth >= ATTR_SET_MAX_DEPTH {
+        return true;
+    }
+    let inner_params = SessionParams::modern();
+    let mut c = Cursor::new(value, 0);
+    c.take(4);
+    while !c.is_empty() {
+        let rest = c.rest();
+        let (Some(flags), Some(code)) = (c.read_u8(), c.read_u8()) else {
+            return true;
+        };
+        let flags = AttrFlags(flags);
+        let len = if flags.is_extended_length() {
+            c.read_u16().map(usize::from)
+        } else {
+            c.read_u8().map(usize::from)
+        };
+        let Some(inner) = len.and_then(|len| c.take(len)) else {
+            return true;
+        };
+        let code = AttrType(code);
+        let raw = &rest[..rest.len() - c.remaining()];
+        let malformed = match code {
+            AttrType::MP_REACH_NLRI | AttrType::MP_UNREACH_NLRI => true,
+            ATTR_SET => attr_set_is_malformed(inner, depth + 1),
+            // Only what would withdraw routes taints the set: an attribute RFC 7606
+            // merely discards does not.
+            _ => decode_value(flags, code, raw, inner, 0, &inner_params)
+                .is_err_and(|fault| fault.treatment >= Treatment::TreatAsWithdraw),
+        };
+        if malformed {
+            return true;
+        }
+    }
+    false
+}
 
 /// Decodes the value of an attribute whose header was `flags` and `code`, with `raw`
 /// the whole attribute as received (for error data) and `value` its value bytes at
@@ -109,9 +158,12 @@ fn decode_value(
                 offset: None,
             });
         }
-        let malformed = (code == IPV6_EXTENDED_COMMUNITIES
-            && (value.is_empty() || value.len() % 20 != 0))
-            || (code == ATTR_SET && value.len() < 4);
+        let malformed = match code {
+            IPV6_EXTENDED_COMMUNITIES => value.is_empty() || value.len() % 20 != 0,
+            TRAFFIC_ENGINEERING => value.len() < TE_DESCRIPTOR_LEN,
+            ATTR_SET => attr_set_is_malformed(value, 0),
+            _ => false,
+        };
         if malformed {
             return Err(AttrFault {
                 treatment: Treatment::TreatAsWithdraw,

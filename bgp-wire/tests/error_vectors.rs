@@ -506,7 +506,7 @@ fn update_invalid_network_field() {
         DecodeErrorKind::InvalidNetworkField,
         expected.clone(),
     );
-    // The Withdrawn Routes field is checked the same way (RFC 7606 section 3 (h)).
+    // The Withdrawn Routes field is checked the same way (RFC 7606 section 3 (i)).
     assert_error(
         &update(&[40, 10], &[], &[]),
         &SessionParams::default(),

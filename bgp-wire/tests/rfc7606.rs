@@ -312,6 +312,66 @@ fn s7_16_attr_set_too_short() {
     assert_treat_as_withdraw(&[0xc0, 128, 2, 0, 1], None, 128);
 }
 
+/// An ATTR_SET (RFC 6368): origin AS 65001 then `inner` attributes.
+fn attr_set(inner: &[u8]) -> Vec<u8> {
+    let mut out = vec![
+        0xc0,
+        128,
+        u8::try_from(4 + inner.len()).unwrap(),
+        0,
+        0,
+        0xfd,
+        0xe9,
+    ];
+    out.extend_from_slice(inner);
+    out
+}
+
+#[test]
+fn s7_16_attr_set_malformed_inside() {
+    // Holding MP_UNREACH_NLRI.
+    assert_treat_as_withdraw(&attr_set(&[0x80, 15, 3, 0, 2, 1]), None, 128);
+    // Holding a malformed ORIGIN.
+    assert_treat_as_withdraw(&attr_set(&[0x40, 1, 1, 7]), None, 128);
+    // Inner attributes that do not frame.
+    assert_treat_as_withdraw(&attr_set(&[0x40, 1, 5, 0]), None, 128);
+    // Nested too deep.
+    let mut nested = attr_set(&[]);
+    for _ in 0..5 {
+        nested = attr_set(&nested);
+    }
+    assert_treat_as_withdraw(&nested, None, 128);
+}
+
+#[test]
+fn s7_16_attr_set_well_formed_is_kept_raw() {
+    // ORIGIN, a 4-octet AS_PATH (RFC 6368 requires 4 octets inside, whatever the session),
+    // LOCAL_PREF, and an ATOMIC_AGGREGATE of the wrong length, which only discards.
+    let inner = [
+        &[0x40u8, 1, 1, 0][..],
+        &[0x40, 2, 6, 2, 1, 0, 0, 0xfd, 0xe9],
+        &[0x40, 5, 4, 0, 0, 0, 100],
+        &[0x40, 6, 1, 0],
+    ]
+    .concat();
+    let mut attrs = attrs_with(&attr_set(&inner), Some(2));
+    attrs.extend_from_slice(&[0x40, 2, 4, 2, 1, 0xfd, 0xe9]);
+    let u = parse_with(&update_bytes(&[], &attrs, &NLRI), &SessionParams::default());
+    assert!(u.issues.is_empty(), "{:?}", u.issues);
+    assert!(
+        matches!(&u.attribute(AttrType(128)).unwrap().value, bgp_wire::AttrValue::Raw(r) if r.value.len() == 4 + inner.len())
+    );
+}
+
+#[test]
+fn s7_13_traffic_engineering_too_short() {
+    assert_treat_as_withdraw(&[0x80, 24, 10, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10], None, 24);
+    let mut ok = vec![0x80, 24, 36];
+    ok.extend_from_slice(&[0; 36]);
+    let u = parse(&update_bytes(&[], &attrs_with(&ok, None), &NLRI));
+    assert!(u.issues.is_empty());
+}
+
 #[test]
 fn rfc8092_large_communities_not_a_multiple_of_twelve() {
     assert_treat_as_withdraw(&[0xc0, 32, 8, 0, 0, 0, 1, 0, 0, 0, 2], None, 32);
@@ -428,7 +488,7 @@ fn s3_g_duplicate_attributes_keep_the_first() {
 }
 
 #[test]
-fn s3_b_most_severe_treatment_wins() {
+fn s3_most_severe_treatment_wins() {
     // A discardable ATOMIC_AGGREGATE error and a treat-as-withdraw MED error.
     let extra = [0x40, 6, 1, 0, 0x80, 4, 1, 0];
     let u = parse(&update_bytes(&[], &attrs_with(&extra, None), &NLRI));
