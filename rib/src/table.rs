@@ -20,6 +20,7 @@
 //! case but more memory per prefix and more code; hash probes keep the insert path, which
 //! dominates, at one lookup.
 
+use std::cmp::Ordering;
 use std::fmt::Debug;
 use std::hash::{Hash, Hasher};
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -28,8 +29,8 @@ use hashbrown::{HashMap, HashSet};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use smallvec::SmallVec;
 
-use crate::attrs::{AttrHandle, AttrStore};
-use crate::config::RibConfig;
+use crate::attrs::{AttrHandle, AttrStore, DecisionAttrs};
+use crate::config::{DecisionStep, RibConfig};
 use crate::decision::{self, Contender};
 use crate::hash::SeededState;
 use crate::types::{Change, PathRef, PathSet, PeerId, PeerInfo};
@@ -290,6 +291,59 @@ impl Dest {
         self.selected().first().map(Candidate::path_ref)
     }
 
+    /// Where a path with attributes `handle` stands against the current best path when the
+    /// steps before MED settle it for sure: `Greater` (worse: it cannot be selected, nor
+    /// change what is), `Less` (better: it alone is selected), `None` (run the decision).
+    ///
+    /// Why this is sound although the MED step is not a total order: every path still in
+    /// the running at the MED step has the best path's LOCAL_PREF, AS_PATH length and
+    /// ORIGIN. A path worse on one of those is set aside before the MED step, whatever
+    /// else is there; a path better on one sets aside every other path there. With ECMP,
+    /// this holds only when that step is not after [`RibConfig::ecmp_up_to`]: a later step
+    /// would leave the path in the pool the ECMP set is drawn from.
+    fn early_verdict(
+        &self,
+        attrs: &AttrStore,
+        config: &RibConfig,
+        handle: AttrHandle,
+    ) -> Option<Ordering> {
+        let best = self
+            .candidates
+            .first()
+            .filter(|c| c.flags & SELECTED != 0)?;
+        let (path, best) = (attrs.decision(handle), attrs.decision(best.attrs));
+        let local_pref = |d: &DecisionAttrs| d.local_pref.unwrap_or(config.default_local_pref);
+        let as_path_length = |d: &DecisionAttrs| {
+            if config.ignore_as_path_length {
+                0
+            } else {
+                d.as_path_length
+            }
+        };
+        let steps = [
+            (
+                DecisionStep::LocalPref,
+                local_pref(best).cmp(&local_pref(path)),
+            ),
+            (
+                DecisionStep::AsPathLength,
+                as_path_length(path).cmp(&as_path_length(best)),
+            ),
+            (
+                DecisionStep::Origin,
+                (path.origin as u8).cmp(&(best.origin as u8)),
+            ),
+        ];
+        let (step, verdict) = steps.into_iter().find(|(_, order)| order.is_ne())?;
+        (config.ecmp_width() == 1 || step <= config.ecmp_up_to).then_some(verdict)
+    }
+
+    /// Whether a path with attributes `handle` is set aside before the MED step (see
+    /// [`Dest::early_verdict`]), so that adding or removing it changes nothing.
+    fn is_irrelevant(&self, attrs: &AttrStore, config: &RibConfig, handle: AttrHandle) -> bool {
+        self.early_verdict(attrs, config, handle) == Some(Ordering::Greater)
+    }
+
     pub(crate) fn candidates(&self) -> &[Candidate] {
         &self.candidates
     }
@@ -483,31 +537,61 @@ impl<K: PrefixKey> Table<K> {
                 dest.candidates[i].flags &= !STALE;
             }
             Some(i) => {
-                let old = dest.selection();
                 let rank = dest.next_rank();
+                let replaced = dest.candidates[i];
+                let quiet = replaced.flags & SELECTED == 0
+                    && dest.is_irrelevant(ctx.attrs, ctx.config, replaced.attrs)
+                    && dest.is_irrelevant(ctx.attrs, ctx.config, handle);
+                let old = if quiet {
+                    PathSet::new()
+                } else {
+                    dest.selection()
+                };
                 let candidate = &mut dest.candidates[i];
                 ctx.attrs.release(candidate.attrs);
                 ctx.attrs.retain(handle);
                 candidate.attrs = handle;
                 candidate.rank = rank;
                 candidate.flags &= !STALE;
-                dest.reselect(ctx.attrs, ctx.peers, ctx.config);
-                record(out, key, old, dest);
+                if !quiet {
+                    dest.reselect(ctx.attrs, ctx.peers, ctx.config);
+                    record(out, key, old, dest);
+                }
             }
             None => {
-                let old = dest.selection();
                 let rank = dest.next_rank();
                 ctx.attrs.retain(handle);
                 let flags = if path_id.is_some() { HAS_PATH_ID } else { 0 };
-                dest.candidates.push(Candidate {
+                let candidate = Candidate {
                     path_id: path_id.unwrap_or(0),
                     attrs: handle,
                     rank,
                     peer,
                     flags,
-                });
-                dest.reselect(ctx.attrs, ctx.peers, ctx.config);
-                record(out, key, old, dest);
+                };
+                match dest.early_verdict(ctx.attrs, ctx.config, handle) {
+                    Some(Ordering::Greater) => dest.candidates.push(candidate),
+                    Some(Ordering::Less) => {
+                        let old = dest.selection();
+                        for other in dest.candidates.iter_mut() {
+                            other.flags &= !SELECTED;
+                        }
+                        dest.candidates.insert(
+                            0,
+                            Candidate {
+                                flags: flags | SELECTED,
+                                ..candidate
+                            },
+                        );
+                        record(out, key, old, dest);
+                    }
+                    _ => {
+                        let old = dest.selection();
+                        dest.candidates.push(candidate);
+                        dest.reselect(ctx.attrs, ctx.peers, ctx.config);
+                        record(out, key, old, dest);
+                    }
+                }
             }
         }
     }
@@ -541,8 +625,17 @@ impl<K: PrefixKey> Table<K> {
         let i = dest
             .find(peer, path_id)
             .expect("every Adj-RIB-In key has its candidate");
+        let removed = dest.candidates[i];
+        if removed.flags & SELECTED == 0 && dest.is_irrelevant(ctx.attrs, ctx.config, removed.attrs)
+        {
+            // It was out of the running before the MED step: nothing it did affected the
+            // others, so its departure changes nothing.
+            dest.candidates.remove(i);
+            ctx.attrs.release(removed.attrs);
+            return;
+        }
         let old = dest.selection();
-        let removed = dest.candidates.remove(i);
+        dest.candidates.remove(i);
         ctx.attrs.release(removed.attrs);
         if dest.candidates.is_empty() {
             self.loc.remove(&key);
