@@ -4,7 +4,7 @@ use std::net::Ipv4Addr;
 
 use crate::attr::{
     Aggregator, AsPath, AttrFlags, AttrType, AttrValue, Community, ExtendedCommunity,
-    LargeCommunity, MpNextHop, MpNlri, MpReach, MpUnreach, PathAttribute,
+    LargeCommunity, MpNextHop, MpNlri, MpReach, MpUnreach, PathAttribute, SegmentType,
 };
 use crate::attr_codec::{self, AttrFault};
 use crate::cursor::Cursor;
@@ -167,6 +167,37 @@ impl Update {
     pub fn remove_attribute(&mut self, code: AttrType) -> Option<PathAttribute> {
         let index = self.attributes.iter().position(|a| a.type_code() == code)?;
         Some(self.attributes.remove(index))
+    }
+
+    /// Applies the rules RFC 7606 gives for UPDATEs from an external peer outside the
+    /// local confederation, which the codec cannot apply since it does not know the peer:
+    /// LOCAL_PREF, ORIGINATOR_ID and CLUSTER_LIST are discarded (sections 7.5, 7.9,
+    /// 7.10), and an AS_PATH holding confederation segments makes the routes withdrawn
+    /// (section 7.2), recorded in `issues` as a Malformed AS_PATH.
+    pub fn apply_external_peer_rules(&mut self) {
+        self.attributes.retain(|a| {
+            !matches!(
+                a.value,
+                AttrValue::LocalPref(_) | AttrValue::OriginatorId(_) | AttrValue::ClusterList(_)
+            )
+        });
+        let confed = self.as_path().is_some_and(|p| {
+            p.segments
+                .iter()
+                .any(|s| matches!(s.kind, SegmentType::ConfedSequence | SegmentType::ConfedSet))
+        });
+        if confed {
+            self.remove_attribute(AttrType::AS_PATH);
+            self.issues.push(AttrIssue {
+                type_code: AttrType::AS_PATH.0,
+                treatment: Treatment::TreatAsWithdraw,
+                error: DecodeError::new(
+                    DecodeErrorKind::MalformedAsPath,
+                    HEADER_LEN,
+                    "confederation segment from an external peer",
+                ),
+            });
+        }
     }
 
     /// The most severe treatment among `issues`, `None` when there are none.

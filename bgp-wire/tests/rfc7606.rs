@@ -589,3 +589,36 @@ fn s5_3_nlri_trailing_bits_are_cleared_not_errors() {
     assert!(u.issues.is_empty());
     assert_eq!(u.nlri, vec![Nlri::new("10.1.240.0/20".parse().unwrap())]);
 }
+
+#[test]
+fn s7_2_s7_5_s7_9_s7_10_external_peer_rules() {
+    let extra = [
+        &[0x40u8, 5, 4, 0, 0, 0, 100][..],
+        &[0x80, 9, 4, 10, 0, 0, 1],
+        &[0x80, 10, 4, 10, 0, 0, 2],
+        &[0x80, 4, 4, 0, 0, 0, 7],
+    ]
+    .concat();
+    let mut u = parse(&update_bytes(&[], &attrs_with(&extra, None), &NLRI));
+    assert!(u.issues.is_empty());
+    u.apply_external_peer_rules();
+    assert_eq!(u.local_pref(), None);
+    assert_eq!(u.originator_id(), None);
+    assert!(u.cluster_list().is_empty());
+    assert_eq!(u.multi_exit_disc(), Some(7));
+    assert!(u.issues.is_empty());
+    assert_eq!(announced(&u), nlri_set());
+
+    // An AS_CONFED_SEQUENCE from an external peer: treat-as-withdraw.
+    let confed_path = [0x40, 2, 12, 3, 1, 0, 0, 0xfd, 0xea, 2, 1, 0, 0, 0xfd, 0xe9];
+    let mut u = parse(&update_bytes(
+        &[],
+        &attrs_with(&confed_path, Some(2)),
+        &NLRI,
+    ));
+    assert!(u.issues.is_empty());
+    u.apply_external_peer_rules();
+    assert_eq!(u.treatment(), Some(Treatment::TreatAsWithdraw));
+    assert_eq!(u.issues[0].error.kind, DecodeErrorKind::MalformedAsPath);
+    assert_eq!(withdrawn(&u), nlri_set());
+}
