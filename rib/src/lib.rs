@@ -68,6 +68,30 @@
 //! let changes = rib.drop_peer(a).unwrap();
 //! assert_eq!(changes.iter().next().unwrap().new.len(), 1);
 //! ```
+//!
+//! # Design notes
+//!
+//! * **Attribute sets** ([`AttrSet`], [`AttrHandle`]): a route's path attributes minus
+//!   MP_REACH_NLRI/MP_UNREACH_NLRI, sorted by type code, plus its next hop as an
+//!   [`IpAddr`](std::net::IpAddr) (NEXT_HOP for IPv4 prefixes, else the MP_REACH_NLRI next
+//!   hop of the prefix's family). Interned in a slab with a hash table and reference
+//!   counts; [`Rib::announce`] interns once per call and family, so passing the prefixes of
+//!   one UPDATE together is the fast path.
+//! * **Layout**: each prefix's paths are stored once, as 16-byte records in its Loc-RIB
+//!   entry (one inline), with the selected ones first; each peer's Adj-RIB-In is a hash
+//!   set of 12-byte (IPv4) or 24-byte (IPv6) `(prefix, path id)` keys. Measured by the
+//!   `rib_memory` example: about 52 bytes per route beyond the attribute sets for 8 peers
+//!   sharing 125k prefixes, up to about 97 for a single peer's unique prefixes (when a
+//!   hash table has just doubled).
+//! * **Decision**: RFC 4271 9.1.2.2 run as set elimination (see [`decision`]); a path
+//!   that the steps before MED settle against the current best (worse: it changes
+//!   nothing; better: it alone wins) skips the full run, which keeps loading a table cheap.
+//! * **Longest-prefix match** ([`Rib::lookup`]): one hash map per family keyed by
+//!   (address, length) and a count of prefixes per length, probed from the longest length
+//!   in use down. A trie would bound the worst case better but cost memory per prefix and
+//!   a second structure to keep in step with the Loc-RIB; here an insert stays one lookup.
+//! * **Hashing**: a seeded multiply-fold hash ([`RibConfig::hash_seed`]), not the
+//!   standard library's randomly seeded one, so runs are reproducible.
 #![forbid(unsafe_code)]
 
 mod attrs;
