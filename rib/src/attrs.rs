@@ -14,7 +14,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use bgp_wire::{
     Afi, AsPath, AsPathSegment, AttrType, AttrValue, Community, MpNextHop, Origin, PathAttribute,
 };
-use hashbrown::HashTable;
+use hashbrown::{HashMap, HashTable};
 use smallvec::SmallVec;
 
 use crate::hash::SeededState;
@@ -41,6 +41,9 @@ pub(crate) struct DecisionAttrs {
     pub(crate) neighbour_as: Option<u32>,
     pub(crate) originator_id: Option<Ipv4Addr>,
     pub(crate) cluster_list_length: u32,
+    /// The caller's IGP cost to this set's next hop, when it set one
+    /// ([`Rib::set_next_hop_cost`](crate::Rib::set_next_hop_cost)).
+    pub(crate) next_hop_cost: Option<u32>,
 }
 
 /// An interned attribute set: path attributes (without MP_REACH/MP_UNREACH, sorted by
@@ -62,6 +65,7 @@ impl AttrSet {
             neighbour_as: None,
             originator_id: None,
             cluster_list_length: 0,
+            next_hop_cost: None,
         };
         for attribute in attributes.iter() {
             match &attribute.value {
@@ -205,6 +209,8 @@ pub(crate) struct AttrStore {
     table: HashTable<u32>,
     hasher: SeededState,
     live: usize,
+    /// IGP costs the caller set per next hop.
+    next_hop_costs: HashMap<IpAddr, u32, SeededState>,
 }
 
 impl AttrStore {
@@ -216,6 +222,7 @@ impl AttrStore {
             table: HashTable::new(),
             hasher,
             live: 0,
+            next_hop_costs: HashMap::with_hasher(hasher),
         }
     }
 
@@ -257,7 +264,9 @@ impl AttrStore {
             return AttrHandle(index);
         }
 
-        let set = AttrSet::new(kept.into_iter().cloned().collect(), next_hop);
+        let mut set = AttrSet::new(kept.into_iter().cloned().collect(), next_hop);
+        set.decision.next_hop_cost =
+            next_hop.and_then(|addr| self.next_hop_costs.get(&addr).copied());
         let entry = Entry { set, hash, refs: 0 };
         let index = match self.free.pop() {
             Some(index) => {
@@ -358,6 +367,28 @@ impl AttrStore {
             .map(|e| attributes_heap(&e.set.attributes))
             .sum();
         slab + values
+    }
+
+    /// Sets (or with `None` clears) the IGP cost to `next_hop`; returns the handles of the
+    /// live sets whose cost changed.
+    pub(crate) fn set_next_hop_cost(
+        &mut self,
+        next_hop: IpAddr,
+        cost: Option<u32>,
+    ) -> Vec<AttrHandle> {
+        match cost {
+            Some(cost) => self.next_hop_costs.insert(next_hop, cost),
+            None => self.next_hop_costs.remove(&next_hop),
+        };
+        let mut changed = Vec::new();
+        for (index, entry) in self.entries.iter_mut().enumerate() {
+            let Some(entry) = entry else { continue };
+            if entry.set.next_hop == Some(next_hop) && entry.set.decision.next_hop_cost != cost {
+                entry.set.decision.next_hop_cost = cost;
+                changed.push(AttrHandle(index as u32));
+            }
+        }
+        changed
     }
 
     /// Live sets (including those unused but not yet collected).

@@ -23,8 +23,9 @@ pub enum DecisionStep {
     Med,
     /// A path from an external peer beats one from an internal peer (d).
     PeerType,
-    /// Lower interior cost to the next hop wins (e): the peer's
-    /// [`PeerInfo::igp_cost`](crate::PeerInfo::igp_cost).
+    /// Lower interior cost to the next hop wins (e): the cost the caller set for the
+    /// path's next hop ([`Rib::set_next_hop_cost`](crate::Rib::set_next_hop_cost)), else
+    /// the peer's [`PeerInfo::igp_cost`](crate::PeerInfo::igp_cost).
     IgpCost,
     /// The path received first wins, when every remaining path is external (RFC 5004).
     /// Runs only with [`RibConfig::prefer_older_external`].

@@ -21,7 +21,8 @@ use crate::types::{
 /// Methods come in three kinds:
 ///
 /// * **Peers**: [`add_peer`](Self::add_peer), [`remove_peer`](Self::remove_peer),
-///   [`set_igp_cost`](Self::set_igp_cost), [`peer`](Self::peer).
+///   [`set_igp_cost`](Self::set_igp_cost), [`set_next_hop_cost`](Self::set_next_hop_cost),
+///   [`peer`](Self::peer).
 /// * **Mutations**, each returning the [`Changes`] it caused:
 ///   [`announce`](Self::announce), [`withdraw`](Self::withdraw),
 ///   [`drop_peer`](Self::drop_peer), [`mark_stale`](Self::mark_stale) (changes nothing
@@ -138,6 +139,26 @@ impl Rib {
         self.v4.reselect_peer(&mut ctx, peer.0, &mut out);
         self.v6.reselect_peer(&mut ctx, peer.0, &mut out);
         Ok(finish(out))
+    }
+
+    /// Sets the interior cost to the next hop `next_hop`, for every path whose next hop it
+    /// is, from any peer; `None` goes back to each peer's
+    /// [`igp_cost`](PeerInfo::igp_cost). A per-route cost, for callers that resolve next
+    /// hops. Scans the Loc-RIB when some stored path uses that next hop.
+    pub fn set_next_hop_cost(&mut self, next_hop: IpAddr, cost: Option<u32>) -> Changes {
+        self.attrs.collect();
+        let handles = self.attrs.set_next_hop_cost(next_hop, cost);
+        let mut out = Vec::new();
+        if !handles.is_empty() {
+            let mut ctx = Ctx {
+                attrs: &mut self.attrs,
+                peers: &self.peers,
+                config: &self.config,
+            };
+            self.v4.reselect_attrs(&mut ctx, &handles, &mut out);
+            self.v6.reselect_attrs(&mut ctx, &handles, &mut out);
+        }
+        finish(out)
     }
 
     fn check(&self, peer: PeerId) -> Result<usize, RibError> {

@@ -436,7 +436,7 @@ pub(crate) fn contenders<'a>(
                 med: a.med.unwrap_or(missing_med),
                 neighbour_as: a.neighbour_as,
                 ebgp: peer.is_ebgp,
-                igp_cost: peer.igp_cost,
+                igp_cost: a.next_hop_cost.unwrap_or(peer.igp_cost),
                 rank: c.rank,
                 router_id: u32::from(a.originator_id.unwrap_or(peer.bgp_id)),
                 cluster_list_length: a.cluster_list_length,
@@ -736,6 +736,28 @@ impl<K: PrefixKey> Table<K> {
         let adj = self.adj.iter().map(HashSet::allocation_size).sum::<usize>()
             + self.adj.capacity() * size_of::<HashSet<K::Adj, SeededState>>();
         (self.loc.allocation_size() + spilled, adj)
+    }
+
+    /// Re-runs the decision for every prefix with a path whose attribute set is in
+    /// `handles` (sorted). Scans the whole Loc-RIB.
+    pub(crate) fn reselect_attrs(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        handles: &[AttrHandle],
+        out: &mut Vec<Change>,
+    ) {
+        for (key, dest) in self.loc.iter_mut() {
+            if dest.candidates.len() > 1
+                && dest
+                    .candidates
+                    .iter()
+                    .any(|c| handles.binary_search(&c.attrs).is_ok())
+            {
+                let old = dest.selection();
+                dest.reselect(ctx.attrs, ctx.peers, ctx.config);
+                record(out, *key, old, dest);
+            }
+        }
     }
 
     /// The candidate of `peer` for `key`/`path_id`.

@@ -432,6 +432,54 @@ fn igp_cost_changes_rerun_the_decision() {
 }
 
 #[test]
+fn next_hop_costs_override_the_peer_cost_for_every_path_via_that_next_hop() {
+    let (mut rib, p) = rib_with_peers(RibConfig::default(), 2);
+    let (a, b) = (net("10.1.0.0/16"), net("10.2.0.0/16"));
+    let _ = rib
+        .announce(p[0], &[Nlri::new(a), Nlri::new(b)], &attrs(&[65001], 1))
+        .unwrap();
+    let _ = rib
+        .announce(p[1], &[Nlri::new(a)], &attrs(&[65002], 2))
+        .unwrap();
+    let _ = rib
+        .announce(p[1], &[Nlri::new(b)], &attrs(&[65002], 3))
+        .unwrap();
+    assert_eq!(
+        (rib.best(a).unwrap().peer, rib.best(b).unwrap().peer),
+        (p[0], p[0])
+    );
+    // Next hop 10.0.0.1 (peer 1's) becomes expensive: both prefixes move to peer 2.
+    let changes = rib.set_next_hop_cost(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), Some(10));
+    assert_eq!(changes.iter().map(|c| c.prefix).collect::<Vec<_>>(), [a, b]);
+    assert_eq!(rib.explain(a).unwrap().beaten[0].1, DecisionStep::IgpCost);
+    // Next hop 10.0.0.3 (used for b only) costs more still: b goes back to peer 1.
+    let changes = rib.set_next_hop_cost(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 3)), Some(20));
+    assert_eq!(
+        changes
+            .iter()
+            .map(|c| (c.prefix, c.new_best().unwrap().peer))
+            .collect::<Vec<_>>(),
+        [(b, p[0])]
+    );
+    // Paths announced later with that next hop get the cost too.
+    let c = net("10.3.0.0/16");
+    let _ = rib
+        .announce(p[0], &[Nlri::new(c)], &attrs(&[65001], 1))
+        .unwrap();
+    let _ = rib
+        .announce(p[1], &[Nlri::new(c)], &attrs(&[65002], 2))
+        .unwrap();
+    assert_eq!(rib.best(c).unwrap().peer, p[1]);
+    // Clearing falls back to the peers' costs (0 each): the router id decides again.
+    let _ = rib.set_next_hop_cost(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), None);
+    let _ = rib.set_next_hop_cost(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 3)), None);
+    assert!([a, b, c].iter().all(|x| rib.best(*x).unwrap().peer == p[0]));
+    assert!(rib
+        .set_next_hop_cost(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)), Some(5))
+        .is_empty());
+}
+
+#[test]
 fn peers_are_checked_and_ids_reused_after_removal() {
     let (mut rib, p) = rib_with_peers(RibConfig::default(), 2);
     let a = net("10.1.0.0/16");
