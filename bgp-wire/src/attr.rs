@@ -193,8 +193,9 @@ impl AsPath {
     /// When AS_PATH holds fewer AS numbers than AS4_PATH, AS4_PATH is ignored and AS_PATH
     /// returned. Otherwise the leading part of AS_PATH that AS4_PATH lacks (counting as
     /// [`AsPath::path_length`] does, confederation segments included as they come) is put
-    /// in front of AS4_PATH. Confederation segments of AS4_PATH are dropped: RFC 6793
-    /// section 3 forbids them there.
+    /// in front of AS4_PATH, with the confederation segments that lead it or adjoin what
+    /// is taken. Confederation segments of AS4_PATH are dropped: RFC 6793 declares them
+    /// obsolete there.
     pub fn merge_as4(&self, as4_path: &Self) -> Self {
         let as4_segments = || {
             as4_path
@@ -211,7 +212,13 @@ impl AsPath {
         };
         let mut merged = Self::default();
         for segment in &self.segments {
-            if lead == 0 {
+            // Confederation segments are taken when leading or next to a taken segment
+            // (RFC 6793 section 4.2.3); they count for nothing.
+            let confed = matches!(
+                segment.kind,
+                SegmentType::ConfedSequence | SegmentType::ConfedSet
+            );
+            if lead == 0 && !confed {
                 break;
             }
             match segment.kind {

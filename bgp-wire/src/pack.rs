@@ -83,6 +83,8 @@ impl UpdatePacker {
     }
 
     /// Queues IPv4 unicast announcements sharing `attributes` (which carry NEXT_HOP).
+    /// AS_PATH and AGGREGATOR must hold the true AS numbers: on a 2-octet session the
+    /// packer adds AS4_PATH and AS4_AGGREGATOR as RFC 6793 requires.
     pub fn announce(
         &mut self,
         attributes: &[PathAttribute],
@@ -91,7 +93,7 @@ impl UpdatePacker {
         let key = GroupKey {
             family: Family::IPV4_UNICAST,
             next_hop: None,
-            attributes: attributes.to_vec(),
+            attributes: self.session_attributes(attributes),
         };
         self.push_group(key, nlri);
         self
@@ -109,10 +111,18 @@ impl UpdatePacker {
         let key = GroupKey {
             family,
             next_hop: Some(next_hop),
-            attributes: attributes.to_vec(),
+            attributes: self.session_attributes(attributes),
         };
         self.push_group(key, nlri);
         self
+    }
+
+    /// The attributes as they go out on this session: AS4_PATH and AS4_AGGREGATOR made
+    /// right for it (RFC 6793, see [`Update::prepare_as4_attributes`]).
+    fn session_attributes(&self, attributes: &[PathAttribute]) -> Vec<PathAttribute> {
+        let mut attributes = attributes.to_vec();
+        crate::update::prepare_as4_attributes(&mut attributes, &self.params);
+        attributes
     }
 
     fn push_group(&mut self, key: GroupKey, nlri: impl IntoIterator<Item = Nlri>) {

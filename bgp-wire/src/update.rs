@@ -169,6 +169,19 @@ impl Update {
         Some(self.attributes.remove(index))
     }
 
+    /// Makes AS4_PATH and AS4_AGGREGATOR right for a session with `params` (RFC 6793
+    /// sections 4.1 and 4.2.2), from AS_PATH and AGGREGATOR holding the true 4-octet values
+    /// (see [`Update::effective_as_path`] for routes learned from 2-octet speakers).
+    ///
+    /// Existing AS4 attributes are dropped. To a 4-octet speaker nothing more is sent; to a
+    /// 2-octet one, AS4_PATH carries the path (without confederation segments) when some
+    /// AS does not fit two octets, and AS4_AGGREGATOR the aggregator's AS when it does not,
+    /// AGGREGATOR then naming AS_TRANS. AS_PATH itself goes out with AS_TRANS in place of
+    /// such AS numbers. [`crate::UpdatePacker`] does this for every message it builds.
+    pub fn prepare_as4_attributes(&mut self, params: &SessionParams) {
+        prepare_as4_attributes(&mut self.attributes, params);
+    }
+
     /// Applies the rules RFC 7606 gives for UPDATEs from an external peer outside the
     /// local confederation, which the codec cannot apply since it does not know the peer:
     /// LOCAL_PREF, ORIGINATOR_ID and CLUSTER_LIST are discarded (sections 7.5, 7.9,
@@ -707,4 +720,38 @@ impl<'a> arbitrary::Arbitrary<'a> for Update {
             issues: Vec::new(),
         })
     }
+}
+
+/// See [`Update::prepare_as4_attributes`].
+pub(crate) fn prepare_as4_attributes(attributes: &mut Vec<PathAttribute>, params: &SessionParams) {
+    attributes.retain(|a| !matches!(a.value, AttrValue::As4Path(_) | AttrValue::As4Aggregator(_)));
+    if params.four_octet_as {
+        return;
+    }
+    let wide = |asn: u32| asn > u32::from(u16::MAX);
+    let mut as4 = Vec::new();
+    for attr in attributes.iter_mut() {
+        match &mut attr.value {
+            AttrValue::AsPath(path)
+                if path
+                    .segments
+                    .iter()
+                    .any(|s| s.asns.iter().any(|&a| wide(a))) =>
+            {
+                let segments = path
+                    .segments
+                    .iter()
+                    .filter(|s| matches!(s.kind, SegmentType::AsSequence | SegmentType::AsSet))
+                    .cloned()
+                    .collect();
+                as4.push(PathAttribute::new(AttrValue::As4Path(AsPath { segments })));
+            }
+            AttrValue::Aggregator(agg) if wide(agg.asn) => {
+                as4.push(PathAttribute::new(AttrValue::As4Aggregator(*agg)));
+                agg.asn = u32::from(crate::open::Open::AS_TRANS);
+            }
+            _ => {}
+        }
+    }
+    attributes.extend(as4);
 }

@@ -285,3 +285,63 @@ fn set_and_remove_attributes() {
     assert_eq!(update.local_pref(), None);
     assert!(update.remove_attribute(AttrType::LOCAL_PREF).is_none());
 }
+
+#[test]
+fn prepare_as4_attributes_for_old_and_new_speakers() {
+    use bgp_wire::{Aggregator, AsPathSegment, SegmentType};
+    let mut path = AsPath::from_sequence([4_200_000_001, 65001]);
+    path.segments.insert(
+        0,
+        AsPathSegment {
+            kind: SegmentType::ConfedSequence,
+            asns: [65010].into_iter().collect(),
+        },
+    );
+    let aggregator = Aggregator {
+        asn: 4_200_000_002,
+        address: Ipv4Addr::new(10, 0, 0, 9),
+    };
+    let base = Update::new()
+        .with_attribute(AttrValue::AsPath(path.clone()))
+        .with_attribute(AttrValue::Aggregator(aggregator))
+        .with_attribute(AttrValue::As4Path(AsPath::from_sequence([1])));
+
+    // To a 2-octet speaker: AS4_PATH without the confederation segment, AS4_AGGREGATOR,
+    // AGGREGATOR naming AS_TRANS; the stale AS4_PATH is replaced.
+    let old = SessionParams::default();
+    let mut update = base.clone();
+    update.prepare_as4_attributes(&old);
+    assert_eq!(
+        update.as4_path(),
+        Some(&AsPath::from_sequence([4_200_000_001, 65001]))
+    );
+    assert_eq!(update.as4_aggregator(), Some(aggregator));
+    assert_eq!(
+        update.aggregator().map(|a| a.asn),
+        Some(u32::from(Open::AS_TRANS))
+    );
+    // On the wire AS_PATH carries AS_TRANS; the receiver merges the true path back.
+    let bytes = Message::Update(update).to_bytes(&old);
+    let Message::Update(received) = Message::parse(&bytes, &old).unwrap() else {
+        panic!()
+    };
+    assert_eq!(
+        received.as_path().unwrap().segments[1].asns[0],
+        u32::from(Open::AS_TRANS)
+    );
+    let mut expected = path.clone();
+    expected.segments[1].asns[0] = 4_200_000_001;
+    assert_eq!(received.effective_as_path(&old), expected);
+    assert_eq!(received.effective_aggregator(&old), Some(aggregator));
+
+    // To a 4-octet speaker: no AS4 attributes at all.
+    let mut update = base.clone();
+    update.prepare_as4_attributes(&SessionParams::modern());
+    assert_eq!(update.as4_path(), None);
+    assert_eq!(update.aggregator(), Some(aggregator));
+
+    // A path that fits two octets needs no AS4_PATH.
+    let mut small = Update::new().with_attribute(AttrValue::AsPath(AsPath::from_sequence([65001])));
+    small.prepare_as4_attributes(&old);
+    assert_eq!(small.attributes.len(), 1);
+}

@@ -192,3 +192,32 @@ fn empty_packer_produces_nothing() {
         .finish()
         .is_empty());
 }
+
+#[test]
+fn packer_adds_as4_path_for_two_octet_sessions() {
+    let old = SessionParams::default();
+    let attrs = attrs(4_200_000_001);
+    let mut packer = UpdatePacker::new(old.clone());
+    packer.announce(&attrs, [v4(1, 24)]);
+    let messages = packer.finish();
+    let Ok(Message::Update(update)) = Message::parse(&messages[0], &old) else {
+        panic!()
+    };
+    assert!(update.issues.is_empty());
+    assert_eq!(
+        update.effective_as_path(&old),
+        AsPath::from_sequence([4_200_000_001, 64500])
+    );
+    // A 4-octet session gets the path as is and no AS4_PATH.
+    let mut packer = UpdatePacker::new(SessionParams::modern());
+    packer.announce(&attrs, [v4(1, 24)]);
+    let Ok(Message::Update(update)) = Message::parse(&packer.finish()[0], &SessionParams::modern())
+    else {
+        panic!()
+    };
+    assert!(update.as4_path().is_none());
+    assert_eq!(
+        update.as_path(),
+        Some(&AsPath::from_sequence([4_200_000_001, 64500]))
+    );
+}
