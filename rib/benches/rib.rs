@@ -1,6 +1,10 @@
 //! RIB benchmarks: loading a million routes, churn, dropping a peer.
 //!
 //! `cargo bench -p rib` (add `-- --quick` for a short run). Throughput is in routes.
+//!
+//! Time is the benchmark thread's CPU time (from `/proc/thread-self/schedstat`), not wall
+//! time: the machines these run on are shared, and a busy neighbour should not show up as
+//! a slower RIB. Where that file is missing the numbers are meaningless (zero).
 
 // criterion_group! generates an undocumented public function.
 #![allow(missing_docs)]
@@ -9,11 +13,52 @@
 mod synth;
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use rib::{PeerId, Rib, RibConfig};
 use synth::Synth;
+
+/// CPU time of the calling thread, in nanoseconds.
+fn cpu_nanos() -> u64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/thread-self/schedstat") else {
+        return 0;
+    };
+    stat.split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Criterion measurement in thread CPU nanoseconds, formatted like wall time.
+struct CpuTime;
+
+static WALL_TIME: WallTime = WallTime;
+
+impl Measurement for CpuTime {
+    type Intermediate = u64;
+    type Value = u64;
+
+    fn start(&self) -> u64 {
+        cpu_nanos()
+    }
+    fn end(&self, start: u64) -> u64 {
+        cpu_nanos().saturating_sub(start)
+    }
+    fn add(&self, a: &u64, b: &u64) -> u64 {
+        a + b
+    }
+    fn zero(&self) -> u64 {
+        0
+    }
+    fn to_f64(&self, value: &u64) -> f64 {
+        *value as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        WALL_TIME.formatter()
+    }
+}
 
 const PEERS: usize = 8;
 const PREFIXES: usize = 125_000;
@@ -34,7 +79,7 @@ fn load(synth: &Synth, config: RibConfig) -> (Rib, Vec<PeerId>) {
     (rib, ids)
 }
 
-fn bench_load(c: &mut Criterion) {
+fn bench_load(c: &mut Criterion<CpuTime>) {
     let synth = Synth::new(PEERS, PREFIXES, SETS_PER_PEER);
     let mut group = c.benchmark_group("load");
     group
@@ -67,7 +112,7 @@ fn bench_load(c: &mut Criterion) {
     group.finish();
 }
 
-fn bench_churn(c: &mut Criterion) {
+fn bench_churn(c: &mut Criterion<CpuTime>) {
     let synth = Synth::new(PEERS, PREFIXES, SETS_PER_PEER);
     let (mut rib, ids) = load(&synth, RibConfig::azure());
     // Every tenth UPDATE of every peer: withdrawn, then announced again.
@@ -98,7 +143,7 @@ fn bench_churn(c: &mut Criterion) {
     group.finish();
 }
 
-fn bench_drop_peer(c: &mut Criterion) {
+fn bench_drop_peer(c: &mut Criterion<CpuTime>) {
     let synth = Synth::new(PEERS, PREFIXES, SETS_PER_PEER);
     let (mut rib, ids) = load(&synth, RibConfig::azure());
     let victim = ids[0];
@@ -109,11 +154,11 @@ fn bench_drop_peer(c: &mut Criterion) {
     group.throughput(Throughput::Elements(PREFIXES as u64));
     group.bench_function("drop a peer with 125k routes of 1M, azure", |b| {
         b.iter_custom(|iters| {
-            let mut spent = Duration::ZERO;
+            let mut spent = 0;
             for _ in 0..iters {
-                let start = Instant::now();
+                let start = cpu_nanos();
                 let _ = black_box(rib.drop_peer(victim).unwrap());
-                spent += start.elapsed();
+                spent += cpu_nanos().saturating_sub(start);
                 for (b, batch) in synth.batches.iter().enumerate() {
                     let _ = rib.announce(victim, batch, synth.set_for(0, b)).unwrap();
                 }
@@ -126,7 +171,7 @@ fn bench_drop_peer(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default();
+    config = Criterion::default().with_measurement(CpuTime);
     targets = bench_load, bench_churn, bench_drop_peer
 }
 criterion_main!(benches);

@@ -131,14 +131,14 @@ impl Changes {
     pub(crate) fn normalise(&mut self) {
         if self.changes.len() > 1 {
             self.changes.sort_by_key(|change| change.prefix);
-            let mut fused: Vec<Change> = Vec::with_capacity(self.changes.len());
-            for change in self.changes.drain(..) {
-                match fused.last_mut() {
-                    Some(last) if last.prefix == change.prefix => last.new = change.new,
-                    _ => fused.push(change),
+            // `dedup_by` hands over (later, kept earlier): the kept record takes the later `new`.
+            self.changes.dedup_by(|later, earlier| {
+                let same = later.prefix == earlier.prefix;
+                if same {
+                    earlier.new = std::mem::take(&mut later.new);
                 }
-            }
-            self.changes = fused;
+                same
+            });
         }
         self.changes.retain(|c| c.old != c.new);
     }
