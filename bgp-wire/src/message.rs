@@ -153,6 +153,16 @@ fn check_route_refresh_length(
     Ok(())
 }
 
+/// Writes the number of bytes from `from` to the end of `out` (saturated to 65535) as
+/// a 2-octet length at `at`.
+pub(crate) fn patch_length(out: &mut [u8], at: usize, from: usize) {
+    let len = out.len().saturating_sub(from);
+    let bytes = u16::try_from(len).unwrap_or(u16::MAX).to_be_bytes();
+    if let Some(field) = out.get_mut(at..at + 2) {
+        field.copy_from_slice(&bytes);
+    }
+}
+
 fn bad_length(length: u16) -> DecodeError {
     DecodeError::new(
         DecodeErrorKind::BadMessageLength { length },
@@ -236,10 +246,10 @@ impl Message {
     /// (see [`SessionParams::max_message_len`]) is written all the same, its length
     /// field saturating at 65535. Split routes with [`crate::UpdatePacker`] to stay within.
     pub fn emit(&self, out: &mut Vec<u8>, params: &SessionParams) {
-        let len = self.encoded_len(params);
-        out.reserve(len);
+        let start = out.len();
         out.extend_from_slice(&[0xff; 16]);
-        out.extend_from_slice(&u16::try_from(len).unwrap_or(u16::MAX).to_be_bytes());
+        // The length is filled in once the body is written.
+        out.extend_from_slice(&[0, 0]);
         out.push(self.message_type().0);
         match self {
             Self::Open(open) => open.emit_body(out),
@@ -261,6 +271,7 @@ impl Message {
                 out.push(rr.family.safi.0);
             }
         }
+        patch_length(out, start + 16, start);
     }
 
     /// The encoding as a new vector.

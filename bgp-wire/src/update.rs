@@ -429,18 +429,17 @@ impl Update {
     /// Appends the body (everything after the 19-byte header). `issues` are not encoded.
     pub fn emit_body(&self, out: &mut Vec<u8>, params: &SessionParams) {
         let v4_add_path = params.add_path.contains(Family::IPV4_UNICAST);
-        let withdrawn_len = prefix::prefixes_len(&self.withdrawn, v4_add_path);
-        out.extend_from_slice(
-            &u16::try_from(withdrawn_len)
-                .unwrap_or(u16::MAX)
-                .to_be_bytes(),
-        );
+        // Both length fields are filled in once their fields are written.
+        let withdrawn_at = out.len();
+        out.extend_from_slice(&[0, 0]);
         prefix::emit_prefixes(&self.withdrawn, v4_add_path, out);
-        let attr_len = self.attributes_len(params);
-        out.extend_from_slice(&u16::try_from(attr_len).unwrap_or(u16::MAX).to_be_bytes());
+        crate::message::patch_length(out, withdrawn_at, withdrawn_at + 2);
+        let attrs_at = out.len();
+        out.extend_from_slice(&[0, 0]);
         for attr in &self.attributes {
             attr_codec::emit_attribute(attr, params, out);
         }
+        crate::message::patch_length(out, attrs_at, attrs_at + 2);
         prefix::emit_prefixes(&self.nlri, v4_add_path, out);
     }
 
