@@ -445,8 +445,10 @@ pub enum ConfigError {
         /// What is wrong.
         source: RouteMapError,
     },
-    /// Local ASN 0, or 4-octet without the extension.
-    #[error("local_asn: {asn} is not usable (0, or 4-octet without extensions.four_octet_asn)")]
+    /// Local ASN 0 or AS_TRANS, or 4-octet without the extension.
+    #[error(
+        "local_asn: {asn} is not usable (0, 23456, or 4-octet without extensions.four_octet_asn)"
+    )]
     LocalAsn {
         /// The ASN.
         asn: u32,
@@ -460,10 +462,21 @@ pub enum ConfigError {
     /// ECMP width 0.
     #[error("limits.ecmp_width: must be at least 1")]
     EcmpWidth,
+    /// Router id 0.0.0.0.
+    #[error("router_id: must not be 0.0.0.0")]
+    RouterId,
     /// A command named a peer that does not exist.
-    #[error("peer {peer}: not configured")]
+    #[error("{peer}: not configured")]
     UnknownPeer {
         /// The peer.
+        peer: crate::policy::PeerId,
+    },
+    /// The BGP session refused the settings derived for this peer.
+    #[error("peer {peer}: session settings: {source}")]
+    Session {
+        /// The peer.
         peer: IpAddr,
+        /// What the session refused.
+        source: bgp_fsm::ConfigError,
     },
 }

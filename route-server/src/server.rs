@@ -422,8 +422,11 @@ impl RouteServer {
         let id = PeerId(self.next_peer);
         self.next_peer += 1;
         let session_config = self.session_config(&peer, id);
-        let mut session = Session::new(session_config, now)
-            .map_err(|_| ConfigError::PeerAsnZero { peer: peer.address })?;
+        let mut session =
+            Session::new(session_config, now).map_err(|source| ConfigError::Session {
+                peer: peer.address,
+                source,
+            })?;
         session.start(now);
         self.config.peers.push(peer.clone());
         self.peers.insert(
@@ -450,9 +453,7 @@ impl RouteServer {
     /// [`ConfigError::UnknownPeer`] when no such peer is configured.
     pub fn remove_peer(&mut self, now: Instant, peer: PeerId) -> Result<(), ConfigError> {
         let Some(p) = self.peers.get_mut(&peer) else {
-            return Err(ConfigError::UnknownPeer {
-                peer: IpAddr::from([0, 0, 0, 0]),
-            });
+            return Err(ConfigError::UnknownPeer { peer });
         };
         p.session.stop(now, StopReason::PeerDeconfigured);
         self.drain_peer(now, peer);

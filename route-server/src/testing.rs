@@ -14,7 +14,10 @@ use bgp_fsm::{
     Input as SessionInput, Instant, Output as SessionOutput, Session, SessionConfig, SessionEvent,
     State,
 };
-use bgp_wire::{AsPath, AttrValue, Community, Family, Nlri, Origin, PathAttribute, UpdatePacker};
+use bgp_wire::{
+    AsPath, AttrValue, Community, Family, MpNextHop, MpNlri, MpReach, Nlri, Origin, PathAttribute,
+    UpdatePacker,
+};
 use ipnet::IpNet;
 
 use crate::config::Config;
@@ -450,7 +453,24 @@ impl Lab {
             }
         }
         for (attrs, nlri) in groups {
-            packer.announce(attrs, nlri);
+            let (v6, v4): (Vec<Nlri>, Vec<Nlri>) =
+                nlri.into_iter().partition(|n| n.prefix.addr().is_ipv6());
+            if !v4.is_empty() {
+                packer.announce(attrs, v4);
+            }
+            // IPv6 routes carry their next hop in an empty MP_REACH_NLRI built by `route_v6`.
+            let mp_next_hop = attrs.iter().find_map(|a| match &a.value {
+                AttrValue::MpReachNlri(mp) => Some(mp.next_hop.clone()),
+                _ => None,
+            });
+            if let (false, Some(next_hop)) = (v6.is_empty(), mp_next_hop) {
+                let rest: Vec<PathAttribute> = attrs
+                    .iter()
+                    .filter(|a| !matches!(a.value, AttrValue::MpReachNlri(_)))
+                    .cloned()
+                    .collect();
+                packer.announce_mp(Family::IPV6_UNICAST, next_hop, &rest, v6);
+            }
         }
         for update in packer.finish_updates() {
             let _ = s.session.send_update(now, &update);
@@ -471,13 +491,42 @@ fn apply_received(table: &mut BTreeMap<IpNet, RouteAttrs>, update: &bgp_wire::Up
     for (_, nlri) in update.routes_to_withdraw() {
         table.remove(&nlri.prefix);
     }
-    let Some(next_hop) = update.next_hop() else {
-        return;
-    };
-    let attrs = RouteAttrs::from_wire(&update.attributes, IpAddr::V4(next_hop), true);
+    let v4 = update.next_hop().map(IpAddr::V4);
+    let v6 = update.mp_reach().and_then(|mp| match mp.next_hop {
+        MpNextHop::Ipv6 { global, .. } => Some(IpAddr::V6(global)),
+        _ => None,
+    });
     for (family, nlri) in update.routes_to_announce() {
-        if family == Family::IPV4_UNICAST {
-            table.insert(nlri.prefix, attrs.clone());
+        let next_hop = if family == Family::IPV6_UNICAST {
+            v6
+        } else {
+            v4
+        };
+        if let Some(next_hop) = next_hop {
+            table.insert(
+                nlri.prefix,
+                RouteAttrs::from_wire(&update.attributes, next_hop, true),
+            );
         }
     }
+}
+
+/// Path attributes of an IPv6 route: ORIGIN IGP, `path`, and `next_hop` (carried by the
+/// lab in an empty MP_REACH_NLRI until the packer builds the real one).
+pub fn route_v6(path: &[u32], next_hop: std::net::Ipv6Addr) -> Vec<PathAttribute> {
+    vec![
+        PathAttribute::new(AttrValue::Origin(Origin::Igp)),
+        PathAttribute::new(AttrValue::AsPath(AsPath::from_sequence(
+            path.iter().copied(),
+        ))),
+        PathAttribute::new(AttrValue::MpReachNlri(MpReach {
+            family: Family::IPV6_UNICAST,
+            next_hop: MpNextHop::Ipv6 {
+                global: next_hop,
+                link_local: None,
+            },
+            reserved: 0,
+            nlri: MpNlri::Prefixes(Vec::new()),
+        })),
+    ]
 }

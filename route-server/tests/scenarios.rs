@@ -7,7 +7,7 @@ use std::time::Duration;
 use bgp_fsm::{SessionEnd, SessionEvent, State};
 use bgp_wire::{AsPath, Community, ErrorCode, Notification};
 use ipnet::IpNet;
-use route_server::testing::{nva_session, route, Lab};
+use route_server::testing::{nva_session, route, route_v6, Lab};
 use route_server::{
     compare_instances, Config, ConfigError, Event, HubRoutingPreference, PeerConfig, PeerKind,
     PeeredVnet, RouteServer,
@@ -1019,4 +1019,66 @@ fn ipv6_unicast_with_the_extension() {
     let warned = std::iter::from_fn(|| server.poll_output())
         .any(|o| matches!(o, route_server::Output::Event(Event::Warning { .. })));
     assert!(warned, "an IPv6 VNet range is warned about in Azure mode");
+}
+
+#[test]
+fn ipv6_routes_flow_between_ipv6_nvas() {
+    let mut config = hub(RS);
+    config.extensions.ipv6_unicast = true;
+    config.local_ipv6_address = Some("fd00:1::4".parse().unwrap());
+    config.vnet_prefixes.push(net("fd00:1::/48"));
+    config.peers.push(PeerConfig::nva(ip(v4(4)), 65001));
+    config.peers.push(PeerConfig::nva(ip(v4(5)), 65002));
+    let mut lab = Lab::new(config);
+    for (last, asn) in [(4, 65001), (5, 65002)] {
+        let mut session = nva_session(v4(last), asn);
+        session
+            .capabilities
+            .families
+            .push(bgp_wire::Family::IPV6_UNICAST);
+        lab.add_speaker(ip(v4(last)), session);
+    }
+    let nh: std::net::Ipv6Addr = "fd00:2::4".parse().unwrap();
+    lab.announce(
+        0,
+        &[net("2001:db8::/32"), net("fd00:1:0:5::/64")],
+        &route_v6(&[65001], nh),
+    );
+    assert_eq!(
+        lab.fabric.get(&net("2001:db8::/32")),
+        Some(&vec![IpAddr::V6(nh)])
+    );
+    assert!(
+        !lab.fabric.contains_key(&net("fd00:1:0:5::/64")),
+        "inside the IPv6 VNet range"
+    );
+    let got = &lab.speakers[1].received[&net("2001:db8::/32")];
+    assert_eq!(got.as_path, AsPath::from_sequence([65515, 65001]));
+    assert_eq!(got.next_hop, "fd00:1::4".parse::<IpAddr>().unwrap());
+    let range = &lab.speakers[1].received[&net("fd00:1::/48")];
+    assert_eq!(range.as_path, AsPath::from_sequence([65515]));
+    // IPv4 still flows alongside.
+    lab.announce(0, &[net("10.250.0.0/16")], &route(&[65001], v4(4), &[]));
+    assert_eq!(path_of(&lab, 1, "10.250.0.0/16"), Some(vec![65515, 65001]));
+}
+
+#[test]
+fn configurable_local_asn_is_what_peers_see() {
+    let mut config = hub(RS);
+    config.local_asn = 64999;
+    config.extensions.allow_reserved_asns = true;
+    config.peers.push(PeerConfig::nva(ip(v4(4)), 65515));
+    config.peers.push(PeerConfig::nva(ip(v4(5)), 65002));
+    let mut lab = Lab::new(config);
+    let mut first = nva_session(v4(4), 65515);
+    first.peer_asn = 64999.into();
+    let mut second = nva_session(v4(5), 65002);
+    second.peer_asn = 64999.into();
+    lab.add_speaker(ip(v4(4)), first);
+    lab.add_speaker(ip(v4(5)), second);
+    // An NVA in 65515 (another region's Azure ASN) no longer needs as-override.
+    lab.announce(0, &[net("10.2.0.0/16")], &route(&[65515], v4(4), &[]));
+    assert_eq!(lab.fabric[&net("10.2.0.0/16")], hops(&[v4(4)]));
+    assert_eq!(path_of(&lab, 1, "10.2.0.0/16"), Some(vec![64999, 65515]));
+    assert_eq!(path_of(&lab, 1, "10.1.0.0/16"), Some(vec![64999]));
 }
