@@ -22,6 +22,10 @@ pub const AZURE_MAX_ROUTES_PER_PEER: u32 = 4000;
 /// The most next hops the Azure fabric spreads one prefix over.
 pub const AZURE_ECMP_WIDTH: usize = 8;
 
+/// Prefixes an ExpressRoute gateway may send to its circuit (VNet ranges plus what the
+/// route server gives it).
+pub const AZURE_EXPRESSROUTE_PREFIX_LIMIT: usize = 1000;
+
 /// Keepalive interval Azure Route Server uses, in seconds.
 pub const AZURE_KEEPALIVE_SECS: u16 = 60;
 
@@ -154,6 +158,11 @@ pub struct Limits {
     pub counting: LimitCounting,
     /// The most distinct next hops programmed for one prefix.
     pub ecmp_width: usize,
+    /// ExpressRoute's gateway-to-circuit limit: with branch-to-branch on, the virtual
+    /// network ranges plus the routes sent to the ExpressRoute gateway must stay within
+    /// it. Crossing it raises an [`Event::Warning`](crate::Event::Warning); `None` never
+    /// warns.
+    pub expressroute_prefix_limit: Option<usize>,
 }
 
 impl Default for Limits {
@@ -163,6 +172,7 @@ impl Default for Limits {
             max_routes_per_peer: Some(AZURE_MAX_ROUTES_PER_PEER),
             counting: LimitCounting::HeldPlusBatch,
             ecmp_width: AZURE_ECMP_WIDTH,
+            expressroute_prefix_limit: Some(AZURE_EXPRESSROUTE_PREFIX_LIMIT),
         }
     }
 }

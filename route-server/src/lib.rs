@@ -87,8 +87,8 @@ pub mod testing;
 pub use bgp_fsm::Instant;
 pub use config::{
     reserved_asn, Config, ConfigError, Extensions, HubRoutingPreference, LimitCounting, Limits,
-    PeerConfig, PeerKind, PeeredVnet, AZURE_ASN, AZURE_ECMP_WIDTH, AZURE_HOLD_TIME_SECS,
-    AZURE_KEEPALIVE_SECS, AZURE_MAX_PEERS, AZURE_MAX_ROUTES_PER_PEER,
+    PeerConfig, PeerKind, PeeredVnet, AZURE_ASN, AZURE_ECMP_WIDTH, AZURE_EXPRESSROUTE_PREFIX_LIMIT,
+    AZURE_HOLD_TIME_SECS, AZURE_KEEPALIVE_SECS, AZURE_MAX_PEERS, AZURE_MAX_ROUTES_PER_PEER,
 };
 pub use policy::PeerId;
 pub use route::RouteAttrs;

@@ -255,6 +255,8 @@ struct Peer {
     rib_in: AdjRibIn,
     rib_out: AdjRibOut,
     stale_deadline: Option<Instant>,
+    /// Over the ExpressRoute prefix limit (warned once per crossing).
+    over_prefix_limit: bool,
 }
 
 /// The selection kept for one prefix.
@@ -439,6 +441,7 @@ impl RouteServer {
                 rib_in: AdjRibIn::default(),
                 rib_out: AdjRibOut::default(),
                 stale_deadline: None,
+                over_prefix_limit: false,
             },
         );
         self.to_drain.insert(id);
@@ -909,7 +912,7 @@ impl RouteServer {
         let mut dirty = BTreeSet::new();
         if counting == LimitCounting::HeldPlusMessage {
             for update in batch {
-                let held = self.peers.get(&id).map_or(0, |p| p.rib_in.held());
+                let held = self.peers.get(&id).map_or(0, |p| p.rib_in.held_fresh());
                 let announced = update.routes_to_announce().count();
                 if policy::exceeds_route_limit(counting, limit, held, announced, 0) {
                     self.limit_exceeded(now, id, held + announced, limit);
@@ -918,7 +921,7 @@ impl RouteServer {
                 self.import_update(id, &update, &mut dirty);
             }
         } else {
-            let held = peer.rib_in.held();
+            let held = peer.rib_in.held_fresh();
             let announced: usize = batch.iter().map(|u| u.routes_to_announce().count()).sum();
             let unique_after = if counting == LimitCounting::UniquePrefixes {
                 unique_after(&peer.rib_in, &batch)
@@ -1255,6 +1258,33 @@ impl RouteServer {
         }
         for (to, (announce, withdraw)) in pending {
             self.send_changes(now, to, &announce, &withdraw);
+        }
+        self.check_expressroute_limit();
+    }
+
+    /// Warns when what the ExpressRoute gateway would send to its circuit (the VNet
+    /// ranges and everything the route server gave it) crosses ExpressRoute's limit.
+    fn check_expressroute_limit(&mut self) {
+        let Some(limit) = self.config.limits.expressroute_prefix_limit else {
+            return;
+        };
+        let ranges = self.config.advertised_prefixes().count();
+        for peer in self
+            .peers
+            .values_mut()
+            .filter(|p| p.config.kind == PeerKind::ExpressRoute)
+        {
+            let total = ranges + peer.rib_out.sent.len();
+            let over = total > limit;
+            if over && !peer.over_prefix_limit {
+                let text = format!(
+                    "ExpressRoute gateway {}: {total} prefixes toward the circuit (VNet ranges and routes from the route server) exceed ExpressRoute's {limit}",
+                    peer.config.address
+                );
+                self.outputs
+                    .push_back(Output::Event(Event::Warning { text }));
+            }
+            peer.over_prefix_limit = over;
         }
     }
 

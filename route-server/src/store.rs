@@ -112,12 +112,20 @@ pub(crate) struct AdjRibIn {
     /// Received prefix to stored prefix, only where they differ.
     redirected: BTreeMap<IpNet, IpNet>,
     held: usize,
+    /// Of `held`, the routes kept stale through a graceful restart.
+    stale: usize,
 }
 
 impl AdjRibIn {
-    /// Received routes held (what the route limit counts).
+    /// Received routes held, stale ones included.
     pub(crate) fn held(&self) -> usize {
         self.held
+    }
+
+    /// Received routes held from the current session (what the route limit counts:
+    /// routes kept stale through a graceful restart are about to be re-sent, not added).
+    pub(crate) fn held_fresh(&self) -> usize {
+        self.held - self.stale
     }
 
     /// Whether the received prefix is held.
@@ -176,6 +184,9 @@ impl AdjRibIn {
                 let gone = list.remove(at);
                 pool.release(gone.attrs);
                 self.held -= 1;
+                if gone.stale {
+                    self.stale -= 1;
+                }
                 touched.push(stored);
             }
             if list.is_empty() {
@@ -190,6 +201,7 @@ impl AdjRibIn {
         let routes = std::mem::take(&mut self.routes);
         self.redirected.clear();
         self.held = 0;
+        self.stale = 0;
         let mut prefixes = Vec::with_capacity(routes.len());
         for (prefix, list) in routes {
             for c in list {
@@ -202,14 +214,13 @@ impl AdjRibIn {
 
     /// Marks every route stale (graceful restart); returns how many.
     pub(crate) fn mark_stale(&mut self) -> usize {
-        let mut n = 0;
         for list in self.routes.values_mut() {
             for c in list.iter_mut() {
                 c.stale = true;
-                n += 1;
             }
         }
-        n
+        self.stale = self.held;
+        self.held
     }
 
     /// Removes the routes still stale; returns the stored prefixes touched.
@@ -319,9 +330,11 @@ mod tests {
         let id = pool.intern(attrs(1));
         rib.announce(&mut pool, p, p, id);
         assert_eq!(rib.mark_stale(), 1);
+        assert_eq!(rib.held_fresh(), 0);
         let id = pool.intern(attrs(2));
         rib.announce(&mut pool, p, p, id);
         assert_eq!(rib.held(), 1);
+        assert_eq!(rib.held_fresh(), 1);
         assert!(rib.sweep_stale(&mut pool).is_empty());
         assert_eq!(pool.get(rib.path(p).expect("held").attrs), &attrs(2));
         assert_eq!(pool.len(), 1);

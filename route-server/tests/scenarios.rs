@@ -1082,3 +1082,50 @@ fn configurable_local_asn_is_what_peers_see() {
     assert_eq!(path_of(&lab, 1, "10.2.0.0/16"), Some(vec![64999, 65515]));
     assert_eq!(path_of(&lab, 1, "10.1.0.0/16"), Some(vec![64999]));
 }
+
+#[test]
+fn expressroute_prefix_limit_is_warned_about() {
+    let mut lab = gateway_lab(true);
+    lab.announce(0, &prefixes(998, 200), &route(&[65001], v4(4), &[]));
+    let warnings = |lab: &Lab| {
+        lab.events
+            .iter()
+            .filter(|e| matches!(e, Event::Warning { .. }))
+            .count()
+    };
+    assert_eq!(warnings(&lab), 0, "1 VNet range + 998 routes = 999");
+    lab.announce(0, &prefixes(1000, 200), &route(&[65001], v4(4), &[]));
+    assert_eq!(warnings(&lab), 1, "1 + 1000 = 1001 > 1000");
+    assert_eq!(
+        path_of(&lab, ER, "10.200.3.231/32"),
+        Some(vec![65001]),
+        "routes still flow"
+    );
+}
+
+#[test]
+fn graceful_restart_resend_is_not_counted_twice() {
+    let mut config = hub(RS);
+    config.extensions.graceful_restart_helper = true;
+    config.peers.push(PeerConfig::nva(ip(v4(4)), 65001));
+    let mut lab = Lab::new(config);
+    let mut nva = nva_session(v4(4), 65001);
+    nva.capabilities.graceful_restart = Some(bgp_wire::GracefulRestart {
+        flags: 0,
+        restart_time: 120,
+        families: vec![bgp_wire::GracefulRestartFamily {
+            family: bgp_wire::Family::IPV4_UNICAST,
+            flags: 0x80,
+        }],
+    });
+    lab.add_speaker(ip(v4(4)), nva);
+    lab.announce(0, &prefixes(2500, 200), &route(&[65001], v4(4), &[]));
+    lab.reset_connection(0);
+    lab.run_for(Duration::from_secs(30));
+    assert_eq!(lab.speakers[0].session.state(), State::Established);
+    assert!(!lab
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::RouteLimitExceeded { .. })));
+    assert_eq!(lab.fabric.len(), 2500);
+}
