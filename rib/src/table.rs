@@ -525,7 +525,6 @@ impl<K: PrefixKey> Table<K> {
         handle: AttrHandle,
         out: &mut Vec<Change>,
     ) {
-        self.adj[usize::from(peer)].insert(key.adj(path_id));
         let dest = self.loc.entry(key).or_insert_with(|| {
             self.lengths[usize::from(key.prefix_len())] += 1;
             Dest::default()
@@ -559,6 +558,8 @@ impl<K: PrefixKey> Table<K> {
                 }
             }
             None => {
+                // Only a new path needs its Adj-RIB-In key: a replaced one has it already.
+                self.adj[usize::from(peer)].insert(key.adj(path_id));
                 let rank = dest.next_rank();
                 ctx.attrs.retain(handle);
                 let flags = if path_id.is_some() { HAS_PATH_ID } else { 0 };

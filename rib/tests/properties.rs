@@ -377,13 +377,23 @@ proptest! {
     }
 
     #[test]
-    fn dropping_a_peer_leaves_what_a_rib_that_never_saw_it_holds(world in world_strategy(), victim in 0usize..5) {
+    fn dropping_a_peer_leaves_what_a_rib_that_never_saw_it_holds_and_best_excluding_foresees_it(world in world_strategy(), victim in 0usize..5) {
         let victim = victim % world.peers.len();
         let (mut rib, ids) = new_rib(&world);
         for route in &world.routes {
             let _ = announce(&mut rib, &ids, &world, route);
         }
         let before = rib.loc_rib();
+        // What a route server would advertise to the victim: the selection without its paths.
+        let excluding: BTreeMap<IpNet, Vec<(usize, Option<u32>)>> = before
+            .iter()
+            .map(|(pfx, _)| (*pfx, named(&rib.ecmp_excluding(*pfx, ids[victim]), &ids)))
+            .filter(|(_, set)| !set.is_empty())
+            .collect();
+        for (pfx, set) in &excluding {
+            let best = rib.best_excluding(*pfx, ids[victim]).map(|p| named(&[p].into_iter().collect(), &ids)[0]);
+            prop_assert_eq!(best, set.first().copied());
+        }
         let changes = rib.drop_peer(ids[victim]).unwrap();
 
         let (mut clean, clean_ids) = new_rib(&world);
@@ -393,6 +403,7 @@ proptest! {
         }
         prop_assert_eq!(snapshot(&rib, &ids), snapshot(&clean, &clean_ids));
         prop_assert_eq!(snapshot(&rib, &ids), reference(&world, &kept));
+        prop_assert_eq!(&excluding, &snapshot(&rib, &ids), "best_excluding equals dropping the peer");
         prop_assert!(rib.adj_rib_in(ids[victim]).is_empty());
         // Same attributes behind the selected paths.
         for (pfx, set) in rib.loc_rib() {
