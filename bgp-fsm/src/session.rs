@@ -411,8 +411,25 @@ impl Session {
     /// `bgp_wire::UpdatePacker`).
     pub fn send_update(&mut self, now: Instant, update: &Update) -> Result<(), SendError> {
         self.handle_timeout(now);
-        self.send_established(&Message::Update(update.clone()))?;
+        let params = self.negotiated_established()?.send.clone();
+        let len = bgp_wire::HEADER_LEN + update.encoded_body_len(&params);
+        let max = params.max_message_len();
+        let wire_len = u16::try_from(len)
+            .ok()
+            .filter(|_| len <= max)
+            .ok_or(SendError::MessageTooLong { len, max })?;
+        // Header and body written here so the caller's UPDATE is encoded in place,
+        // without wrapping a copy of it in a `Message`.
+        let mut bytes = Vec::with_capacity(len);
+        bytes.extend_from_slice(&[0xff; 16]);
+        bytes.extend_from_slice(&wire_len.to_be_bytes());
+        bytes.push(MessageType::UPDATE.0);
+        update.emit_body(&mut bytes, &params);
+        debug_assert_eq!(bytes.len(), len, "encoded_body_len is exact");
+        self.counters.messages_sent += 1;
         self.counters.updates_sent += 1;
+        self.outputs.push_back(Output::Transmit(bytes));
+        self.restart_keepalive_timer();
         Ok(())
     }
 
@@ -1144,7 +1161,7 @@ impl Session {
         }
     }
 
-    /// Sends a message in Established, restarting the KeepaliveTimer for UPDATEs.
+    /// Sends a message (other than an UPDATE) in Established.
     fn send_established(&mut self, message: &Message) -> Result<(), SendError> {
         let params = self.negotiated_established()?.send.clone();
         let len = message.encoded_len(&params);
@@ -1156,9 +1173,6 @@ impl Session {
         message.emit(&mut bytes, &params);
         self.counters.messages_sent += 1;
         self.outputs.push_back(Output::Transmit(bytes));
-        if matches!(message, Message::Update(_)) {
-            self.restart_keepalive_timer();
-        }
         Ok(())
     }
 

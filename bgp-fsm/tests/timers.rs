@@ -341,3 +341,22 @@ fn an_older_now_counts_as_the_latest_seen() {
     session.handle_input(secs(10), Input::Received(&keepalive_bytes()));
     assert_eq!(session.timer(Timer::Hold), Some(secs(140)));
 }
+
+#[test]
+fn sending_an_update_restarts_the_keepalive_timer() {
+    let mut session = established(local_config(), &peer_config());
+    assert_eq!(session.timer(Timer::Keepalive), Some(secs(30)));
+    session
+        .send_update(
+            secs(10),
+            &bgp_wire::Update::end_of_rib_marker(bgp_wire::Family::IPV4_UNICAST),
+        )
+        .unwrap();
+    assert_eq!(session.timer(Timer::Keepalive), Some(secs(40)));
+    assert_eq!(summarize(&drain(&mut session)), "UPDATE");
+    // A ROUTE-REFRESH does not (RFC 4271 names KEEPALIVE and UPDATE only).
+    session
+        .request_refresh(secs(20), bgp_wire::Family::IPV4_UNICAST)
+        .unwrap();
+    assert_eq!(session.timer(Timer::Keepalive), Some(secs(40)));
+}
