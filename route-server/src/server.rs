@@ -34,7 +34,10 @@ pub enum Input<'a> {
         /// The remote address.
         from: IpAddr,
     },
-    /// The connection asked for by [`Output::Connect`] is up.
+    /// The connection asked for by [`Output::Connect`] is up. Ignored when the peer
+    /// already has a connection (the peer connected first): the driver closes the new
+    /// one. Collisions are thus resolved by keeping the first connection; peers are
+    /// passive by default, so they only arise with [`PeerConfig::passive`] off.
     Connected {
         /// The peer.
         peer: PeerId,

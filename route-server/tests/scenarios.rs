@@ -95,6 +95,9 @@ fn overview_example_sdwan_and_firewall() {
         assert_eq!(lab.fabric.get(&net("10.250.0.0/16")), Some(&hops(&[v4(4)])));
         assert_eq!(lab.fabric.get(&net("0.0.0.0/0")), Some(&hops(&[v4(5)])));
         assert_eq!(lab.fabric.len(), 2);
+        // Azure's timers: hold 180 s, keepalive 60 s.
+        let negotiated = lab.speakers[0].session.negotiated().unwrap();
+        assert_eq!((negotiated.hold_time, negotiated.keepalive_time), (180, 60));
 
         for nva in 0..2 {
             let vnet = &lab.speakers[nva].received[&net("10.1.0.0/16")];
