@@ -150,6 +150,9 @@ impl Prepared {
 /// on a loaded machine the minimum is the least disturbed measurement, and interleaving
 /// exposes every decoder to the same load.
 fn print_interleaved_minimums(prepared: &mut Prepared, rounds: usize) {
+    if !benches::timing::is_bench_run() {
+        return;
+    }
     let n = prepared.corpus.messages.len() as f64;
     let mut best = [f64::INFINITY; DECODERS.len()];
     for _ in 0..rounds {
@@ -186,10 +189,16 @@ fn decode_updates(c: &mut Criterion) {
     group.finish();
 }
 
+/// Prints how many of `decoded` re-encode to exactly the bytes they came from.
+fn print_identical(name: &str, identical: usize, decoded: usize, corpus: usize) {
+    println!(
+        "encode {name}: {identical} of the {decoded} messages it decoded (of {corpus}) re-encode byte for byte"
+    );
+}
+
 fn encode_updates(c: &mut Criterion) {
     let corpus = corpus();
     let msgs = &corpus.messages;
-    let mut group = c.benchmark_group("encode_updates");
 
     // Each crate encodes the messages it decoded (untimed); the count of byte-identical
     // re-encodings is printed so a fast but lossy encoder shows.
@@ -211,24 +220,17 @@ fn encode_updates(c: &mut Criterion) {
             out == **bytes
         })
         .count();
-    println!(
-        "encode ours: {} of {} messages re-encode byte for byte",
-        identical,
-        msgs.len()
-    );
-    group.throughput(Throughput::Elements(ours.len() as u64));
-    group.bench_function("ours", |b| {
-        let mut out = Vec::with_capacity(8192);
-        b.iter(|| {
-            let mut total = 0;
-            for (msg, params, _) in &ours {
-                out.clear();
-                adapters::ours::encode(msg, params, &mut out);
-                total += out.len();
-            }
-            black_box(total)
-        })
-    });
+    print_identical("ours", identical, ours.len(), msgs.len());
+    let mut ours_out = Vec::with_capacity(8192);
+    let mut run_ours = || {
+        let mut total = 0;
+        for (msg, params, _) in &ours {
+            ours_out.clear();
+            adapters::ours::encode(msg, params, &mut ours_out);
+            total += ours_out.len();
+        }
+        black_box(total);
+    };
 
     let bgpkit: Vec<_> = msgs
         .iter()
@@ -248,21 +250,14 @@ fn encode_updates(c: &mut Criterion) {
             adapters::bgpkit::encode(msg, *asn_len).is_some_and(|out| out == **bytes)
         })
         .count();
-    println!(
-        "encode bgpkit: {} of {} messages re-encode byte for byte",
-        identical,
-        msgs.len()
-    );
-    group.throughput(Throughput::Elements(bgpkit.len() as u64));
-    group.bench_function("bgpkit", |b| {
-        b.iter(|| {
-            let mut total = 0;
-            for (msg, asn_len, _) in &bgpkit {
-                total += adapters::bgpkit::encode(msg, *asn_len).map_or(0, |out| out.len());
-            }
-            black_box(total)
-        })
-    });
+    print_identical("bgpkit", identical, bgpkit.len(), msgs.len());
+    let mut run_bgpkit = || {
+        let mut total = 0;
+        for (msg, asn_len, _) in &bgpkit {
+            total += adapters::bgpkit::encode(msg, *asn_len).map_or(0, |out| out.len());
+        }
+        black_box(total);
+    };
 
     let netgauze: Vec<_> = msgs
         .iter()
@@ -278,24 +273,17 @@ fn encode_updates(c: &mut Criterion) {
             adapters::netgauze::encode(msg, &mut out) && out == **bytes
         })
         .count();
-    println!(
-        "encode netgauze: {} of {} messages re-encode byte for byte",
-        identical,
-        msgs.len()
-    );
-    group.throughput(Throughput::Elements(netgauze.len() as u64));
-    group.bench_function("netgauze", |b| {
-        let mut out = Vec::with_capacity(8192);
-        b.iter(|| {
-            let mut total = 0;
-            for (msg, _) in &netgauze {
-                out.clear();
-                adapters::netgauze::encode(msg, &mut out);
-                total += out.len();
-            }
-            black_box(total)
-        })
-    });
+    print_identical("netgauze", identical, netgauze.len(), msgs.len());
+    let mut netgauze_out = Vec::with_capacity(8192);
+    let mut run_netgauze = || {
+        let mut total = 0;
+        for (msg, _) in &netgauze {
+            netgauze_out.clear();
+            adapters::netgauze::encode(msg, &mut netgauze_out);
+            total += netgauze_out.len();
+        }
+        black_box(total);
+    };
 
     let zetta: Vec<_> = msgs
         .iter()
@@ -308,28 +296,43 @@ fn encode_updates(c: &mut Criterion) {
             ))
         })
         .collect();
-    let mut buf = vec![0; 65536];
+    let mut zetta_buf = vec![0; 65536];
     let identical = zetta
         .iter()
         .filter(|(msg, params, bytes)| {
-            adapters::zettabgp::encode(msg, params, &mut buf).is_some_and(|n| buf[..n] == ***bytes)
+            adapters::zettabgp::encode(msg, params, &mut zetta_buf)
+                .is_some_and(|n| zetta_buf[..n] == ***bytes)
         })
         .count();
-    println!(
-        "encode zettabgp: {} of {} messages re-encode byte for byte",
-        identical,
-        msgs.len()
+    print_identical("zettabgp", identical, zetta.len(), msgs.len());
+    let mut run_zetta = || {
+        let mut total = 0;
+        for (msg, params, _) in &zetta {
+            total += adapters::zettabgp::encode(msg, params, &mut zetta_buf).unwrap_or(0);
+        }
+        black_box(total);
+    };
+
+    benches::timing::print_interleaved(
+        "encode_updates, interleaved minimum of 15 rounds (per message of the corpus; netgauze encodes the 151 fewer it decoded):",
+        msgs.len() as u64,
+        15,
+        &mut [
+            ("ours", &mut run_ours),
+            ("bgpkit", &mut run_bgpkit),
+            ("netgauze", &mut run_netgauze),
+            ("zettabgp", &mut run_zetta),
+        ],
     );
+    let mut group = c.benchmark_group("encode_updates");
+    group.throughput(Throughput::Elements(ours.len() as u64));
+    group.bench_function("ours", |b| b.iter(&mut run_ours));
+    group.throughput(Throughput::Elements(bgpkit.len() as u64));
+    group.bench_function("bgpkit", |b| b.iter(&mut run_bgpkit));
+    group.throughput(Throughput::Elements(netgauze.len() as u64));
+    group.bench_function("netgauze", |b| b.iter(&mut run_netgauze));
     group.throughput(Throughput::Elements(zetta.len() as u64));
-    group.bench_function("zettabgp", |b| {
-        b.iter(|| {
-            let mut total = 0;
-            for (msg, params, _) in &zetta {
-                total += adapters::zettabgp::encode(msg, params, &mut buf).unwrap_or(0);
-            }
-            black_box(total)
-        })
-    });
+    group.bench_function("zettabgp", |b| b.iter(&mut run_zetta));
     group.finish();
 }
 
@@ -349,22 +352,26 @@ fn decode_rib_dump(c: &mut Criterion) {
         bgpkit_failures,
         bgpkit.differences(&ours)
     );
+    let mut run_ours = || {
+        let mut t = Tally::default();
+        adapters::ours::rib_walk(&dump, &mut t);
+        black_box(t);
+    };
+    let mut run_bgpkit = || {
+        let mut t = Tally::default();
+        adapters::bgpkit::rib_walk(&dump, &mut t);
+        black_box(t);
+    };
+    benches::timing::print_interleaved(
+        "decode_rib_dump, interleaved minimum of 7 rounds (per RIB entry):",
+        ours.messages,
+        7,
+        &mut [("ours", &mut run_ours), ("bgpkit", &mut run_bgpkit)],
+    );
     let mut group = c.benchmark_group("decode_rib_dump");
     group.throughput(Throughput::Elements(ours.messages));
-    group.bench_function("ours", |b| {
-        b.iter(|| {
-            let mut t = Tally::default();
-            adapters::ours::rib_walk(&dump, &mut t);
-            black_box(t)
-        })
-    });
-    group.bench_function("bgpkit", |b| {
-        b.iter(|| {
-            let mut t = Tally::default();
-            adapters::bgpkit::rib_walk(&dump, &mut t);
-            black_box(t)
-        })
-    });
+    group.bench_function("ours", |b| b.iter(&mut run_ours));
+    group.bench_function("bgpkit", |b| b.iter(&mut run_bgpkit));
     group.finish();
 }
 
@@ -372,58 +379,81 @@ fn nlri_ipv4_per_prefix(c: &mut Criterion) {
     const PREFIXES: u16 = 1000;
     let msg = benches::ipv4_slash24_update(PREFIXES);
     let params = bgp_wire::SessionParams::modern();
-    let mut group = c.benchmark_group("nlri_ipv4_per_prefix");
-    group.throughput(Throughput::Elements(u64::from(PREFIXES)));
-    group.bench_function("floor", |b| {
-        b.iter(|| {
-            let mut t = Tally::default();
-            let _ = benches::floor::walk_update(black_box(&msg), true, &mut t);
-            black_box(t)
-        })
-    });
-    group.bench_function("ours_decode_only", |b| {
-        b.iter(|| black_box(adapters::ours::decode(black_box(&msg), &params)))
-    });
-    group.bench_function("ours", |b| {
-        b.iter(|| {
-            let mut t = Tally::default();
-            adapters::ours::decode_walk(black_box(&msg), &params, &mut t);
-            black_box(t)
-        })
-    });
+    let mut run_floor = || {
+        let mut t = Tally::default();
+        let _ = benches::floor::walk_update(black_box(&msg), true, &mut t);
+        black_box(t);
+    };
+    let mut run_ours_decode_only = || {
+        black_box(adapters::ours::decode(black_box(&msg), &params));
+    };
+    let mut run_ours = || {
+        let mut t = Tally::default();
+        adapters::ours::decode_walk(black_box(&msg), &params, &mut t);
+        black_box(t);
+    };
     let bytes = bytes::Bytes::copy_from_slice(&msg);
     let asn_len = adapters::bgpkit::asn_length(true);
-    group.bench_function("bgpkit", |b| {
-        b.iter(|| {
-            let mut t = Tally::default();
-            adapters::bgpkit::decode_walk(black_box(&bytes), &asn_len, &mut t);
-            black_box(t)
-        })
-    });
+    let mut run_bgpkit = || {
+        let mut t = Tally::default();
+        adapters::bgpkit::decode_walk(black_box(&bytes), &asn_len, &mut t);
+        black_box(t);
+    };
     let mut ctx = adapters::netgauze::context(true);
-    group.bench_function("netgauze", |b| {
-        b.iter(|| {
-            let mut t = Tally::default();
-            adapters::netgauze::decode_walk(black_box(&msg), &mut ctx, &mut t);
-            black_box(t)
-        })
-    });
+    let mut run_netgauze = || {
+        let mut t = Tally::default();
+        adapters::netgauze::decode_walk(black_box(&msg), &mut ctx, &mut t);
+        black_box(t);
+    };
     let zparams = adapters::zettabgp::params(true);
-    group.bench_function("zettabgp", |b| {
-        b.iter(|| {
-            let mut t = Tally::default();
-            adapters::zettabgp::decode_walk(black_box(&msg), &zparams, &mut t);
-            black_box(t)
-        })
-    });
+    let mut run_zetta = || {
+        let mut t = Tally::default();
+        adapters::zettabgp::decode_walk(black_box(&msg), &zparams, &mut t);
+        black_box(t);
+    };
     let config = adapters::routecore::config(true);
-    group.bench_function("routecore_walk", |b| {
-        b.iter(|| {
-            let mut t = Tally::default();
-            adapters::routecore::validate_walk(black_box(&msg), &config, &mut t);
-            black_box(t)
-        })
-    });
+    let mut run_routecore = || {
+        let mut t = Tally::default();
+        adapters::routecore::validate_walk(black_box(&msg), &config, &mut t);
+        black_box(t);
+    };
+    // 200 runs of the message per timed round, so a round is long enough to time.
+    fn repeat(run: &mut dyn FnMut()) -> impl FnMut() + '_ {
+        move || (0..200).for_each(|_| run())
+    }
+    let (mut a, mut b2, mut c2, mut d, mut e, mut f, mut g) = (
+        repeat(&mut run_floor),
+        repeat(&mut run_ours_decode_only),
+        repeat(&mut run_ours),
+        repeat(&mut run_bgpkit),
+        repeat(&mut run_netgauze),
+        repeat(&mut run_zetta),
+        repeat(&mut run_routecore),
+    );
+    benches::timing::print_interleaved(
+        "nlri_ipv4_per_prefix, interleaved minimum of 15 rounds (one UPDATE with 1000 IPv4 /24s; per prefix):",
+        200 * u64::from(PREFIXES),
+        15,
+        &mut [
+            ("floor", &mut a),
+            ("ours_decode_only", &mut b2),
+            ("ours", &mut c2),
+            ("bgpkit", &mut d),
+            ("netgauze", &mut e),
+            ("zettabgp", &mut f),
+            ("routecore_walk", &mut g),
+        ],
+    );
+    drop((a, b2, c2, d, e, f, g));
+    let mut group = c.benchmark_group("nlri_ipv4_per_prefix");
+    group.throughput(Throughput::Elements(u64::from(PREFIXES)));
+    group.bench_function("floor", |b| b.iter(&mut run_floor));
+    group.bench_function("ours_decode_only", |b| b.iter(&mut run_ours_decode_only));
+    group.bench_function("ours", |b| b.iter(&mut run_ours));
+    group.bench_function("bgpkit", |b| b.iter(&mut run_bgpkit));
+    group.bench_function("netgauze", |b| b.iter(&mut run_netgauze));
+    group.bench_function("zettabgp", |b| b.iter(&mut run_zetta));
+    group.bench_function("routecore_walk", |b| b.iter(&mut run_routecore));
     group.finish();
 }
 

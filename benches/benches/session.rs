@@ -25,8 +25,6 @@ use bgp_fsm::{Input, Instant, Output, Session, SessionConfig, SessionEvent, Stat
 use bgp_wire::{Afi, Family, Message, Safi, SessionParams};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
-const CHUNK_SIZES: [usize; 4] = [1, 64, 4096, 65536];
-
 fn families() -> Vec<Family> {
     vec![
         Family::IPV4_UNICAST,
@@ -116,26 +114,50 @@ fn session(c: &mut Criterion) {
         through_session.differences(&reference).len()
     );
 
+    let session = std::cell::RefCell::new(session);
+    let run = |chunk: usize| {
+        let mut t = Tally::default();
+        if chunk == 0 {
+            plain(black_box(&stream), &params, &mut t);
+        } else {
+            feed(
+                &mut session.borrow_mut(),
+                now,
+                black_box(&stream),
+                chunk,
+                &mut t,
+            );
+        }
+        black_box(t);
+    };
+    let names = [
+        "plain_decode",
+        "handle_input_chunk_1",
+        "handle_input_chunk_64",
+        "handle_input_chunk_4096",
+        "handle_input_chunk_65536",
+    ];
+    let chunks = [0, 1, 64, 4096, 65536];
+    let mut jobs: Vec<_> = chunks.iter().map(|&chunk| move || run(chunk)).collect();
+    let mut refs: Vec<benches::timing::Job<'_>> = names
+        .iter()
+        .zip(jobs.iter_mut())
+        .map(|(name, job)| (*name, job as &mut dyn FnMut()))
+        .collect();
+    benches::timing::print_interleaved(
+        "session_updates, interleaved minimum of 5 rounds (per UPDATE of the stream):",
+        messages,
+        5,
+        &mut refs,
+    );
+
     let mut group = c.benchmark_group("session_updates");
     group.throughput(Throughput::Elements(messages));
-    group.bench_function("plain_decode", |b| {
-        b.iter(|| {
-            let mut t = Tally::default();
-            plain(black_box(&stream), &params, &mut t);
-            black_box(t)
-        })
-    });
-    for chunk in CHUNK_SIZES {
-        group.bench_function(format!("handle_input_chunk_{chunk}"), |b| {
-            b.iter(|| {
-                let mut t = Tally::default();
-                feed(&mut session, now, black_box(&stream), chunk, &mut t);
-                black_box(t)
-            })
-        });
+    for (name, chunk) in names.iter().zip(chunks) {
+        group.bench_function(*name, |b| b.iter(|| run(chunk)));
     }
     group.finish();
-    assert_eq!(session.state(), State::Established);
+    assert_eq!(session.borrow().state(), State::Established);
 }
 
 fn config_criterion() -> Criterion {

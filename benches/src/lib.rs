@@ -20,6 +20,7 @@
 mod corpus;
 pub mod floor;
 mod tally;
+pub mod timing;
 
 pub use corpus::{
     ipv4_slash24_update, mrt_updates, read_data, rib_dump, update_corpus, workspace_root, Corpus,

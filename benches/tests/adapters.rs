@@ -114,7 +114,11 @@ fn competitors_agree_with_the_floor_except_where_their_code_says_otherwise() {
 /// An UPDATE on a 4-octet AS session with `attrs` and one NLRI, 192.0.2.0/24.
 fn update_with(attrs: &[u8]) -> Vec<u8> {
     let mut msg = vec![0xff; 16];
-    msg.extend_from_slice(&u16::try_from(19 + 4 + attrs.len() + 4).unwrap().to_be_bytes());
+    msg.extend_from_slice(
+        &u16::try_from(19 + 4 + attrs.len() + 4)
+            .unwrap()
+            .to_be_bytes(),
+    );
     msg.push(2);
     msg.extend_from_slice(&[0, 0]);
     msg.extend_from_slice(&u16::try_from(attrs.len()).unwrap().to_be_bytes());
@@ -137,7 +141,10 @@ fn zettabgp_encodes_an_as_sequence_as_an_as_set() {
     let out = &buf[..len];
     // zettabgp writes AS_PATH with the extended-length flag: 0x50, 2, length (2 octets),
     // then the segment type, which should be 2 (AS_SEQUENCE).
-    let at = out.windows(2).position(|w| w == [0x50, 2]).expect("AS_PATH in the output");
+    let at = out
+        .windows(2)
+        .position(|w| w == [0x50, 2])
+        .expect("AS_PATH in the output");
     assert_eq!(out[at + 4], 1, "segment type written as AS_SET");
     let mut floor = benches::Tally::default();
     benches::floor::walk_update(&msg, true, &mut floor).unwrap();
@@ -148,17 +155,30 @@ fn zettabgp_encodes_an_as_sequence_as_an_as_set() {
 fn zettabgp_collapses_duplicate_communities() {
     let mut attrs = ORIGIN_NEXT_HOP.to_vec();
     attrs.extend_from_slice(&[0x40, 2, 6, 2, 1, 0, 0, 0xfd, 0xe8]);
-    attrs.extend_from_slice(&[0xc0, 8, 12, 0xfd, 0xe8, 0, 1, 0xfd, 0xe8, 0, 1, 0xfd, 0xe8, 0, 0]);
+    attrs.extend_from_slice(&[
+        0xc0, 8, 12, 0xfd, 0xe8, 0, 1, 0xfd, 0xe8, 0, 1, 0xfd, 0xe8, 0, 0,
+    ]);
     let msg = update_with(&attrs);
     let mut zetta = benches::Tally::default();
-    assert!(adapters::zettabgp::decode_walk(&msg, &adapters::zettabgp::params(true), &mut zetta));
+    assert!(adapters::zettabgp::decode_walk(
+        &msg,
+        &adapters::zettabgp::params(true),
+        &mut zetta
+    ));
     let mut ours = benches::Tally::default();
     let params = bgp_wire::SessionParams::modern();
     assert!(adapters::ours::decode_walk(&msg, &params, &mut ours));
     let mut bgpkit = benches::Tally::default();
     let bytes = bytes::Bytes::copy_from_slice(&msg);
-    assert!(adapters::bgpkit::decode_walk(&bytes, &adapters::bgpkit::asn_length(true), &mut bgpkit));
-    assert_eq!((ours.communities, bgpkit.communities, zetta.communities), (3, 3, 2));
+    assert!(adapters::bgpkit::decode_walk(
+        &bytes,
+        &adapters::bgpkit::asn_length(true),
+        &mut bgpkit
+    ));
+    assert_eq!(
+        (ours.communities, bgpkit.communities, zetta.communities),
+        (3, 3, 2)
+    );
 }
 
 #[test]
@@ -168,14 +188,34 @@ fn confederation_segments_are_refused_by_zettabgp_and_netgauze() {
     attrs.extend_from_slice(&[0x40, 2, 12, 3, 1, 0, 0, 0xfd, 0xf2, 2, 1, 0, 0, 0xfd, 0xe8]);
     let msg = update_with(&attrs);
     let params = bgp_wire::SessionParams::modern();
-    assert!(adapters::ours::decode_walk(&msg, &params, &mut benches::Tally::default()));
+    assert!(adapters::ours::decode_walk(
+        &msg,
+        &params,
+        &mut benches::Tally::default()
+    ));
     let bytes = bytes::Bytes::copy_from_slice(&msg);
     let asn_len = adapters::bgpkit::asn_length(true);
-    assert!(adapters::bgpkit::decode_walk(&bytes, &asn_len, &mut benches::Tally::default()));
+    assert!(adapters::bgpkit::decode_walk(
+        &bytes,
+        &asn_len,
+        &mut benches::Tally::default()
+    ));
     let config = adapters::routecore::config(true);
-    assert!(adapters::routecore::validate_walk(&msg, &config, &mut benches::Tally::default()));
+    assert!(adapters::routecore::validate_walk(
+        &msg,
+        &config,
+        &mut benches::Tally::default()
+    ));
     let zparams = adapters::zettabgp::params(true);
-    assert!(!adapters::zettabgp::decode_walk(&msg, &zparams, &mut benches::Tally::default()));
+    assert!(!adapters::zettabgp::decode_walk(
+        &msg,
+        &zparams,
+        &mut benches::Tally::default()
+    ));
     let mut ctx = adapters::netgauze::context(true);
-    assert!(!adapters::netgauze::decode_walk(&msg, &mut ctx, &mut benches::Tally::default()));
+    assert!(!adapters::netgauze::decode_walk(
+        &msg,
+        &mut ctx,
+        &mut benches::Tally::default()
+    ));
 }
