@@ -28,7 +28,8 @@ use crate::types::{
 ///   [`drop_peer`](Self::drop_peer), [`mark_stale`](Self::mark_stale) (changes nothing
 ///   selected) and [`sweep_stale`](Self::sweep_stale).
 /// * **Queries**: [`best`](Self::best), [`ecmp`](Self::ecmp),
-///   [`best_excluding`](Self::best_excluding), [`ecmp_excluding`](Self::ecmp_excluding),
+///   [`paths`](Self::paths), [`best_excluding`](Self::best_excluding),
+///   [`ecmp_excluding`](Self::ecmp_excluding),
 ///   [`explain`](Self::explain), [`lookup`](Self::lookup), [`attrs`](Self::attrs),
 ///   [`adj_rib_in`](Self::adj_rib_in), [`loc_rib`](Self::loc_rib), and counts.
 pub struct Rib {
@@ -334,6 +335,18 @@ impl Rib {
     /// The ECMP set of `prefix`, best first; empty when the prefix is unknown.
     pub fn ecmp(&self, prefix: IpNet) -> PathSet {
         self.dest(prefix).map(Dest::selection).unwrap_or_default()
+    }
+
+    /// Every path of `prefix` (exact match): the selected ones first in order (best, then
+    /// the rest of the ECMP set), then the others sorted by peer and path identifier.
+    pub fn paths(&self, prefix: IpNet) -> Vec<PathRef> {
+        let Some(dest) = self.dest(prefix) else {
+            return Vec::new();
+        };
+        let mut all: Vec<PathRef> = dest.candidates().iter().map(|c| c.path_ref()).collect();
+        let selected = dest.selection().len();
+        all[selected..].sort_unstable_by_key(|p| (p.peer, p.path_id));
+        all
     }
 
     /// The best path of `prefix` among the paths of every peer but `peer`: what a route

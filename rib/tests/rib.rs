@@ -238,6 +238,9 @@ fn add_path_routes_are_separate_in_the_adj_rib_in() {
         rib.ecmp(a).iter().map(|r| r.path_id).collect::<Vec<_>>(),
         [Some(1), Some(2)]
     );
+    let all: Vec<_> = rib.paths(a).iter().map(|r| r.path_id).collect();
+    assert_eq!(all, [Some(1), Some(2), Some(3)]);
+    assert!(rib.paths(net("10.9.0.0/16")).is_empty());
     let _ = rib.withdraw(p[0], &[Nlri::with_path_id(a, 1)]).unwrap();
     assert_eq!(
         rib.ecmp(a).iter().map(|r| r.path_id).collect::<Vec<_>>(),
