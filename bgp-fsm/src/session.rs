@@ -575,28 +575,79 @@ impl Session {
             return;
         }
         let generation = self.connection_generation;
-        // Frame straight from the caller's slice when nothing is buffered: the common
-        // case copies only the incomplete tail.
-        let mut buffered = std::mem::take(&mut self.rx);
-        let consumed = if buffered.is_empty() {
-            self.process_messages(bytes, generation)
-        } else {
-            buffered.extend_from_slice(bytes);
-            self.process_messages(&buffered, generation)
+        // A message cut by the previous chunk is completed from the front of this one;
+        // everything after it is framed straight from the caller's slice, so only
+        // incomplete tails are ever copied.
+        let Some(rest) = self.complete_buffered(bytes, generation) else {
+            return;
         };
-        if self.connection_generation != generation {
+        if rest.is_empty() {
             return;
         }
-        match consumed {
-            Some(consumed) if buffered.is_empty() => {
-                self.rx = bytes.get(consumed..).unwrap_or_default().to_vec();
+        if let Some(consumed) = self.process_messages(rest, generation) {
+            if self.connection_generation == generation {
+                self.rx.clear();
+                self.rx
+                    .extend_from_slice(rest.get(consumed..).unwrap_or_default());
             }
-            Some(consumed) => {
-                buffered.drain(..consumed.min(buffered.len()));
-                self.rx = buffered;
-            }
-            None => {}
         }
+    }
+
+    /// Moves bytes from `bytes` into the receive buffer until it holds the whole message
+    /// it had the beginning of, and handles that message. Returns the bytes left over, or
+    /// `None` when all were used or the connection ended.
+    fn complete_buffered<'b>(&mut self, mut bytes: &'b [u8], generation: u64) -> Option<&'b [u8]> {
+        if self.rx.is_empty() {
+            return Some(bytes);
+        }
+        let take = |rx: &mut Vec<u8>, bytes: &mut &'b [u8], wanted: usize| {
+            let n = wanted.saturating_sub(rx.len()).min(bytes.len());
+            let (head, tail) = bytes.split_at(n);
+            rx.extend_from_slice(head);
+            *bytes = tail;
+        };
+        take(&mut self.rx, &mut bytes, bgp_wire::HEADER_LEN);
+        if self.rx.len() < bgp_wire::HEADER_LEN {
+            return None;
+        }
+        let params = self.receive_params();
+        match bgp_wire::frame(&self.rx, &params) {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                let length = self
+                    .rx
+                    .get(16..18)
+                    .map_or(0, |b| usize::from(u16::from_be_bytes([b[0], b[1]])));
+                take(&mut self.rx, &mut bytes, length);
+                if self.rx.len() < length {
+                    return None; // all of `bytes` went into the buffer
+                }
+            }
+            Err(error) => {
+                self.rx.clear();
+                self.dispatch(Event::BgpHeaderErr(error.notification()));
+                return None;
+            }
+        }
+        let mut buffered = std::mem::take(&mut self.rx);
+        let consumed = self.process_messages(&buffered, generation)?;
+        if self.connection_generation != generation {
+            return None;
+        }
+        buffered.drain(..consumed.min(buffered.len()));
+        if buffered.is_empty() {
+            self.rx = buffered;
+            return Some(bytes);
+        }
+        // Not reached with a consistent framer (the buffer held exactly one message);
+        // if it is, fall back to buffering everything rather than lose bytes.
+        buffered.extend_from_slice(bytes);
+        let consumed = self.process_messages(&buffered, generation)?;
+        if self.connection_generation == generation {
+            buffered.drain(..consumed.min(buffered.len()));
+            self.rx = buffered;
+        }
+        None
     }
 
     /// Decodes and handles every whole message at the start of `buf`; returns how many

@@ -219,3 +219,23 @@ fn an_unusable_next_hop_makes_the_update_treat_as_withdraw() {
         assert_eq!(update.treatment(), expected, "{next_hop:?}");
     }
 }
+
+#[test]
+fn header_errors_are_found_when_the_header_arrives_byte_by_byte() {
+    let mut bad_marker = keepalive_bytes();
+    bad_marker[15] = 0x7f;
+    let mut too_long = message(4, &[]);
+    too_long[16] = 0x20; // length 8211 on a session without extended messages
+    for (bytes, subcode) in [(bad_marker, 1), (too_long, 2)] {
+        let mut session = established(local_config(), &peer_config());
+        // A good KEEPALIVE first, whose last byte shares a chunk with the bad header.
+        let mut stream = keepalive_bytes();
+        stream.extend_from_slice(&bytes);
+        let mut outputs = Vec::new();
+        for piece in stream.chunks(5) {
+            outputs.extend(feed(&mut session, piece));
+        }
+        assert_reset_with(&outputs, 1, subcode, None);
+        assert_eq!(session.state(), State::Idle);
+    }
+}
