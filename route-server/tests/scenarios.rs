@@ -1,5 +1,17 @@
 //! Scenarios of the spec (section 2) replayed with real BGP sessions in memory: NVAs and
 //! gateways are `bgp_fsm` sessions talking to the route server through the lab.
+//!
+//! Spec scenario -> test: 1 `overview_example_sdwan_and_firewall`; 3 `equal_paths_are_ecmp_up_to_eight`;
+//! 4, 33 `prepend_failover_by_*`; 6 `two_instances_and_the_consistency_warning`; 7, 8
+//! `limit_*`; 9, 10, 25 `own_asn_and_as_zero_*`; 11, 32 `reserved_and_four_octet_*`,
+//! `the_ninth_peer_is_refused`; 12 `vnet_ranges_*`; 13 `peering_a_spoke_*`; 15, 16
+//! `no_advertise_*`, `communities_*`; 17, 18 `branch_to_branch_off_then_on` (and the
+//! 1,000-prefix check, `expressroute_prefix_limit_*`); 20, 21, 22 `hub_routing_preference_*`,
+//! `longest_prefix_beats_preference`, `expressroute_failover_*`; 24
+//! `load_balancer_next_hop_*`; 34 `ipv6_*`; 35 `inbound_route_map_*` (outbound prepend:
+//! `tests/data/export.toml`). Scenarios about VMs, subnets, UDRs, spokes' effective routes
+//! and instance maintenance (2, 5, 14, 19's on-premises side, 23, 26-31) belong to the
+//! fabric simulator, which drives this crate.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
