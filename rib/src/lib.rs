@@ -78,11 +78,12 @@
 //!   counts; [`Rib::announce`] interns once per call and family, so passing the prefixes of
 //!   one UPDATE together is the fast path.
 //! * **Layout**: each prefix's paths are stored once, as 16-byte records in its Loc-RIB
-//!   entry (one inline), with the selected ones first; each peer's Adj-RIB-In is a hash
-//!   set of 12-byte (IPv4) or 24-byte (IPv6) `(prefix, path id)` keys. Measured by the
-//!   `rib_memory` example: about 52 bytes per route beyond the attribute sets for 8 peers
-//!   sharing 125k prefixes, up to about 97 for a single peer's unique prefixes (when a
-//!   hash table has just doubled).
+//!   entry (one inline), with the selected ones first; each peer's Adj-RIB-In is an
+//!   append-only log of 12-byte (IPv4) or 24-byte (IPv6) `(prefix, path id)` keys,
+//!   compacted when withdrawn keys outnumber live ones. Measured by the `rib_memory`
+//!   example: about 37 bytes per route beyond the attribute sets for 8 peers sharing 125k
+//!   prefixes, up to about 82 for a single peer's unique prefixes (a hash table that has
+//!   just doubled).
 //! * **Decision**: RFC 4271 9.1.2.2 run as set elimination (see [`decision`]); a path
 //!   that the steps before MED settle against the current best (worse: it changes
 //!   nothing; better: it alone wins) skips the full run, which keeps loading a table cheap.

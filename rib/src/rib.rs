@@ -487,10 +487,7 @@ impl Rib {
 }
 
 fn adj_routes<K: PrefixKey>(table: &Table<K>, peer: PeerId, out: &mut Vec<AdjRoute>) {
-    for (key, path_id) in table.adj_keys(peer.slot()) {
-        let candidate = table
-            .candidate(key, peer.0, path_id)
-            .expect("every Adj-RIB-In key has its candidate");
+    for (key, path_id, candidate) in table.adj_routes(peer.slot()) {
         out.push(AdjRoute {
             prefix: key.to_net(),
             path_id,

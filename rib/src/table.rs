@@ -7,9 +7,14 @@
 //! [`Candidate`]s (peer, path id, attribute handle, arrival rank, flags) in a `SmallVec`
 //! that holds one path inline. The entry keeps its selected paths (best, then the rest of
 //! the ECMP set) at the front of that vector, flagged, so reading the best path is one
-//! hash lookup; an entry is 24 bytes plus its 8-byte key. A peer's Adj-RIB-In is a hash set of compact
-//! `(prefix, path id)` keys (12 bytes for IPv4) pointing into the Loc-RIB: enough to
-//! withdraw, drop, mark stale or list a peer's routes without scanning every prefix.
+//! hash lookup; an entry is 24 bytes plus its 8-byte key.
+//!
+//! A peer's Adj-RIB-In is a log of compact `(prefix, path id)` keys (12 bytes for IPv4,
+//! 24 for IPv6) in arrival order, pointing into the Loc-RIB: appending costs no second
+//! hash probe on the announce path, and the log is enough to drop, mark stale, sweep or
+//! list a peer's routes without scanning every prefix. Withdrawals leave their key behind
+//! (the Loc-RIB is the truth); when such dead keys outnumber the live routes, the log is
+//! sorted, deduplicated and filtered, which keeps the cost amortised constant.
 //!
 //! # Longest-prefix match
 //!
@@ -25,7 +30,7 @@ use std::fmt::Debug;
 use std::hash::{Hash, Hasher};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use hashbrown::{HashMap, HashSet};
+use hashbrown::HashMap;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use smallvec::SmallVec;
 
@@ -38,7 +43,7 @@ use crate::types::{Change, PathRef, PathSet, PeerId, PeerInfo};
 /// A prefix as a compact hash key.
 pub(crate) trait PrefixKey: Copy + Eq + Hash + Debug {
     /// The key of one Adj-RIB-In route: prefix and path identifier.
-    type Adj: Copy + Eq + Hash + Debug;
+    type Adj: Copy + Ord + Debug;
     /// An address of the family.
     type Addr: Copy;
     /// The longest prefix length.
@@ -76,20 +81,12 @@ impl Hash for V4Key {
 }
 
 /// An IPv4 Adj-RIB-In key: 12 bytes.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
 pub(crate) struct V4AdjKey {
     addr: u32,
     path_id: u32,
     len: u8,
     has_path_id: bool,
-}
-
-impl Hash for V4AdjKey {
-    #[inline]
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write_u64(u64::from(self.addr) << 32 | u64::from(self.path_id));
-        state.write_u64(u64::from(self.len) << 1 | u64::from(self.has_path_id));
-    }
 }
 
 impl PrefixKey for V4Key {
@@ -170,23 +167,12 @@ impl Hash for V6Key {
 }
 
 /// An IPv6 Adj-RIB-In key: 24 bytes.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
 pub(crate) struct V6AdjKey {
     addr: [u32; 4],
     path_id: u32,
     len: u8,
     has_path_id: bool,
-}
-
-impl Hash for V6AdjKey {
-    #[inline]
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write_u64(u64::from(self.addr[0]) << 32 | u64::from(self.addr[1]));
-        state.write_u64(u64::from(self.addr[2]) << 32 | u64::from(self.addr[3]));
-        state.write_u64(
-            u64::from(self.path_id) << 9 | u64::from(self.len) << 1 | u64::from(self.has_path_id),
-        );
-    }
 }
 
 impl PrefixKey for V6Key {
@@ -458,26 +444,31 @@ pub(crate) struct Ctx<'a> {
 /// One family's Loc-RIB and Adj-RIB-In indexes.
 pub(crate) struct Table<K: PrefixKey> {
     loc: HashMap<K, Dest, SeededState>,
-    /// Per peer slot: the keys of its routes.
-    adj: Vec<HashSet<K::Adj, SeededState>>,
+    /// Per peer slot: the keys of the routes it announced, in arrival order. Appending is
+    /// all an announcement costs here (no second hash probe); withdrawn routes and repeats
+    /// stay until [`Table::compact`] drops them, once they outnumber the live routes.
+    /// The Loc-RIB is the truth: a key counts only while its candidate exists.
+    logs: Vec<Vec<K::Adj>>,
+    /// Per peer slot: live routes.
+    counts: Vec<usize>,
     /// Stored prefixes per length, for longest-prefix match.
     lengths: [u32; 129],
-    hasher: SeededState,
 }
 
 impl<K: PrefixKey> Table<K> {
     pub(crate) fn new(hasher: SeededState) -> Self {
         Self {
             loc: HashMap::with_hasher(hasher),
-            adj: Vec::new(),
+            logs: Vec::new(),
+            counts: Vec::new(),
             lengths: [0; 129],
-            hasher,
         }
     }
 
     pub(crate) fn ensure_peer_slot(&mut self, slot: usize) {
-        while self.adj.len() <= slot {
-            self.adj.push(HashSet::with_hasher(self.hasher));
+        while self.logs.len() <= slot {
+            self.logs.push(Vec::new());
+            self.counts.push(0);
         }
     }
 
@@ -490,19 +481,44 @@ impl<K: PrefixKey> Table<K> {
     }
 
     pub(crate) fn route_count(&self, slot: usize) -> usize {
-        self.adj.get(slot).map_or(0, HashSet::len)
+        self.counts.get(slot).copied().unwrap_or(0)
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = (K, &Dest)> {
         self.loc.iter().map(|(k, d)| (*k, d))
     }
 
-    pub(crate) fn adj_keys(&self, slot: usize) -> impl Iterator<Item = (K, Option<u32>)> + '_ {
-        self.adj
-            .get(slot)
-            .into_iter()
-            .flatten()
-            .map(|a| K::split(*a))
+    /// The live routes of `slot`, sorted by key, once each.
+    pub(crate) fn adj_routes(&self, slot: usize) -> Vec<(K, Option<u32>, Candidate)> {
+        let mut keys: Vec<K::Adj> = self.logs.get(slot).cloned().unwrap_or_default();
+        keys.sort_unstable();
+        keys.dedup();
+        keys.into_iter()
+            .filter_map(|adj| {
+                let (key, path_id) = K::split(adj);
+                let candidate = self.candidate(key, slot as u16, path_id)?;
+                Some((key, path_id, *candidate))
+            })
+            .collect()
+    }
+
+    /// Drops withdrawn and repeated keys from a peer's log.
+    fn compact(&mut self, slot: usize) {
+        let loc = &self.loc;
+        let log = &mut self.logs[slot];
+        log.sort_unstable();
+        log.dedup();
+        log.retain(|adj| {
+            let (key, path_id) = K::split(*adj);
+            loc.get(&key)
+                .is_some_and(|dest| dest.find(slot as u16, path_id).is_some())
+        });
+        log.shrink_to(2 * log.len());
+        debug_assert_eq!(
+            log.len(),
+            self.counts[slot],
+            "the log holds every live route once"
+        );
     }
 
     pub(crate) fn lookup(&self, addr: K::Addr) -> Option<(K, &Dest)> {
@@ -559,7 +575,9 @@ impl<K: PrefixKey> Table<K> {
             }
             None => {
                 // Only a new path needs its Adj-RIB-In key: a replaced one has it already.
-                self.adj[usize::from(peer)].insert(key.adj(path_id));
+                let slot = usize::from(peer);
+                self.logs[slot].push(key.adj(path_id));
+                self.counts[slot] += 1;
                 let rank = dest.next_rank();
                 ctx.attrs.retain(handle);
                 let flags = if path_id.is_some() { HAS_PATH_ID } else { 0 };
@@ -595,6 +613,10 @@ impl<K: PrefixKey> Table<K> {
                 }
             }
         }
+        let slot = usize::from(peer);
+        if self.logs[slot].len() > 2 * self.counts[slot] + 1024 {
+            self.compact(slot);
+        }
     }
 
     /// Removes a path if present and re-runs the decision for its prefix.
@@ -606,9 +628,7 @@ impl<K: PrefixKey> Table<K> {
         path_id: Option<u32>,
         out: &mut Vec<Change>,
     ) {
-        if self.adj[usize::from(peer)].remove(&key.adj(path_id)) {
-            self.remove_candidate(ctx, peer, key, path_id, out);
-        }
+        self.remove_candidate(ctx, peer, key, path_id, out);
     }
 
     fn remove_candidate(
@@ -619,13 +639,13 @@ impl<K: PrefixKey> Table<K> {
         path_id: Option<u32>,
         out: &mut Vec<Change>,
     ) {
-        let dest = self
-            .loc
-            .get_mut(&key)
-            .expect("every Adj-RIB-In key has its Loc-RIB entry");
-        let i = dest
-            .find(peer, path_id)
-            .expect("every Adj-RIB-In key has its candidate");
+        let Some(dest) = self.loc.get_mut(&key) else {
+            return;
+        };
+        let Some(i) = dest.find(peer, path_id) else {
+            return;
+        };
+        self.counts[usize::from(peer)] -= 1;
         let removed = dest.candidates[i];
         if removed.flags & SELECTED == 0 && dest.is_irrelevant(ctx.attrs, ctx.config, removed.attrs)
         {
@@ -654,79 +674,73 @@ impl<K: PrefixKey> Table<K> {
 
     /// Removes every path of `peer`.
     pub(crate) fn drop_peer(&mut self, ctx: &mut Ctx<'_>, peer: u16, out: &mut Vec<Change>) {
-        let Some(keys) = self.adj.get_mut(usize::from(peer)) else {
+        let Some(log) = self.logs.get_mut(usize::from(peer)) else {
             return;
         };
-        let keys = std::mem::replace(keys, HashSet::with_hasher(self.hasher));
-        for adj in keys {
+        for adj in std::mem::take(log) {
             let (key, path_id) = K::split(adj);
             self.remove_candidate(ctx, peer, key, path_id, out);
         }
+        debug_assert_eq!(
+            self.counts[usize::from(peer)],
+            0,
+            "the log held every live route"
+        );
     }
 
     /// Marks every path of `peer` stale; returns how many.
     pub(crate) fn mark_stale(&mut self, peer: u16) -> usize {
-        let Some(keys) = self.adj.get(usize::from(peer)) else {
+        let Some(log) = self.logs.get(usize::from(peer)) else {
             return 0;
         };
-        for adj in keys {
+        for adj in log {
             let (key, path_id) = K::split(*adj);
-            let dest = self
-                .loc
-                .get_mut(&key)
-                .expect("every Adj-RIB-In key has its Loc-RIB entry");
-            let i = dest
-                .find(peer, path_id)
-                .expect("every Adj-RIB-In key has its candidate");
-            dest.candidates[i].flags |= STALE;
+            if let Some(dest) = self.loc.get_mut(&key) {
+                if let Some(i) = dest.find(peer, path_id) {
+                    dest.candidates[i].flags |= STALE;
+                }
+            }
         }
-        keys.len()
+        self.counts[usize::from(peer)]
     }
 
     /// Removes the paths of `peer` still marked stale.
     pub(crate) fn sweep_stale(&mut self, ctx: &mut Ctx<'_>, peer: u16, out: &mut Vec<Change>) {
-        let Some(keys) = self.adj.get(usize::from(peer)) else {
+        let Some(log) = self.logs.get(usize::from(peer)) else {
             return;
         };
-        let stale: Vec<K::Adj> = keys
+        let stale: Vec<K::Adj> = log
             .iter()
             .filter(|adj| {
                 let (key, path_id) = K::split(**adj);
-                self.loc
-                    .get(&key)
-                    .and_then(|dest| {
-                        dest.find(peer, path_id)
-                            .map(|i| dest.candidates[i].is_stale())
-                    })
-                    .unwrap_or(false)
+                self.candidate(key, peer, path_id)
+                    .is_some_and(Candidate::is_stale)
             })
             .copied()
             .collect();
         for adj in stale {
             let (key, path_id) = K::split(adj);
-            self.remove(ctx, peer, key, path_id, out);
+            self.remove_candidate(ctx, peer, key, path_id, out);
         }
     }
 
     /// Re-runs the decision for every prefix where `peer` has a path (its cost changed).
     pub(crate) fn reselect_peer(&mut self, ctx: &mut Ctx<'_>, peer: u16, out: &mut Vec<Change>) {
-        let Some(keys) = self.adj.get(usize::from(peer)) else {
+        let Some(log) = self.logs.get(usize::from(peer)) else {
             return;
         };
-        for adj in keys {
+        for adj in log {
             let (key, _) = K::split(*adj);
-            let dest = self
-                .loc
-                .get_mut(&key)
-                .expect("every Adj-RIB-In key has its Loc-RIB entry");
-            let old = dest.selection();
-            dest.reselect(ctx.attrs, ctx.peers, ctx.config);
-            record(out, key, old, dest);
+            if let Some(dest) = self.loc.get_mut(&key) {
+                let old = dest.selection();
+                dest.reselect(ctx.attrs, ctx.peers, ctx.config);
+                record(out, key, old, dest);
+            }
         }
     }
 
     /// Heap bytes of the Loc-RIB (map plus spilled candidate vectors) and of the
-    /// Adj-RIB-In key sets.
+    /// Adj-RIB-In logs.
     pub(crate) fn heap_bytes(&self) -> (usize, usize) {
         let spilled: usize = self
             .loc
@@ -734,8 +748,13 @@ impl<K: PrefixKey> Table<K> {
             .filter(|d| d.candidates.spilled())
             .map(|d| d.candidates.capacity() * size_of::<Candidate>())
             .sum();
-        let adj = self.adj.iter().map(HashSet::allocation_size).sum::<usize>()
-            + self.adj.capacity() * size_of::<HashSet<K::Adj, SeededState>>();
+        let adj = self
+            .logs
+            .iter()
+            .map(|log| log.capacity() * size_of::<K::Adj>())
+            .sum::<usize>()
+            + self.logs.capacity() * size_of::<Vec<K::Adj>>()
+            + self.counts.capacity() * size_of::<usize>();
         (self.loc.allocation_size() + spilled, adj)
     }
 

@@ -483,6 +483,63 @@ fn next_hop_costs_override_the_peer_cost_for_every_path_via_that_next_hop() {
 }
 
 #[test]
+fn heavy_churn_keeps_the_adj_rib_in_exact() {
+    // Thousands of withdraw/announce cycles: the Adj-RIB-In must list each live route
+    // once, count it once, and drop, mark and sweep exactly those.
+    let (mut rib, p) = rib_with_peers(RibConfig::default(), 2);
+    let prefix = |i: u32| Nlri::new(net(&format!("10.{}.{}.0/24", i / 256, i % 256)));
+    let mut live = std::collections::BTreeSet::new();
+    let mut state = 12345u32;
+    for round in 0..20_000u32 {
+        state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+        let i = (state >> 8) % 300;
+        if live.contains(&i) && round % 3 != 0 {
+            let _ = rib.withdraw(p[0], &[prefix(i)]).unwrap();
+            live.remove(&i);
+        } else {
+            let _ = rib
+                .announce(p[0], &[prefix(i)], &attrs(&[65001], 1 + (round % 2) as u8))
+                .unwrap();
+            live.insert(i);
+        }
+        if round % 5000 == 4999 {
+            let listed: Vec<IpNet> = rib.adj_rib_in(p[0]).iter().map(|r| r.prefix).collect();
+            let mut expected: Vec<IpNet> = live.iter().map(|&i| prefix(i).prefix).collect();
+            expected.sort();
+            assert_eq!(listed, expected, "round {round}");
+            assert_eq!(rib.route_counts(p[0]).ipv4, live.len());
+        }
+    }
+    let _ = rib
+        .announce(p[1], &[prefix(0), prefix(1)], &attrs(&[65002, 7], 2))
+        .unwrap();
+    assert_eq!(rib.mark_stale(p[0]).unwrap(), live.len());
+    let keep: Vec<u32> = live.iter().copied().take(10).collect();
+    for &i in &keep {
+        let _ = rib
+            .announce(p[0], &[prefix(i)], &attrs(&[65001], 1))
+            .unwrap();
+    }
+    let swept = rib.sweep_stale(p[0]).unwrap();
+    assert_eq!(rib.route_counts(p[0]).ipv4, keep.len());
+    let stale_prefixes = live.len() - keep.len();
+    let survivors_from_peer_2 = [0u32, 1]
+        .iter()
+        .filter(|i| live.contains(i) && !keep.contains(i))
+        .count();
+    assert_eq!(swept.len(), stale_prefixes, "every swept prefix changed");
+    assert_eq!(
+        swept.iter().filter(|c| !c.new.is_empty()).count(),
+        survivors_from_peer_2
+    );
+    let dropped = rib.drop_peer(p[0]).unwrap();
+    assert_eq!(dropped.len(), keep.len());
+    assert_eq!(rib.route_counts(p[0]).total(), 0);
+    assert!(rib.adj_rib_in(p[0]).is_empty());
+    assert_eq!(rib.prefix_counts().ipv4, 2, "only peer 2's routes are left");
+}
+
+#[test]
 fn peers_are_checked_and_ids_reused_after_removal() {
     let (mut rib, p) = rib_with_peers(RibConfig::default(), 2);
     let a = net("10.1.0.0/16");
