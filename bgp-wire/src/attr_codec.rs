@@ -680,7 +680,6 @@ pub(crate) fn emit_attribute(attr: &PathAttribute, params: &SessionParams, out: 
     let flags = wire_flags(attr, len);
     out.push(flags);
     out.push(attr.type_code().0);
-    let start = out.len();
     if flags & AttrFlags::EXTENDED_LENGTH != 0 {
         out.extend_from_slice(&u16::try_from(len).unwrap_or(u16::MAX).to_be_bytes());
     } else {
@@ -690,5 +689,4 @@ pub(crate) fn emit_attribute(attr: &PathAttribute, params: &SessionParams, out: 
     emit_value(&attr.value, params, out);
     // A value beyond 65535 bytes cannot be sent; keep the length field truthful.
     out.truncate(value_start + len.min(usize::from(u16::MAX)));
-    debug_assert!(out.len() >= start);
 }
