@@ -4,7 +4,7 @@
 //! Each function takes arbitrary bytes, never panics on its own account, and panics
 //! only when an invariant of the codec is broken: that is the bug the fuzzer hunts.
 
-use crate::{frame, Message, SessionParams, AddPathFamilies, Family};
+use crate::{frame, AddPathFamilies, Family, Message, SessionParams};
 
 /// Session parameters drawn from one byte, so every combination the codec branches on
 /// is reachable from the fuzzer's input.
@@ -16,7 +16,11 @@ pub fn params_from_byte(bits: u8) -> SessionParams {
     if bits & 0x08 != 0 {
         add_path.insert(Family::IPV6_UNICAST);
     }
-    SessionParams { four_octet_as: bits & 0x01 != 0, extended_message: bits & 0x02 != 0, add_path }
+    SessionParams {
+        four_octet_as: bits & 0x01 != 0,
+        extended_message: bits & 0x02 != 0,
+        add_path,
+    }
 }
 
 /// Whatever decodes must re-encode to bytes that decode to the same value, with
@@ -24,7 +28,11 @@ pub fn params_from_byte(bits: u8) -> SessionParams {
 fn check_roundtrip(msg: &Message, params: &SessionParams) {
     let mut out = Vec::new();
     msg.emit(&mut out, params);
-    assert_eq!(out.len(), msg.encoded_len(params), "encoded_len disagrees with emit: {msg:?}");
+    assert_eq!(
+        out.len(),
+        msg.encoded_len(params),
+        "encoded_len disagrees with emit: {msg:?}"
+    );
     let again = Message::parse(&out, params)
         .unwrap_or_else(|e| panic!("re-encoded message does not decode: {e}\n{msg:?}\n{out:02x?}"));
     assert_eq!(&again, msg, "decode(emit(x)) != x");
@@ -33,13 +41,18 @@ fn check_roundtrip(msg: &Message, params: &SessionParams) {
 /// Target `decode_message`: the first byte picks the session parameters, the rest is a
 /// byte stream that is framed and decoded message by message.
 pub fn decode_message(data: &[u8]) {
-    let Some((&bits, mut stream)) = data.split_first() else { return };
+    let Some((&bits, mut stream)) = data.split_first() else {
+        return;
+    };
     let params = params_from_byte(bits);
     // Bounded: every iteration consumes at least HEADER_LEN bytes or stops.
     while !stream.is_empty() {
         match frame(stream, &params) {
             Ok(Some(len)) => {
-                assert!(len >= crate::HEADER_LEN && len <= stream.len(), "frame returned {len}");
+                assert!(
+                    len >= crate::HEADER_LEN && len <= stream.len(),
+                    "frame returned {len}"
+                );
                 let (one, rest) = stream.split_at(len);
                 match Message::parse(one, &params) {
                     Ok(msg) => {
@@ -72,7 +85,9 @@ pub fn decode_message(data: &[u8]) {
 /// and wrapped in a correct header and length fields, so the fuzzer spends its time in
 /// attribute and prefix decoding rather than in framing.
 pub fn roundtrip_update(data: &[u8]) {
-    let Some((&bits, rest)) = data.split_first() else { return };
+    let Some((&bits, rest)) = data.split_first() else {
+        return;
+    };
     let params = params_from_byte(bits | 0x02);
     let [hi, lo, rest @ ..] = rest else { return };
     // Two bytes after the parameters say how much of the rest is attributes.
