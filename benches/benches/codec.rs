@@ -180,7 +180,7 @@ fn print_interleaved_minimums(prepared: &mut Prepared, rounds: usize) {
 fn decode_updates(c: &mut Criterion) {
     let corpus = corpus();
     let mut prepared = Prepared::new(corpus);
-    print_interleaved_minimums(&mut prepared, 15);
+    print_interleaved_minimums(&mut prepared, 40);
     let mut group = c.benchmark_group("decode_updates");
     group.throughput(Throughput::Elements(corpus.messages.len() as u64));
     for name in DECODERS {
@@ -314,9 +314,9 @@ fn encode_updates(c: &mut Criterion) {
     };
 
     benches::timing::print_interleaved(
-        "encode_updates, interleaved minimum of 15 rounds (per message of the corpus; netgauze encodes the 151 fewer it decoded):",
+        "encode_updates, interleaved minimum of 30 rounds (per message of the corpus; netgauze encodes the 151 fewer it decoded):",
         msgs.len() as u64,
-        15,
+        30,
         &mut [
             ("ours", &mut run_ours),
             ("bgpkit", &mut run_bgpkit),
@@ -363,9 +363,9 @@ fn decode_rib_dump(c: &mut Criterion) {
         black_box(t);
     };
     benches::timing::print_interleaved(
-        "decode_rib_dump, interleaved minimum of 7 rounds (per RIB entry):",
+        "decode_rib_dump, interleaved minimum of 15 rounds (per RIB entry):",
         ours.messages,
-        7,
+        15,
         &mut [("ours", &mut run_ours), ("bgpkit", &mut run_bgpkit)],
     );
     let mut group = c.benchmark_group("decode_rib_dump");
@@ -431,9 +431,9 @@ fn nlri_ipv4_per_prefix(c: &mut Criterion) {
         repeat(&mut run_routecore),
     );
     benches::timing::print_interleaved(
-        "nlri_ipv4_per_prefix, interleaved minimum of 15 rounds (one UPDATE with 1000 IPv4 /24s; per prefix):",
+        "nlri_ipv4_per_prefix, interleaved minimum of 30 rounds (one UPDATE with 1000 IPv4 /24s; per prefix):",
         200 * u64::from(PREFIXES),
-        15,
+        30,
         &mut [
             ("floor", &mut a),
             ("ours_decode_only", &mut b2),

@@ -145,9 +145,9 @@ fn session(c: &mut Criterion) {
         .map(|(name, job)| (*name, job as &mut dyn FnMut()))
         .collect();
     benches::timing::print_interleaved(
-        "session_updates, interleaved minimum of 5 rounds (per UPDATE of the stream):",
+        "session_updates, interleaved minimum of 8 rounds (per UPDATE of the stream):",
         messages,
-        5,
+        8,
         &mut refs,
     );
 
