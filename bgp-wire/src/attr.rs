@@ -498,3 +498,29 @@ impl<'a> arbitrary::Arbitrary<'a> for AsPath {
         })
     }
 }
+
+impl AttrType {
+    /// The IANA name of the type, when it is one this crate decodes.
+    pub fn name(self) -> Option<&'static str> {
+        Some(match self {
+            Self::ORIGIN => "ORIGIN",
+            Self::AS_PATH => "AS_PATH",
+            Self::NEXT_HOP => "NEXT_HOP",
+            Self::MULTI_EXIT_DISC => "MULTI_EXIT_DISC",
+            Self::LOCAL_PREF => "LOCAL_PREF",
+            Self::ATOMIC_AGGREGATE => "ATOMIC_AGGREGATE",
+            Self::AGGREGATOR => "AGGREGATOR",
+            Self::COMMUNITIES => "COMMUNITIES",
+            Self::ORIGINATOR_ID => "ORIGINATOR_ID",
+            Self::CLUSTER_LIST => "CLUSTER_LIST",
+            Self::MP_REACH_NLRI => "MP_REACH_NLRI",
+            Self::MP_UNREACH_NLRI => "MP_UNREACH_NLRI",
+            Self::EXTENDED_COMMUNITIES => "EXTENDED COMMUNITIES",
+            Self::AS4_PATH => "AS4_PATH",
+            Self::AS4_AGGREGATOR => "AS4_AGGREGATOR",
+            Self::LARGE_COMMUNITY => "LARGE_COMMUNITY",
+            Self::ONLY_TO_CUSTOMER => "ONLY_TO_CUSTOMER",
+            _ => return None,
+        })
+    }
+}

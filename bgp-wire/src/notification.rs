@@ -119,3 +119,87 @@ impl Notification {
         std::str::from_utf8(text).ok()
     }
 }
+
+impl ErrorCode {
+    /// The IANA name of the code, when it is one this crate knows.
+    pub fn name(self) -> Option<&'static str> {
+        Some(match self.0 {
+            1 => "Message Header Error",
+            2 => "OPEN Message Error",
+            3 => "UPDATE Message Error",
+            4 => "Hold Timer Expired",
+            5 => "Finite State Machine Error",
+            6 => "Cease",
+            7 => "ROUTE-REFRESH Message Error",
+            8 => "Send Hold Timer Expired",
+            _ => return None,
+        })
+    }
+}
+
+impl Notification {
+    /// The IANA name of the subcode under this code, when known.
+    pub fn subcode_name(&self) -> Option<&'static str> {
+        Some(match (self.code.0, self.subcode) {
+            (1, 1) => "Connection Not Synchronized",
+            (1, 2) => "Bad Message Length",
+            (1, 3) => "Bad Message Type",
+            (2, 0) | (3, 0) | (5, 0) => "Unspecific",
+            (2, 1) => "Unsupported Version Number",
+            (2, 2) => "Bad Peer AS",
+            (2, 3) => "Bad BGP Identifier",
+            (2, 4) => "Unsupported Optional Parameter",
+            (2, 6) => "Unacceptable Hold Time",
+            (2, 7) => "Unsupported Capability",
+            (2, 11) => "Role Mismatch",
+            (3, 1) => "Malformed Attribute List",
+            (3, 2) => "Unrecognized Well-known Attribute",
+            (3, 3) => "Missing Well-known Attribute",
+            (3, 4) => "Attribute Flags Error",
+            (3, 5) => "Attribute Length Error",
+            (3, 6) => "Invalid ORIGIN Attribute",
+            (3, 8) => "Invalid NEXT_HOP Attribute",
+            (3, 9) => "Optional Attribute Error",
+            (3, 10) => "Invalid Network Field",
+            (3, 11) => "Malformed AS_PATH",
+            (5, 1) => "Receive Unexpected Message in OpenSent State",
+            (5, 2) => "Receive Unexpected Message in OpenConfirm State",
+            (5, 3) => "Receive Unexpected Message in Established State",
+            (6, 1) => "Maximum Number of Prefixes Reached",
+            (6, 2) => "Administrative Shutdown",
+            (6, 3) => "Peer De-configured",
+            (6, 4) => "Administrative Reset",
+            (6, 5) => "Connection Rejected",
+            (6, 6) => "Other Configuration Change",
+            (6, 7) => "Connection Collision Resolution",
+            (6, 8) => "Out of Resources",
+            (6, 9) => "Hard Reset",
+            (6, 10) => "BFD Down",
+            (7, 1) => "Invalid Message Length",
+            _ => return None,
+        })
+    }
+}
+
+/// For logs: `Cease / Administrative Shutdown (6/2): "maintenance"`, or the data in hex.
+impl std::fmt::Display for Notification {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.code.name() {
+            Some(name) => f.write_str(name)?,
+            None => write!(f, "Error code {}", self.code.0)?,
+        }
+        if let Some(sub) = self.subcode_name() {
+            write!(f, " / {sub}")?;
+        }
+        write!(f, " ({}/{})", self.code.0, self.subcode)?;
+        if let Some(text) = self.shutdown_communication() {
+            write!(f, ": {text:?}")?;
+        } else if !self.data.is_empty() {
+            f.write_str(", data ")?;
+            for b in &self.data {
+                write!(f, "{b:02x}")?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -345,3 +345,29 @@ fn prepare_as4_attributes_for_old_and_new_speakers() {
     small.prepare_as4_attributes(&old);
     assert_eq!(small.attributes.len(), 1);
 }
+
+#[test]
+fn names_for_logs() {
+    assert_eq!(AttrType::AS_PATH.name(), Some("AS_PATH"));
+    assert_eq!(AttrType(99).name(), None);
+    assert_eq!(ErrorCode::CEASE.name(), Some("Cease"));
+    assert_eq!(
+        Notification::shutdown("maintenance", false).to_string(),
+        "Cease / Administrative Shutdown (6/2): \"maintenance\""
+    );
+    let n = Notification {
+        code: ErrorCode::UPDATE_MESSAGE,
+        subcode: 3,
+        data: vec![2],
+    };
+    assert_eq!(
+        n.to_string(),
+        "UPDATE Message Error / Missing Well-known Attribute (3/3), data 02"
+    );
+    let n = Notification {
+        code: ErrorCode(42),
+        subcode: 9,
+        data: vec![],
+    };
+    assert_eq!(n.to_string(), "Error code 42 (42/9)");
+}
