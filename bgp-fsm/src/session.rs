@@ -654,9 +654,16 @@ impl Session {
     /// bytes were used, or `None` when the connection ended on the way.
     fn process_messages(&mut self, buf: &[u8], generation: u64) -> Option<usize> {
         let mut offset = 0;
+        // The parameters change once per connection, when the OPEN is accepted: clone
+        // them then rather than per message.
+        let mut params = self.receive_params();
+        let mut negotiated = self.negotiated.is_some();
         loop {
+            if self.negotiated.is_some() != negotiated {
+                params = self.receive_params();
+                negotiated = self.negotiated.is_some();
+            }
             let rest = buf.get(offset..).unwrap_or_default();
-            let params = self.receive_params();
             match bgp_wire::frame(rest, &params) {
                 Ok(None) => return Some(offset),
                 Ok(Some(len)) => {
