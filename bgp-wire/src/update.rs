@@ -286,6 +286,29 @@ impl Update {
         Ok(update)
     }
 
+    /// Decodes a bare path attribute field, as MRT RIB entries and BMP carry them: an
+    /// UPDATE with only `attributes` and `issues` filled. Error offsets count from the
+    /// start of `field`. The mandatory-attribute check does not apply (there are no routes).
+    ///
+    /// # Errors
+    ///
+    /// The attribute errors that reset a session (see [`Update`]).
+    pub fn parse_path_attributes(
+        field: &[u8],
+        params: &SessionParams,
+    ) -> Result<Self, DecodeError> {
+        let mut update = Self::default();
+        update.parse_attributes(Cursor::new(field, 0), params);
+        if let Some(issue) = update
+            .issues
+            .iter()
+            .find(|i| i.treatment == Treatment::SessionReset)
+        {
+            return Err(issue.error.clone());
+        }
+        Ok(update)
+    }
+
     /// Decodes the path attributes into `self.attributes` and `self.issues`. Returns the
     /// type codes met, or `None` when the field could not be walked to its end (RFC 7606
     /// section 4).

@@ -371,3 +371,17 @@ fn names_for_logs() {
     };
     assert_eq!(n.to_string(), "Error code 42 (42/9)");
 }
+
+#[test]
+fn parse_bare_path_attributes() {
+    let field = [0x40, 1, 1, 2, 0x40, 2, 0, 0xc0, 8, 3, 1, 2, 3];
+    let update = Update::parse_path_attributes(&field, &SessionParams::modern()).unwrap();
+    assert_eq!(update.origin(), Some(Origin::Incomplete));
+    assert_eq!(update.as_path(), Some(&AsPath::default()));
+    assert_eq!(update.issues.len(), 1, "COMMUNITIES of 3 bytes");
+    assert_eq!(update.issues[0].error.offset, 7);
+    // An MP_REACH that cannot be parsed is an error.
+    let err =
+        Update::parse_path_attributes(&[0x80, 14, 2, 0, 2], &SessionParams::modern()).unwrap_err();
+    assert_eq!(err.notification().subcode, 9);
+}
