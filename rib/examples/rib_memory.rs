@@ -106,7 +106,9 @@ fn run_case(case: usize) {
     }
     let seconds = (cpu_nanos().saturating_sub(start)) as f64 / 1e9;
     let rss = resident_bytes().saturating_sub(before);
-    let heap = LIVE_BYTES.load(Ordering::Relaxed).saturating_sub(heap_before);
+    let heap = LIVE_BYTES
+        .load(Ordering::Relaxed)
+        .saturating_sub(heap_before);
     let routes: usize = ids.iter().map(|id| rib.route_counts(*id).total()).sum();
     assert_eq!(routes, synth.routes(), "every synthetic route is stored");
     let usage = rib.memory_usage();
