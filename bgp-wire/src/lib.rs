@@ -80,6 +80,9 @@
 //!   re-encode byte for byte: attribute flags are kept as received (partial and
 //!   extended-length bits included), unknown attributes and capabilities keep their raw
 //!   bytes, and families this crate does not interpret travel as opaque bytes.
+//! - **Views**: [`UpdateView`] validates an UPDATE's framing once and then reads its
+//!   prefixes and raw attributes in place, allocating nothing, for code that does not
+//!   need the attributes decoded.
 //! - **Errors**: [`DecodeError`] carries a kind, the byte offset from the first marker
 //!   byte, and a context string; [`DecodeError::notification`] is the one place that
 //!   maps an error to the NOTIFICATION the RFCs prescribe (the session sends it).
@@ -118,6 +121,7 @@ mod pack;
 mod prefix;
 mod types;
 mod update;
+mod view;
 
 pub use attr::{
     Aggregator, AsPath, AsPathSegment, AttrFlags, AttrType, AttrValue, Community,
@@ -137,3 +141,4 @@ pub use open::{
 pub use pack::UpdatePacker;
 pub use types::{AddPathFamilies, Afi, Family, Nlri, Origin, Safi, SessionParams};
 pub use update::Update;
+pub use view::{RawAttributeView, UpdateView};

@@ -52,30 +52,8 @@ fn read_path_id(bytes: &[u8], i: &mut usize, add_path: bool) -> Option<Option<u3
 fn decode_v4(bytes: &[u8], base: usize, add_path: bool, out: &mut Vec<Nlri>) -> Result<(), usize> {
     let mut i = 0;
     while i < bytes.len() {
-        let start = i;
-        let path_id = read_path_id(bytes, &mut i, add_path).ok_or(base + start)?;
-        let len = *bytes.get(i).ok_or(base + start)?;
-        let octets = usize::from(len).div_ceil(8);
-        let end = i + 1 + octets;
-        if len > 32 || end > bytes.len() {
-            return Err(base + start);
-        }
-        // Read a whole word when there is room and mask it: bytes past the prefix are
-        // cleared by the mask along with the prefix's own trailing bits.
-        let word = match bytes.get(i + 1..i + 5) {
-            Some(w) => u32::from_be_bytes([w[0], w[1], w[2], w[3]]),
-            None => {
-                let mut w = [0u8; 4];
-                w[..octets].copy_from_slice(&bytes[i + 1..end]);
-                u32::from_be_bytes(w)
-            }
-        };
-        let net =
-            Ipv4Net::new(Ipv4Addr::from(word & mask_u32(len)), len).map_err(|_| base + start)?;
-        out.push(Nlri {
-            prefix: IpNet::V4(net),
-            path_id,
-        });
+        let (nlri, end) = one_v4(bytes, i, add_path).ok_or(base + i)?;
+        out.push(nlri);
         i = end;
     }
     Ok(())
@@ -84,31 +62,84 @@ fn decode_v4(bytes: &[u8], base: usize, add_path: bool, out: &mut Vec<Nlri>) -> 
 fn decode_v6(bytes: &[u8], base: usize, add_path: bool, out: &mut Vec<Nlri>) -> Result<(), usize> {
     let mut i = 0;
     while i < bytes.len() {
-        let start = i;
-        let path_id = read_path_id(bytes, &mut i, add_path).ok_or(base + start)?;
-        let len = *bytes.get(i).ok_or(base + start)?;
-        let octets = usize::from(len).div_ceil(8);
-        let end = i + 1 + octets;
-        if len > 128 || end > bytes.len() {
-            return Err(base + start);
-        }
-        let word = match bytes.get(i + 1..i + 17) {
-            Some(w) => u128::from_be_bytes(w.try_into().expect("16 bytes")),
-            None => {
-                let mut w = [0u8; 16];
-                w[..octets].copy_from_slice(&bytes[i + 1..end]);
-                u128::from_be_bytes(w)
-            }
-        };
-        let net =
-            Ipv6Net::new(Ipv6Addr::from(word & mask_u128(len)), len).map_err(|_| base + start)?;
-        out.push(Nlri {
-            prefix: IpNet::V6(net),
-            path_id,
-        });
+        let (nlri, end) = one_v6(bytes, i, add_path).ok_or(base + i)?;
+        out.push(nlri);
         i = end;
     }
     Ok(())
+}
+
+/// Decodes the prefix starting at `bytes[start]`: the prefix and where the next begins,
+/// `None` when it is malformed.
+pub(crate) fn read_one(
+    bytes: &[u8],
+    start: usize,
+    afi: Afi,
+    add_path: bool,
+) -> Option<(Nlri, usize)> {
+    if afi == Afi::IPV6 {
+        one_v6(bytes, start, add_path)
+    } else {
+        one_v4(bytes, start, add_path)
+    }
+}
+
+#[inline(always)]
+fn one_v4(bytes: &[u8], start: usize, add_path: bool) -> Option<(Nlri, usize)> {
+    let mut i = start;
+    let path_id = read_path_id(bytes, &mut i, add_path)?;
+    let len = *bytes.get(i)?;
+    let octets = usize::from(len).div_ceil(8);
+    let end = i + 1 + octets;
+    if len > 32 || end > bytes.len() {
+        return None;
+    }
+    // Read a whole word when there is room and mask it: bytes past the prefix are
+    // cleared by the mask along with the prefix's own trailing bits.
+    let word = match bytes.get(i + 1..i + 5) {
+        Some(w) => u32::from_be_bytes([w[0], w[1], w[2], w[3]]),
+        None => {
+            let mut w = [0u8; 4];
+            w[..octets].copy_from_slice(&bytes[i + 1..end]);
+            u32::from_be_bytes(w)
+        }
+    };
+    let net = Ipv4Net::new(Ipv4Addr::from(word & mask_u32(len)), len).ok()?;
+    Some((
+        Nlri {
+            prefix: IpNet::V4(net),
+            path_id,
+        },
+        end,
+    ))
+}
+
+#[inline(always)]
+fn one_v6(bytes: &[u8], start: usize, add_path: bool) -> Option<(Nlri, usize)> {
+    let mut i = start;
+    let path_id = read_path_id(bytes, &mut i, add_path)?;
+    let len = *bytes.get(i)?;
+    let octets = usize::from(len).div_ceil(8);
+    let end = i + 1 + octets;
+    if len > 128 || end > bytes.len() {
+        return None;
+    }
+    let word = match bytes.get(i + 1..i + 17) {
+        Some(w) => u128::from_be_bytes(w.try_into().expect("16 bytes")),
+        None => {
+            let mut w = [0u8; 16];
+            w[..octets].copy_from_slice(&bytes[i + 1..end]);
+            u128::from_be_bytes(w)
+        }
+    };
+    let net = Ipv6Net::new(Ipv6Addr::from(word & mask_u128(len)), len).ok()?;
+    Some((
+        Nlri {
+            prefix: IpNet::V6(net),
+            path_id,
+        },
+        end,
+    ))
 }
 
 /// The network mask of a prefix length of at most 32 (shifting in 64 bits keeps length 0

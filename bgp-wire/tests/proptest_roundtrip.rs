@@ -520,8 +520,23 @@ proptest! {
     }
 
     #[test]
+    fn update_view_agrees_with_parse((msg, params) in message_and_params()) {
+        let bytes = msg.to_bytes(&params);
+        prop_assume!(bytes.len() <= params.max_message_len());
+        if let Message::Update(update) = &msg {
+            let view = bgp_wire::UpdateView::new_checked(&bytes, &params).unwrap();
+            prop_assert_eq!(view.nlri().collect::<Vec<_>>(), update.nlri.clone());
+            prop_assert_eq!(view.withdrawn().collect::<Vec<_>>(), update.withdrawn.clone());
+            prop_assert_eq!(view.attributes().count(), update.attributes.len());
+        }
+    }
+
+    #[test]
     fn arbitrary_bytes_never_panic(bytes in vec(any::<u8>(), 0..200), params in params()) {
         let _ = frame(&bytes, &params);
+        if let Ok(view) = bgp_wire::UpdateView::new_checked(&bytes, &params) {
+            let _ = (view.nlri().count(), view.withdrawn().count(), view.attributes().count());
+        }
         if let Err(e) = Message::parse(&bytes, &params) {
             let _ = e.notification();
         }
@@ -538,6 +553,13 @@ proptest! {
         bytes.push(message_type);
         bytes.extend_from_slice(&body);
         prop_assert_eq!(frame(&bytes[..bytes.len() - 1], &params).ok().flatten(), None);
+        if let Ok(view) = bgp_wire::UpdateView::new_checked(&bytes, &params) {
+            // Whatever the view accepts, the decoder frames the same way.
+            let decoded = view.to_update(&params);
+            if let Ok(update) = decoded {
+                prop_assert_eq!(view.nlri().collect::<Vec<_>>(), update.nlri);
+            }
+        }
         match Message::parse(&bytes, &params) {
             Ok(msg) => {
                 // Whatever decodes cleanly re-encodes to something that decodes the same.
