@@ -39,8 +39,20 @@ use crate::types::{Afi, Family, Nlri, Origin, SessionParams};
 /// the withdrawn routes or total path attribute lengths overrun the message (3/1,
 /// Malformed Attribute List); a prefix in the withdrawn routes or NLRI field is
 /// malformed (3/10, Invalid Network Field, RFC 7606 section 5.3); MP_REACH_NLRI or
-/// MP_UNREACH_NLRI is malformed (3/9) or appears twice (3/1); or an attribute marked
-/// well-known is not recognised (3/2). Every other attribute problem is an [`AttrIssue`].
+/// MP_UNREACH_NLRI is malformed (3/9), has wrong flags (3/4), runs past the attribute
+/// field (3/1) or appears twice (3/1); or an attribute marked well-known is not
+/// recognised (3/2). Every other attribute problem is an [`AttrIssue`].
+///
+/// | Problem (RFC 7606 section) | Treatment |
+/// |---|---|
+/// | ORIGIN, AS_PATH, NEXT_HOP, MED, LOCAL_PREF malformed (7.1-7.5) | treat-as-withdraw |
+/// | ATOMIC_AGGREGATE, AGGREGATOR malformed (7.6, 7.7) | attribute discard |
+/// | COMMUNITIES, ORIGINATOR_ID, CLUSTER_LIST, extended and large communities, OTC | treat-as-withdraw |
+/// | AS4_PATH, AS4_AGGREGATOR malformed (RFC 6793 section 6) | attribute discard |
+/// | optional/transitive flags wrong for the type (3 c) | the type's treatment |
+/// | well-known mandatory attribute missing with routes present (3 d) | treat-as-withdraw |
+/// | attribute repeated, other than MP_REACH/MP_UNREACH (3 g) | attribute discard |
+/// | attribute running past the attribute field (4) | treat-as-withdraw |
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
 pub struct Update {
     /// IPv4 unicast routes withdrawn (the Withdrawn Routes field).
