@@ -221,3 +221,88 @@ fn packer_adds_as4_path_for_two_octet_sessions() {
         Some(&AsPath::from_sequence([4_200_000_001, 64500]))
     );
 }
+
+mod property {
+    use super::*;
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+
+    fn nlri(v6: bool, add_path: bool) -> impl Strategy<Value = Nlri> {
+        (any::<u128>(), any::<u8>(), any::<u32>()).prop_map(move |(addr, len, id)| {
+            let prefix = if v6 {
+                ipnet::IpNet::V6(ipnet::Ipv6Net::new(Ipv6Addr::from(addr), len % 129).unwrap())
+            } else {
+                ipnet::IpNet::V4(
+                    ipnet::Ipv4Net::new(Ipv4Addr::from(addr as u32), len % 33).unwrap(),
+                )
+            };
+            let n = Nlri::new(prefix);
+            Nlri {
+                path_id: add_path.then_some(id),
+                ..n
+            }
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Whatever goes in comes out, once, in messages that parse cleanly and fit.
+        #[test]
+        fn packed_routes_are_the_input_routes(
+            extended in any::<bool>(),
+            add_path in any::<bool>(),
+            withdraw_v4 in vec(nlri(false, false), 0..1500),
+            withdraw_v6 in vec(nlri(true, false), 0..800),
+            announce in vec((0u32..3, any::<bool>()), 0..3),
+            routes_v4 in vec(nlri(false, false), 0..1500),
+            routes_v6 in vec(nlri(true, false), 0..800),
+        ) {
+            let mut params = SessionParams { extended_message: extended, ..SessionParams::modern() };
+            if add_path {
+                params.add_path.insert(Family::IPV6_UNICAST);
+            }
+            let with_id = |n: &Nlri, i: usize| if add_path { Nlri { path_id: Some(i as u32), ..*n } } else { *n };
+            let mut packer = UpdatePacker::new(params.clone());
+            let mut expected_withdrawn = BTreeSet::new();
+            for n in &withdraw_v4 {
+                packer.withdraw(Family::IPV4_UNICAST, *n);
+                expected_withdrawn.insert((Family::IPV4_UNICAST, *n));
+            }
+            for (i, n) in withdraw_v6.iter().enumerate() {
+                let n = with_id(n, i);
+                packer.withdraw(Family::IPV6_UNICAST, n);
+                expected_withdrawn.insert((Family::IPV6_UNICAST, n));
+            }
+            let mut expected_announced = BTreeSet::new();
+            for (set, (asn, v6)) in announce.iter().enumerate() {
+                let attrs = attrs(64600 + asn);
+                if *v6 {
+                    let next_hop = MpNextHop::Ipv6 { global: "2001:db8::1".parse().unwrap(), link_local: None };
+                    let routes: Vec<_> = routes_v6.iter().enumerate().skip(set).step_by(3).map(|(i, n)| with_id(n, i)).collect();
+                    packer.announce_mp(Family::IPV6_UNICAST, next_hop, &attrs[..2], routes.iter().copied());
+                    expected_announced.extend(routes.into_iter().map(|n| (Family::IPV6_UNICAST, n)));
+                } else {
+                    let routes: Vec<_> = routes_v4.iter().skip(set).step_by(3).copied().collect();
+                    packer.announce(&attrs, routes.iter().copied());
+                    expected_announced.extend(routes.into_iter().map(|n| (Family::IPV4_UNICAST, n)));
+                }
+            }
+            let messages = packer.finish();
+            let mut announced = BTreeSet::new();
+            let mut withdrawn = BTreeSet::new();
+            for bytes in &messages {
+                prop_assert!(bytes.len() <= params.max_message_len());
+                let Ok(Message::Update(update)) = Message::parse(bytes, &params) else {
+                    return Err(TestCaseError::fail("not a clean UPDATE"));
+                };
+                prop_assert!(update.issues.is_empty());
+                announced.extend(update.announced().map(|(f, n)| (f, *n)));
+                withdrawn.extend(update.withdrawn_routes().map(|(f, n)| (f, *n)));
+            }
+            // Duplicate inputs collapse in the sets on both sides alike.
+            prop_assert_eq!(withdrawn, expected_withdrawn);
+            prop_assert_eq!(announced, expected_announced);
+        }
+    }
+}
