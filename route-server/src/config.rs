@@ -5,6 +5,7 @@
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
 
 use ipnet::IpNet;
 
@@ -18,6 +19,11 @@ pub const AZURE_MAX_PEERS: usize = 8;
 
 /// Routes one peer may hold before Azure tears its session down (FAQ 2025-09).
 pub const AZURE_MAX_ROUTES_PER_PEER: u32 = 4000;
+
+/// How long one route-limit batch lasts by default ([`Limits::batch_window`]). Azure does
+/// not publish how it groups UPDATEs when it counts a peer's routes; one second is our
+/// model of "announced at once".
+pub const DEFAULT_BATCH_WINDOW: Duration = Duration::from_secs(1);
 
 /// The most next hops the Azure fabric spreads one prefix over.
 pub const AZURE_ECMP_WIDTH: usize = 8;
@@ -78,18 +84,33 @@ pub enum HubRoutingPreference {
 }
 
 /// How the per-peer route limit counts routes.
+///
+/// Every rule counts what the peer sent, message by message, and is checked at each
+/// UPDATE as it is decoded; how the driver chunked the bytes into
+/// [`Input::Received`](crate::Input::Received) calls makes no difference. Over the limit
+/// the session is torn down with Cease / Maximum Number of Prefixes Reached (6/1) and
+/// the peer's routes are withdrawn.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
 pub enum LimitCounting {
-    /// Azure's rule: routes held from the peer plus every route announced in the incoming
-    /// batch, without de-duplication. A batch is every UPDATE decoded from one
-    /// [`Input::Received`](crate::Input::Received): Azure's documented examples re-send
-    /// 2,001 routes "in one UPDATE", which at 4,096 bytes a message spans several messages.
+    /// Azure's rule: the routes held from the peer when the batch started plus every
+    /// route announced in the batch so far, without de-duplication.
+    ///
+    /// A batch starts with the first UPDATE the peer sends while no batch is open, and
+    /// takes every UPDATE received until [`Limits::batch_window`] has passed since it
+    /// started, or until End-of-RIB, which closes it (the peer says its table is
+    /// complete; what follows is counted against what it then holds). Azure's documented
+    /// examples re-send 2,001 routes "in one UPDATE", which at 4,096 bytes a message
+    /// spans several messages: the window gathers them.
+    ///
+    /// A consequence Azure documents literally: a peer answering a ROUTE-REFRESH (sent
+    /// after a virtual network change) re-sends its whole table, so a peer holding more
+    /// than half the limit (over 2,000 of 4,000 routes) is torn down when it answers.
     #[default]
     HeldPlusBatch,
     /// Routes held plus the routes announced in each single UPDATE message.
     HeldPlusMessage,
-    /// The number of distinct prefixes the peer would hold once the batch is applied (the
-    /// usual max-prefix of other BGP speakers).
+    /// The number of distinct prefixes the peer would hold once each UPDATE is applied
+    /// (the usual max-prefix of other BGP speakers).
     UniquePrefixes,
 }
 
@@ -156,6 +177,9 @@ pub struct Limits {
     pub max_routes_per_peer: Option<u32>,
     /// How routes are counted against the limit.
     pub counting: LimitCounting,
+    /// How long a [`LimitCounting::HeldPlusBatch`] batch gathers UPDATEs after its first
+    /// one ([`DEFAULT_BATCH_WINDOW`], our modelling of Azure's unpublished batching).
+    pub batch_window: Duration,
     /// The most distinct next hops programmed for one prefix.
     pub ecmp_width: usize,
     /// ExpressRoute's gateway-to-circuit limit: with branch-to-branch on, the virtual
@@ -171,6 +195,7 @@ impl Default for Limits {
             max_peers: AZURE_MAX_PEERS,
             max_routes_per_peer: Some(AZURE_MAX_ROUTES_PER_PEER),
             counting: LimitCounting::HeldPlusBatch,
+            batch_window: DEFAULT_BATCH_WINDOW,
             ecmp_width: AZURE_ECMP_WIDTH,
             expressroute_prefix_limit: Some(AZURE_EXPRESSROUTE_PREFIX_LIMIT),
         }

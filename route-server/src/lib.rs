@@ -57,10 +57,15 @@
 //!
 //! # Choices where Azure is silent
 //!
-//! * The route limit counts the routes held plus every route announced in one
-//!   [`Input::Received`] (one read of the connection), without de-duplication
-//!   ([`LimitCounting::HeldPlusBatch`]). Over the limit the session gets Cease 6/1, its
-//!   routes go, and it may come back (Azure's "flapping").
+//! * The route limit counts the routes held when a batch started plus every route
+//!   announced in the batch, without de-duplication ([`LimitCounting::HeldPlusBatch`]).
+//!   A batch is a function of time and messages only, never of how the driver chunked
+//!   the bytes: it opens at a peer's first UPDATE and gathers its UPDATEs for
+//!   [`Limits::batch_window`] (1 s by default, our model of Azure's unpublished
+//!   batching) or until End-of-RIB. Over the limit the session gets Cease 6/1, its routes
+//!   go, and it may come back (Azure's "flapping"). Azure's rule taken literally means a
+//!   peer holding over 2,000 routes is torn down when it answers the ROUTE-REFRESH sent
+//!   after a virtual network change (it re-sends its whole table); we keep that.
 //! * Routes learned from one NVA go to the others with 65515 prepended and this
 //!   instance's address as next hop. Gateways (ExpressRoute, VPN) are iBGP peers in 65515:
 //!   they get NVA routes with path and next hop unchanged, and no VNet ranges.
@@ -89,6 +94,7 @@ pub use config::{
     reserved_asn, Config, ConfigError, Extensions, HubRoutingPreference, LimitCounting, Limits,
     PeerConfig, PeerKind, PeeredVnet, AZURE_ASN, AZURE_ECMP_WIDTH, AZURE_EXPRESSROUTE_PREFIX_LIMIT,
     AZURE_HOLD_TIME_SECS, AZURE_KEEPALIVE_SECS, AZURE_MAX_PEERS, AZURE_MAX_ROUTES_PER_PEER,
+    DEFAULT_BATCH_WINDOW,
 };
 pub use policy::PeerId;
 pub use route::RouteAttrs;

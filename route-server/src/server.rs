@@ -260,6 +260,21 @@ struct Peer {
     stale_deadline: Option<Instant>,
     /// Over the ExpressRoute prefix limit (warned once per crossing).
     over_prefix_limit: bool,
+    /// The route-limit batch open for this peer.
+    limit_batch: Option<LimitBatch>,
+    /// The session is being torn down for its route limit: later UPDATEs are ignored.
+    limit_hit: bool,
+}
+
+/// A [`LimitCounting::HeldPlusBatch`] batch: UPDATEs from one peer counted together.
+#[derive(Clone, Copy, Debug)]
+struct LimitBatch {
+    /// When its first UPDATE arrived.
+    started: Instant,
+    /// Routes held from the current session when it started.
+    held: usize,
+    /// Routes announced in it so far, duplicates included.
+    announced: usize,
 }
 
 /// The selection kept for one prefix.
@@ -445,6 +460,8 @@ impl RouteServer {
                 rib_out: AdjRibOut::default(),
                 stale_deadline: None,
                 over_prefix_limit: false,
+                limit_batch: None,
+                limit_hit: false,
             },
         );
         self.to_drain.insert(id);
@@ -791,17 +808,19 @@ impl RouteServer {
             if events.is_empty() {
                 return;
             }
-            let mut batch = Vec::new();
+            // Consecutive UPDATEs are imported together (one selection pass); the route
+            // limit still counts them one by one.
+            let mut updates = Vec::new();
             for event in events {
                 match event {
-                    SessionEvent::Update(update) => batch.push(update),
+                    SessionEvent::Update(update) => updates.push(update),
                     other => {
-                        self.apply_updates(now, id, std::mem::take(&mut batch));
+                        self.apply_updates(now, id, std::mem::take(&mut updates));
                         self.session_event(now, id, other);
                     }
                 }
             }
-            self.apply_updates(now, id, batch);
+            self.apply_updates(now, id, updates);
         }
     }
 
@@ -811,6 +830,8 @@ impl RouteServer {
                 let Some(peer) = self.peers.get_mut(&id) else {
                     return;
                 };
+                peer.limit_batch = None;
+                peer.limit_hit = false;
                 peer.established = Some(Established {
                     send: negotiated.send.clone(),
                     receive: negotiated.receive.clone(),
@@ -853,6 +874,8 @@ impl RouteServer {
         let Some(established) = peer.established.take() else {
             return;
         };
+        peer.limit_batch = None;
+        peer.limit_hit = false;
         peer.rib_out.clear(&mut self.pool);
         self.outputs.push_back(Output::Event(Event::PeerDown {
             peer: id,
@@ -896,59 +919,80 @@ impl RouteServer {
         self.send_changes(now, id, &routes, &[]);
     }
 
-    /// Applies a batch of UPDATEs from one peer: the route limit first, then import.
-    fn apply_updates(&mut self, now: Instant, id: PeerId, batch: Vec<Update>) {
-        if batch.is_empty() {
+    /// Applies UPDATEs from one peer, in order: each is counted against the route limit,
+    /// then imported. Over the limit the session is torn down and the rest ignored.
+    fn apply_updates(&mut self, now: Instant, id: PeerId, updates: Vec<Update>) {
+        if updates.is_empty() {
             return;
         }
-        let counting = self.config.limits.counting;
-        let Some(peer) = self.peers.get(&id) else {
-            return;
-        };
-        if peer.established.is_none() {
-            return;
-        }
-        let limit = peer
-            .config
-            .max_routes
-            .or(self.config.limits.max_routes_per_peer);
         let mut dirty = BTreeSet::new();
-        if counting == LimitCounting::HeldPlusMessage {
-            for update in batch {
-                let held = self.peers.get(&id).map_or(0, |p| p.rib_in.held_fresh());
-                let announced = update.routes_to_announce().count();
-                if policy::exceeds_route_limit(counting, limit, held, announced, 0) {
-                    self.limit_exceeded(now, id, held + announced, limit);
-                    return;
-                }
-                self.import_update(id, &update, &mut dirty);
-            }
-        } else {
-            let held = peer.rib_in.held_fresh();
-            let announced: usize = batch.iter().map(|u| u.routes_to_announce().count()).sum();
-            let unique_after = if counting == LimitCounting::UniquePrefixes {
-                unique_after(&peer.rib_in, &batch)
-            } else {
-                0
+        for update in &updates {
+            let Some(peer) = self.peers.get(&id) else {
+                break;
             };
-            if policy::exceeds_route_limit(counting, limit, held, announced, unique_after) {
-                let counted = if counting == LimitCounting::UniquePrefixes {
-                    unique_after
-                } else {
-                    held + announced
-                };
+            if peer.established.is_none() || peer.limit_hit {
+                break;
+            }
+            if let Some((counted, limit)) = self.count_against_limit(now, id, update) {
                 self.limit_exceeded(now, id, counted, limit);
-                return;
+                break;
             }
-            for update in &batch {
-                self.import_update(id, update, &mut dirty);
-            }
+            self.import_update(id, update, &mut dirty);
         }
         self.process(now, dirty, None);
     }
 
-    fn limit_exceeded(&mut self, now: Instant, id: PeerId, counted: usize, limit: Option<u32>) {
-        let limit = limit.unwrap_or(u32::MAX);
+    /// Counts one UPDATE against the peer's route limit, as
+    /// [`Limits::counting`](crate::Limits::counting) says; the count and the limit when
+    /// it goes over.
+    fn count_against_limit(
+        &mut self,
+        now: Instant,
+        id: PeerId,
+        update: &Update,
+    ) -> Option<(usize, u32)> {
+        let counting = self.config.limits.counting;
+        let window = self.config.limits.batch_window;
+        let peer = self.peers.get_mut(&id)?;
+        let limit = peer
+            .config
+            .max_routes
+            .or(self.config.limits.max_routes_per_peer);
+        let announced = update.routes_to_announce().count();
+        let (held, in_batch, unique) = match counting {
+            LimitCounting::HeldPlusBatch => {
+                if update.end_of_rib().is_some() {
+                    // End-of-RIB closes the batch: the peer's table (or refresh answer)
+                    // is complete, and what follows counts against what it then holds.
+                    peer.limit_batch = None;
+                    return None;
+                }
+                let open = peer
+                    .limit_batch
+                    .filter(|b| now.saturating_duration_since(b.started) < window);
+                let mut batch = open.unwrap_or(LimitBatch {
+                    started: now,
+                    held: peer.rib_in.held_fresh(),
+                    announced: 0,
+                });
+                batch.announced = batch.announced.saturating_add(announced);
+                peer.limit_batch = Some(batch);
+                (batch.held, batch.announced, 0)
+            }
+            LimitCounting::HeldPlusMessage => (peer.rib_in.held_fresh(), announced, 0),
+            LimitCounting::UniquePrefixes => (0, 0, unique_after(&peer.rib_in, update)),
+        };
+        if !policy::exceeds_route_limit(counting, limit, held, in_batch, unique) {
+            return None;
+        }
+        let counted = match counting {
+            LimitCounting::UniquePrefixes => unique,
+            _ => held.saturating_add(in_batch),
+        };
+        Some((counted, limit.unwrap_or(u32::MAX)))
+    }
+
+    fn limit_exceeded(&mut self, now: Instant, id: PeerId, counted: usize, limit: u32) {
         self.outputs
             .push_back(Output::Event(Event::RouteLimitExceeded {
                 peer: id,
@@ -956,6 +1000,8 @@ impl RouteServer {
                 limit,
             }));
         if let Some(peer) = self.peers.get_mut(&id) {
+            peer.limit_hit = true;
+            peer.limit_batch = None;
             let stop = StopReason::MaxPrefixes {
                 family: Family::IPV4_UNICAST,
                 limit,
@@ -1445,16 +1491,15 @@ fn desired_export(
     }
 }
 
-/// Distinct prefixes a peer would hold after the batch (the `UniquePrefixes` count).
-fn unique_after(rib: &AdjRibIn, batch: &[Update]) -> usize {
+/// Distinct prefixes a peer would hold once `update` is applied (the `UniquePrefixes`
+/// count).
+fn unique_after(rib: &AdjRibIn, update: &Update) -> usize {
     let mut overlay: BTreeMap<IpNet, bool> = BTreeMap::new();
-    for update in batch {
-        for (_, nlri) in update.routes_to_withdraw() {
-            overlay.insert(nlri.prefix, false);
-        }
-        for (_, nlri) in update.routes_to_announce() {
-            overlay.insert(nlri.prefix, true);
-        }
+    for (_, nlri) in update.routes_to_withdraw() {
+        overlay.insert(nlri.prefix, false);
+    }
+    for (_, nlri) in update.routes_to_announce() {
+        overlay.insert(nlri.prefix, true);
     }
     let mut count = rib.held();
     for (prefix, present) in overlay {

@@ -3,8 +3,9 @@
 //! virtual time.
 //!
 //! Bytes a speaker writes in one burst reach the route server in one
-//! [`Input::Received`], as one TCP read would deliver them; this is what makes a re-sent
-//! table one batch for Azure's route-limit counting.
+//! [`Input::Received`], as one TCP read would deliver them. Nothing the route server
+//! decides depends on that chunking: a re-sent table is one route-limit batch because its
+//! UPDATEs arrive within [`Limits::batch_window`](crate::Limits::batch_window).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr};
