@@ -107,9 +107,13 @@ fn attr_set_is_malformed(value: &[u8], depth: usize) -> bool {
             AttrType::MP_REACH_NLRI | AttrType::MP_UNREACH_NLRI => true,
             ATTR_SET => attr_set_is_malformed(inner, depth + 1),
             // Only what would withdraw routes taints the set: an attribute RFC 7606
-            // merely discards does not.
-            _ => decode_value(flags, code, raw, inner, 0, &inner_params)
-                .is_err_and(|fault| fault.treatment >= Treatment::TreatAsWithdraw),
+            // merely discards does not. RFC 6368 asks for 4-octet AS numbers inside, but
+            // speakers on 2-octet sessions send 2-octet ones (seen in captures), so a path
+            // or aggregator well formed in either width passes.
+            _ => [&inner_params, &SessionParams::default()].iter().all(|p| {
+                decode_value(flags, code, raw, inner, 0, p)
+                    .is_err_and(|fault| fault.treatment >= Treatment::TreatAsWithdraw)
+            }),
         };
         if malformed {
             return true;

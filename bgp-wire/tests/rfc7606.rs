@@ -622,3 +622,23 @@ fn s7_2_s7_5_s7_9_s7_10_external_peer_rules() {
     assert_eq!(u.issues[0].error.kind, DecodeErrorKind::MalformedAsPath);
     assert_eq!(withdrawn(&u), nlri_set());
 }
+
+#[test]
+fn s7_16_attr_set_with_two_octet_path_as_captured() {
+    // From a capture (tcpdump's bgp_vpn_attrset): the inner AS_PATH uses 2-octet AS
+    // numbers though RFC 6368 asks for 4; it is accepted either way.
+    let inner = [
+        &[0x40u8, 1, 1, 0][..],
+        &[0x40, 2, 4, 2, 1, 0x15, 0xb3],
+        &[0x40, 5, 4, 0, 0, 0, 0x2c],
+        &[0x80, 9, 4, 22, 5, 5, 5],
+        &[0x80, 10, 4, 22, 5, 5, 5],
+    ]
+    .concat();
+    let u = parse(&update_bytes(
+        &[],
+        &attrs_with(&attr_set(&inner), None),
+        &NLRI,
+    ));
+    assert!(u.issues.is_empty(), "{:?}", u.issues);
+}
