@@ -15,13 +15,14 @@ use bgp_wire::{
     SessionParams, Update, UpdatePacker,
 };
 use ipnet::IpNet;
+use rib::{AttrHandle, Rib, RibConfig};
 
 use crate::config::{
     Config, ConfigError, HubRoutingPreference, LimitCounting, PeerConfig, PeerKind, PeeredVnet,
 };
 use crate::policy::{self, Candidate, ExportSource, PeerId, RejectReason, Tier};
 use crate::route::RouteAttrs;
-use crate::store::{AdjRibIn, AdjRibOut, AttrId, AttrPool};
+use crate::store::{self, AdjRibIn, AdjRibOut, AttrId, AttrPool};
 
 type FixedState = BuildHasherDefault<DefaultHasher>;
 
@@ -277,12 +278,6 @@ struct LimitBatch {
     announced: usize,
 }
 
-/// The selection kept for one prefix.
-#[derive(Clone, Debug)]
-struct LocEntry {
-    tier: Option<Tier>,
-}
-
 /// One Azure Route Server instance as a sans-IO state machine. See the [crate
 /// documentation](crate) for the driving loop.
 #[derive(Debug)]
@@ -290,8 +285,15 @@ pub struct RouteServer {
     config: Config,
     peers: BTreeMap<PeerId, Peer>,
     next_peer: u32,
+    /// Every learned route (each peer's Adj-RIB-In), attributes interned.
+    rib: Rib,
+    /// The route server's peer behind each Rib peer, by `rib::PeerId::as_u32`.
+    rib_peers: Vec<Option<PeerId>>,
+    /// Attribute sets of the Adj-RIBs-Out.
     pool: AttrPool,
-    loc: BTreeMap<IpNet, LocEntry>,
+    /// The tier of each prefix's last selection, for preferences with tiers: the memory
+    /// of Azure's non-reverting failover.
+    loc: BTreeMap<IpNet, Tier>,
     programmed: BTreeMap<IpNet, Vec<IpAddr>>,
     outputs: VecDeque<Output>,
     to_drain: BTreeSet<PeerId>,
@@ -314,6 +316,11 @@ impl RouteServer {
             },
             peers: BTreeMap::new(),
             next_peer: 0,
+            rib: Rib::new(RibConfig {
+                hash_seed: config.rng_seed,
+                ..RibConfig::default()
+            }),
+            rib_peers: Vec::new(),
             pool: AttrPool::default(),
             loc: BTreeMap::new(),
             programmed: BTreeMap::new(),
@@ -391,7 +398,7 @@ impl RouteServer {
             self.to_drain.insert(id);
             if peer.stale_deadline.is_some_and(|at| at <= now) {
                 peer.stale_deadline = None;
-                dirty.extend(peer.rib_in.sweep_stale(&mut self.pool));
+                dirty.extend(peer.rib_in.sweep_stale(&mut self.rib));
             }
         }
         self.drain_all(now);
@@ -447,6 +454,17 @@ impl RouteServer {
                 peer: peer.address,
                 source,
             })?;
+        let info = store::rib_peer_info(peer.address, peer.asn, self.config.local_asn);
+        let rib_in = AdjRibIn::new(&mut self.rib, info).map_err(|_| ConfigError::TooManyPeers {
+            count: self.peers.len() + 1,
+            max: 1 << 16,
+            first_refused: Some(peer.address),
+        })?;
+        let slot = rib_in.rib_peer().as_u32() as usize;
+        if self.rib_peers.len() <= slot {
+            self.rib_peers.resize(slot + 1, None);
+        }
+        self.rib_peers[slot] = Some(id);
         session.start(now);
         self.config.peers.push(peer.clone());
         self.peers.insert(
@@ -456,7 +474,7 @@ impl RouteServer {
                 session,
                 connection_up: false,
                 established: None,
-                rib_in: AdjRibIn::default(),
+                rib_in,
                 rib_out: AdjRibOut::default(),
                 stale_deadline: None,
                 over_prefix_limit: false,
@@ -483,7 +501,13 @@ impl RouteServer {
         let Some(mut p) = self.peers.remove(&peer) else {
             return Ok(());
         };
-        let dirty: BTreeSet<IpNet> = p.rib_in.clear(&mut self.pool).into_iter().collect();
+        if let Some(slot) = self
+            .rib_peers
+            .get_mut(p.rib_in.rib_peer().as_u32() as usize)
+        {
+            *slot = None;
+        }
+        let dirty: BTreeSet<IpNet> = p.rib_in.remove(&mut self.rib).into_iter().collect();
         p.rib_out.clear(&mut self.pool);
         self.config.peers.retain(|c| c.address != p.config.address);
         self.process(now, dirty, None);
@@ -612,7 +636,7 @@ impl RouteServer {
     pub fn metrics(&self, peer: PeerId) -> Option<PeerMetrics> {
         self.peers.get(&peer).map(|p| PeerMetrics {
             bgp_peer_status: u8::from(p.established.is_some()),
-            count_of_routes_learned_from_peer: p.rib_in.len(),
+            count_of_routes_learned_from_peer: p.rib_in.len(&self.rib),
             count_of_routes_advertised_to_peer: p.rib_out.sent.len(),
         })
     }
@@ -629,10 +653,11 @@ impl RouteServer {
             "EBgp"
         };
         p.rib_in
-            .iter()
-            .map(|(prefix, c)| {
-                let attrs = self.pool.get(c.attrs);
-                RouteEntry {
+            .iter(&self.rib)
+            .into_iter()
+            .filter_map(|(prefix, handle)| {
+                let attrs = store::decode(self.rib.attrs(handle)?)?;
+                Some(RouteEntry {
                     local_address: IpAddr::V4(self.config.local_address),
                     network: prefix,
                     next_hop: attrs.next_hop,
@@ -640,7 +665,7 @@ impl RouteServer {
                     origin,
                     as_path: as_path_text(&attrs.as_path),
                     weight: 32768,
-                }
+                })
             })
             .collect()
     }
@@ -679,12 +704,13 @@ impl RouteServer {
     pub fn adj_ribs_in(&self) -> BTreeMap<IpNet, Vec<(PeerId, PeerKind, RouteAttrs)>> {
         let mut out: BTreeMap<IpNet, Vec<(PeerId, PeerKind, RouteAttrs)>> = BTreeMap::new();
         for (id, p) in &self.peers {
-            for (prefix, c) in p.rib_in.iter() {
-                out.entry(prefix).or_default().push((
-                    *id,
-                    p.config.kind,
-                    self.pool.get(c.attrs).clone(),
-                ));
+            for (prefix, handle) in p.rib_in.iter(&self.rib) {
+                let Some(attrs) = self.rib.attrs(handle).and_then(store::decode) else {
+                    continue;
+                };
+                out.entry(prefix)
+                    .or_default()
+                    .push((*id, p.config.kind, attrs));
             }
         }
         out
@@ -693,13 +719,20 @@ impl RouteServer {
     /// The selection tier currently recorded for `prefix` (Azure's failover memory).
     #[must_use]
     pub fn selection_tier(&self, prefix: IpNet) -> Option<Tier> {
-        self.loc.get(&prefix).and_then(|e| e.tier)
+        self.loc.get(&prefix).copied()
     }
 
-    /// Interned attribute sets alive (memory diagnostics).
+    /// Interned attribute sets alive (memory diagnostics): the Rib's sets of learned
+    /// routes (including those freed at its next mutation) plus the advertised ones.
     #[must_use]
     pub fn attribute_sets(&self) -> usize {
-        self.pool.len()
+        self.rib.attr_set_count() + self.pool.len()
+    }
+
+    /// Heap bytes of the learned routes ([`rib::Rib::memory_usage`]; memory diagnostics).
+    #[must_use]
+    pub fn rib_memory(&self) -> rib::MemoryUsage {
+        self.rib.memory_usage()
     }
 
     // ----- internals ------------------------------------------------------------------
@@ -888,7 +921,7 @@ impl RouteServer {
         let helper = self.config.extensions.graceful_restart_helper;
         let dirty: BTreeSet<IpNet> = match (&established.graceful_restart, helper && restarting) {
             (Some(gr), true) if gr.families.iter().any(|f| f.family == Family::IPV4_UNICAST) => {
-                let routes = peer.rib_in.mark_stale();
+                let routes = peer.rib_in.mark_stale(&mut self.rib);
                 peer.stale_deadline =
                     Some(now + Duration::from_secs(u64::from(gr.restart_time.max(1))));
                 self.outputs
@@ -897,7 +930,7 @@ impl RouteServer {
             }
             _ => {
                 peer.stale_deadline = None;
-                peer.rib_in.clear(&mut self.pool).into_iter().collect()
+                peer.rib_in.clear(&mut self.rib).into_iter().collect()
             }
         };
         self.process(now, dirty, None);
@@ -972,15 +1005,15 @@ impl RouteServer {
                     .filter(|b| now.saturating_duration_since(b.started) < window);
                 let mut batch = open.unwrap_or(LimitBatch {
                     started: now,
-                    held: peer.rib_in.held_fresh(),
+                    held: peer.rib_in.held_fresh(&self.rib),
                     announced: 0,
                 });
                 batch.announced = batch.announced.saturating_add(announced);
                 peer.limit_batch = Some(batch);
                 (batch.held, batch.announced, 0)
             }
-            LimitCounting::HeldPlusMessage => (peer.rib_in.held_fresh(), announced, 0),
-            LimitCounting::UniquePrefixes => (0, 0, unique_after(&peer.rib_in, update)),
+            LimitCounting::HeldPlusMessage => (peer.rib_in.held_fresh(&self.rib), announced, 0),
+            LimitCounting::UniquePrefixes => (0, 0, unique_after(&peer.rib_in, &self.rib, update)),
         };
         if !policy::exceeds_route_limit(counting, limit, held, in_batch, unique) {
             return None;
@@ -1015,7 +1048,7 @@ impl RouteServer {
         }
     }
 
-    /// Imports one UPDATE's routes into the peer's Adj-RIB-In.
+    /// Imports one UPDATE's routes into the peer's Adj-RIB-In (the Rib).
     fn import_update(&mut self, id: PeerId, update: &Update, dirty: &mut BTreeSet<IpNet>) {
         let Some(peer) = self.peers.get_mut(&id) else {
             return;
@@ -1023,9 +1056,10 @@ impl RouteServer {
         let Some(established) = &peer.established else {
             return;
         };
+        let rib = &mut self.rib;
         for (family, nlri) in update.routes_to_withdraw() {
             if family == Family::IPV4_UNICAST || family == Family::IPV6_UNICAST {
-                dirty.extend(peer.rib_in.withdraw(&mut self.pool, nlri.prefix));
+                dirty.extend(peer.rib_in.withdraw(rib, nlri.prefix));
             }
         }
         if update.treatment() >= Some(bgp_wire::Treatment::TreatAsWithdraw) {
@@ -1041,7 +1075,7 @@ impl RouteServer {
         if let Some(family) = update.end_of_rib() {
             if family == Family::IPV4_UNICAST && peer.stale_deadline.is_some() {
                 peer.stale_deadline = None;
-                dirty.extend(peer.rib_in.sweep_stale(&mut self.pool));
+                dirty.extend(peer.rib_in.sweep_stale(rib));
             }
             return;
         }
@@ -1053,68 +1087,64 @@ impl RouteServer {
             MpNextHop::Opaque(_) => None,
         });
         let next_hop_v4 = update.next_hop().map(IpAddr::V4);
-        let mut base: [Option<(RouteAttrs, Option<ImportVerdict>)>; 2] = [None, None];
-        for (slot, family, next_hop) in [
-            (0, Family::IPV4_UNICAST, next_hop_v4),
-            (1, Family::IPV6_UNICAST, next_hop_v6),
-        ] {
-            if let Some(next_hop) = next_hop {
-                if update.routes_to_announce().any(|(f, _)| f == family) {
-                    let mut attrs = RouteAttrs::from_wire(&update.attributes, next_hop, true);
-                    attrs.as_path = as_path.clone();
-                    attrs.aggregator = aggregator;
-                    base[slot] = Some((attrs, None));
-                }
-            }
-        }
         let config = &self.config;
-        for (family, nlri) in update.routes_to_announce() {
-            let slot = match family {
-                Family::IPV4_UNICAST => 0,
-                Family::IPV6_UNICAST => 1,
-                _ => continue,
-            };
-            let Some((attrs, verdict)) = &mut base[slot] else {
+        for (family, next_hop) in [
+            (Family::IPV4_UNICAST, next_hop_v4),
+            (Family::IPV6_UNICAST, next_hop_v6),
+        ] {
+            let Some(next_hop) = next_hop else {
                 continue;
             };
-            let prefix = nlri.prefix;
-            let outcome = if peer.config.inbound_map.is_none() {
-                // Without a route map the verdict and attributes do not depend on the prefix.
-                let verdict = verdict.get_or_insert_with(|| {
-                    policy::import(config, &peer.config, prefix, attrs)
-                        .map(|(_, a)| self.pool.intern(a))
-                });
-                match verdict {
-                    Ok(shared) => {
-                        self.pool.retain(*shared);
-                        Ok((prefix, *shared))
-                    }
-                    Err(reason) => Err(*reason),
-                }
-            } else {
-                policy::import(config, &peer.config, prefix, attrs)
-                    .map(|(p, a)| (p, self.pool.intern(a)))
-            };
-            match outcome {
-                Ok((stored, attr_id)) => {
-                    dirty.extend(
-                        peer.rib_in
-                            .announce(&mut self.pool, prefix, stored, attr_id),
-                    )
-                }
-                Err(reason) => {
-                    dirty.extend(peer.rib_in.withdraw(&mut self.pool, prefix));
-                    self.outputs.push_back(Output::Event(Event::RouteRejected {
-                        peer: id,
-                        prefix,
-                        reason,
-                    }));
-                }
+            let mut routes = update
+                .routes_to_announce()
+                .filter(|(f, _)| *f == family)
+                .map(|(_, nlri)| nlri.prefix)
+                .peekable();
+            if routes.peek().is_none() {
+                continue;
             }
-        }
-        for (_, verdict) in base.into_iter().flatten() {
-            if let Some(Ok(shared)) = verdict {
-                self.pool.release(shared);
+            let mut attrs = RouteAttrs::from_wire(&update.attributes, next_hop, true);
+            attrs.as_path = as_path.clone();
+            attrs.aggregator = aggregator;
+            let v6 = family == Family::IPV6_UNICAST;
+            if peer.config.inbound_map.is_none() {
+                // Without a route map the verdict and attributes do not depend on the
+                // prefix: the accepted routes go to the Rib in one call.
+                let first = routes.peek().copied().expect("peeked above");
+                match policy::import(config, &peer.config, first, &attrs) {
+                    Ok((_, imported)) => {
+                        let nlri: Vec<Nlri> = routes.map(Nlri::new).collect();
+                        let wire = store::rib_attributes(&imported, v6);
+                        peer.rib_in.announce_many(rib, &nlri, &wire, dirty);
+                    }
+                    Err(reason) => {
+                        for prefix in routes {
+                            dirty.extend(peer.rib_in.withdraw(rib, prefix));
+                            self.outputs.push_back(Output::Event(Event::RouteRejected {
+                                peer: id,
+                                prefix,
+                                reason,
+                            }));
+                        }
+                    }
+                }
+                continue;
+            }
+            for prefix in routes {
+                match policy::import(config, &peer.config, prefix, &attrs) {
+                    Ok((stored, imported)) => {
+                        let wire = store::rib_attributes(&imported, v6);
+                        dirty.extend(peer.rib_in.announce(rib, prefix, stored, &wire));
+                    }
+                    Err(reason) => {
+                        dirty.extend(peer.rib_in.withdraw(rib, prefix));
+                        self.outputs.push_back(Output::Event(Event::RouteRejected {
+                            peer: id,
+                            prefix,
+                            reason,
+                        }));
+                    }
+                }
             }
         }
     }
@@ -1154,11 +1184,11 @@ impl RouteServer {
     /// Every prefix the server knows of: learned, selected, programmed, advertised,
     /// originated.
     fn all_prefixes(&self) -> BTreeSet<IpNet> {
-        let mut all: BTreeSet<IpNet> = self.loc.keys().copied().collect();
+        let mut all: BTreeSet<IpNet> = self.rib.loc_rib().into_iter().map(|(p, _)| p).collect();
+        all.extend(self.loc.keys().copied());
         all.extend(self.programmed.keys().copied());
         all.extend(self.config.advertised_prefixes().copied());
         for peer in self.peers.values() {
-            all.extend(peer.rib_in.iter().map(|(p, _)| p));
             all.extend(peer.rib_out.sent.keys().copied());
         }
         all
@@ -1180,21 +1210,50 @@ impl RouteServer {
         let mut memo: HashMap<ExportKey, Option<AttrId>, FixedState> = HashMap::default();
         let advertised: BTreeSet<IpNet> = self.config.advertised_prefixes().copied().collect();
         let mut wanted: Vec<(PeerId, Desired)> = Vec::with_capacity(receivers.len());
+        // The route server's view of the Rib's attribute sets met in this pass.
+        let mut decoded: HashMap<AttrHandle, RouteAttrs, FixedState> = HashMap::default();
+        let mut paths: Vec<(PeerId, IpNet, AttrHandle)> = Vec::new();
+        let mut held: Vec<(PeerId, PeerKind, AttrHandle)> = Vec::new();
         for prefix in dirty {
-            let held: Vec<(PeerId, PeerKind, AttrId)> = self
-                .peers
-                .iter()
-                .filter_map(|(id, p)| p.rib_in.path(prefix).map(|c| (*id, p.config.kind, c.attrs)))
-                .collect();
+            paths.clear();
+            for path in self.rib.paths(prefix) {
+                let Some(&Some(source)) = self.rib_peers.get(path.peer.as_u32() as usize) else {
+                    continue;
+                };
+                let Some(peer) = self.peers.get(&source) else {
+                    continue;
+                };
+                if let Some(received) = peer.rib_in.received(prefix, path.path_id) {
+                    paths.push((source, received, path.attrs));
+                }
+            }
+            // One path per peer, in peer order: the lowest received prefix's (a peer has
+            // several only when an inbound route map summarised routes into `prefix`).
+            paths.sort_unstable_by_key(|(peer, received, _)| (*peer, *received));
+            paths.dedup_by_key(|(peer, _, _)| *peer);
+            held.clear();
+            for &(source, _, handle) in &paths {
+                if let std::collections::hash_map::Entry::Vacant(slot) = decoded.entry(handle) {
+                    let Some(attrs) = self.rib.attrs(handle).and_then(store::decode) else {
+                        continue;
+                    };
+                    slot.insert(attrs);
+                }
+                if let Some(peer) = self.peers.get(&source) {
+                    held.push((source, peer.config.kind, handle));
+                }
+            }
             let candidates: Vec<Candidate<'_>> = held
                 .iter()
-                .map(|(peer, kind, attrs)| Candidate {
-                    peer: *peer,
-                    kind: *kind,
-                    attrs: self.pool.get(*attrs),
+                .filter_map(|(peer, kind, handle)| {
+                    Some(Candidate {
+                        peer: *peer,
+                        kind: *kind,
+                        attrs: decoded.get(handle)?,
+                    })
                 })
                 .collect();
-            let previous = self.loc.get(&prefix).and_then(|e| e.tier);
+            let previous = self.loc.get(&prefix).copied();
             let selection = policy::select(
                 self.config.hub_routing_preference,
                 self.config.extensions.revertive_preference,
@@ -1202,15 +1261,13 @@ impl RouteServer {
                 &candidates,
             );
             if only.is_none() {
-                if selection.best.is_empty() {
-                    self.loc.remove(&prefix);
-                } else {
-                    self.loc.insert(
-                        prefix,
-                        LocEntry {
-                            tier: selection.tier,
-                        },
-                    );
+                match (selection.best.is_empty(), selection.tier) {
+                    (false, Some(tier)) => {
+                        self.loc.insert(prefix, tier);
+                    }
+                    _ => {
+                        self.loc.remove(&prefix);
+                    }
                 }
                 let hops = if policy::is_programmable(&self.config, prefix) {
                     policy::ecmp_next_hops(&candidates, &selection, self.config.limits.ecmp_width)
@@ -1392,14 +1449,11 @@ impl RouteServer {
     }
 }
 
-/// The import verdict shared by every prefix of an UPDATE (no inbound route map).
-type ImportVerdict = Result<AttrId, RejectReason>;
-
 /// Announcements and withdrawals waiting to be packed for one peer.
 type PendingOut = (Vec<(IpNet, AttrId)>, Vec<IpNet>);
 
 /// Memo key of an export: (source attributes, source peer, receiver, IPv6).
-type ExportKey = (AttrId, PeerId, PeerId, bool);
+type ExportKey = (AttrHandle, PeerId, PeerId, bool);
 
 /// What one receiver should have for one prefix, before interning.
 enum Desired {
@@ -1422,7 +1476,7 @@ fn desired_export(
     prefix: IpNet,
     advertised: &BTreeSet<IpNet>,
     candidates: &[Candidate<'_>],
-    held: &[(PeerId, PeerKind, AttrId)],
+    held: &[(PeerId, PeerKind, AttrHandle)],
     selection: &policy::Selection,
     memo: &HashMap<ExportKey, Option<AttrId>, FixedState>,
 ) -> Desired {
@@ -1493,7 +1547,7 @@ fn desired_export(
 
 /// Distinct prefixes a peer would hold once `update` is applied (the `UniquePrefixes`
 /// count).
-fn unique_after(rib: &AdjRibIn, update: &Update) -> usize {
+fn unique_after(adj: &AdjRibIn, rib: &Rib, update: &Update) -> usize {
     let mut overlay: BTreeMap<IpNet, bool> = BTreeMap::new();
     for (_, nlri) in update.routes_to_withdraw() {
         overlay.insert(nlri.prefix, false);
@@ -1501,9 +1555,9 @@ fn unique_after(rib: &AdjRibIn, update: &Update) -> usize {
     for (_, nlri) in update.routes_to_announce() {
         overlay.insert(nlri.prefix, true);
     }
-    let mut count = rib.held();
+    let mut count = adj.held(rib);
     for (prefix, present) in overlay {
-        match (present, rib.holds(prefix)) {
+        match (present, adj.holds(rib, prefix)) {
             (true, false) => count += 1,
             (false, true) => count = count.saturating_sub(1),
             _ => {}

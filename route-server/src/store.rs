@@ -1,15 +1,25 @@
-//! Storage: interned attribute sets and the per-peer route tables (Adj-RIB-In, Adj-RIB-Out).
+//! Storage: each peer's learned routes as a view on the route server's `rib::Rib`, and the
+//! Adj-RIB-Out (what was sent to each peer) with its own small attribute pool.
 //!
-//! The route server keeps its own tables rather than `rib::Rib`'s Loc-RIB because its
-//! ranking (hub routing preference by source kind, with Azure's non-reverting failover)
-//! needs every candidate of a prefix whenever any of them changes, while `rib` reports a
-//! prefix only when its own RFC 4271 decision changes.
+//! The `Rib` holds every learned route once, with its attributes interned. What it does
+//! not know stays here, keyed by the Rib's own identifiers: which received prefix an
+//! inbound route map summarised into which stored prefix (such routes are Rib paths of the
+//! stored prefix with a path identifier of our choosing), and whether a graceful restart
+//! left routes stale. The ranking (hub routing preference, the non-reverting failover
+//! memory) is the server's, run over [`Rib::paths`].
+//!
+//! The Adj-RIB-Out keeps exported attribute sets in [`AttrPool`]: they are not routes of
+//! any peer, and the Rib interns only the routes it stores (storing exports there would
+//! make them candidates of their prefixes).
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::BuildHasherDefault;
+use std::net::{IpAddr, Ipv4Addr};
 
+use bgp_wire::{AttrValue, Family, MpNextHop, MpNlri, MpReach, Nlri, PathAttribute};
 use ipnet::IpNet;
+use rib::{AttrHandle, AttrSet, PeerInfo, Rib, RibError};
 use smallvec::SmallVec;
 
 use crate::route::RouteAttrs;
@@ -17,12 +27,12 @@ use crate::route::RouteAttrs;
 /// Fixed-key hashing: the tables are only looked up, never iterated, so no seed is needed.
 type FixedState = BuildHasherDefault<DefaultHasher>;
 
-/// Handle of an interned attribute set.
+/// Handle of an interned exported attribute set.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
 pub(crate) struct AttrId(u32);
 
-/// Attribute sets shared by reference count: a million prefixes announced in a few
-/// thousand UPDATEs store a few thousand sets.
+/// Exported attribute sets shared by reference count: the routes sent to a peer from one
+/// source share a few sets.
 #[derive(Debug, Default)]
 pub(crate) struct AttrPool {
     slots: Vec<Option<(RouteAttrs, u32)>>,
@@ -91,80 +101,184 @@ impl AttrPool {
     }
 }
 
-/// One received route held under a stored prefix.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) struct Contribution {
-    /// The prefix as received (differs from the stored one when an inbound route map
-    /// summarised it).
-    pub(crate) received: IpNet,
-    /// Its attributes (after import policy).
-    pub(crate) attrs: AttrId,
-    /// Kept through a graceful restart, not yet refreshed.
-    pub(crate) stale: bool,
+/// The path attributes a route is stored with in the Rib: what would be sent, plus an
+/// empty MP_REACH_NLRI carrying the next hop where NEXT_HOP cannot (IPv6 prefixes, IPv6
+/// next hops). The Rib keeps the next hop and drops the MP_REACH_NLRI itself.
+pub(crate) fn rib_attributes(attrs: &RouteAttrs, prefix_is_v6: bool) -> Vec<PathAttribute> {
+    let mut wire = attrs.to_wire();
+    if prefix_is_v6 || attrs.next_hop.is_ipv6() {
+        let family = if prefix_is_v6 {
+            Family::IPV6_UNICAST
+        } else {
+            Family::IPV4_UNICAST
+        };
+        let next_hop = match attrs.next_hop {
+            IpAddr::V4(a) => MpNextHop::Ipv4(a),
+            IpAddr::V6(global) => MpNextHop::Ipv6 {
+                global,
+                link_local: None,
+            },
+        };
+        wire.push(PathAttribute::new(AttrValue::MpReachNlri(MpReach {
+            family,
+            next_hop,
+            reserved: 0,
+            nlri: MpNlri::Prefixes(Vec::new()),
+        })));
+    }
+    wire
 }
 
-/// One peer's routes after import policy, keyed by the prefix they are stored (and
-/// selected) under. A stored prefix may gather several received ones when an inbound map
-/// summarises; its path is that of the lowest received prefix.
-#[derive(Debug, Default)]
+/// The route server's attributes of a stored set (`None` for a set without next hop,
+/// which [`rib_attributes`] never makes).
+pub(crate) fn decode(set: &AttrSet) -> Option<RouteAttrs> {
+    Some(RouteAttrs::from_wire(
+        set.attributes(),
+        set.next_hop()?,
+        true,
+    ))
+}
+
+/// What the Rib needs to know of a peer. The route server ranks paths itself, so the
+/// Rib's tie-breakers (BGP identifier, IGP cost) do not matter: the identifier is left
+/// unspecified, and the session's OPEN does not have to be known to register the peer.
+pub(crate) fn rib_peer_info(address: IpAddr, asn: u32, local_asn: u32) -> PeerInfo {
+    PeerInfo {
+        address,
+        asn,
+        bgp_id: Ipv4Addr::UNSPECIFIED,
+        is_ebgp: asn != local_asn,
+        igp_cost: 0,
+    }
+}
+
+/// One peer's routes after import policy, stored in the Rib. A received route is stored
+/// under its own prefix, or, when an inbound route map summarised it, under the summary
+/// with a path identifier of its own; the path of a stored prefix is that of the lowest
+/// received prefix under it.
+#[derive(Debug)]
 pub(crate) struct AdjRibIn {
-    routes: BTreeMap<IpNet, SmallVec<[Contribution; 1]>>,
-    /// Received prefix to stored prefix, only where they differ.
-    redirected: BTreeMap<IpNet, IpNet>,
-    held: usize,
-    /// Of `held`, the routes kept stale through a graceful restart.
-    stale: usize,
+    /// The peer in the Rib.
+    peer: rib::PeerId,
+    /// Summarised routes: received prefix to (stored prefix, path identifier).
+    summarised: BTreeMap<IpNet, (IpNet, u32)>,
+    /// The reverse: (stored prefix, path identifier) to received prefix.
+    contributions: BTreeMap<(IpNet, u32), IpNet>,
+    /// Path identifiers freed by withdrawn summarised routes.
+    free_path_ids: Vec<u32>,
+    next_path_id: u32,
+    /// Routes were marked stale (graceful restart) and not swept yet.
+    stale_marked: bool,
 }
 
 impl AdjRibIn {
+    /// Registers a peer in the Rib.
+    pub(crate) fn new(rib: &mut Rib, info: PeerInfo) -> Result<Self, RibError> {
+        Ok(Self {
+            peer: rib.add_peer(info)?,
+            summarised: BTreeMap::new(),
+            contributions: BTreeMap::new(),
+            free_path_ids: Vec::new(),
+            next_path_id: 0,
+            stale_marked: false,
+        })
+    }
+
+    /// The peer's identifier in the Rib.
+    pub(crate) fn rib_peer(&self) -> rib::PeerId {
+        self.peer
+    }
+
     /// Received routes held, stale ones included.
-    pub(crate) fn held(&self) -> usize {
-        self.held
+    pub(crate) fn held(&self, rib: &Rib) -> usize {
+        rib.route_counts(self.peer).total()
     }
 
     /// Received routes held from the current session (what the route limit counts:
     /// routes kept stale through a graceful restart are about to be re-sent, not added).
-    pub(crate) fn held_fresh(&self) -> usize {
-        self.held - self.stale
+    pub(crate) fn held_fresh(&self, rib: &Rib) -> usize {
+        if !self.stale_marked {
+            return self.held(rib);
+        }
+        rib.adj_rib_in(self.peer)
+            .iter()
+            .filter(|route| !route.stale)
+            .count()
     }
 
     /// Whether the received prefix is held.
-    pub(crate) fn holds(&self, received: IpNet) -> bool {
-        let stored = self.redirected.get(&received).copied().unwrap_or(received);
-        self.routes
-            .get(&stored)
-            .is_some_and(|c| c.iter().any(|c| c.received == received))
+    pub(crate) fn holds(&self, rib: &Rib, received: IpNet) -> bool {
+        self.summarised.contains_key(&received)
+            || rib
+                .paths(received)
+                .iter()
+                .any(|p| p.peer == self.peer && p.path_id.is_none())
     }
 
-    /// The path for a stored prefix, and whether it is stale.
-    pub(crate) fn path(&self, stored: IpNet) -> Option<Contribution> {
-        self.routes.get(&stored).and_then(|c| c.first().copied())
+    /// The received prefix behind one of this peer's Rib paths of `stored`.
+    pub(crate) fn received(&self, stored: IpNet, path_id: Option<u32>) -> Option<IpNet> {
+        match path_id {
+            None => Some(stored),
+            Some(id) => self.contributions.get(&(stored, id)).copied(),
+        }
     }
 
-    /// Stores `received` under `stored` with `attrs` (the caller's reference moves in).
-    /// Returns the stored prefixes whose path may have changed.
+    /// The attributes of the path for a stored prefix.
+    #[cfg(test)]
+    pub(crate) fn path(&self, rib: &Rib, stored: IpNet) -> Option<AttrHandle> {
+        rib.paths(stored)
+            .iter()
+            .filter(|p| p.peer == self.peer)
+            .filter_map(|p| Some((self.received(stored, p.path_id)?, p.attrs)))
+            .min_by_key(|(received, _)| *received)
+            .map(|(_, attrs)| attrs)
+    }
+
+    /// Stores the received routes `nlri` (none summarised) with `attributes` (see
+    /// [`rib_attributes`]), in one Rib call. Adds the stored prefixes touched to `touched`.
+    pub(crate) fn announce_many(
+        &mut self,
+        rib: &mut Rib,
+        nlri: &[Nlri],
+        attributes: &[PathAttribute],
+        touched: &mut impl Extend<IpNet>,
+    ) {
+        if !self.summarised.is_empty() {
+            for route in nlri {
+                if let Some(stored) = self.forget_summarised(rib, route.prefix) {
+                    touched.extend([stored]);
+                }
+            }
+        }
+        let stored = rib.announce(self.peer, nlri, attributes);
+        debug_assert!(stored.is_ok(), "the peer is registered");
+        touched.extend(nlri.iter().map(|n| n.prefix));
+    }
+
+    /// Stores `received` under `stored` with `attributes`. Returns the stored prefixes
+    /// whose path may have changed.
     pub(crate) fn announce(
         &mut self,
-        pool: &mut AttrPool,
+        rib: &mut Rib,
         received: IpNet,
         stored: IpNet,
-        attrs: AttrId,
+        attributes: &[PathAttribute],
     ) -> SmallVec<[IpNet; 2]> {
-        let mut touched = self.withdraw(pool, received);
-        if received != stored {
-            self.redirected.insert(received, stored);
+        if received == stored {
+            let mut touched = SmallVec::new();
+            self.announce_many(rib, &[Nlri::new(received)], attributes, &mut touched);
+            return touched;
         }
-        let list = self.routes.entry(stored).or_default();
-        let at = list.partition_point(|c| c.received < received);
-        list.insert(
-            at,
-            Contribution {
-                received,
-                attrs,
-                stale: false,
-            },
-        );
-        self.held += 1;
+        let mut touched = self.withdraw(rib, received);
+        let id = self.free_path_ids.pop().unwrap_or_else(|| {
+            let id = self.next_path_id;
+            self.next_path_id = self.next_path_id.wrapping_add(1);
+            id
+        });
+        self.summarised.insert(received, (stored, id));
+        self.contributions.insert((stored, id), received);
+        let result = rib.announce(self.peer, &[Nlri::with_path_id(stored, id)], attributes);
+        debug_assert!(result.is_ok(), "the peer is registered");
         if !touched.contains(&stored) {
             touched.push(stored);
         }
@@ -172,81 +286,127 @@ impl AdjRibIn {
     }
 
     /// Removes the route received as `received`. Returns the stored prefix it was under.
-    pub(crate) fn withdraw(
-        &mut self,
-        pool: &mut AttrPool,
-        received: IpNet,
-    ) -> SmallVec<[IpNet; 2]> {
-        let stored = self.redirected.remove(&received).unwrap_or(received);
+    pub(crate) fn withdraw(&mut self, rib: &mut Rib, received: IpNet) -> SmallVec<[IpNet; 2]> {
         let mut touched = SmallVec::new();
-        if let Some(list) = self.routes.get_mut(&stored) {
-            if let Some(at) = list.iter().position(|c| c.received == received) {
-                let gone = list.remove(at);
-                pool.release(gone.attrs);
-                self.held -= 1;
-                if gone.stale {
-                    self.stale -= 1;
-                }
-                touched.push(stored);
-            }
-            if list.is_empty() {
-                self.routes.remove(&stored);
-            }
+        if let Some(stored) = self.forget_summarised(rib, received) {
+            touched.push(stored);
+            return touched;
+        }
+        let before = self.held(rib);
+        let result = rib.withdraw(self.peer, &[Nlri::new(received)]);
+        debug_assert!(result.is_ok(), "the peer is registered");
+        if self.held(rib) != before {
+            touched.push(received);
         }
         touched
     }
 
+    /// Removes a summarised route from the Rib and the maps; the stored prefix it was
+    /// under.
+    fn forget_summarised(&mut self, rib: &mut Rib, received: IpNet) -> Option<IpNet> {
+        let (stored, id) = self.summarised.remove(&received)?;
+        self.contributions.remove(&(stored, id));
+        self.free_path_ids.push(id);
+        let result = rib.withdraw(self.peer, &[Nlri::with_path_id(stored, id)]);
+        debug_assert!(result.is_ok(), "the peer is registered");
+        Some(stored)
+    }
+
     /// Empties the table; returns every stored prefix it held.
-    pub(crate) fn clear(&mut self, pool: &mut AttrPool) -> Vec<IpNet> {
-        let routes = std::mem::take(&mut self.routes);
-        self.redirected.clear();
-        self.held = 0;
-        self.stale = 0;
-        let mut prefixes = Vec::with_capacity(routes.len());
-        for (prefix, list) in routes {
-            for c in list {
-                pool.release(c.attrs);
-            }
-            prefixes.push(prefix);
-        }
+    pub(crate) fn clear(&mut self, rib: &mut Rib) -> Vec<IpNet> {
+        let mut prefixes: Vec<IpNet> = rib
+            .adj_rib_in(self.peer)
+            .into_iter()
+            .map(|route| route.prefix)
+            .collect();
+        prefixes.dedup();
+        let result = rib.drop_peer(self.peer);
+        debug_assert!(result.is_ok(), "the peer is registered");
+        self.summarised.clear();
+        self.contributions.clear();
+        self.free_path_ids.clear();
+        self.next_path_id = 0;
+        self.stale_marked = false;
+        prefixes
+    }
+
+    /// Empties the table and unregisters the peer from the Rib; returns every stored
+    /// prefix it held.
+    pub(crate) fn remove(mut self, rib: &mut Rib) -> Vec<IpNet> {
+        let prefixes = self.clear(rib);
+        let result = rib.remove_peer(self.peer);
+        debug_assert!(result.is_ok(), "the peer is registered");
         prefixes
     }
 
     /// Marks every route stale (graceful restart); returns how many.
-    pub(crate) fn mark_stale(&mut self) -> usize {
-        for list in self.routes.values_mut() {
-            for c in list.iter_mut() {
-                c.stale = true;
-            }
-        }
-        self.stale = self.held;
-        self.held
+    pub(crate) fn mark_stale(&mut self, rib: &mut Rib) -> usize {
+        self.stale_marked = true;
+        rib.mark_stale(self.peer).unwrap_or(0)
     }
 
     /// Removes the routes still stale; returns the stored prefixes touched.
-    pub(crate) fn sweep_stale(&mut self, pool: &mut AttrPool) -> Vec<IpNet> {
-        let stale: Vec<IpNet> = self
-            .routes
-            .values()
-            .flat_map(|l| l.iter().filter(|c| c.stale).map(|c| c.received))
+    pub(crate) fn sweep_stale(&mut self, rib: &mut Rib) -> Vec<IpNet> {
+        if !self.stale_marked {
+            return Vec::new();
+        }
+        self.stale_marked = false;
+        let stale: Vec<(IpNet, Option<u32>)> = rib
+            .adj_rib_in(self.peer)
+            .into_iter()
+            .filter(|route| route.stale)
+            .map(|route| (route.prefix, route.path_id))
             .collect();
-        let mut touched = Vec::new();
-        for received in stale {
-            touched.extend(self.withdraw(pool, received));
+        let result = rib.sweep_stale(self.peer);
+        debug_assert!(result.is_ok(), "the peer is registered");
+        let mut touched: Vec<IpNet> = Vec::with_capacity(stale.len());
+        for (stored, path_id) in stale {
+            if let Some(id) = path_id {
+                if let Some(received) = self.contributions.remove(&(stored, id)) {
+                    self.summarised.remove(&received);
+                    self.free_path_ids.push(id);
+                }
+            }
+            if touched.last() != Some(&stored) {
+                touched.push(stored);
+            }
         }
         touched
     }
 
     /// Every stored prefix with its path, in prefix order.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (IpNet, Contribution)> + '_ {
-        self.routes
-            .iter()
-            .filter_map(|(p, l)| l.first().map(|c| (*p, *c)))
+    pub(crate) fn iter(&self, rib: &Rib) -> Vec<(IpNet, AttrHandle)> {
+        let mut out: Vec<(IpNet, IpNet, AttrHandle)> = Vec::new();
+        for route in rib.adj_rib_in(self.peer) {
+            let Some(received) = self.received(route.prefix, route.path_id) else {
+                continue;
+            };
+            match out.last_mut() {
+                Some(last) if last.0 == route.prefix => {
+                    if received < last.1 {
+                        *last = (route.prefix, received, route.attrs);
+                    }
+                }
+                _ => out.push((route.prefix, received, route.attrs)),
+            }
+        }
+        out.into_iter()
+            .map(|(stored, _, attrs)| (stored, attrs))
+            .collect()
     }
 
     /// Stored prefixes.
-    pub(crate) fn len(&self) -> usize {
-        self.routes.len()
+    pub(crate) fn len(&self, rib: &Rib) -> usize {
+        if self.summarised.is_empty() {
+            return self.held(rib);
+        }
+        let mut prefixes: Vec<IpNet> = rib
+            .adj_rib_in(self.peer)
+            .into_iter()
+            .map(|route| route.prefix)
+            .collect();
+        prefixes.dedup();
+        prefixes.len()
     }
 }
 
@@ -270,6 +430,7 @@ mod tests {
     use std::net::{IpAddr, Ipv4Addr};
 
     use bgp_wire::{AsPath, Origin};
+    use rib::RibConfig;
 
     use super::*;
 
@@ -283,6 +444,26 @@ mod tests {
 
     fn net(s: &str) -> IpNet {
         s.parse().expect("test prefix")
+    }
+
+    /// A Rib with one peer.
+    fn rib_with_peer() -> (Rib, AdjRibIn) {
+        let mut rib = Rib::new(RibConfig::default());
+        let info = rib_peer_info(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 65001, 65515);
+        let peer = AdjRibIn::new(&mut rib, info).expect("room for a peer");
+        (rib, peer)
+    }
+
+    /// Attribute sets alive once the Rib has freed those no route uses (it does at the
+    /// start of its next mutation).
+    fn attr_sets_in_use(rib: &mut Rib, peer: &AdjRibIn) -> usize {
+        let _ = rib.withdraw(peer.rib_peer(), &[]);
+        rib.attr_set_count()
+    }
+
+    fn stored_attrs(rib: &Rib, peer: &AdjRibIn, prefix: IpNet) -> Option<RouteAttrs> {
+        let handle = peer.path(rib, prefix)?;
+        decode(rib.attrs(handle)?)
     }
 
     #[test]
@@ -302,41 +483,106 @@ mod tests {
 
     #[test]
     fn summarised_routes_share_a_stored_prefix_until_the_last_goes() {
-        let mut pool = AttrPool::default();
-        let mut rib = AdjRibIn::default();
+        let (mut rib, mut adj) = rib_with_peer();
         let summary = net("10.2.0.0/16");
         for p in ["10.2.1.0/24", "10.2.2.0/24"] {
-            let id = pool.intern(attrs(1));
-            rib.announce(&mut pool, net(p), summary, id);
+            adj.announce(&mut rib, net(p), summary, &rib_attributes(&attrs(1), false));
         }
-        assert_eq!(rib.held(), 2);
-        assert_eq!(rib.len(), 1);
-        assert!(rib.holds(net("10.2.2.0/24")));
+        assert_eq!(adj.held(&rib), 2);
+        assert_eq!(adj.len(&rib), 1);
+        assert!(adj.holds(&rib, net("10.2.2.0/24")));
         assert_eq!(
-            rib.withdraw(&mut pool, net("10.2.1.0/24")).as_slice(),
+            adj.withdraw(&mut rib, net("10.2.1.0/24")).as_slice(),
             &[summary]
         );
-        assert!(rib.path(summary).is_some());
-        rib.withdraw(&mut pool, net("10.2.2.0/24"));
-        assert!(rib.path(summary).is_none());
-        assert_eq!(pool.len(), 0);
+        assert!(adj.path(&rib, summary).is_some());
+        adj.withdraw(&mut rib, net("10.2.2.0/24"));
+        assert!(adj.path(&rib, summary).is_none());
+        assert_eq!(attr_sets_in_use(&mut rib, &adj), 0);
     }
 
     #[test]
     fn reannounce_replaces_and_clears_stale() {
-        let mut pool = AttrPool::default();
-        let mut rib = AdjRibIn::default();
+        let (mut rib, mut adj) = rib_with_peer();
         let p = net("10.9.0.0/16");
-        let id = pool.intern(attrs(1));
-        rib.announce(&mut pool, p, p, id);
-        assert_eq!(rib.mark_stale(), 1);
-        assert_eq!(rib.held_fresh(), 0);
-        let id = pool.intern(attrs(2));
-        rib.announce(&mut pool, p, p, id);
-        assert_eq!(rib.held(), 1);
-        assert_eq!(rib.held_fresh(), 1);
-        assert!(rib.sweep_stale(&mut pool).is_empty());
-        assert_eq!(pool.get(rib.path(p).expect("held").attrs), &attrs(2));
-        assert_eq!(pool.len(), 1);
+        adj.announce(&mut rib, p, p, &rib_attributes(&attrs(1), false));
+        assert_eq!(adj.mark_stale(&mut rib), 1);
+        assert_eq!(adj.held_fresh(&rib), 0);
+        adj.announce(&mut rib, p, p, &rib_attributes(&attrs(2), false));
+        assert_eq!(adj.held(&rib), 1);
+        assert_eq!(adj.held_fresh(&rib), 1);
+        assert!(adj.sweep_stale(&mut rib).is_empty());
+        assert_eq!(stored_attrs(&rib, &adj, p), Some(attrs(2)));
+        assert_eq!(attr_sets_in_use(&mut rib, &adj), 1);
+    }
+
+    #[test]
+    fn a_summarised_route_reannounced_as_itself_leaves_the_summary() {
+        let (mut rib, mut adj) = rib_with_peer();
+        let (summary, p) = (net("10.2.0.0/16"), net("10.2.1.0/24"));
+        let wire = rib_attributes(&attrs(1), false);
+        adj.announce(&mut rib, p, summary, &wire);
+        assert!(adj.holds(&rib, p));
+        let touched = adj.announce(&mut rib, p, p, &wire);
+        assert!(touched.contains(&summary) && touched.contains(&p));
+        assert_eq!((adj.held(&rib), adj.len(&rib)), (1, 1));
+        assert!(adj.path(&rib, summary).is_none());
+        assert!(adj.path(&rib, p).is_some());
+        // And back: the route moves under the summary again.
+        adj.announce(&mut rib, p, summary, &wire);
+        assert!(adj.path(&rib, p).is_none());
+        assert_eq!(adj.iter(&rib).len(), 1);
+        assert_eq!(adj.iter(&rib)[0].0, summary);
+    }
+
+    #[test]
+    fn the_path_of_a_summary_is_the_lowest_received_prefix() {
+        let (mut rib, mut adj) = rib_with_peer();
+        let summary = net("10.2.0.0/16");
+        adj.announce(
+            &mut rib,
+            net("10.2.9.0/24"),
+            summary,
+            &rib_attributes(&attrs(9), false),
+        );
+        adj.announce(
+            &mut rib,
+            net("10.2.3.0/24"),
+            summary,
+            &rib_attributes(&attrs(3), false),
+        );
+        assert_eq!(stored_attrs(&rib, &adj, summary), Some(attrs(3)));
+        adj.withdraw(&mut rib, net("10.2.3.0/24"));
+        assert_eq!(stored_attrs(&rib, &adj, summary), Some(attrs(9)));
+    }
+
+    #[test]
+    fn stale_summarised_routes_are_swept_from_the_maps_too() {
+        let (mut rib, mut adj) = rib_with_peer();
+        let summary = net("10.2.0.0/16");
+        let wire = rib_attributes(&attrs(1), false);
+        for p in ["10.2.1.0/24", "10.2.2.0/24"] {
+            adj.announce(&mut rib, net(p), summary, &wire);
+        }
+        adj.announce(&mut rib, net("10.3.0.0/16"), net("10.3.0.0/16"), &wire);
+        assert_eq!(adj.mark_stale(&mut rib), 3);
+        adj.announce(&mut rib, net("10.2.2.0/24"), summary, &wire);
+        assert_eq!(adj.held_fresh(&rib), 1);
+        assert_eq!(adj.sweep_stale(&mut rib), vec![summary, net("10.3.0.0/16")]);
+        assert_eq!((adj.held(&rib), adj.held_fresh(&rib)), (1, 1));
+        assert!(!adj.holds(&rib, net("10.2.1.0/24")));
+        assert!(adj.holds(&rib, net("10.2.2.0/24")));
+        assert_eq!(adj.clear(&mut rib), vec![summary]);
+        assert_eq!(adj.held(&rib), 0);
+    }
+
+    #[test]
+    fn ipv6_routes_keep_their_next_hop() {
+        let (mut rib, mut adj) = rib_with_peer();
+        let p = net("2001:db8:1::/48");
+        let mut v6 = attrs(1);
+        v6.next_hop = "2001:db8::1".parse().expect("address");
+        adj.announce(&mut rib, p, p, &rib_attributes(&v6, true));
+        assert_eq!(stored_attrs(&rib, &adj, p), Some(v6));
     }
 }
