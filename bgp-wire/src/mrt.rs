@@ -75,6 +75,7 @@ use crate::attr::PathAttribute;
 use crate::error::{AttrIssue, DecodeError};
 use crate::message::Message;
 use crate::types::{AddPathFamilies, Afi, Family, Safi, SessionParams};
+use crate::update::Update;
 
 /// Length of the common MRT header.
 pub const MRT_HEADER_LEN: usize = 12;
@@ -718,83 +719,95 @@ pub struct RibAttributes {
 /// dumps). An abbreviated one is recognised by its first octet being the length of the rest,
 /// and rewritten into a full attribute of `family` with that next hop and no NLRI.
 ///
-/// The attributes are then decoded as those of an UPDATE without NLRI on a session with
+/// The attributes are then decoded as a bare attribute field on a session with
 /// `four_octet_as` (true for TABLE_DUMP_V2, false for TABLE_DUMP), which is what they are.
+/// Only entries with an abbreviated MP_REACH_NLRI are copied (to rewrite it); the others
+/// are decoded in place.
 ///
 /// # Errors
 ///
-/// The [`DecodeError`] of the UPDATE decoder, when the attributes are malformed beyond
-/// what RFC 7606 lets an UPDATE survive. Its offset counts from the start of a synthetic
-/// UPDATE: subtract 23 (header, withdrawn length, attribute length) for an offset in the
-/// attributes, before any MP_REACH rewrite.
+/// The [`DecodeError`] of the attribute decoder, when the attributes are malformed beyond
+/// what RFC 7606 lets an UPDATE survive. Its offset counts from the start of `attributes`
+/// (after an MP_REACH rewrite, from the start of the rewritten field).
 pub fn decode_rib_attributes(
     attributes: &[u8],
     family: Family,
     four_octet_as: bool,
 ) -> Result<RibAttributes, DecodeError> {
-    let mut body = Vec::with_capacity(attributes.len() + 8);
-    expand_abbreviated_mp_reach(attributes, family, &mut body);
-    let mut update = Vec::with_capacity(body.len() + 23);
-    update.extend_from_slice(&[0xff; 16]);
-    // Too long for a message: let the decoder report the length; 0 cannot be valid.
-    let total = u16::try_from(body.len() + 23).unwrap_or(0);
-    update.extend_from_slice(&total.to_be_bytes());
-    update.push(2);
-    update.extend_from_slice(&[0, 0]);
-    update.extend_from_slice(&u16::try_from(body.len()).unwrap_or(u16::MAX).to_be_bytes());
-    update.extend_from_slice(&body);
     let params = SessionParams {
         four_octet_as,
         extended_message: true,
         ..SessionParams::default()
     };
-    match Message::parse(&update, &params)? {
-        Message::Update(u) => Ok(RibAttributes {
-            attributes: u.attributes,
-            issues: u.issues,
-        }),
-        _ => unreachable!("a type-2 message parses as an UPDATE"),
-    }
+    let decoded = if has_abbreviated_mp_reach(attributes) {
+        let mut expanded = Vec::with_capacity(attributes.len() + 8);
+        expand_abbreviated_mp_reach(attributes, family, &mut expanded);
+        Update::parse_path_attributes(&expanded, &params)?
+    } else {
+        Update::parse_path_attributes(attributes, &params)?
+    };
+    Ok(RibAttributes {
+        attributes: decoded.attributes,
+        issues: decoded.issues,
+    })
+}
+
+/// Walks the attribute headers of `attributes` and yields each (flags, type code, header
+/// length, value); stops at the first attribute whose framing is cut short.
+fn attribute_headers(attributes: &[u8]) -> impl Iterator<Item = (u8, u8, usize, &[u8])> {
+    let mut rest = attributes;
+    std::iter::from_fn(move || {
+        let [flags, type_code, tail @ ..] = rest else {
+            return None;
+        };
+        let (len, header_len) = match (flags & 0x10 != 0, tail) {
+            (true, [hi, lo, ..]) => (usize::from(u16::from_be_bytes([*hi, *lo])), 4),
+            (false, [len, ..]) => (usize::from(*len), 3),
+            _ => return None,
+        };
+        let value = rest.get(header_len..header_len + len)?;
+        let item = (*flags, *type_code, header_len, value);
+        rest = &rest[header_len + len..];
+        Some(item)
+    })
+}
+
+/// Whether an MP_REACH_NLRI value is the RFC 6396 abbreviated form: its first octet is
+/// the length of the rest (the next hop), with no AFI/SAFI before it.
+fn is_abbreviated_mp_reach(type_code: u8, value: &[u8]) -> bool {
+    type_code == 14 && value.first().map(|&n| usize::from(n) + 1) == Some(value.len())
+}
+
+fn has_abbreviated_mp_reach(attributes: &[u8]) -> bool {
+    attribute_headers(attributes)
+        .any(|(_, type_code, _, value)| is_abbreviated_mp_reach(type_code, value))
 }
 
 /// Copies `attributes` to `out`, rewriting an abbreviated MP_REACH_NLRI into the full form.
 /// Malformed attribute framing is copied as is, for the decoder to report.
 fn expand_abbreviated_mp_reach(attributes: &[u8], family: Family, out: &mut Vec<u8>) {
-    let mut rest = attributes;
-    while let [flags, type_code, tail @ ..] = rest {
-        let extended = flags & 0x10 != 0;
-        let (len, header_len) = match (extended, tail) {
-            (true, [hi, lo, ..]) => (usize::from(u16::from_be_bytes([*hi, *lo])), 4),
-            (false, [len, ..]) => (usize::from(*len), 3),
-            _ => break,
-        };
-        let Some(value) = rest.get(header_len..header_len + len) else {
-            break;
-        };
-        let abbreviated =
-            *type_code == 14 && value.first().map(|&n| usize::from(n) + 1) == Some(value.len());
-        if abbreviated {
-            // AFI (2) + SAFI (1) + the next-hop length and address + reserved (1).
-            let full_len = value.len() + 4;
-            if full_len > 255 {
-                out.extend_from_slice(&[flags | 0x10, 14]);
-                out.extend_from_slice(&u16::try_from(full_len).unwrap_or(u16::MAX).to_be_bytes());
-            } else if extended {
-                out.extend_from_slice(&[*flags, 14]);
-                out.extend_from_slice(&u16::try_from(full_len).unwrap_or(u16::MAX).to_be_bytes());
-            } else {
-                out.extend_from_slice(&[*flags, 14, u8::try_from(full_len).unwrap_or(u8::MAX)]);
-            }
-            out.extend_from_slice(&family.afi.0.to_be_bytes());
-            out.push(family.safi.0);
-            out.extend_from_slice(value);
-            out.push(0);
-        } else {
-            out.extend_from_slice(&rest[..header_len + len]);
+    let mut consumed = 0;
+    for (flags, type_code, header_len, value) in attribute_headers(attributes) {
+        consumed += header_len + value.len();
+        if !is_abbreviated_mp_reach(type_code, value) {
+            out.extend_from_slice(&attributes[consumed - header_len - value.len()..consumed]);
+            continue;
         }
-        rest = &rest[header_len + len..];
+        // AFI (2) + SAFI (1) + the next-hop length and address + reserved (1).
+        let full_len = value.len() + 4;
+        if full_len > 255 || flags & 0x10 != 0 {
+            out.extend_from_slice(&[flags | 0x10, 14]);
+            out.extend_from_slice(&u16::try_from(full_len).unwrap_or(u16::MAX).to_be_bytes());
+        } else {
+            out.extend_from_slice(&[flags, 14, u8::try_from(full_len).unwrap_or(u8::MAX)]);
+        }
+        out.extend_from_slice(&family.afi.0.to_be_bytes());
+        out.push(family.safi.0);
+        out.extend_from_slice(value);
+        out.push(0);
     }
-    out.extend_from_slice(rest);
+    // Malformed framing at the end is copied as is, for the decoder to report.
+    out.extend_from_slice(&attributes[consumed..]);
 }
 
 /// Iterates over the records of decompressed MRT data, yielding each with the byte offset
@@ -2006,7 +2019,7 @@ mod rib_attribute_tests {
     #[test]
     fn malformed_rib_attributes_are_an_error_not_a_panic() {
         // An attribute whose length runs past the end: RFC 7606 treat-as-withdraw, the
-        // attribute left out, offsets counted from the synthetic UPDATE's start.
+        // attribute left out, offsets counted from the start of the attribute field.
         let decoded = decode_rib_attributes(&[0x40, 1, 9, 0], Family::IPV4_UNICAST, true).unwrap();
         assert!(decoded.attributes.is_empty());
         assert_eq!(decoded.issues.len(), 1);
@@ -2014,7 +2027,7 @@ mod rib_attribute_tests {
             decoded.issues[0].treatment,
             crate::Treatment::TreatAsWithdraw
         );
-        assert_eq!(decoded.issues[0].error.offset, 23);
+        assert_eq!(decoded.issues[0].error.offset, 0);
         // Garbage of every short length.
         for len in 0..8u8 {
             let bytes: Vec<u8> = (0..len).map(|i| i.wrapping_mul(37)).collect();
