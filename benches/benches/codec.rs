@@ -20,32 +20,40 @@ use std::time::{Duration, Instant};
 use benches::{Corpus, Tally};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
+/// Loads a corpus once and prints its size and the census of every decoder over it.
+fn load(name: &str, load: fn() -> Result<Corpus, String>) -> Corpus {
+    let corpus = load().expect("the corpus files are in the repository");
+    let mut floor = Tally::default();
+    for m in &corpus.messages {
+        benches::floor::walk_update(&m.bytes, m.four_octet_as, &mut floor)
+            .expect("every corpus UPDATE walks");
+    }
+    println!(
+        "\n{name}: {} messages, {} prefixes, {} AS numbers, {} communities, {} bytes",
+        corpus.messages.len(),
+        floor.prefixes,
+        floor.asns,
+        floor.communities,
+        corpus.bytes()
+    );
+    for s in &corpus.sources {
+        println!("  {:>6} UPDATEs from {}", s.updates, s.name);
+    }
+    println!(
+        "\n{}",
+        adapters::census_table(&adapters::censuses(&corpus, true))
+    );
+    corpus
+}
+
 fn corpus() -> &'static Corpus {
     static CORPUS: OnceLock<Corpus> = OnceLock::new();
-    CORPUS.get_or_init(|| {
-        let corpus = benches::update_corpus().expect("the corpus files are in the repository");
-        let mut floor = Tally::default();
-        for m in &corpus.messages {
-            benches::floor::walk_update(&m.bytes, m.four_octet_as, &mut floor)
-                .expect("every corpus UPDATE walks");
-        }
-        println!(
-            "\nUPDATE corpus: {} messages, {} prefixes, {} AS numbers, {} communities, {} bytes",
-            corpus.messages.len(),
-            floor.prefixes,
-            floor.asns,
-            floor.communities,
-            corpus.bytes()
-        );
-        for s in &corpus.sources {
-            println!("  {:>6} UPDATEs from {}", s.updates, s.name);
-        }
-        println!(
-            "\n{}",
-            adapters::census_table(&adapters::censuses(&corpus, true))
-        );
-        corpus
-    })
+    CORPUS.get_or_init(|| load("UPDATE corpus", benches::update_corpus))
+}
+
+fn modern_corpus() -> &'static Corpus {
+    static CORPUS: OnceLock<Corpus> = OnceLock::new();
+    CORPUS.get_or_init(|| load("Modern UPDATE corpus (RIS 2016)", benches::modern_corpus))
 }
 
 /// The decoders of the `decode_updates` group, in bench-id order.
@@ -178,10 +186,18 @@ fn print_interleaved_minimums(prepared: &mut Prepared, rounds: usize) {
 }
 
 fn decode_updates(c: &mut Criterion) {
-    let corpus = corpus();
+    decode_group(c, "decode_updates", corpus());
+}
+
+fn decode_updates_modern(c: &mut Criterion) {
+    decode_group(c, "decode_updates_2016", modern_corpus());
+}
+
+fn decode_group(c: &mut Criterion, group_name: &str, corpus: &'static Corpus) {
     let mut prepared = Prepared::new(corpus);
+    println!("{group_name}:");
     print_interleaved_minimums(&mut prepared, 40);
-    let mut group = c.benchmark_group("decode_updates");
+    let mut group = c.benchmark_group(group_name);
     group.throughput(Throughput::Elements(corpus.messages.len() as u64));
     for name in DECODERS {
         group.bench_function(name, |b| b.iter(|| black_box(prepared.run(name))));
@@ -468,6 +484,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = codec;
     config = config();
-    targets = decode_updates, encode_updates, decode_rib_dump, nlri_ipv4_per_prefix
+    targets = decode_updates, decode_updates_modern, encode_updates, decode_rib_dump, nlri_ipv4_per_prefix
 }
 criterion_main!(codec);

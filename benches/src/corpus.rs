@@ -16,6 +16,10 @@ pub const UPDATE_DUMPS: &[&str] = &[
     "bgp-wire/tests/data/mrt/bgpdump__updates.20020722.2238.gz",
 ];
 
+/// A second, modern corpus: RIPE RIS updates of 2016 (4-octet AS, IPv4 and IPv6, longer
+/// community lists), relative to the workspace root.
+pub const MODERN_DUMPS: &[&str] = &["bgp-wire/tests/data/mrt/bgpdump__updates.20160811.1600.gz"];
+
 /// The folders of single-message captures of BIRD, FRR, GoBGP, OpenBGPD and ExaBGP
 /// sessions, relative to the workspace root; their `*-UPDATE.bin` files join the corpus.
 pub const CAPTURE_DIRS: &[&str] = &[
@@ -164,6 +168,24 @@ pub fn update_corpus() -> Result<Corpus, String> {
     Ok(corpus)
 }
 
+/// The modern corpus: the UPDATEs of [`MODERN_DUMPS`].
+///
+/// # Errors
+///
+/// A file that cannot be read or an MRT framing error.
+pub fn modern_corpus() -> Result<Corpus, String> {
+    let mut corpus = Corpus::default();
+    for dump in MODERN_DUMPS {
+        let updates = mrt_updates(&read_data(dump)?)?;
+        corpus.sources.push(SourceSummary {
+            name: (*dump).to_owned(),
+            updates: updates.len(),
+        });
+        corpus.messages.extend(updates);
+    }
+    Ok(corpus)
+}
+
 /// The decompressed [`RIB_DUMP`].
 ///
 /// # Errors
@@ -211,6 +233,13 @@ mod tests {
         let mut tally = crate::Tally::default();
         crate::floor::walk_update(&msg, true, &mut tally).unwrap();
         assert_eq!(tally.prefixes, 1000);
+    }
+
+    #[test]
+    fn modern_corpus_is_four_octet_as_throughout() {
+        let corpus = modern_corpus().expect("the corpus files are in the repository");
+        assert!(corpus.messages.len() > 10_000);
+        assert!(corpus.messages.iter().all(|m| m.four_octet_as));
     }
 
     #[test]

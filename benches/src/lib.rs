@@ -23,7 +23,8 @@ mod tally;
 pub mod timing;
 
 pub use corpus::{
-    ipv4_slash24_update, mrt_updates, read_data, rib_dump, update_corpus, workspace_root, Corpus,
-    SourceSummary, WireMessage, CAPTURE_DIRS, RIB_DUMP, UPDATE_DUMPS,
+    ipv4_slash24_update, modern_corpus, mrt_updates, read_data, rib_dump, update_corpus,
+    workspace_root, Corpus, SourceSummary, WireMessage, CAPTURE_DIRS, MODERN_DUMPS, RIB_DUMP,
+    UPDATE_DUMPS,
 };
 pub use tally::Tally;

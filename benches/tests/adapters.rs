@@ -219,3 +219,27 @@ fn confederation_segments_are_refused_by_zettabgp_and_netgauze() {
         &mut benches::Tally::default()
     ));
 }
+
+/// The 2016 RIS dump has no multicast SAFI, no AS4_PATH (4-octet session) and no
+/// repeated communities: there every decoder agrees with the floor.
+#[test]
+fn every_decoder_agrees_with_the_floor_on_the_modern_corpus() {
+    let corpus = benches::modern_corpus().expect("corpus in the repository");
+    let censuses = adapters::censuses(&corpus, true);
+    let floor = censuses[0].tally;
+    assert!(
+        floor.communities > floor.messages,
+        "a community-heavy corpus"
+    );
+    for c in &censuses {
+        if c.name != "routecore_validate" {
+            assert_eq!(c.refused, 0, "{}", c.name);
+            assert!(
+                c.tally.same_content(&floor),
+                "{}: {:?}",
+                c.name,
+                c.tally.differences(&floor)
+            );
+        }
+    }
+}
