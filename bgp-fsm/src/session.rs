@@ -455,13 +455,7 @@ impl Session {
     /// [`SendError::NotEstablished`], [`SendError::RouteRefreshNotNegotiated`] or
     /// [`SendError::FamilyNotNegotiated`].
     pub fn request_refresh(&mut self, now: Instant, family: Family) -> Result<(), SendError> {
-        self.send_route_refresh(
-            now,
-            RouteRefresh {
-                family,
-                subtype: RouteRefreshSubtype::Normal,
-            },
-        )
+        self.send_route_refresh(now, RouteRefresh::new(family, RouteRefreshSubtype::Normal))
     }
 
     /// Sends a ROUTE-REFRESH of any subtype: BoRR and EoRR (RFC 7313) bracket a re-sent
@@ -738,6 +732,13 @@ impl Session {
                 }
                 _ => Event::UpdateMsg(flag_unusable_next_hop(update)),
             },
+            // We never advertise the ORF capability (RFC 5291), so a request carrying ORF
+            // entries has the wrong length for this session (RFC 7313 section 5).
+            Ok(Message::RouteRefresh(refresh)) if !refresh.orf_entries.is_empty() => {
+                let mut notification = Notification::new(ErrorCode::ROUTE_REFRESH, 1);
+                notification.data = message.to_vec();
+                Event::UpdateMsgErr(notification)
+            }
             Ok(Message::RouteRefresh(refresh)) => Event::RouteRefreshMsg(refresh),
             Ok(Message::Notification(n)) => Event::NotifMsg(n),
             Err(error) => {

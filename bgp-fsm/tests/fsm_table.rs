@@ -574,10 +574,7 @@ fn apply(session: &mut Session, event: Ev) -> Vec<bgp_fsm::Output> {
             received(session, &bytes)
         }
         RouteRefreshMsg => {
-            let refresh = RouteRefresh {
-                family: Family::IPV4_UNICAST,
-                subtype: RouteRefreshSubtype::Normal,
-            };
+            let refresh = RouteRefresh::new(Family::IPV4_UNICAST, RouteRefreshSubtype::Normal);
             received(session, &encode(&Message::RouteRefresh(refresh)))
         }
         SendHoldTimerExpires => {

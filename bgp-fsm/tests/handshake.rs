@@ -359,13 +359,7 @@ fn route_refresh_requests_and_enhanced_markers() {
     ] {
         pair.a
             .session
-            .send_route_refresh(
-                now,
-                RouteRefresh {
-                    family: Family::IPV4_UNICAST,
-                    subtype,
-                },
-            )
+            .send_route_refresh(now, RouteRefresh::new(Family::IPV4_UNICAST, subtype))
             .unwrap();
     }
     pair.drive();
@@ -405,12 +399,12 @@ fn route_refresh_needs_the_capability() {
     let mut a = local_config();
     a.capabilities.enhanced_route_refresh = false;
     let mut pair = established_pair(a, peer_config());
-    let borr = RouteRefresh {
-        family: Family::IPV4_UNICAST,
-        subtype: RouteRefreshSubtype::BeginningOfRefresh,
-    };
+    let borr = RouteRefresh::new(
+        Family::IPV4_UNICAST,
+        RouteRefreshSubtype::BeginningOfRefresh,
+    );
     assert_eq!(
-        pair.a.session.send_route_refresh(now, borr),
+        pair.a.session.send_route_refresh(now, borr.clone()),
         Err(SendError::EnhancedRouteRefreshNotNegotiated)
     );
     // A BoRR arriving anyway (the peer ignores the negotiation) is dropped, and so is a
@@ -419,10 +413,7 @@ fn route_refresh_needs_the_capability() {
         Side::A,
         Input::Received(&encode(&bgp_wire::Message::RouteRefresh(borr))),
     );
-    let v6 = RouteRefresh {
-        family: Family::IPV6_UNICAST,
-        subtype: RouteRefreshSubtype::Normal,
-    };
+    let v6 = RouteRefresh::new(Family::IPV6_UNICAST, RouteRefreshSubtype::Normal);
     pair.input(
         Side::A,
         Input::Received(&encode(&bgp_wire::Message::RouteRefresh(v6))),

@@ -46,13 +46,28 @@ pub enum RouteRefreshSubtype {
 }
 
 /// ROUTE-REFRESH message (RFC 2918, RFC 7313).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct RouteRefresh {
     /// The family to refresh.
     pub family: Family,
     /// Subtype (the former reserved octet).
     pub subtype: RouteRefreshSubtype,
+    /// Outbound Route Filter entries that may follow a plain request (RFC 5291: the
+    /// when-to-refresh octet, then ORF type, length and entries), kept as sent. Empty
+    /// unless the ORF capability was negotiated; always empty for BoRR and EoRR.
+    pub orf_entries: Vec<u8>,
+}
+
+impl RouteRefresh {
+    /// A request without ORF entries.
+    pub fn new(family: Family, subtype: RouteRefreshSubtype) -> Self {
+        Self {
+            family,
+            subtype,
+            orf_entries: Vec::new(),
+        }
+    }
 }
 
 /// A BGP message.
@@ -137,11 +152,17 @@ fn check_header(
     Ok((len, MessageType(message_type)))
 }
 
+/// RFC 7313 section 5: a BoRR or EoRR must be exactly 4 octets after the header; a plain
+/// request may be longer only by RFC 5291 ORF entries; nothing may be shorter.
 fn check_route_refresh_length(
     message: &[u8],
     message_type: MessageType,
 ) -> Result<(), DecodeError> {
-    if message_type == MessageType::ROUTE_REFRESH && message.len() != HEADER_LEN + 4 {
+    const SUBTYPE_OFFSET: usize = HEADER_LEN + 2;
+    let len = message.len();
+    let demarcation = matches!(message.get(SUBTYPE_OFFSET), Some(1 | 2));
+    let wrong = len < HEADER_LEN + 4 || (demarcation && len != HEADER_LEN + 4);
+    if message_type == MessageType::ROUTE_REFRESH && wrong {
         return Err(DecodeError::new(
             DecodeErrorKind::InvalidRouteRefreshLength {
                 message: message.to_vec(),
@@ -218,6 +239,7 @@ impl Message {
                 Self::RouteRefresh(RouteRefresh {
                     family: Family::new(Afi(afi), Safi(safi)),
                     subtype,
+                    orf_entries: c.take_rest().to_vec(),
                 })
             }
             _ => unreachable!("check_header accepts only the five types"),
@@ -231,7 +253,7 @@ impl Message {
             Self::Update(update) => update.encoded_body_len(params),
             Self::Notification(n) => 2 + n.data.len(),
             Self::Keepalive => 0,
-            Self::RouteRefresh(_) => 4,
+            Self::RouteRefresh(rr) => 4 + rr.orf_entries.len(),
         }
     }
 
@@ -269,6 +291,7 @@ impl Message {
                     RouteRefreshSubtype::Reserved(v) => v,
                 });
                 out.push(rr.family.safi.0);
+                out.extend_from_slice(&rr.orf_entries);
             }
         }
         patch_length(out, start + 16, start);

@@ -183,10 +183,10 @@ fn notification_keepalive_route_refresh_roundtrip() {
         Message::Notification(Notification::new(ErrorCode::HOLD_TIMER_EXPIRED, 0)),
         Message::Notification(Notification::shutdown("maintenance", false)),
         Message::Keepalive,
-        Message::RouteRefresh(RouteRefresh {
-            family: Family::IPV6_UNICAST,
-            subtype: RouteRefreshSubtype::EndOfRefresh,
-        }),
+        Message::RouteRefresh(RouteRefresh::new(
+            Family::IPV6_UNICAST,
+            RouteRefreshSubtype::EndOfRefresh,
+        )),
     ] {
         let bytes = msg.to_bytes(&params);
         assert_eq!(bytes.len(), msg.encoded_len(&params));

@@ -207,6 +207,35 @@ fn route_refresh_invalid_length_carries_whole_message() {
     assert_eq!(frame(&bytes[..22], &SessionParams::default()), Ok(None));
 }
 
+#[test]
+fn route_refresh_shorter_than_four_octets_is_invalid_length() {
+    let bytes = message(5, &[0, 1, 0]);
+    let expected = notification(ErrorCode::ROUTE_REFRESH, 1, &bytes);
+    let kind = DecodeErrorKind::InvalidRouteRefreshLength {
+        message: bytes.clone(),
+    };
+    assert_error(&bytes, &SessionParams::default(), kind, expected);
+}
+
+#[test]
+fn route_refresh_with_orf_entries_is_not_an_error() {
+    // RFC 5291: when-to-refresh IMMEDIATE, ORF type 64 (address prefix), 7 octets of entries.
+    let orf = [1, 64, 0, 7, 0, 0, 0, 0, 10, 8, 10];
+    let mut body = vec![0, 1, 0, 1];
+    body.extend_from_slice(&orf);
+    let bytes = message(5, &body);
+    let params = SessionParams::default();
+    assert_eq!(frame(&bytes, &params), Ok(Some(bytes.len())));
+    let Message::RouteRefresh(refresh) = Message::parse(&bytes, &params).unwrap() else {
+        panic!("not a ROUTE-REFRESH")
+    };
+    assert_eq!(refresh.subtype, bgp_wire::RouteRefreshSubtype::Normal);
+    assert_eq!(refresh.orf_entries, orf);
+    let mut out = Vec::new();
+    Message::RouteRefresh(refresh).emit(&mut out, &params);
+    assert_eq!(out, bytes);
+}
+
 // --- OPEN Message Error (2), RFC 4271 section 6.2, RFC 5492, RFC 9072 ----------------
 
 #[test]

@@ -460,7 +460,18 @@ fn route_refresh() -> impl Strategy<Value = RouteRefresh> {
         Just(RouteRefreshSubtype::EndOfRefresh),
         (3u8..=255).prop_map(RouteRefreshSubtype::Reserved),
     ];
-    (family(), subtype).prop_map(|(family, subtype)| RouteRefresh { family, subtype })
+    let orf = vec(any::<u8>(), 0..16);
+    (family(), subtype, orf).prop_map(|(family, subtype, orf)| {
+        let mut refresh = RouteRefresh::new(family, subtype);
+        // RFC 5291 ORF entries ride only on plain (and reserved-subtype) requests.
+        if !matches!(
+            subtype,
+            RouteRefreshSubtype::BeginningOfRefresh | RouteRefreshSubtype::EndOfRefresh
+        ) {
+            refresh.orf_entries = orf;
+        }
+        refresh
+    })
 }
 
 fn message_and_params() -> impl Strategy<Value = (Message, SessionParams)> {

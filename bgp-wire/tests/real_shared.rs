@@ -130,9 +130,6 @@ fn shared_pcaps() {
     // The message count of every pcap equals tshark's (vectors/from-pcap).
     assert_eq!((files, total.messages), (85, 893));
     let expected_failures: BTreeMap<String, usize> = [
-        // ROUTE-REFRESH with ORF entries (RFC 5291): the codec takes only the 23-byte form.
-        ("bgpkit-parser__bgp_orf_prefix_advertisement.pcapng.cap", 1),
-        ("tcpdump__bgp-orf.pcapng", 2),
         // ADD-PATH UPDATE without OPENs, MP_REACH flagged 0x40 (see real_data.rs).
         ("tcpdump__bgp-addpath.pcap", 1),
     ]
@@ -305,9 +302,9 @@ fn shared_vectors() {
     );
     assert_eq!((files, total.messages), (132, 12_996));
     // Every vector its source flags as malformed fails; the unflagged failures are listed
-    // above with their errors (deliberately bad test inputs, ORF route refresh, BGP
-    // identifier 0 in BMP-carried OPENs, ...).
-    assert_eq!((flagged, unflagged.len()), (23, 35), "{unflagged:?}");
+    // above with their errors (deliberately bad test inputs, BGP identifier 0 in
+    // BMP-carried OPENs, ...). ROUTE-REFRESH messages with RFC 5291 ORF entries decode.
+    assert_eq!((flagged, unflagged.len()), (23, 30), "{unflagged:?}");
 }
 
 /// The semantic oracle: RIPE's bgpdump `-m` output shipped beside its test files. Every
