@@ -4,8 +4,9 @@
 //! **What it is.** [`RouteServer`] is one route-server instance (Azure runs two, each with
 //! its own address; NVAs peer with both). It owns one `bgp_fsm::Session` per configured
 //! peer, keyed by [`PeerId`] the way quinn's `Endpoint` keys connections; it learns the
-//! peers' routes through the import policy, ranks the paths of each prefix (hub routing
-//! preference, then AS path length, ties kept as ECMP up to 8 next hops), tells the fabric
+//! peers' routes through the import policy into a `rib::Rib`, ranks the paths of each
+//! prefix (hub routing preference, then AS path length, ties kept as ECMP up to 8 next
+//! hops), tells the fabric
 //! what to program ([`FabricChange`]), and advertises routes back with the export policy
 //! (65515 prepended, next-hop-self, NO_ADVERTISE, branch-to-branch). Azure's rules and
 //! numbers are the default ([`Config::azure`]); what goes beyond Azure is an option in
@@ -55,6 +56,29 @@
 //! [`RouteServer::advertised_routes`], [`RouteServer::metrics`], [`RouteServer::fabric`],
 //! [`compare_instances`]).
 //!
+//! # Structure
+//!
+//! * **Sessions**: one `bgp_fsm::Session` per configured peer; it frames, decodes and
+//!   runs the FSM, and hands over decoded UPDATEs.
+//! * **Learned routes**: the workspace's `rib::Rib` holds every peer's Adj-RIB-In after
+//!   import policy, attribute sets interned (a thousand prefixes announced in one UPDATE
+//!   share one set). Each configured peer is registered with the Rib; the server maps
+//!   the Rib's peer ids back to its own [`PeerId`]s.
+//! * **Ranking**: every mutation the server makes (an UPDATE's announced and withdrawn
+//!   prefixes, a peer's routes when its session ends or its stale routes are swept)
+//!   names the prefixes it touched; each is re-ranked from all its paths
+//!   (`rib::Rib::paths`) by [`policy::select`]: hub routing preference by source kind,
+//!   then AS path length, then Azure's non-reverting failover, whose memory (the tier of
+//!   each prefix's last selection) the server keeps. The Rib's own RFC 4271 choice is not
+//!   used: source kinds and that memory are not RFC 4271 steps.
+//! * **Summaries**: a route an inbound route map summarises is a Rib path of the summary
+//!   under a path identifier the server picks, mapped back to the received prefix; the
+//!   summary's path is that of the lowest received prefix under it.
+//! * **Adj-RIB-Out**: what was advertised to each peer, with a small pool of exported
+//!   attribute sets (they are not routes of any peer, so the Rib, which interns only the
+//!   routes it stores, does not hold them).
+//! * **Fabric**: the next hops programmed per prefix ([`RouteServer::fabric`]).
+//!
 //! # Choices where Azure is silent
 //!
 //! * The route limit counts the routes held when a batch started plus every route
@@ -75,9 +99,6 @@
 //! * Under `ASPath` preference equal paths rank ExpressRoute first, then VPN and NVA
 //!   together. Failover away from the preferred kind does not revert unless the fallback
 //!   path is longer ([`Extensions::revertive_preference`] changes that).
-//! * The ranking is done here, not by the `rib` crate: it needs every candidate of a
-//!   prefix and the memory of the last selection, which `rib`'s RFC 4271 decision
-//!   process and change sets do not carry.
 #![forbid(unsafe_code)]
 
 mod config;
