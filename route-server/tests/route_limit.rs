@@ -10,7 +10,7 @@ use bgp_fsm::{SessionEnd, SessionEvent, State};
 use bgp_wire::{ErrorCode, Family, Message, Nlri, Notification, Update, UpdatePacker};
 use ipnet::IpNet;
 use route_server::testing::{route, Lab};
-use route_server::{Config, Event, Input, PeerConfig, PeerId};
+use route_server::{Config, Event, Input, LimitCounting, PeerConfig, PeerId};
 
 const RS: Ipv4Addr = Ipv4Addr::new(10, 1, 1, 4);
 
@@ -30,7 +30,12 @@ fn prefixes(count: u32, second_octet: u8) -> Vec<IpNet> {
 
 /// A lab with one NVA (10.1.2.4, AS 65001) established.
 fn one_nva() -> (Lab, PeerId) {
+    one_nva_counting(LimitCounting::HeldPlusBatch)
+}
+
+fn one_nva_counting(counting: LimitCounting) -> (Lab, PeerId) {
     let mut config = Config::azure(RS, vec!["10.1.0.0/16".parse().expect("range")]);
+    config.limits.counting = counting;
     config
         .peers
         .push(PeerConfig::nva(IpAddr::V4(nva(4)), 65001));
@@ -289,5 +294,48 @@ fn answering_a_route_refresh_with_over_2000_routes_tears_the_session_down() {
             assert!(got.up);
             assert_eq!((got.learned, got.fabric), (2000, 2000));
         }
+    }
+}
+
+#[test]
+fn the_other_counting_rules_do_not_depend_on_chunking_either() {
+    // 2,001 routes sent twice. Per message: at most 2,001 held plus one message's routes
+    // (a 4,096-byte UPDATE carries fewer than 1,000 /32s). Unique prefixes: 2,001.
+    for counting in [
+        LimitCounting::HeldPlusMessage,
+        LimitCounting::UniquePrefixes,
+    ] {
+        for chunk in [1, 64, usize::MAX] {
+            let (mut lab, peer) = one_nva_counting(counting);
+            let routes = prefixes(2001, 200);
+            let mut stream = updates(&lab, &routes);
+            stream.extend(updates(&lab, &routes));
+            feed(&mut lab, peer, &stream, chunk);
+            let got = outcome(&lab, peer);
+            let expected = Outcome {
+                limit_events: Vec::new(),
+                learned: 2001,
+                fabric: 2001,
+                up: true,
+            };
+            assert_eq!(got, expected, "{counting:?}, {chunk}-byte reads");
+        }
+    }
+    // And over the limit: 4,001 distinct prefixes, torn down at the message that crosses.
+    for counting in [
+        LimitCounting::HeldPlusMessage,
+        LimitCounting::UniquePrefixes,
+    ] {
+        let mut outcomes = Vec::new();
+        for chunk in [1, 64, usize::MAX] {
+            let (mut lab, peer) = one_nva_counting(counting);
+            let stream = updates(&lab, &prefixes(4001, 200));
+            feed(&mut lab, peer, &stream, chunk);
+            outcomes.push(outcome(&lab, peer));
+        }
+        assert_eq!(outcomes[0].limit_events, vec![(4001, 4000)], "{counting:?}");
+        assert!(!outcomes[0].up);
+        assert_eq!(outcomes[0], outcomes[1], "{counting:?}");
+        assert_eq!(outcomes[0], outcomes[2], "{counting:?}");
     }
 }
