@@ -987,10 +987,11 @@ impl RouteServer {
         let counting = self.config.limits.counting;
         let window = self.config.limits.batch_window;
         let peer = self.peers.get_mut(&id)?;
+        // Without a limit nothing is counted (counting may scan the routes held).
         let limit = peer
             .config
             .max_routes
-            .or(self.config.limits.max_routes_per_peer);
+            .or(self.config.limits.max_routes_per_peer)?;
         let announced = update.routes_to_announce().count();
         let (held, in_batch, unique) = match counting {
             LimitCounting::HeldPlusBatch => {
@@ -1015,14 +1016,14 @@ impl RouteServer {
             LimitCounting::HeldPlusMessage => (peer.rib_in.held_fresh(&self.rib), announced, 0),
             LimitCounting::UniquePrefixes => (0, 0, unique_after(&peer.rib_in, &self.rib, update)),
         };
-        if !policy::exceeds_route_limit(counting, limit, held, in_batch, unique) {
+        if !policy::exceeds_route_limit(counting, Some(limit), held, in_batch, unique) {
             return None;
         }
         let counted = match counting {
             LimitCounting::UniquePrefixes => unique,
             _ => held.saturating_add(in_batch),
         };
-        Some((counted, limit.unwrap_or(u32::MAX)))
+        Some((counted, limit))
     }
 
     fn limit_exceeded(&mut self, now: Instant, id: PeerId, counted: usize, limit: u32) {

@@ -196,6 +196,8 @@ impl AdjRibIn {
 
     /// Received routes held from the current session (what the route limit counts:
     /// routes kept stale through a graceful restart are about to be re-sent, not added).
+    /// While a restart has left stale routes this scans the peer's routes (the Rib keeps
+    /// the marks); the limit asks once per batch, or per UPDATE with per-message counting.
     pub(crate) fn held_fresh(&self, rib: &Rib) -> usize {
         if !self.stale_marked {
             return self.held(rib);
