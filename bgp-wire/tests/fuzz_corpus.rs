@@ -45,3 +45,8 @@ fn decode_message_seeds_hold_their_invariants() {
 fn roundtrip_update_seeds_hold_their_invariants() {
     replay("roundtrip_update", bgp_wire::fuzzing::roundtrip_update);
 }
+
+#[test]
+fn decode_mrt_seeds_hold_their_invariants() {
+    replay("decode_mrt", bgp_wire::fuzzing::decode_mrt);
+}
