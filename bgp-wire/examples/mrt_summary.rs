@@ -7,8 +7,9 @@
 //!
 //! Files may be gzip (`.gz`), bzip2 (`.bz2`) or plain. Without arguments it reads a RIPE
 //! RIS updates dump shipped in `bgp-wire/tests/data/mrt`. Decompression happens first and
-//! is not timed; the timing covers reading the records and decoding every message and RIB
-//! entry (and counting what they hold).
+//! is not timed. The census is taken in one pass; the speed is measured apart from it, as
+//! the fastest of a few passes that read every record and decode every message and RIB
+//! entry into owned values (nothing else), so the figure is the decoder's, not the census's.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -269,14 +270,16 @@ fn attribute_name(code: u8) -> &'static str {
 fn summarise(path: &Path) -> Result<(), String> {
     let bytes = load(path)?;
     let mut summary = Summary::default();
-    let started = Instant::now();
     for item in MrtReader::new(&bytes) {
         match item {
             Ok((offset, record)) => summary.record(offset, &record),
             Err(e) => summary.error(e.to_string()),
         }
     }
-    let elapsed = started.elapsed();
+    let elapsed = (0..DECODE_ROUNDS)
+        .map(|_| decode_only(&bytes))
+        .min()
+        .unwrap_or_default();
     if summary.records == 0 {
         return Err(format!(
             "no MRT record could be read ({} bytes{})",
@@ -289,6 +292,30 @@ fn summarise(path: &Path) -> Result<(), String> {
     }
     print(path, bytes.len(), &summary, elapsed);
     Ok(())
+}
+
+/// How many timed decode passes to take the fastest of.
+const DECODE_ROUNDS: usize = 5;
+
+/// One pass that decodes every message and RIB entry into owned values and drops them:
+/// the work the speed line reports.
+fn decode_only(bytes: &[u8]) -> std::time::Duration {
+    let started = Instant::now();
+    let mut decoded = 0usize;
+    for (_, record) in MrtReader::new(bytes).flatten() {
+        match &record.body {
+            MrtBody::Message(m) => decoded += usize::from(m.parse_message().is_ok()),
+            MrtBody::Rib(rib) => {
+                for entry in &rib.entries {
+                    decoded += usize::from(rib.decode_attributes(entry).is_ok());
+                }
+            }
+            MrtBody::TableDump(t) => decoded += usize::from(t.decode_attributes().is_ok()),
+            _ => {}
+        }
+    }
+    std::hint::black_box(decoded);
+    started.elapsed()
 }
 
 fn print(path: &Path, len: usize, s: &Summary, elapsed: std::time::Duration) {
@@ -351,7 +378,7 @@ fn print(path: &Path, len: usize, s: &Summary, elapsed: std::time::Duration) {
     let secs = elapsed.as_secs_f64();
     let decoded = s.messages + s.rib_entries;
     println!(
-        "decode: {:.3} ms, {:.0} messages+RIB entries/s, {:.0} ns each, {:.1} MB/s",
+        "decode (fastest of {DECODE_ROUNDS} passes): {:.3} ms, {:.0} messages+RIB entries/s, {:.0} ns each, {:.1} MB/s",
         secs * 1e3,
         decoded as f64 / secs,
         secs * 1e9 / decoded.max(1) as f64,
