@@ -76,7 +76,13 @@
 //!   bad header before the body has arrived.
 //! - **Owned messages**: [`Message`] and the types inside it ([`Open`], [`Update`],
 //!   [`Notification`], [`RouteRefresh`]) each have `parse`, `encoded_len` and `emit`.
-//!   `emit` cannot fail; `encoded_len` is exact. Values built here or decoded here
+//!   `encoded_len` is exact and `emit` cannot fail, but it writes faithfully only a
+//!   value that passes [`Message::validate`] (an AS_PATH segment of 300 AS numbers, an
+//!   UPDATE over the session's size, a hold time of 2 are refused there, each with an
+//!   [`EncodeError`] naming the field); [`Message::try_to_bytes`] checks, then encodes.
+//!   Checked constructors refuse such values when built: [`AsPathSegment::new`],
+//!   [`Open::try_new`], [`Notification::try_new`], [`Notification::try_shutdown`]; the
+//!   [`UpdatePacker`] only produces UPDATEs that validate. Values decoded here validate and
 //!   re-encode byte for byte: attribute flags are kept as received (partial and
 //!   extended-length bits included), unknown attributes and capabilities keep their raw
 //!   bytes, and families this crate does not interpret travel as opaque bytes.
@@ -121,6 +127,7 @@ mod pack;
 mod prefix;
 mod types;
 mod update;
+mod validate;
 mod view;
 
 pub use attr::{
@@ -141,4 +148,5 @@ pub use open::{
 pub use pack::UpdatePacker;
 pub use types::{AddPathFamilies, Afi, Family, Nlri, Origin, Safi, SessionParams};
 pub use update::Update;
+pub use validate::EncodeError;
 pub use view::{RawAttributeView, UpdateView};

@@ -1,6 +1,15 @@
-//! RIB benchmarks: loading a million routes, churn, dropping a peer.
+//! RIB benchmarks: loading a million routes, churn, dropping a peer, on synthetic tables
+//! and on real RIB dumps.
 //!
-//! `cargo bench -p rib` (add `-- --quick` for a short run). Throughput is in routes.
+//! `cargo bench -p rib` (add `-- --quick` for a short run, `-- real_` for the real dumps
+//! only). Throughput is in routes.
+//!
+//! The real dumps (`support/real.rs`): the cut-short RouteViews 2014 TABLE_DUMP_V2 file in
+//! `tests/data/mrt`, and the whole RIPE rrc00 bviews of 2002-07-22 and 2000-01-11 from the
+//! shared reference folder (`../shared/data/real/mrt` beside the workspace), left out when
+//! that folder is absent. Each is decoded before timing; the benches then time only RIB
+//! calls, one per route: loading every peer's routes, withdrawing and re-announcing every
+//! route of every tenth prefix, and dropping the peer with the most routes.
 //!
 //! Time is the benchmark thread's CPU time (from `/proc/thread-self/schedstat`), not wall
 //! time: the machines these run on are shared, and a busy neighbour should not show up as
@@ -9,6 +18,8 @@
 // criterion_group! generates an undocumented public function.
 #![allow(missing_docs)]
 
+#[path = "support/real.rs"]
+mod real;
 #[path = "support/synth.rs"]
 mod synth;
 
@@ -169,9 +180,81 @@ fn bench_drop_peer(c: &mut Criterion<CpuTime>) {
     group.finish();
 }
 
+fn bench_real(c: &mut Criterion<CpuTime>) {
+    let dumps = real::available_dumps();
+    let mut group = c.benchmark_group("real_load");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(5));
+    for dump in &dumps {
+        group.throughput(Throughput::Elements(dump.routes.len() as u64));
+        let name = format!(
+            "{} ({} peers, {} routes)",
+            dump.label,
+            dump.peers.len(),
+            dump.routes.len()
+        );
+        group.bench_function(name, |b| {
+            b.iter_batched(
+                || (),
+                |()| real::load(dump, RibConfig::azure()),
+                BatchSize::PerIteration,
+            );
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("real_churn");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(5));
+    for dump in &dumps {
+        let (mut rib, ids) = real::load(dump, RibConfig::azure());
+        let churned = dump.every_tenth_prefix();
+        group.throughput(Throughput::Elements(2 * churned.len() as u64));
+        let name = format!(
+            "{} (withdraw + re-announce {} routes)",
+            dump.label,
+            churned.len()
+        );
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                real::withdraw(&mut rib, &ids, &churned);
+                real::announce(&mut rib, &ids, dump, &churned);
+            });
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("real_drop_peer");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(5));
+    for dump in &dumps {
+        let (mut rib, ids) = real::load(dump, RibConfig::azure());
+        let (victim, held) = dump.biggest_peer();
+        let comeback = dump.routes_of(victim);
+        group.throughput(Throughput::Elements(held as u64));
+        let name = format!("{} (drop a peer of {} routes)", dump.label, held);
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let mut spent = 0;
+                for _ in 0..iters {
+                    let start = cpu_nanos();
+                    let _ = black_box(rib.drop_peer(ids[victim]).unwrap());
+                    spent += cpu_nanos().saturating_sub(start);
+                    real::announce(&mut rib, &ids, dump, &comeback);
+                }
+                spent
+            });
+        });
+    }
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().with_measurement(CpuTime);
-    targets = bench_load, bench_churn, bench_drop_peer
+    targets = bench_load, bench_churn, bench_drop_peer, bench_real
 }
 criterion_main!(benches);
