@@ -145,7 +145,7 @@ pub use open::{
     AddPathDirection, AddPathEntry, Capability, GracefulRestart, GracefulRestartFamily, LlgrFamily,
     Open, OptionalParameter, Role,
 };
-pub use pack::UpdatePacker;
+pub use pack::{PackError, Packed, UpdatePacker};
 pub use types::{AddPathFamilies, Afi, Family, Nlri, Origin, Safi, SessionParams};
 pub use update::Update;
 pub use validate::EncodeError;

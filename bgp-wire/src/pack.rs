@@ -16,6 +16,55 @@ use crate::message::{Message, HEADER_LEN};
 use crate::prefix;
 use crate::types::{Family, Nlri, SessionParams};
 use crate::update::Update;
+use crate::validate::{check_routes, EncodeError};
+
+/// Routes [`UpdatePacker`] refused to pack: no UPDATE that validates (see
+/// [`Message::validate`]) can carry them, typically because their attribute set alone
+/// leaves no room for a prefix within the session's maximum message size.
+#[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
+#[error("{routes} queued routes of {family:?} cannot be sent: {error}")]
+pub struct PackError {
+    /// The family of the routes.
+    pub family: Family,
+    /// How many queued routes are concerned: the whole announcement group sharing the
+    /// attribute set, or the withdrawals of the family.
+    pub routes: usize,
+    /// What is wrong with the UPDATE that would carry them.
+    pub error: EncodeError,
+}
+
+/// What [`UpdatePacker::finish_updates`] and [`UpdatePacker::finish`] produce: the
+/// messages, every one valid, and the routes left out. Iterating it yields the messages.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Packed<T> {
+    /// The messages, in sending order.
+    pub messages: Vec<T>,
+    /// The routes that could not be packed, each group once.
+    pub refused: Vec<PackError>,
+}
+
+impl<T> Packed<T> {
+    /// The messages when nothing was refused.
+    ///
+    /// # Errors
+    ///
+    /// The first refusal.
+    pub fn into_result(self) -> Result<Vec<T>, PackError> {
+        match self.refused.into_iter().next() {
+            Some(error) => Err(error),
+            None => Ok(self.messages),
+        }
+    }
+}
+
+impl<T> IntoIterator for Packed<T> {
+    type Item = T;
+    type IntoIter = std::vec::IntoIter<T>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.messages.into_iter()
+    }
+}
 
 /// A fixed-key hasher: lookups only, so no randomness is needed and none is wanted.
 type FixedState = BuildHasherDefault<DefaultHasher>;
@@ -45,7 +94,7 @@ struct GroupKey {
 /// let prefixes = (0..2000u32).map(|i| Nlri::new(format!("10.{}.{}.0/24", i / 256, i % 256).parse().unwrap()));
 /// packer.announce(&attrs, prefixes);
 /// packer.withdraw(Family::IPV4_UNICAST, Nlri::new("192.168.0.0/16".parse().unwrap()));
-/// let messages = packer.finish();
+/// let messages = packer.finish().into_result().expect("small attributes leave room for routes");
 /// // One UPDATE for the withdrawal; 2000 /24s take 8000 bytes of NLRI: two UPDATEs.
 /// assert_eq!(messages.len(), 3);
 /// for bytes in &messages {
@@ -138,37 +187,88 @@ impl UpdatePacker {
     }
 
     /// Builds the UPDATE values, withdrawals first, in the fewest messages that fit.
+    /// Every UPDATE returned passes [`Update::validate`] with the packer's parameters.
     ///
-    /// An attribute set so large that not even one prefix fits beside it still gets its
-    /// routes sent, one per message, in messages over the limit.
-    pub fn finish_updates(self) -> Vec<Update> {
+    /// Routes that no valid UPDATE can carry are left out and listed in
+    /// [`Packed::refused`], the rest is packed as usual: an announcement group whose
+    /// attribute set leaves no room for a prefix within the maximum message size
+    /// ([`EncodeError::MessageTooLong`]) or holds an attribute that cannot be encoded, or
+    /// the withdrawals of a family holding a prefix that does not belong to it or
+    /// disagrees with ADD-PATH. [`Packed::into_result`] turns a refusal into an error.
+    pub fn finish_updates(self) -> Packed<Update> {
+        let mut refused = Vec::new();
         let mut out = Vec::new();
         let budget = self.params.max_message_len() - HEADER_LEN;
-        self.pack_withdrawals(budget, &mut out);
+        let mut skipped = Vec::new();
+        for (family, nlri) in &self.withdrawals {
+            if let Err(error) = check_routes(*family, nlri, &self.params) {
+                refused.push(PackError {
+                    family: *family,
+                    routes: nlri.len(),
+                    error,
+                });
+                skipped.push(*family);
+            }
+        }
+        self.pack_withdrawals(budget, &skipped, &mut out);
+        // Sizes are budgeted and prefixes checked above: this only guards the invariant.
+        out.retain(|update| match update.validate(&self.params) {
+            Ok(()) => true,
+            Err(error) => {
+                refused.push(PackError {
+                    family: update
+                        .withdrawn_routes()
+                        .next()
+                        .map_or(Family::IPV4_UNICAST, |(family, _)| family),
+                    routes: update.withdrawn_routes().count(),
+                    error,
+                });
+                false
+            }
+        });
         for (key, nlri) in &self.groups {
+            let start = out.len();
             if key.next_hop.is_none() && key.family == Family::IPV4_UNICAST {
                 self.pack_ipv4(&key.attributes, nlri, budget, &mut out);
             } else {
                 self.pack_mp(key, nlri, budget, &mut out);
             }
+            let invalid = out[start..]
+                .iter()
+                .find_map(|update| update.validate(&self.params).err());
+            if let Some(error) = invalid {
+                out.truncate(start);
+                refused.push(PackError {
+                    family: key.family,
+                    routes: nlri.len(),
+                    error,
+                });
+            }
         }
-        out
+        Packed {
+            messages: out,
+            refused,
+        }
     }
 
     /// Builds and encodes the messages (see [`UpdatePacker::finish_updates`]).
-    pub fn finish(self) -> Vec<Vec<u8>> {
+    pub fn finish(self) -> Packed<Vec<u8>> {
         let params = self.params.clone();
-        self.finish_updates()
-            .into_iter()
-            .map(|update| Message::Update(update).to_bytes(&params))
-            .collect()
+        let Packed { messages, refused } = self.finish_updates();
+        Packed {
+            messages: messages
+                .into_iter()
+                .map(|update| Message::Update(update).to_bytes(&params))
+                .collect(),
+            refused,
+        }
     }
 
     fn add_path(&self, family: Family) -> bool {
         self.params.add_path.contains(family)
     }
 
-    fn pack_withdrawals(&self, budget: usize, out: &mut Vec<Update>) {
+    fn pack_withdrawals(&self, budget: usize, skipped: &[Family], out: &mut Vec<Update>) {
         // The current message, and its body size so far (the two length fields included).
         let mut current = Update::new();
         let mut used = 4;
@@ -176,7 +276,7 @@ impl UpdatePacker {
         let v4 = self
             .withdrawals
             .iter()
-            .filter(|(f, _)| *f == Family::IPV4_UNICAST);
+            .filter(|(f, _)| *f == Family::IPV4_UNICAST && !skipped.contains(f));
         for n in v4.flat_map(|(_, nlri)| nlri) {
             let size = prefix::prefix_len(n, v4_add_path);
             if used + size > budget && !is_empty(&current) {
@@ -189,7 +289,7 @@ impl UpdatePacker {
         for (family, nlri) in self
             .withdrawals
             .iter()
-            .filter(|(f, _)| *f != Family::IPV4_UNICAST)
+            .filter(|(f, _)| *f != Family::IPV4_UNICAST && !skipped.contains(f))
         {
             let add_path = self.add_path(*family);
             let mut rest = nlri.as_slice();

@@ -519,6 +519,20 @@ fn check_mp_nlri(nlri: &MpNlri, family: Family, params: &SessionParams) -> Resul
     }
 }
 
+/// Checks routes of `family` as the packer puts them: the IPv4 unicast fields, or an
+/// MP attribute's decoded prefixes.
+pub(crate) fn check_routes(
+    family: Family,
+    nlri: &[Nlri],
+    params: &SessionParams,
+) -> Result<(), EncodeError> {
+    if !family.is_ip_prefix_family() {
+        return Err(EncodeError::NlriFormMismatch { family });
+    }
+    nlri.iter()
+        .try_for_each(|n| check_prefix(n, family, params))
+}
+
 fn check_prefix(nlri: &Nlri, family: Family, params: &SessionParams) -> Result<(), EncodeError> {
     let prefix = nlri.prefix;
     let family_matches = match prefix {

@@ -86,7 +86,7 @@ fn ten_thousand_slash_24s_take_the_minimum_number_of_messages() {
     let nlri: Vec<_> = (0..10_000).map(|i| v4(i, 24)).collect();
     let mut packer = UpdatePacker::new(params.clone());
     packer.announce(&attrs, nlri.iter().copied());
-    let messages = packer.finish();
+    let messages = packer.finish().into_result().expect("packs");
     let per_message = (4096 - 19 - 4 - attrs_len(&attrs, &params)) / 4;
     assert_eq!(messages.len(), nlri.len().div_ceil(per_message));
     let (announced, withdrawn) = decode_all(&messages, &params);
@@ -110,7 +110,7 @@ fn ipv6_announcements_go_in_mp_reach_and_fill_messages() {
     let nlri: Vec<_> = (0..3000).map(v6).collect();
     let mut packer = UpdatePacker::new(params.clone());
     packer.announce_mp(Family::IPV6_UNICAST, next_hop, attrs, nlri.iter().copied());
-    let messages = packer.finish();
+    let messages = packer.finish().into_result().expect("packs");
     // MP_REACH: 4-byte header (extended length), AFI/SAFI 3, next hop 1 + 16, reserved 1.
     let per_message = (4096 - 19 - 4 - attrs_len(attrs, &params) - 4 - 21) / 7;
     assert_eq!(messages.len(), nlri.len().div_ceil(per_message));
@@ -149,7 +149,7 @@ fn mixed_withdrawals_and_attribute_sets_come_out_as_they_went_in() {
             expected_announced.insert((Family::IPV4_UNICAST, n, key.clone()));
         }
     }
-    let messages = packer.finish();
+    let messages = packer.finish().into_result().expect("packs");
     let (announced, withdrawn) = decode_all(&messages, &params);
     assert_eq!(withdrawn, expected_withdrawn);
     assert_eq!(announced, expected_announced);
@@ -178,7 +178,7 @@ fn extended_messages_need_fewer_updates() {
     };
     let mut packer = UpdatePacker::new(extended.clone());
     packer.announce(&attrs, nlri.iter().copied());
-    let messages = packer.finish();
+    let messages = packer.finish().into_result().expect("packs");
     let per_message = (65535 - 19 - 4 - attrs_len(&attrs, &extended)) / 4;
     assert_eq!(messages.len(), nlri.len().div_ceil(per_message));
     assert!(messages.iter().any(|m| m.len() > 4096));
@@ -190,6 +190,8 @@ fn extended_messages_need_fewer_updates() {
 fn empty_packer_produces_nothing() {
     assert!(UpdatePacker::new(SessionParams::default())
         .finish()
+        .into_result()
+        .expect("packs")
         .is_empty());
 }
 
@@ -199,7 +201,7 @@ fn packer_adds_as4_path_for_two_octet_sessions() {
     let attrs = attrs(4_200_000_001);
     let mut packer = UpdatePacker::new(old.clone());
     packer.announce(&attrs, [v4(1, 24)]);
-    let messages = packer.finish();
+    let messages = packer.finish().into_result().expect("packs");
     let Ok(Message::Update(update)) = Message::parse(&messages[0], &old) else {
         panic!()
     };
@@ -211,8 +213,10 @@ fn packer_adds_as4_path_for_two_octet_sessions() {
     // A 4-octet session gets the path as is and no AS4_PATH.
     let mut packer = UpdatePacker::new(SessionParams::modern());
     packer.announce(&attrs, [v4(1, 24)]);
-    let Ok(Message::Update(update)) = Message::parse(&packer.finish()[0], &SessionParams::modern())
-    else {
+    let Ok(Message::Update(update)) = Message::parse(
+        &packer.finish().into_result().expect("packs")[0],
+        &SessionParams::modern(),
+    ) else {
         panic!()
     };
     assert!(update.as4_path().is_none());
@@ -288,7 +292,7 @@ mod property {
                     expected_announced.extend(routes.into_iter().map(|n| (Family::IPV4_UNICAST, n)));
                 }
             }
-            let messages = packer.finish();
+            let messages = packer.finish().into_result().expect("packs");
             let mut announced = BTreeSet::new();
             let mut withdrawn = BTreeSet::new();
             for bytes in &messages {
