@@ -262,11 +262,20 @@ impl Message {
         HEADER_LEN + self.body_len(params)
     }
 
-    /// Appends the encoding, header included, to `out`.
+    /// Appends the encoding, header included, to `out`. Never fails, checks nothing:
+    /// call it only on a message that passes [`Message::validate`] with the same
+    /// `params` (or use [`Message::try_emit`], which checks first). A message decoded
+    /// with `params` always passes.
     ///
-    /// Nothing is checked against the session's size limit: a message too large for it
-    /// (see [`SessionParams::max_message_len`]) is written all the same, its length
-    /// field saturating at 65535. Split routes with [`crate::UpdatePacker`] to stay within.
+    /// On a value that does not validate, what is written is well framed but is not
+    /// that value: length fields saturate at 65535 (so a message over the session's
+    /// [`SessionParams::max_message_len`] is written all the same, and an attribute
+    /// value over 65535 bytes is cut), AS_PATH segments of more than 255 AS numbers go
+    /// out as several segments, capability values and next hops are cut to 255 bytes,
+    /// AS numbers above 65535 become AS_TRANS on a 2-octet session, fields narrower on
+    /// the wire than in memory keep their low bits, and values the receiver refuses
+    /// (hold time 1 or 2, AS 0, empty segments, ...) are sent as they are. Split routes
+    /// with [`crate::UpdatePacker`] to stay within the size limit.
     pub fn emit(&self, out: &mut Vec<u8>, params: &SessionParams) {
         let start = out.len();
         out.extend_from_slice(&[0xff; 16]);
@@ -297,7 +306,8 @@ impl Message {
         patch_length(out, start + 16, start);
     }
 
-    /// The encoding as a new vector.
+    /// The encoding as a new vector; see [`Message::emit`] for what is written when the
+    /// message does not validate, and [`Message::try_to_bytes`] for the checked form.
     pub fn to_bytes(&self, params: &SessionParams) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.encoded_len(params));
         self.emit(&mut out, params);
