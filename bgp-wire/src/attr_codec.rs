@@ -506,9 +506,10 @@ fn decode_mp_nlri(
     params: &SessionParams,
 ) -> Result<MpNlri, usize> {
     if family.is_ip_prefix_family() {
-        let mut out = Vec::new();
-        prefix::decode_prefixes(c, family.afi, params.add_path.contains(family), &mut out)?;
-        Ok(MpNlri::Prefixes(out))
+        let add_path = params.add_path.contains(family);
+        Ok(MpNlri::Prefixes(prefix::decode_prefix_vec(
+            c, family.afi, add_path,
+        )?))
     } else {
         Ok(MpNlri::Opaque(c.take_rest().to_vec()))
     }

@@ -18,6 +18,28 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use crate::cursor::Cursor;
 use crate::types::{Afi, Nlri};
 
+/// Decodes every prefix of `c` into a new vector, allocated once at its exact size.
+/// `Err` carries the offset of the prefix that is malformed (length above the address
+/// width, or bytes running out).
+pub(crate) fn decode_prefix_vec(
+    c: &mut Cursor<'_>,
+    afi: Afi,
+    add_path: bool,
+) -> Result<Vec<Nlri>, usize> {
+    let base = c.offset();
+    let bytes = c.take_rest();
+    if bytes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::with_capacity(capacity_for(bytes, add_path));
+    if afi == Afi::IPV6 {
+        decode_v6(bytes, base, add_path, &mut out)?;
+    } else {
+        decode_v4(bytes, base, add_path, &mut out)?;
+    }
+    Ok(out)
+}
+
 /// Decodes every prefix of `c` into `out`. `Err` carries the offset of the prefix that
 /// is malformed (length above the address width, or bytes running out).
 pub(crate) fn decode_prefixes(
@@ -28,14 +50,40 @@ pub(crate) fn decode_prefixes(
 ) -> Result<(), usize> {
     let base = c.offset();
     let bytes = c.take_rest();
-    // A hint only, bounded by the input: prefixes take at least one byte each, /24s
-    // (the common case) four.
-    out.reserve(bytes.len() / if add_path { 8 } else { 4 });
+    out.reserve(capacity_for(bytes, add_path));
     if afi == Afi::IPV6 {
         decode_v6(bytes, base, add_path, out)
     } else {
         decode_v4(bytes, base, add_path, out)
     }
+}
+
+/// The capacity to reserve for the prefixes of `bytes`: their exact number for the short
+/// fields most messages carry (counting costs a few instructions per prefix and saves
+/// growing the vector), an estimate from the length for long ones (/24s, the common
+/// case, take four bytes). Never more than `bytes.len()`.
+#[inline]
+fn capacity_for(bytes: &[u8], add_path: bool) -> usize {
+    const COUNT_UP_TO: usize = 64;
+    if bytes.len() <= COUNT_UP_TO {
+        count_prefixes(bytes, add_path)
+    } else {
+        bytes.len() / if add_path { 8 } else { 4 }
+    }
+}
+
+/// How many prefixes `bytes` holds, following the length octets without checking them;
+/// for well-formed input the exact count, never more than `bytes.len()`.
+#[inline]
+fn count_prefixes(bytes: &[u8], add_path: bool) -> usize {
+    let id_len = if add_path { 4 } else { 0 };
+    let mut count = 0;
+    let mut i = id_len;
+    while let Some(&len) = bytes.get(i) {
+        count += 1;
+        i += id_len + 1 + usize::from(len).div_ceil(8);
+    }
+    count
 }
 
 /// Reads the path identifier at `*i` when `add_path`, advancing past it.
@@ -50,13 +98,56 @@ fn read_path_id(bytes: &[u8], i: &mut usize, add_path: bool) -> Option<Option<u3
 }
 
 fn decode_v4(bytes: &[u8], base: usize, add_path: bool, out: &mut Vec<Nlri>) -> Result<(), usize> {
+    if !add_path {
+        return decode_v4_plain(bytes, base, out);
+    }
     let mut i = 0;
     while i < bytes.len() {
-        let (nlri, end) = one_v4(bytes, i, add_path).ok_or(base + i)?;
+        let (nlri, end) = one_v4(bytes, i, true).ok_or(base + i)?;
         out.push(nlri);
         i = end;
     }
     Ok(())
+}
+
+/// [`decode_v4`] without path identifiers (nearly every session): no index arithmetic,
+/// each prefix is a length octet and the slice after it.
+#[inline(always)]
+fn decode_v4_plain(bytes: &[u8], base: usize, out: &mut Vec<Nlri>) -> Result<(), usize> {
+    let mut rest = bytes;
+    while let [len, tail @ ..] = rest {
+        let malformed = || base + (bytes.len() - rest.len());
+        let (addr, after) = v4_bits(*len, tail).ok_or_else(malformed)?;
+        let net = Ipv4Net::new(Ipv4Addr::from(addr), *len).map_err(|_| malformed())?;
+        out.push(Nlri {
+            prefix: IpNet::V4(net),
+            path_id: None,
+        });
+        rest = after;
+    }
+    Ok(())
+}
+
+/// The address of an IPv4 prefix of `len` bits whose octets begin `tail`, host bits
+/// cleared, and the bytes after its octets; `None` when `len` exceeds 32 or the octets
+/// run past `tail`.
+#[inline(always)]
+fn v4_bits(len: u8, tail: &[u8]) -> Option<(u32, &[u8])> {
+    if len > 32 {
+        return None;
+    }
+    let octets = usize::from(len).div_ceil(8);
+    let after = tail.get(octets..)?;
+    // Read a whole word when there is room and mask it: bytes past the prefix are
+    // cleared by the mask along with the prefix's own trailing bits.
+    let word = match *tail {
+        [a, b, c, d, ..] => u32::from_be_bytes([a, b, c, d]),
+        [a, b, c] => u32::from_be_bytes([a, b, c, 0]),
+        [a, b] => u32::from_be_bytes([a, b, 0, 0]),
+        [a] => u32::from_be_bytes([a, 0, 0, 0]),
+        [] => 0,
+    };
+    Some((word & mask_u32(len), after))
 }
 
 fn decode_v6(bytes: &[u8], base: usize, add_path: bool, out: &mut Vec<Nlri>) -> Result<(), usize> {
@@ -89,28 +180,15 @@ fn one_v4(bytes: &[u8], start: usize, add_path: bool) -> Option<(Nlri, usize)> {
     let mut i = start;
     let path_id = read_path_id(bytes, &mut i, add_path)?;
     let len = *bytes.get(i)?;
-    let octets = usize::from(len).div_ceil(8);
-    let end = i + 1 + octets;
-    if len > 32 || end > bytes.len() {
-        return None;
-    }
-    // Read a whole word when there is room and mask it: bytes past the prefix are
-    // cleared by the mask along with the prefix's own trailing bits.
-    let word = match bytes.get(i + 1..i + 5) {
-        Some(w) => u32::from_be_bytes([w[0], w[1], w[2], w[3]]),
-        None => {
-            let mut w = [0u8; 4];
-            w[..octets].copy_from_slice(&bytes[i + 1..end]);
-            u32::from_be_bytes(w)
-        }
-    };
-    let net = Ipv4Net::new(Ipv4Addr::from(word & mask_u32(len)), len).ok()?;
+    let tail = bytes.get(i + 1..)?;
+    let (addr, after) = v4_bits(len, tail)?;
+    let net = Ipv4Net::new(Ipv4Addr::from(addr), len).ok()?;
     Some((
         Nlri {
             prefix: IpNet::V4(net),
             path_id,
         },
-        end,
+        bytes.len() - after.len(),
     ))
 }
 

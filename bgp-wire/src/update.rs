@@ -260,11 +260,9 @@ impl Update {
             DecodeError::new(DecodeErrorKind::InvalidNetworkField, offset, context)
         };
         let v4_add_path = params.add_path.contains(Family::IPV4_UNICAST);
-        let mut withdrawn = Vec::new();
-        prefix::decode_prefixes(&mut withdrawn_field, Afi::IPV4, v4_add_path, &mut withdrawn)
+        let withdrawn = prefix::decode_prefix_vec(&mut withdrawn_field, Afi::IPV4, v4_add_path)
             .map_err(|offset| invalid_network(offset, "withdrawn route"))?;
-        let mut nlri = Vec::new();
-        prefix::decode_prefixes(&mut nlri_field, Afi::IPV4, v4_add_path, &mut nlri)
+        let nlri = prefix::decode_prefix_vec(&mut nlri_field, Afi::IPV4, v4_add_path)
             .map_err(|offset| invalid_network(offset, "NLRI prefix"))?;
 
         let mut update = Self {
