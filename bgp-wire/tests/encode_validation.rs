@@ -1095,6 +1095,51 @@ fn every_captured_message_validates_with_its_session_params() {
     assert!(decoded > 200, "only {decoded} decoded");
 }
 
+/// Every BGP message of the MRT archives (about 50,000, 2000 to 2024, 2- and 4-octet AS
+/// sessions, ADD-PATH) that decodes validates with the parameters of its record.
+#[test]
+fn every_mrt_message_that_decodes_validates() {
+    use std::io::Read;
+
+    use bgp_wire::mrt::{MrtBody, MrtReader};
+
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/mrt");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    let mut decoded = 0;
+    for path in &files {
+        let raw = std::fs::read(path).unwrap();
+        let name = path.to_string_lossy();
+        let mut data = Vec::new();
+        if name.ends_with(".gz") {
+            flate2::read::MultiGzDecoder::new(&raw[..])
+                .read_to_end(&mut data)
+                .unwrap();
+        } else if name.ends_with(".bz2") {
+            bzip2::read::MultiBzDecoder::new(&raw[..])
+                .read_to_end(&mut data)
+                .unwrap();
+        } else {
+            data = raw;
+        }
+        for (_, record) in MrtReader::new(&data).flatten() {
+            let MrtBody::Message(message) = &record.body else {
+                continue;
+            };
+            if let Ok(msg) = message.parse_message() {
+                decoded += 1;
+                let params = message.session_params();
+                assert_eq!(msg.validate(&params), Ok(()), "{name}: {msg:?}");
+            }
+        }
+    }
+    assert!(decoded > 50_000, "only {decoded} MRT messages decode");
+}
+
 #[test]
 fn every_vector_that_decodes_validates_under_every_session() {
     let mut files = Vec::new();
