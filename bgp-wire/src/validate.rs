@@ -1,26 +1,6 @@
-//! Checking that a value can be encoded faithfully before it is sent.
-//!
-//! The owned message types have public fields, so nothing stops a caller from building a
-//! value the wire cannot carry: an AS_PATH segment of 300 AS numbers, a 70,000-byte
-//! attribute, an UPDATE larger than the session allows. `emit` never fails; on such a
-//! value it writes *something* (see [`Message::emit`]) but not that value. The checks here
-//! say, before anything is written, exactly what cannot be encoded and where.
-//!
-//! What "valid" means: [`Message::emit`] writes the value byte for byte as it is held, and
-//! decoding those bytes with the same [`SessionParams`] gives the value back, with two
-//! documented exceptions that are encodings rather than losses: the extended-length bit
-//! of an attribute and [`Open::extended_parameters_length`] are set on the wire when the
-//! length needs them, and on a 2-octet session AS numbers above 65535 go out as AS_TRANS
-//! beside the AS4_PATH / AS4_AGGREGATOR carrying them (RFC 6793). [`Update::issues`] is
-//! never encoded and never checked. Raw attributes and opaque NLRI are checked for size
-//! only: their content is the sender's business.
-//!
-//! Every message decoded by this crate validates with the parameters it was decoded with.
-//!
-//! Checked constructors, which refuse what could not be sent: [`AsPathSegment::new`],
-//! [`Open::try_new`], [`Notification::try_new`], [`Notification::try_shutdown`]. The
-//! other constructors ([`Update::ipv4_announcement`], [`Open::new`], [`AsPath::from_sequence`]
-//! and the struct literals) do not check: call `validate` or [`Message::try_to_bytes`].
+//! Checking that a value can be encoded faithfully before it is sent: [`EncodeError`],
+//! `validate` on each message type, `try_emit` / `try_to_bytes`, and the checked
+//! constructors.
 
 use std::net::Ipv4Addr;
 
@@ -54,6 +34,44 @@ const DECODED_CAPABILITY_CODES: [u8; 12] = [1, 2, 5, 6, 9, 64, 65, 69, 70, 71, 7
 
 /// Why a value cannot be encoded faithfully. Each variant names the field and, where
 /// there are several, which one (attribute type, segment index, capability code).
+///
+/// The owned message types have public fields, so nothing stops a caller from building a
+/// value the wire cannot carry: an AS_PATH segment of 300 AS numbers, a 70,000-byte
+/// attribute, an UPDATE larger than the session allows. [`Message::emit`] never fails;
+/// on such a value it writes *something* (its documentation says what) but not that
+/// value. [`Message::validate`] says, before anything is written, what cannot be encoded
+/// and where; [`Message::try_to_bytes`] and [`Message::try_emit`] check, then encode.
+///
+/// What "valid" means: `emit` writes the value as it is held, and decoding those bytes
+/// with the same [`SessionParams`] gives the value back, with two documented exceptions
+/// that are encodings rather than losses: the extended-length bit of an attribute and
+/// [`Open::extended_parameters_length`] are set on the wire when the length needs them,
+/// and on a 2-octet session AS numbers above 65535 go out as AS_TRANS beside the
+/// AS4_PATH / AS4_AGGREGATOR that carries them (RFC 6793). [`Update::issues`] is never
+/// encoded and never checked. Raw attributes and opaque NLRI are checked for size only:
+/// their content is the sender's business. Every message this crate decodes validates
+/// with the parameters it was decoded with.
+///
+/// Constructors that check, refusing what could not be sent: [`AsPathSegment::new`],
+/// [`Open::try_new`], [`Notification::try_new`], [`Notification::try_shutdown`]; and
+/// [`crate::UpdatePacker`], whose UPDATEs all validate. The other constructors
+/// ([`Update::ipv4_announcement`] and its kin, [`Open::new`], [`AsPath::from_sequence`],
+/// [`Notification::shutdown`], the struct literals) do not: check their result with
+/// `validate`, or send it with [`Message::try_to_bytes`].
+///
+/// ```
+/// use bgp_wire::{AsPath, AsPathSegment, AttrType, AttrValue, EncodeError, Message,
+///     PathAttribute, SegmentType, SessionParams, Update};
+///
+/// let long = AsPathSegment { kind: SegmentType::AsSequence, asns: (1..=300).collect() };
+/// let update = Update::new()
+///     .with_attribute(AttrValue::AsPath(AsPath { segments: [long].into_iter().collect() }));
+/// let params = SessionParams::modern();
+/// assert_eq!(
+///     Message::Update(update).try_to_bytes(&params),
+///     Err(EncodeError::AsPathSegmentTooLong { type_code: AttrType::AS_PATH, segment: 0, len: 300 })
+/// );
+/// ```
 #[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum EncodeError {
