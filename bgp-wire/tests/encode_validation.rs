@@ -1461,3 +1461,77 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(64),
+        ..ProptestConfig::default()
+    })]
+
+    /// Attribute sets from tiny to larger than a 4096-byte message: every UPDATE packed
+    /// validates and fits, and each group is either sent whole or refused whole.
+    #[test]
+    fn packed_updates_validate_and_refusals_account_for_the_rest(
+        params in params(),
+        groups in vec(
+            (prop_oneof![0usize..=10, 950usize..=1050, 2000usize..=2100], 1usize..=300, any::<bool>()),
+            1..5,
+        ),
+    ) {
+        let mut packer = UpdatePacker::new(params.clone());
+        let mut queued = 0;
+        for (index, (communities, routes, ipv6)) in groups.iter().enumerate() {
+            let mut attrs = base_attrs(AsPath::from_sequence([64500]));
+            attrs.push(PathAttribute::new(AttrValue::MultiExitDisc(index as u32)));
+            if *communities > 0 {
+                attrs.push(PathAttribute::new(AttrValue::Communities(
+                    (0..*communities as u32).map(Community).collect(),
+                )));
+            }
+            queued += routes;
+            let id = |i: usize| (index * 1000 + i) as u32;
+            if *ipv6 {
+                let add_path = params.add_path.contains(Family::IPV6_UNICAST);
+                let nlri = (0..*routes).map(|i| {
+                    let addr = (0x2001_0db8u128 << 96) | ((index as u128) << 80) | ((i as u128) << 64);
+                    let net = IpNet::V6(Ipv6Net::new(Ipv6Addr::from(addr), 64).unwrap());
+                    if add_path { Nlri::with_path_id(net, id(i)) } else { Nlri::new(net) }
+                });
+                let next_hop = MpNextHop::Ipv6 { global: "2001:db8::1".parse().unwrap(), link_local: None };
+                // Everything but NEXT_HOP, which MP_REACH_NLRI replaces.
+                let mp_attrs: Vec<_> = attrs
+                    .iter()
+                    .filter(|a| a.type_code() != AttrType::NEXT_HOP)
+                    .cloned()
+                    .collect();
+                packer.announce_mp(Family::IPV6_UNICAST, next_hop, &mp_attrs, nlri);
+            } else {
+                let add_path = params.add_path.contains(Family::IPV4_UNICAST);
+                let nlri = (0..*routes).map(|i| {
+                    let net = IpNet::V4(Ipv4Net::new(Ipv4Addr::from(((index as u32) << 24) | ((i as u32) << 8)), 24).unwrap());
+                    if add_path { Nlri::with_path_id(net, id(i)) } else { Nlri::new(net) }
+                });
+                packer.announce(&attrs, nlri);
+            }
+        }
+        let packed = packer.finish_updates();
+        let mut sent = 0;
+        for update in &packed.messages {
+            prop_assert_eq!(update.validate(&params), Ok(()));
+            let bytes = Message::Update(update.clone()).try_to_bytes(&params).unwrap();
+            prop_assert!(bytes.len() <= params.max_message_len());
+            sent += update.announced().count();
+        }
+        let mut refused = 0;
+        for refusal in &packed.refused {
+            let is_too_long = matches!(refusal.error, EncodeError::MessageTooLong { .. });
+            prop_assert!(is_too_long, "{}", refusal);
+            refused += refusal.routes;
+        }
+        prop_assert_eq!(sent + refused, queued);
+        // Only sets too large for one message are refused: 2000 communities on 4096 bytes.
+        if params.extended_message {
+            prop_assert_eq!(refused, 0);
+        }
+    }
+}
