@@ -136,11 +136,55 @@ pub(crate) fn decode_attribute_into(
     value_offset: usize,
     params: &SessionParams,
 ) -> Result<(), AttrFault> {
+    // The attributes nearly every UPDATE carries, well formed, are built straight into
+    // `out`; everything else, and every fault, takes the general path below, which
+    // decides the same for these.
+    let bits = flags.0 & (AttrFlags::OPTIONAL | AttrFlags::TRANSITIVE);
+    const WELL_KNOWN: u8 = AttrFlags::TRANSITIVE;
+    const OPT_NON_TRANS: u8 = AttrFlags::OPTIONAL;
+    const OPT_TRANS: u8 = AttrFlags::OPTIONAL | AttrFlags::TRANSITIVE;
+    let fast = match (code, bits, value) {
+        (AttrType::ORIGIN, WELL_KNOWN, [0]) => Some(AttrValue::Origin(Origin::Igp)),
+        (AttrType::ORIGIN, WELL_KNOWN, [1]) => Some(AttrValue::Origin(Origin::Egp)),
+        (AttrType::ORIGIN, WELL_KNOWN, [2]) => Some(AttrValue::Origin(Origin::Incomplete)),
+        (AttrType::NEXT_HOP, WELL_KNOWN, &[a, b, c, d]) => {
+            Some(AttrValue::NextHop(Ipv4Addr::new(a, b, c, d)))
+        }
+        (AttrType::MULTI_EXIT_DISC, OPT_NON_TRANS, &[a, b, c, d]) => {
+            Some(AttrValue::MultiExitDisc(u32::from_be_bytes([a, b, c, d])))
+        }
+        (AttrType::LOCAL_PREF, WELL_KNOWN, &[a, b, c, d]) => {
+            Some(AttrValue::LocalPref(u32::from_be_bytes([a, b, c, d])))
+        }
+        (AttrType::AS_PATH, WELL_KNOWN, _) => {
+            match decode_as_path(value, value_offset, params.four_octet_as) {
+                Ok(path) => Some(AttrValue::AsPath(path)),
+                Err(_) => None,
+            }
+        }
+        (AttrType::COMMUNITIES, OPT_TRANS, _) if !value.is_empty() && value.len() % 4 == 0 => {
+            Some(AttrValue::Communities(decode_communities(value)))
+        }
+        _ => None,
+    };
+    if let Some(value) = fast {
+        out.push(PathAttribute { flags, value });
+        return Ok(());
+    }
     out.push(PathAttribute {
         flags,
         value: decode_value(flags, code, raw, value, value_offset, params)?,
     });
     Ok(())
+}
+
+/// COMMUNITIES values, `value` being a non-empty multiple of 4 bytes long.
+#[inline]
+fn decode_communities(value: &[u8]) -> Vec<Community> {
+    value
+        .chunks_exact(4)
+        .map(|c| Community(u32::from_be_bytes([c[0], c[1], c[2], c[3]])))
+        .collect()
 }
 
 #[inline(always)]
@@ -270,8 +314,10 @@ fn decode_value(
             }
         }
         AttrType::COMMUNITIES => {
-            let chunks = exact_chunks::<4>(value).ok_or_else(length_error)?;
-            AttrValue::Communities(chunks.map(|c| Community(u32::from_be_bytes(*c))).collect())
+            if value.is_empty() || value.len() % 4 != 0 {
+                return Err(length_error());
+            }
+            AttrValue::Communities(decode_communities(value))
         }
         AttrType::ORIGINATOR_ID => {
             AttrValue::OriginatorId(Ipv4Addr::from(four(value).ok_or_else(length_error)?))

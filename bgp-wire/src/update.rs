@@ -83,6 +83,36 @@ impl TypeSet {
     }
 }
 
+/// The flags, type code, header length and value length of the attribute `field` starts
+/// with; `None` when the header itself is cut short.
+#[inline]
+fn attribute_header(field: &[u8]) -> Option<(u8, u8, usize, usize)> {
+    match *field {
+        [flags, code, high, low, ..] if flags & AttrFlags::EXTENDED_LENGTH != 0 => {
+            Some((flags, code, 4, usize::from(u16::from_be_bytes([high, low]))))
+        }
+        [flags, code, len, ..] if flags & AttrFlags::EXTENDED_LENGTH == 0 => {
+            Some((flags, code, 3, usize::from(len)))
+        }
+        _ => None,
+    }
+}
+
+/// How many attributes `field` holds, following the headers without checking the values;
+/// for a well-formed field the exact count, never more than `field.len() / 3`.
+fn count_attributes(field: &[u8]) -> usize {
+    let mut count = 0;
+    let mut rest = field;
+    while let Some((_, _, header_len, len)) = attribute_header(rest) {
+        count += 1;
+        match rest.get(header_len + len..) {
+            Some(next) => rest = next,
+            None => break,
+        }
+    }
+    count
+}
+
 impl Update {
     /// An empty UPDATE (which, sent as is, is the IPv4 unicast End-of-RIB marker).
     pub fn new() -> Self {
@@ -319,16 +349,18 @@ impl Update {
         Ok(update)
     }
 
-    /// Decodes the path attributes into `self.attributes` and `self.issues`. Returns the
-    /// type codes met, or `None` when the field could not be walked to its end (RFC 7606
-    /// section 4).
-    fn parse_attributes(&mut self, mut a: Cursor<'_>, params: &SessionParams) -> Option<TypeSet> {
-        // Typical attributes take 4 to 20 bytes; the hint is bounded by the field length.
-        self.attributes.reserve((a.remaining() / 8).min(16));
+    /// Decodes the path attributes into `self.attributes` (which must be empty) and
+    /// `self.issues`. Returns the type codes met, or `None` when the field could not be
+    /// walked to its end (RFC 7606 section 4).
+    fn parse_attributes(&mut self, field: Cursor<'_>, params: &SessionParams) -> Option<TypeSet> {
+        let base = field.offset();
+        let bytes = field.rest();
+        // One allocation of the right size: the headers are walked once to count them.
+        self.attributes = Vec::with_capacity(count_attributes(bytes));
         let mut seen = TypeSet::default();
-        while !a.is_empty() {
-            let start = a.offset();
-            let rest = a.rest();
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let start = base + (bytes.len() - rest.len());
             // RFC 7606 section 4; but a truncated MP_REACH/MP_UNREACH leaves routes that
             // cannot be parsed, so treat-as-withdraw is impossible (section 3 (j)).
             let overrun = |type_code: u8| AttrIssue {
@@ -347,22 +379,20 @@ impl Update {
                     "path attribute overruns the total path attribute length",
                 ),
             };
-            let (Some(flags), Some(code)) = (a.read_u8(), a.read_u8()) else {
-                self.issues.push(overrun(0));
-                return None;
-            };
-            let flags = AttrFlags(flags);
-            let len = if flags.is_extended_length() {
-                a.read_u16().map(usize::from)
-            } else {
-                a.read_u8().map(usize::from)
-            };
-            let value_offset = a.offset();
-            let Some(value) = len.and_then(|len| a.take(len)) else {
+            let Some((flags, code, header_len, len)) = attribute_header(rest) else {
+                let code = rest.get(1).copied().unwrap_or(0);
                 self.issues.push(overrun(code));
                 return None;
             };
-            let raw = &rest[..a.offset() - start];
+            let (Some(raw), Some(value)) = (
+                rest.get(..header_len + len),
+                rest.get(header_len..header_len + len),
+            ) else {
+                self.issues.push(overrun(code));
+                return None;
+            };
+            rest = rest.get(raw.len()..).unwrap_or_default();
+            let value_offset = start + header_len;
             let code_type = AttrType(code);
             if !seen.insert(code) {
                 // RFC 7606 section 3 (g).
@@ -387,24 +417,24 @@ impl Update {
             }
             let decoded = attr_codec::decode_attribute_into(
                 &mut self.attributes,
-                flags,
+                AttrFlags(flags),
                 code_type,
                 raw,
                 value,
                 value_offset,
                 params,
             );
-            match decoded {
-                Ok(()) => {}
-                Err(AttrFault {
-                    treatment,
-                    kind,
-                    offset,
-                }) => self.issues.push(AttrIssue {
+            if let Err(AttrFault {
+                treatment,
+                kind,
+                offset,
+            }) = decoded
+            {
+                self.issues.push(AttrIssue {
                     type_code: code,
                     treatment,
                     error: DecodeError::new(kind, offset.unwrap_or(start), "path attribute"),
-                }),
+                });
             }
         }
         Some(seen)
