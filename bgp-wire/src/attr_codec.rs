@@ -389,53 +389,69 @@ fn exact_chunks<const N: usize>(value: &[u8]) -> Option<impl ExactSizeIterator<I
 ///
 /// AS 0 makes the path malformed (RFC 7607); the error is then at the segment holding it.
 pub(crate) fn decode_as_path(value: &[u8], base: usize, wide: bool) -> Result<AsPath, usize> {
-    let mut c = Cursor::new(value, base);
     let width = if wide { 4 } else { 2 };
     let mut path = AsPath::default();
-    while !c.is_empty() {
-        let start = c.offset();
-        let kind = match c.read_u8().ok_or(start)? {
+    let mut rest = value;
+    while !rest.is_empty() {
+        let start = base + (value.len() - rest.len());
+        let [kind, count, ref tail @ ..] = *rest else {
+            return Err(start);
+        };
+        let kind = match kind {
             1 => SegmentType::AsSet,
             2 => SegmentType::AsSequence,
             3 => SegmentType::ConfedSequence,
             4 => SegmentType::ConfedSet,
             _ => return Err(start),
         };
-        let count = c.read_u8().ok_or(start)?;
         if count == 0 {
             return Err(start);
         }
-        let bytes = c.take(usize::from(count) * width).ok_or(start)?;
-        let asns = read_asns(bytes, wide);
-        if asns.contains(&0) {
+        let len = usize::from(count) * width;
+        let (Some(bytes), Some(after)) = (tail.get(..len), tail.get(len..)) else {
             return Err(start);
-        }
-        path.segments.push(AsPathSegment { kind, asns });
+        };
+        let asns = if wide {
+            read_asns::<4>(bytes)
+        } else {
+            read_asns::<2>(bytes)
+        };
+        path.segments.push(AsPathSegment {
+            kind,
+            asns: asns.ok_or(start)?,
+        });
+        rest = after;
     }
     Ok(path)
 }
 
-/// AS numbers of `width` 4 (`wide`) or 2 bytes; inline storage filled directly when they
-/// fit, since paths of up to 8 ASes are the common case.
-fn read_asns(bytes: &[u8], wide: bool) -> SmallVec<[u32; 8]> {
-    fn asn(b: &[u8], wide: bool) -> u32 {
-        if wide {
+/// AS numbers of `WIDTH` (2 or 4) bytes each; `None` when one of them is 0. Inline
+/// storage is filled directly when they fit, since paths of up to 8 ASes are the common
+/// case.
+#[inline(always)]
+fn read_asns<const WIDTH: usize>(bytes: &[u8]) -> Option<SmallVec<[u32; 8]>> {
+    let asn = |b: &[u8]| -> u32 {
+        if WIDTH == 4 {
             u32::from_be_bytes([b[0], b[1], b[2], b[3]])
         } else {
             u32::from(u16::from_be_bytes([b[0], b[1]]))
         }
-    }
-    let width = if wide { 4 } else { 2 };
-    let count = bytes.len() / width;
-    if count <= 8 {
+    };
+    let count = bytes.len() / WIDTH;
+    let mut has_zero = false;
+    let asns = if count <= 8 {
         let mut buf = [0u32; 8];
-        for (slot, b) in buf.iter_mut().zip(bytes.chunks_exact(width)) {
-            *slot = asn(b, wide);
+        for (slot, b) in buf.iter_mut().zip(bytes.chunks_exact(WIDTH)) {
+            *slot = asn(b);
+            has_zero |= *slot == 0;
         }
         SmallVec::from_buf_and_len(buf, count)
     } else {
-        bytes.chunks_exact(width).map(|b| asn(b, wide)).collect()
-    }
+        let all: Vec<u32> = bytes.chunks_exact(WIDTH).map(asn).collect();
+        has_zero = all.contains(&0);
+        SmallVec::from_vec(all)
+    };
+    (!has_zero).then_some(asns)
 }
 
 fn segment_type_code(kind: SegmentType) -> u8 {
