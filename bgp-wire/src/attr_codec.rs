@@ -178,13 +178,19 @@ pub(crate) fn decode_attribute_into(
     Ok(())
 }
 
-/// COMMUNITIES values, `value` being a non-empty multiple of 4 bytes long.
-#[inline]
+/// COMMUNITIES values, `value` being a non-empty multiple of 4 bytes long. Kept out of
+/// line: inlined, it crowds the attribute loop's registers.
+#[inline(never)]
 fn decode_communities(value: &[u8]) -> Vec<Community> {
-    value
-        .chunks_exact(4)
-        .map(|c| Community(u32::from_be_bytes([c[0], c[1], c[2], c[3]])))
-        .collect()
+    // A plain loop: collecting from `chunks_exact` goes through a function shared with
+    // the other chunk sizes, which divides by the chunk size at run time.
+    let mut out = Vec::with_capacity(value.len() / 4);
+    let mut rest = value;
+    while let [a, b, c, d, ref tail @ ..] = *rest {
+        out.push(Community(u32::from_be_bytes([a, b, c, d])));
+        rest = tail;
+    }
+    out
 }
 
 #[inline(always)]

@@ -442,7 +442,15 @@ impl Update {
 
     /// RFC 7606 section 3 (d): missing well-known mandatory attributes make the routes
     /// withdrawn, but only when there are routes: an UPDATE without reachable NLRI needs none.
+    #[inline]
     fn check_mandatory(&mut self, seen: &TypeSet, offset: usize) {
+        // The common case, all three present, needs no look at the routes.
+        if [AttrType::ORIGIN, AttrType::AS_PATH, AttrType::NEXT_HOP]
+            .iter()
+            .all(|code| seen.contains(code.0))
+        {
+            return;
+        }
         let mp_announces = || {
             self.mp_reach().is_some_and(|r| match &r.nlri {
                 MpNlri::Prefixes(p) => !p.is_empty(),
