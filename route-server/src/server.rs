@@ -1,8 +1,7 @@
 //! The route server: sessions by peer, import, selection, programming, export.
 
-use std::collections::hash_map::DefaultHasher;
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
-use std::hash::BuildHasherDefault;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -22,9 +21,7 @@ use crate::config::{
 };
 use crate::policy::{self, Candidate, ExportSource, PeerId, RejectReason, Tier};
 use crate::route::RouteAttrs;
-use crate::store::{self, AdjRibIn, AdjRibOut, AttrId, AttrPool};
-
-type FixedState = BuildHasherDefault<DefaultHasher>;
+use crate::store::{self, AdjRibIn, AdjRibOut, AttrId, AttrPool, FoldState, OutChange};
 
 /// An event from the network or the clock, for [`RouteServer::handle_input`].
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -637,7 +634,7 @@ impl RouteServer {
         self.peers.get(&peer).map(|p| PeerMetrics {
             bgp_peer_status: u8::from(p.established.is_some()),
             count_of_routes_learned_from_peer: p.rib_in.len(&self.rib),
-            count_of_routes_advertised_to_peer: p.rib_out.sent.len(),
+            count_of_routes_advertised_to_peer: p.rib_out.len(),
         })
     }
 
@@ -677,13 +674,12 @@ impl RouteServer {
             return Vec::new();
         };
         p.rib_out
-            .sent
             .iter()
             .map(|(prefix, id)| {
-                let attrs = self.pool.get(*id);
+                let attrs = self.pool.get(id);
                 RouteEntry {
                     local_address: IpAddr::V4(self.config.local_address),
-                    network: *prefix,
+                    network: prefix,
                     next_hop: attrs.next_hop,
                     source_peer: p.config.address,
                     origin: match attrs.origin {
@@ -942,13 +938,7 @@ impl RouteServer {
             return;
         };
         let v6 = family == Family::IPV6_UNICAST;
-        let routes: Vec<(IpNet, AttrId)> = peer
-            .rib_out
-            .sent
-            .iter()
-            .filter(|(p, _)| p.addr().is_ipv6() == v6)
-            .map(|(p, a)| (*p, *a))
-            .collect();
+        let routes = peer.rib_out.iter_family(v6);
         self.send_changes(now, id, &routes, &[]);
     }
 
@@ -958,7 +948,7 @@ impl RouteServer {
         if updates.is_empty() {
             return;
         }
-        let mut dirty = BTreeSet::new();
+        let mut dirty = Vec::new();
         for update in &updates {
             let Some(peer) = self.peers.get(&id) else {
                 break;
@@ -972,7 +962,10 @@ impl RouteServer {
             }
             self.import_update(id, update, &mut dirty);
         }
-        self.process(now, dirty, None);
+        // A sort of the touched prefixes costs less than keeping them in a tree as they come.
+        dirty.sort_unstable_by_key(|&prefix| store::order_key(prefix));
+        dirty.dedup();
+        self.process_sorted(now, dirty, None);
     }
 
     /// Counts one UPDATE against the peer's route limit, as
@@ -1050,7 +1043,7 @@ impl RouteServer {
     }
 
     /// Imports one UPDATE's routes into the peer's Adj-RIB-In (the Rib).
-    fn import_update(&mut self, id: PeerId, update: &Update, dirty: &mut BTreeSet<IpNet>) {
+    fn import_update(&mut self, id: PeerId, update: &Update, dirty: &mut Vec<IpNet>) {
         let Some(peer) = self.peers.get_mut(&id) else {
             return;
         };
@@ -1190,7 +1183,7 @@ impl RouteServer {
         all.extend(self.programmed.keys().copied());
         all.extend(self.config.advertised_prefixes().copied());
         for peer in self.peers.values() {
-            all.extend(peer.rib_out.sent.keys().copied());
+            all.extend(peer.rib_out.iter().map(|(p, _)| p));
         }
         all
     }
@@ -1198,21 +1191,31 @@ impl RouteServer {
     /// Re-runs selection, programming and export for `dirty` prefixes. With `only`, just
     /// the export to that peer (it has just come up).
     fn process(&mut self, now: Instant, dirty: BTreeSet<IpNet>, only: Option<PeerId>) {
+        self.process_sorted(now, dirty.into_iter().collect(), only);
+    }
+
+    /// [`process`](Self::process) for prefixes already sorted and without duplicates.
+    fn process_sorted(&mut self, now: Instant, dirty: Vec<IpNet>, only: Option<PeerId>) {
         if dirty.is_empty() {
             return;
         }
+        debug_assert!(
+            dirty.windows(2).all(|w| w[0] < w[1]),
+            "sorted, no duplicates"
+        );
         let receivers: Vec<PeerId> = self
             .peers
             .iter()
             .filter(|(id, p)| p.established.is_some() && only.map_or(true, |o| o == **id))
             .map(|(id, _)| *id)
             .collect();
-        let mut pending: BTreeMap<PeerId, PendingOut> = BTreeMap::new();
-        let mut memo: HashMap<ExportKey, Option<AttrId>, FixedState> = HashMap::default();
+        // Per receiver, in `receivers` order (peer order): `None` until something changes.
+        let mut pending: Vec<Option<PendingOut>> = vec![None; receivers.len()];
+        let mut memo: HashMap<ExportKey, Option<AttrId>, FoldState> = HashMap::default();
         let advertised: BTreeSet<IpNet> = self.config.advertised_prefixes().copied().collect();
-        let mut wanted: Vec<(PeerId, Desired)> = Vec::with_capacity(receivers.len());
+        let mut wanted: Vec<(usize, PeerId, Desired)> = Vec::with_capacity(receivers.len());
         // The route server's view of the Rib's attribute sets met in this pass.
-        let mut decoded: HashMap<AttrHandle, RouteAttrs, FixedState> = HashMap::default();
+        let mut decoded: HashMap<AttrHandle, RouteAttrs, FoldState> = HashMap::default();
         let mut paths: Vec<(PeerId, IpNet, AttrHandle)> = Vec::new();
         let mut held: Vec<(PeerId, PeerKind, AttrHandle)> = Vec::new();
         for prefix in dirty {
@@ -1264,10 +1267,14 @@ impl RouteServer {
             if only.is_none() {
                 match (selection.best.is_empty(), selection.tier) {
                     (false, Some(tier)) => {
-                        self.loc.insert(prefix, tier);
+                        if previous != Some(tier) {
+                            self.loc.insert(prefix, tier);
+                        }
                     }
                     _ => {
-                        self.loc.remove(&prefix);
+                        if previous.is_some() {
+                            self.loc.remove(&prefix);
+                        }
                     }
                 }
                 let hops = if policy::is_programmable(&self.config, prefix) {
@@ -1279,21 +1286,31 @@ impl RouteServer {
                     self.programmed
                         .remove(&prefix)
                         .map(|_| FabricChange::Remove { prefix })
-                } else if self.programmed.get(&prefix) != Some(&hops) {
-                    self.programmed.insert(prefix, hops.clone());
-                    Some(FabricChange::Set {
-                        prefix,
-                        next_hops: hops,
-                    })
                 } else {
-                    None
+                    match self.programmed.entry(prefix) {
+                        Entry::Occupied(slot) if *slot.get() == hops => None,
+                        Entry::Occupied(mut slot) => {
+                            slot.insert(hops.clone());
+                            Some(FabricChange::Set {
+                                prefix,
+                                next_hops: hops,
+                            })
+                        }
+                        Entry::Vacant(slot) => {
+                            slot.insert(hops.clone());
+                            Some(FabricChange::Set {
+                                prefix,
+                                next_hops: hops,
+                            })
+                        }
+                    }
                 };
                 if let Some(change) = change {
                     self.outputs.push_back(Output::Program(change));
                 }
             }
             wanted.clear();
-            for &to in &receivers {
+            for (slot, &to) in receivers.iter().enumerate() {
                 let Some(peer) = self.peers.get(&to) else {
                     continue;
                 };
@@ -1308,10 +1325,10 @@ impl RouteServer {
                     &selection,
                     &memo,
                 );
-                wanted.push((to, desired));
+                wanted.push((slot, to, desired));
             }
             drop(candidates);
-            for (to, desired) in wanted.drain(..) {
+            for (slot, to, desired) in wanted.drain(..) {
                 let desired = match desired {
                     Desired::Nothing => None,
                     Desired::Known(id) => {
@@ -1336,35 +1353,31 @@ impl RouteServer {
                 let Some(peer) = self.peers.get_mut(&to) else {
                     continue;
                 };
-                let current = peer.rib_out.sent.get(&prefix).copied();
-                if desired == current {
-                    if let Some(d) = desired {
-                        self.pool.release(d);
-                    }
+                let changed = match (
+                    peer.rib_out.update(&mut self.pool, prefix, desired),
+                    desired,
+                ) {
+                    (OutChange::Announce, Some(d)) => Ok((prefix, d)),
+                    (OutChange::Withdraw, _) => Err(prefix),
+                    _ => continue,
+                };
+                let Some(entry) = pending.get_mut(slot) else {
                     continue;
-                }
-                let entry = pending.entry(to).or_default();
-                match desired {
-                    Some(d) => {
-                        if let Some(old) = peer.rib_out.sent.insert(prefix, d) {
-                            self.pool.release(old);
-                        }
-                        entry.0.push((prefix, d));
-                    }
-                    None => {
-                        if let Some(old) = peer.rib_out.sent.remove(&prefix) {
-                            self.pool.release(old);
-                            entry.1.push(prefix);
-                        }
-                    }
+                };
+                let entry = entry.get_or_insert_with(PendingOut::default);
+                match changed {
+                    Ok(announce) => entry.0.push(announce),
+                    Err(withdraw) => entry.1.push(withdraw),
                 }
             }
         }
         for id in memo.into_values().flatten() {
             self.pool.release(id);
         }
-        for (to, (announce, withdraw)) in pending {
-            self.send_changes(now, to, &announce, &withdraw);
+        for (&to, out) in receivers.iter().zip(pending) {
+            if let Some((announce, withdraw)) = out {
+                self.send_changes(now, to, &announce, &withdraw);
+            }
         }
         self.check_expressroute_limit();
     }
@@ -1381,7 +1394,7 @@ impl RouteServer {
             .values_mut()
             .filter(|p| p.config.kind == PeerKind::ExpressRoute)
         {
-            let total = ranges + peer.rib_out.sent.len();
+            let total = ranges + peer.rib_out.len();
             let over = total > limit;
             if over && !peer.over_prefix_limit {
                 let text = format!(
@@ -1479,7 +1492,7 @@ fn desired_export(
     candidates: &[Candidate<'_>],
     held: &[(PeerId, PeerKind, AttrHandle)],
     selection: &policy::Selection,
-    memo: &HashMap<ExportKey, Option<AttrId>, FixedState>,
+    memo: &HashMap<ExportKey, Option<AttrId>, FoldState>,
 ) -> Desired {
     let Some(established) = peer.established.as_ref() else {
         return Desired::Nothing;

@@ -12,13 +12,14 @@
 //! any peer, and the Rib interns only the routes it stores (storing exports there would
 //! make them candidates of their prefixes).
 
+use std::collections::btree_map::Entry;
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashMap};
-use std::hash::BuildHasherDefault;
-use std::net::{IpAddr, Ipv4Addr};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use bgp_wire::{AttrValue, Family, MpNextHop, MpNlri, MpReach, Nlri, PathAttribute};
-use ipnet::IpNet;
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use rib::{AttrHandle, AttrSet, PeerInfo, Rib, RibError};
 use smallvec::SmallVec;
 
@@ -26,6 +27,57 @@ use crate::route::RouteAttrs;
 
 /// Fixed-key hashing: the tables are only looked up, never iterated, so no seed is needed.
 type FixedState = BuildHasherDefault<DefaultHasher>;
+
+/// Hashing for tables keyed by the server's own small identifiers (attribute handles,
+/// peer ids), never by what a peer sent: a multiply-rotate fold, far cheaper than SipHash
+/// for a few integers. Fixed, so runs are reproducible.
+pub(crate) type FoldState = BuildHasherDefault<FoldHasher>;
+
+/// See [`FoldState`].
+#[derive(Default, Clone, Copy, Debug)]
+pub(crate) struct FoldHasher(u64);
+
+impl FoldHasher {
+    fn add(&mut self, word: u64) {
+        // An odd constant with well spread bits (the one of rustc's FxHasher).
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0xf135_7aea_2e62_a9c5);
+    }
+}
+
+impl Hasher for FoldHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u8(&mut self, n: u8) {
+        self.add(u64::from(n));
+    }
+
+    fn write_u16(&mut self, n: u16) {
+        self.add(u64::from(n));
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.add(u64::from(n));
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.add(n);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.add(n as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        // The multiply leaves its best bits high; tables index by the low ones.
+        self.0.rotate_left(26)
+    }
+}
 
 /// Handle of an interned exported attribute set.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
@@ -412,18 +464,127 @@ impl AdjRibIn {
     }
 }
 
-/// What was sent to one peer: prefix to attribute set.
+/// The order of [`IpNet`] (IPv4 before IPv6, then address, then length) as plain
+/// integers: `IpNet`'s own comparison goes octet by octet.
+pub(crate) fn order_key(net: IpNet) -> (bool, u128, u8) {
+    match net {
+        IpNet::V4(v4) => (false, u128::from(u32::from(v4.addr())), v4.prefix_len()),
+        IpNet::V6(v6) => (true, u128::from(v6.addr()), v6.prefix_len()),
+    }
+}
+
+/// An IPv4 prefix as one integer in [`Ipv4Net`]'s order: address, then length.
+fn v4_key(net: Ipv4Net) -> u64 {
+    (u64::from(u32::from(net.addr())) << 8) | u64::from(net.prefix_len())
+}
+
+fn v4_net(key: u64) -> IpNet {
+    let addr = Ipv4Addr::from((key >> 8) as u32);
+    IpNet::V4(Ipv4Net::new(addr, (key & 0xff) as u8).expect("made from a valid prefix"))
+}
+
+fn v6_net((addr, len): (u128, u8)) -> IpNet {
+    IpNet::V6(Ipv6Net::new(Ipv6Addr::from(addr), len).expect("made from a valid prefix"))
+}
+
+/// What [`AdjRibOut::update`] did.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum OutChange {
+    /// The peer already had that (or nothing, and nothing is wanted).
+    Unchanged,
+    /// A new or different set is to be announced.
+    Announce,
+    /// What was sent is to be withdrawn.
+    Withdraw,
+}
+
+/// What was sent to one peer: prefix to attribute set. One tree per family, keyed by
+/// integers in `IpNet`'s order: the trees are searched once per receiver and prefix, and
+/// an 8-byte IPv4 key both compares faster and takes less room than an `IpNet`.
 #[derive(Debug, Default)]
 pub(crate) struct AdjRibOut {
-    pub(crate) sent: BTreeMap<IpNet, AttrId>,
+    v4: BTreeMap<u64, AttrId>,
+    v6: BTreeMap<(u128, u8), AttrId>,
 }
 
 impl AdjRibOut {
+    /// Records that `prefix` is to carry `desired` (`None`: nothing), releasing what it
+    /// replaces. The reference `desired` holds is kept when it is stored, released when
+    /// the peer already had it.
+    pub(crate) fn update(
+        &mut self,
+        pool: &mut AttrPool,
+        prefix: IpNet,
+        desired: Option<AttrId>,
+    ) -> OutChange {
+        match prefix {
+            IpNet::V4(v4) => update_in(&mut self.v4, pool, v4_key(v4), desired),
+            IpNet::V6(v6) => update_in(
+                &mut self.v6,
+                pool,
+                (u128::from(v6.addr()), v6.prefix_len()),
+                desired,
+            ),
+        }
+    }
+
+    /// Routes sent.
+    pub(crate) fn len(&self) -> usize {
+        self.v4.len() + self.v6.len()
+    }
+
+    /// Every route sent, in prefix order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (IpNet, AttrId)> + '_ {
+        self.v4
+            .iter()
+            .map(|(k, id)| (v4_net(*k), *id))
+            .chain(self.v6.iter().map(|(k, id)| (v6_net(*k), *id)))
+    }
+
+    /// The routes sent of one family, in prefix order.
+    pub(crate) fn iter_family(&self, v6: bool) -> Vec<(IpNet, AttrId)> {
+        if v6 {
+            self.v6.iter().map(|(k, id)| (v6_net(*k), *id)).collect()
+        } else {
+            self.v4.iter().map(|(k, id)| (v4_net(*k), *id)).collect()
+        }
+    }
+
     /// Forgets everything (the session went down), releasing the attribute sets.
     pub(crate) fn clear(&mut self, pool: &mut AttrPool) {
-        for (_, id) in std::mem::take(&mut self.sent) {
+        for (_, id) in std::mem::take(&mut self.v4) {
             pool.release(id);
         }
+        for (_, id) in std::mem::take(&mut self.v6) {
+            pool.release(id);
+        }
+    }
+}
+
+fn update_in<K: Ord>(
+    tree: &mut BTreeMap<K, AttrId>,
+    pool: &mut AttrPool,
+    key: K,
+    desired: Option<AttrId>,
+) -> OutChange {
+    match (tree.entry(key), desired) {
+        (Entry::Occupied(sent), Some(d)) if *sent.get() == d => {
+            pool.release(d);
+            OutChange::Unchanged
+        }
+        (Entry::Occupied(mut sent), Some(d)) => {
+            pool.release(sent.insert(d));
+            OutChange::Announce
+        }
+        (Entry::Vacant(sent), Some(d)) => {
+            sent.insert(d);
+            OutChange::Announce
+        }
+        (Entry::Occupied(sent), None) => {
+            pool.release(sent.remove());
+            OutChange::Withdraw
+        }
+        (Entry::Vacant(_), None) => OutChange::Unchanged,
     }
 }
 
@@ -466,6 +627,55 @@ mod tests {
     fn stored_attrs(rib: &Rib, peer: &AdjRibIn, prefix: IpNet) -> Option<RouteAttrs> {
         let handle = peer.path(rib, prefix)?;
         decode(rib.attrs(handle)?)
+    }
+
+    #[test]
+    fn the_adj_rib_out_keeps_prefix_order_and_gives_prefixes_back() {
+        let mut nets: Vec<IpNet> = [
+            "10.0.0.0/8",
+            "10.0.0.0/16",
+            "9.255.0.0/16",
+            "255.255.255.255/32",
+            "0.0.0.0/0",
+            "::/0",
+            "::/128",
+            "::1/128",
+            "2001:db8::/32",
+            "2001:db8::/48",
+            "2001:db8:0:0:0:0:0:1/128",
+            "ffff::/16",
+            "10.1.2.3/24",
+        ]
+        .into_iter()
+        .map(net)
+        .collect();
+        let mut pool = AttrPool::default();
+        let mut out = AdjRibOut::default();
+        for &p in &nets {
+            let id = pool.intern(attrs(1));
+            assert_eq!(out.update(&mut pool, p, Some(id)), OutChange::Announce);
+            let again = pool.intern(attrs(1));
+            assert_eq!(out.update(&mut pool, p, Some(again)), OutChange::Unchanged);
+        }
+        let mut keys: Vec<IpNet> = nets.clone();
+        keys.sort_unstable_by_key(|&p| order_key(p));
+        nets.sort_unstable();
+        assert_eq!(keys, nets);
+        let held: Vec<IpNet> = out.iter().map(|(p, _)| p).collect();
+        assert_eq!(held, nets);
+        assert_eq!(out.len(), nets.len());
+        let v6: Vec<IpNet> = out.iter_family(true).into_iter().map(|(p, _)| p).collect();
+        assert_eq!(v6, nets[6..]);
+        let two = pool.intern(attrs(2));
+        assert_eq!(
+            out.update(&mut pool, nets[0], Some(two)),
+            OutChange::Announce
+        );
+        assert_eq!(out.update(&mut pool, nets[1], None), OutChange::Withdraw);
+        assert_eq!(out.update(&mut pool, nets[1], None), OutChange::Unchanged);
+        assert_eq!(pool.len(), 2);
+        out.clear(&mut pool);
+        assert_eq!((out.len(), pool.len()), (0, 0));
     }
 
     #[test]
