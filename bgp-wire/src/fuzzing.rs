@@ -26,6 +26,10 @@ pub fn params_from_byte(bits: u8) -> SessionParams {
 /// Whatever decodes must re-encode to bytes that decode to the same value, with
 /// `encoded_len` exact. Errors must map to a NOTIFICATION without panicking.
 fn check_roundtrip(msg: &Message, params: &SessionParams) {
+    // What decodes cleanly is by construction encodable: validation must agree.
+    if let Err(e) = msg.validate(params) {
+        panic!("a decoded message does not validate: {e}\n{msg:?}");
+    }
     let mut out = Vec::new();
     msg.emit(&mut out, params);
     assert_eq!(
