@@ -939,7 +939,12 @@ impl RouteServer {
         };
         let v6 = family == Family::IPV6_UNICAST;
         let routes = peer.rib_out.iter_family(v6);
-        self.send_changes(now, id, &routes, &[]);
+        let mut out = PendingOut::default();
+        for (index, (_, attrs)) in routes.iter().enumerate() {
+            out.announce_at(index, *attrs);
+        }
+        let prefixes: Vec<IpNet> = routes.into_iter().map(|(prefix, _)| prefix).collect();
+        self.send_changes(now, id, &prefixes, &out);
     }
 
     /// Applies UPDATEs from one peer, in order: each is counted against the route limit,
@@ -1218,7 +1223,7 @@ impl RouteServer {
         let mut decoded: HashMap<AttrHandle, RouteAttrs, FoldState> = HashMap::default();
         let mut paths: Vec<(PeerId, IpNet, AttrHandle)> = Vec::new();
         let mut held: Vec<(PeerId, PeerKind, AttrHandle)> = Vec::new();
-        for prefix in dirty {
+        for (index, &prefix) in dirty.iter().enumerate() {
             paths.clear();
             for path in self.rib.paths(prefix) {
                 let Some(&Some(source)) = self.rib_peers.get(path.peer.as_u32() as usize) else {
@@ -1357,8 +1362,8 @@ impl RouteServer {
                     peer.rib_out.update(&mut self.pool, prefix, desired),
                     desired,
                 ) {
-                    (OutChange::Announce, Some(d)) => Ok((prefix, d)),
-                    (OutChange::Withdraw, _) => Err(prefix),
+                    (OutChange::Announce, Some(d)) => Some(d),
+                    (OutChange::Withdraw, _) => None,
                     _ => continue,
                 };
                 let Some(entry) = pending.get_mut(slot) else {
@@ -1366,8 +1371,8 @@ impl RouteServer {
                 };
                 let entry = entry.get_or_insert_with(PendingOut::default);
                 match changed {
-                    Ok(announce) => entry.0.push(announce),
-                    Err(withdraw) => entry.1.push(withdraw),
+                    Some(attrs) => entry.announce_at(index, attrs),
+                    None => entry.withdraw_at(index),
                 }
             }
         }
@@ -1375,8 +1380,8 @@ impl RouteServer {
             self.pool.release(id);
         }
         for (&to, out) in receivers.iter().zip(pending) {
-            if let Some((announce, withdraw)) = out {
-                self.send_changes(now, to, &announce, &withdraw);
+            if let Some(out) = out {
+                self.send_changes(now, to, &dirty, &out);
             }
         }
         self.check_expressroute_limit();
@@ -1409,41 +1414,37 @@ impl RouteServer {
     }
 
     /// Packs and sends announcements and withdrawals to one peer.
-    fn send_changes(
-        &mut self,
-        now: Instant,
-        to: PeerId,
-        announce: &[(IpNet, AttrId)],
-        withdraw: &[IpNet],
-    ) {
+    fn send_changes(&mut self, now: Instant, to: PeerId, prefixes: &[IpNet], out: &PendingOut) {
         let Some(peer) = self.peers.get_mut(&to) else {
             return;
         };
         let Some(established) = &peer.established else {
             return;
         };
+        let at = |index: &u32| prefixes.get(*index as usize).copied();
         let mut packer = UpdatePacker::new(established.send.clone());
-        for prefix in withdraw {
+        for prefix in out.withdraw.iter().filter_map(at) {
             let family = if prefix.addr().is_ipv6() {
                 Family::IPV6_UNICAST
             } else {
                 Family::IPV4_UNICAST
             };
-            packer.withdraw(family, Nlri::new(*prefix));
+            packer.withdraw(family, Nlri::new(prefix));
         }
-        let mut groups: BTreeMap<AttrId, Vec<Nlri>> = BTreeMap::new();
-        for (prefix, attrs) in announce {
-            groups.entry(*attrs).or_default().push(Nlri::new(*prefix));
-        }
-        for (id, nlri) in groups {
+        for (&id, indices) in &out.announce {
             let attrs = self.pool.get(id);
             let wire = attrs.to_wire();
-            let (v6, v4): (Vec<Nlri>, Vec<Nlri>) =
-                nlri.into_iter().partition(|n| n.prefix.addr().is_ipv6());
-            if !v4.is_empty() && attrs.next_hop.is_ipv4() {
-                packer.announce(&wire, v4);
+            let family = |v6: bool| {
+                indices
+                    .iter()
+                    .filter_map(at)
+                    .filter(move |p| p.addr().is_ipv6() == v6)
+                    .map(Nlri::new)
+            };
+            if attrs.next_hop.is_ipv4() && family(false).next().is_some() {
+                packer.announce(&wire, family(false));
             }
-            if let (false, IpAddr::V6(global)) = (v6.is_empty(), attrs.next_hop) {
+            if let (true, IpAddr::V6(global)) = (family(true).next().is_some(), attrs.next_hop) {
                 packer.announce_mp(
                     Family::IPV6_UNICAST,
                     MpNextHop::Ipv6 {
@@ -1451,7 +1452,7 @@ impl RouteServer {
                         link_local: None,
                     },
                     &wire,
-                    v6,
+                    family(true),
                 );
             }
         }
@@ -1464,7 +1465,31 @@ impl RouteServer {
 }
 
 /// Announcements and withdrawals waiting to be packed for one peer.
-type PendingOut = (Vec<(IpNet, AttrId)>, Vec<IpNet>);
+/// Prefixes are indices into the pass's list of prefixes (4 bytes where an `IpNet` takes
+/// 18: a pass over a million prefixes keeps this for every receiver); announcements are
+/// grouped by exported set, each group in prefix order, as the packer takes them.
+#[derive(Clone, Debug, Default)]
+struct PendingOut {
+    announce: BTreeMap<AttrId, Vec<u32>>,
+    withdraw: Vec<u32>,
+}
+
+impl PendingOut {
+    fn index(index: usize) -> u32 {
+        u32::try_from(index).expect("fewer than 2^32 prefixes in one pass")
+    }
+
+    fn announce_at(&mut self, index: usize, attrs: AttrId) {
+        self.announce
+            .entry(attrs)
+            .or_default()
+            .push(Self::index(index));
+    }
+
+    fn withdraw_at(&mut self, index: usize) {
+        self.withdraw.push(Self::index(index));
+    }
+}
 
 /// Memo key of an export: (source attributes, source peer, receiver, IPv6).
 type ExportKey = (AttrHandle, PeerId, PeerId, bool);
