@@ -21,7 +21,7 @@ use crate::config::{
 };
 use crate::policy::{self, Candidate, ExportSource, PeerId, RejectReason, Tier};
 use crate::route::RouteAttrs;
-use crate::store::{self, AdjRibIn, AdjRibOut, AttrId, AttrPool, FoldState, OutChange};
+use crate::store::{self, AdjRibIn, AdjRibOut, AttrId, AttrPool, FoldState, OutChange, PrefixMap};
 
 /// An event from the network or the clock, for [`RouteServer::handle_input`].
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -290,7 +290,7 @@ pub struct RouteServer {
     pool: AttrPool,
     /// The tier of each prefix's last selection, for preferences with tiers: the memory
     /// of Azure's non-reverting failover.
-    loc: BTreeMap<IpNet, Tier>,
+    loc: PrefixMap<Tier>,
     programmed: BTreeMap<IpNet, Vec<IpAddr>>,
     outputs: VecDeque<Output>,
     to_drain: BTreeSet<PeerId>,
@@ -319,7 +319,7 @@ impl RouteServer {
             }),
             rib_peers: Vec::new(),
             pool: AttrPool::default(),
-            loc: BTreeMap::new(),
+            loc: PrefixMap::default(),
             programmed: BTreeMap::new(),
             outputs: VecDeque::new(),
             to_drain: BTreeSet::new(),
@@ -715,7 +715,7 @@ impl RouteServer {
     /// The selection tier currently recorded for `prefix` (Azure's failover memory).
     #[must_use]
     pub fn selection_tier(&self, prefix: IpNet) -> Option<Tier> {
-        self.loc.get(&prefix).copied()
+        self.loc.get(prefix).copied()
     }
 
     /// Interned attribute sets alive (memory diagnostics): the Rib's sets of learned
@@ -1184,7 +1184,7 @@ impl RouteServer {
     /// originated.
     fn all_prefixes(&self) -> BTreeSet<IpNet> {
         let mut all: BTreeSet<IpNet> = self.rib.loc_rib().into_iter().map(|(p, _)| p).collect();
-        all.extend(self.loc.keys().copied());
+        all.extend(self.loc.iter().map(|(prefix, _)| prefix));
         all.extend(self.programmed.keys().copied());
         all.extend(self.config.advertised_prefixes().copied());
         for peer in self.peers.values() {
@@ -1262,7 +1262,7 @@ impl RouteServer {
                     })
                 })
                 .collect();
-            let previous = self.loc.get(&prefix).copied();
+            let previous = self.loc.get(prefix).copied();
             let selection = policy::select(
                 self.config.hub_routing_preference,
                 self.config.extensions.revertive_preference,
@@ -1278,7 +1278,7 @@ impl RouteServer {
                     }
                     _ => {
                         if previous.is_some() {
-                            self.loc.remove(&prefix);
+                            self.loc.remove(prefix);
                         }
                     }
                 }

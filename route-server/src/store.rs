@@ -498,19 +498,85 @@ pub(crate) enum OutChange {
     Withdraw,
 }
 
-/// What was sent to one peer: prefix to attribute set. One tree per family, keyed by
-/// integers in `IpNet`'s order: the trees are searched once per receiver and prefix, and
-/// an 8-byte IPv4 key both compares faster and takes less room than an `IpNet`.
+/// A map from prefixes kept in [`IpNet`]'s order, one tree per family keyed by integers:
+/// the server's per-prefix tables are searched once or more for every prefix a pass
+/// touches, and an 8-byte IPv4 key both compares faster and takes less room than an
+/// `IpNet`.
+#[derive(Debug)]
+pub(crate) struct PrefixMap<V> {
+    v4: BTreeMap<u64, V>,
+    v6: BTreeMap<(u128, u8), V>,
+}
+
+impl<V> Default for PrefixMap<V> {
+    fn default() -> Self {
+        Self {
+            v4: BTreeMap::new(),
+            v6: BTreeMap::new(),
+        }
+    }
+}
+
+fn v6_key(net: Ipv6Net) -> (u128, u8) {
+    (u128::from(net.addr()), net.prefix_len())
+}
+
+impl<V> PrefixMap<V> {
+    /// The value of `prefix`.
+    pub(crate) fn get(&self, prefix: IpNet) -> Option<&V> {
+        match prefix {
+            IpNet::V4(v4) => self.v4.get(&v4_key(v4)),
+            IpNet::V6(v6) => self.v6.get(&v6_key(v6)),
+        }
+    }
+
+    /// Sets the value of `prefix`; the one it replaces.
+    pub(crate) fn insert(&mut self, prefix: IpNet, value: V) -> Option<V> {
+        match prefix {
+            IpNet::V4(v4) => self.v4.insert(v4_key(v4), value),
+            IpNet::V6(v6) => self.v6.insert(v6_key(v6), value),
+        }
+    }
+
+    /// Removes `prefix`; its value.
+    pub(crate) fn remove(&mut self, prefix: IpNet) -> Option<V> {
+        match prefix {
+            IpNet::V4(v4) => self.v4.remove(&v4_key(v4)),
+            IpNet::V6(v6) => self.v6.remove(&v6_key(v6)),
+        }
+    }
+
+    /// Prefixes held.
+    pub(crate) fn len(&self) -> usize {
+        self.v4.len() + self.v6.len()
+    }
+
+    /// Every prefix with its value, in prefix order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (IpNet, &V)> + '_ {
+        self.v4
+            .iter()
+            .map(|(k, v)| (v4_net(*k), v))
+            .chain(self.v6.iter().map(|(k, v)| (v6_net(*k), v)))
+    }
+
+    /// Empties the map, handing back the values.
+    fn take_values(&mut self) -> impl Iterator<Item = V> {
+        let v4 = std::mem::take(&mut self.v4).into_values();
+        let v6 = std::mem::take(&mut self.v6).into_values();
+        v4.chain(v6)
+    }
+}
+
+/// What was sent to one peer: prefix to attribute set.
 #[derive(Debug, Default)]
 pub(crate) struct AdjRibOut {
-    v4: BTreeMap<u64, AttrId>,
-    v6: BTreeMap<(u128, u8), AttrId>,
+    sent: PrefixMap<AttrId>,
 }
 
 impl AdjRibOut {
     /// Records that `prefix` is to carry `desired` (`None`: nothing), releasing what it
-    /// replaces. The reference `desired` holds is kept when it is stored, released when
-    /// the peer already had it.
+    /// replaces, with one search. The reference `desired` holds is kept when it is
+    /// stored, released when the peer already had it.
     pub(crate) fn update(
         &mut self,
         pool: &mut AttrPool,
@@ -518,44 +584,41 @@ impl AdjRibOut {
         desired: Option<AttrId>,
     ) -> OutChange {
         match prefix {
-            IpNet::V4(v4) => update_in(&mut self.v4, pool, v4_key(v4), desired),
-            IpNet::V6(v6) => update_in(
-                &mut self.v6,
-                pool,
-                (u128::from(v6.addr()), v6.prefix_len()),
-                desired,
-            ),
+            IpNet::V4(v4) => update_in(&mut self.sent.v4, pool, v4_key(v4), desired),
+            IpNet::V6(v6) => update_in(&mut self.sent.v6, pool, v6_key(v6), desired),
         }
     }
 
     /// Routes sent.
     pub(crate) fn len(&self) -> usize {
-        self.v4.len() + self.v6.len()
+        self.sent.len()
     }
 
     /// Every route sent, in prefix order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (IpNet, AttrId)> + '_ {
-        self.v4
-            .iter()
-            .map(|(k, id)| (v4_net(*k), *id))
-            .chain(self.v6.iter().map(|(k, id)| (v6_net(*k), *id)))
+        self.sent.iter().map(|(prefix, id)| (prefix, *id))
     }
 
     /// The routes sent of one family, in prefix order.
     pub(crate) fn iter_family(&self, v6: bool) -> Vec<(IpNet, AttrId)> {
         if v6 {
-            self.v6.iter().map(|(k, id)| (v6_net(*k), *id)).collect()
+            self.sent
+                .v6
+                .iter()
+                .map(|(k, id)| (v6_net(*k), *id))
+                .collect()
         } else {
-            self.v4.iter().map(|(k, id)| (v4_net(*k), *id)).collect()
+            self.sent
+                .v4
+                .iter()
+                .map(|(k, id)| (v4_net(*k), *id))
+                .collect()
         }
     }
 
     /// Forgets everything (the session went down), releasing the attribute sets.
     pub(crate) fn clear(&mut self, pool: &mut AttrPool) {
-        for (_, id) in std::mem::take(&mut self.v4) {
-            pool.release(id);
-        }
-        for (_, id) in std::mem::take(&mut self.v6) {
+        for id in self.sent.take_values() {
             pool.release(id);
         }
     }
@@ -676,6 +739,26 @@ mod tests {
         assert_eq!(pool.len(), 2);
         out.clear(&mut pool);
         assert_eq!((out.len(), pool.len()), (0, 0));
+    }
+
+    #[test]
+    fn prefix_maps_get_insert_remove_by_family() {
+        let mut map: PrefixMap<u8> = PrefixMap::default();
+        let (a, b, c) = (net("10.0.0.0/8"), net("10.0.0.0/16"), net("2001:db8::/32"));
+        assert_eq!(map.insert(c, 3), None);
+        assert_eq!(map.insert(b, 2), None);
+        assert_eq!(map.insert(a, 1), None);
+        assert_eq!(map.insert(a, 4), Some(1));
+        assert_eq!(
+            (map.get(a), map.get(b), map.get(c)),
+            (Some(&4), Some(&2), Some(&3))
+        );
+        assert_eq!(map.get(net("10.0.0.0/9")), None);
+        let order: Vec<(IpNet, u8)> = map.iter().map(|(p, v)| (p, *v)).collect();
+        assert_eq!(order, vec![(a, 4), (b, 2), (c, 3)]);
+        assert_eq!(map.remove(c), Some(3));
+        assert_eq!(map.remove(c), None);
+        assert_eq!(map.len(), 2);
     }
 
     #[test]
