@@ -349,6 +349,16 @@ impl Rib {
         all
     }
 
+    /// Every path of `prefix` (exact match) in no promised order: what
+    /// [`paths`](Self::paths) returns, without its allocation and sort, for callers that
+    /// rank or key the paths themselves.
+    pub fn paths_unordered(&self, prefix: IpNet) -> impl Iterator<Item = PathRef> + '_ {
+        self.dest(prefix)
+            .map_or(&[][..], Dest::candidates)
+            .iter()
+            .map(|c| c.path_ref())
+    }
+
     /// The best path of `prefix` among the paths of every peer but `peer`: what a route
     /// server advertises to `peer`. As cheap as [`best`](Self::best) when `peer` has no
     /// path for the prefix; otherwise the decision process runs again without its paths
@@ -501,4 +511,53 @@ fn finish(changes: Vec<Change>) -> Changes {
     let mut changes = Changes { changes };
     changes.normalise();
     changes
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr};
+
+    use bgp_wire::{AsPath, AttrValue, Origin};
+
+    use super::*;
+
+    #[test]
+    fn unordered_paths_are_the_paths() {
+        let mut rib = Rib::new(RibConfig::azure());
+        let peers: Vec<PeerId> = (1..=3)
+            .map(|last| {
+                rib.add_peer(PeerInfo {
+                    address: IpAddr::V4(Ipv4Addr::new(10, 0, 0, last)),
+                    asn: 65000 + u32::from(last),
+                    bgp_id: Ipv4Addr::new(10, 0, 0, last),
+                    is_ebgp: true,
+                    igp_cost: 0,
+                })
+                .expect("room for a peer")
+            })
+            .collect();
+        let prefix: IpNet = "10.1.0.0/16".parse().expect("prefix");
+        for (i, &peer) in peers.iter().enumerate() {
+            let path: Vec<u32> = (0..=i as u32).map(|k| 65001 + k).collect();
+            let attrs = vec![
+                PathAttribute::new(AttrValue::Origin(Origin::Igp)),
+                PathAttribute::new(AttrValue::AsPath(AsPath::from_sequence(path))),
+                PathAttribute::new(AttrValue::NextHop(Ipv4Addr::new(10, 0, 0, 9))),
+            ];
+            for id in [1, 2] {
+                let _changes = rib
+                    .announce(peer, &[Nlri::with_path_id(prefix, id)], &attrs)
+                    .expect("known peer");
+            }
+        }
+        let key = |p: &PathRef| (p.peer, p.path_id, p.attrs);
+        let mut unordered: Vec<PathRef> = rib.paths_unordered(prefix).collect();
+        let mut ordered = rib.paths(prefix);
+        assert_eq!(unordered.len(), 6);
+        unordered.sort_by_key(key);
+        ordered.sort_by_key(key);
+        assert_eq!(unordered, ordered);
+        let elsewhere: IpNet = "10.2.0.0/16".parse().expect("prefix");
+        assert_eq!(rib.paths_unordered(elsewhere).count(), 0);
+    }
 }
