@@ -1225,7 +1225,9 @@ impl RouteServer {
         let mut held: Vec<(PeerId, PeerKind, AttrHandle)> = Vec::new();
         for (index, &prefix) in dirty.iter().enumerate() {
             paths.clear();
-            for path in self.rib.paths(prefix) {
+            // Any order: the paths are sorted by (peer, received prefix) below, a key no two
+            // share.
+            for path in self.rib.paths_unordered(prefix) {
                 let Some(&Some(source)) = self.rib_peers.get(path.peer.as_u32() as usize) else {
                     continue;
                 };
