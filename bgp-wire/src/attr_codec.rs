@@ -143,44 +143,103 @@ pub(crate) fn decode_attribute_into(
     const WELL_KNOWN: u8 = AttrFlags::TRANSITIVE;
     const OPT_NON_TRANS: u8 = AttrFlags::OPTIONAL;
     const OPT_TRANS: u8 = AttrFlags::OPTIONAL | AttrFlags::TRANSITIVE;
-    let fast = match (code, bits, value) {
-        (AttrType::ORIGIN, WELL_KNOWN, [0]) => Some(AttrValue::Origin(Origin::Igp)),
-        (AttrType::ORIGIN, WELL_KNOWN, [1]) => Some(AttrValue::Origin(Origin::Egp)),
-        (AttrType::ORIGIN, WELL_KNOWN, [2]) => Some(AttrValue::Origin(Origin::Incomplete)),
+    // Each value is written where it is pushed, by a function of its own: built apart
+    // and moved in, a value costs a copy whose wide loads read the narrower stores just
+    // made (flags, tags), a store-forwarding stall on every attribute.
+    match (code, bits, value) {
+        (AttrType::ORIGIN, WELL_KNOWN, &[origin @ 0..=2]) => {
+            push_word::<1>(out, flags, u32::from(origin));
+            return Ok(());
+        }
         (AttrType::NEXT_HOP, WELL_KNOWN, &[a, b, c, d]) => {
-            Some(AttrValue::NextHop(Ipv4Addr::new(a, b, c, d)))
+            push_word::<3>(out, flags, u32::from_be_bytes([a, b, c, d]));
+            return Ok(());
         }
         (AttrType::MULTI_EXIT_DISC, OPT_NON_TRANS, &[a, b, c, d]) => {
-            Some(AttrValue::MultiExitDisc(u32::from_be_bytes([a, b, c, d])))
+            push_word::<4>(out, flags, u32::from_be_bytes([a, b, c, d]));
+            return Ok(());
         }
         (AttrType::LOCAL_PREF, WELL_KNOWN, &[a, b, c, d]) => {
-            Some(AttrValue::LocalPref(u32::from_be_bytes([a, b, c, d])))
-        }
-        (AttrType::AS_PATH, WELL_KNOWN, _) => {
-            match decode_as_path(value, value_offset, params.four_octet_as) {
-                Ok(path) => Some(AttrValue::AsPath(path)),
-                Err(_) => None,
-            }
+            push_word::<5>(out, flags, u32::from_be_bytes([a, b, c, d]));
+            return Ok(());
         }
         (AttrType::COMMUNITIES, OPT_TRANS, _) if !value.is_empty() && value.len() % 4 == 0 => {
-            Some(AttrValue::Communities(decode_communities(value)))
+            push_communities(out, flags, value);
+            return Ok(());
         }
-        _ => None,
-    };
-    if let Some(value) = fast {
-        out.push(PathAttribute { flags, value });
-        return Ok(());
+        (AttrType::AS_PATH, WELL_KNOWN, _) => {
+            // Decoded in place; a malformed path is dropped here and judged below.
+            push_empty_as_path(out, flags);
+            if let Some(PathAttribute {
+                value: AttrValue::AsPath(path),
+                ..
+            }) = out.last_mut()
+            {
+                if decode_as_path_into(value, value_offset, params.four_octet_as, path).is_ok() {
+                    return Ok(());
+                }
+            }
+            out.pop();
+        }
+        _ => {}
     }
-    out.push(PathAttribute {
+    let mut decoded = Some(decode_value(flags, code, raw, value, value_offset, params)?);
+    push_built(out, || PathAttribute {
         flags,
-        value: decode_value(flags, code, raw, value, value_offset, params)?,
+        value: decoded.take().unwrap_or(AttrValue::AtomicAggregate),
     });
     Ok(())
 }
 
-/// COMMUNITIES values, `value` being a non-empty multiple of 4 bytes long. Kept out of
-/// line: inlined, it crowds the attribute loop's registers.
+/// Appends the attribute of type `CODE` (ORIGIN, NEXT_HOP, MULTI_EXIT_DISC or
+/// LOCAL_PREF) whose value is `word`, ORIGIN's being 0 to 2.
 #[inline(never)]
+fn push_word<const CODE: u8>(out: &mut Vec<PathAttribute>, flags: AttrFlags, word: u32) {
+    push_built(out, || PathAttribute {
+        flags,
+        value: match AttrType(CODE) {
+            AttrType::ORIGIN => AttrValue::Origin(match word {
+                0 => Origin::Igp,
+                1 => Origin::Egp,
+                _ => Origin::Incomplete,
+            }),
+            AttrType::NEXT_HOP => AttrValue::NextHop(Ipv4Addr::from(word)),
+            AttrType::MULTI_EXIT_DISC => AttrValue::MultiExitDisc(word),
+            _ => AttrValue::LocalPref(word),
+        },
+    });
+}
+
+/// Appends the attribute `build` makes, built where it goes. `push` would build it
+/// apart and copy it in, reading back with wide loads the narrower stores just made (the
+/// flags byte, the tag): a store-forwarding stall on every attribute. `resize_with`
+/// calls `build` once the room is there, so the value is written in place.
+#[inline(always)]
+fn push_built(out: &mut Vec<PathAttribute>, build: impl FnOnce() -> PathAttribute) {
+    out.extend(std::iter::once_with(build));
+}
+
+/// Appends COMMUNITIES, `value` being a non-empty multiple of 4 bytes long.
+#[inline(never)]
+fn push_communities(out: &mut Vec<PathAttribute>, flags: AttrFlags, value: &[u8]) {
+    let mut list = Some(decode_communities(value));
+    push_built(out, || PathAttribute {
+        flags,
+        value: AttrValue::Communities(list.take().unwrap_or_default()),
+    });
+}
+
+/// Appends an empty AS_PATH, to be filled in place.
+#[inline(never)]
+fn push_empty_as_path(out: &mut Vec<PathAttribute>, flags: AttrFlags) {
+    push_built(out, || PathAttribute {
+        flags,
+        value: AttrValue::AsPath(AsPath::default()),
+    });
+}
+
+/// COMMUNITIES values, `value` being a non-empty multiple of 4 bytes long.
+#[inline]
 fn decode_communities(value: &[u8]) -> Vec<Community> {
     // A plain loop: collecting from `chunks_exact` goes through a function shared with
     // the other chunk sizes, which divides by the chunk size at run time.
@@ -395,8 +454,20 @@ fn exact_chunks<const N: usize>(value: &[u8]) -> Option<impl ExactSizeIterator<I
 ///
 /// AS 0 makes the path malformed (RFC 7607); the error is then at the segment holding it.
 pub(crate) fn decode_as_path(value: &[u8], base: usize, wide: bool) -> Result<AsPath, usize> {
-    let width = if wide { 4 } else { 2 };
     let mut path = AsPath::default();
+    decode_as_path_into(value, base, wide, &mut path)?;
+    Ok(path)
+}
+
+/// [`decode_as_path`] into `path`, which must be empty, filling each segment where it
+/// lies. On `Err`, `path` holds the segments before the malformed one.
+pub(crate) fn decode_as_path_into(
+    value: &[u8],
+    base: usize,
+    wide: bool,
+    path: &mut AsPath,
+) -> Result<(), usize> {
+    let width = if wide { 4 } else { 2 };
     let mut rest = value;
     while !rest.is_empty() {
         let start = base + (value.len() - rest.len());
@@ -417,47 +488,44 @@ pub(crate) fn decode_as_path(value: &[u8], base: usize, wide: bool) -> Result<As
         let (Some(bytes), Some(after)) = (tail.get(..len), tail.get(len..)) else {
             return Err(start);
         };
-        let asns = if wide {
-            read_asns::<4>(bytes)
-        } else {
-            read_asns::<2>(bytes)
-        };
         path.segments.push(AsPathSegment {
             kind,
-            asns: asns.ok_or(start)?,
+            asns: SmallVec::new(),
         });
+        let asns = &mut path
+            .segments
+            .last_mut()
+            .expect("a segment was just pushed")
+            .asns;
+        let well_formed = if wide {
+            read_asns::<4>(bytes, asns)
+        } else {
+            read_asns::<2>(bytes, asns)
+        };
+        if !well_formed {
+            return Err(start);
+        }
         rest = after;
     }
-    Ok(path)
+    Ok(())
 }
 
-/// AS numbers of `WIDTH` (2 or 4) bytes each; `None` when one of them is 0. Inline
-/// storage is filled directly when they fit, since paths of up to 8 ASes are the common
-/// case.
+/// Appends the AS numbers of `bytes`, `WIDTH` (2 or 4) bytes each, to `asns`; false when
+/// one of them is 0.
 #[inline(always)]
-fn read_asns<const WIDTH: usize>(bytes: &[u8]) -> Option<SmallVec<[u32; 8]>> {
-    let asn = |b: &[u8]| -> u32 {
-        if WIDTH == 4 {
+fn read_asns<const WIDTH: usize>(bytes: &[u8], asns: &mut SmallVec<[u32; 8]>) -> bool {
+    asns.reserve_exact(bytes.len() / WIDTH);
+    let mut has_zero = false;
+    for b in bytes.chunks_exact(WIDTH) {
+        let asn = if WIDTH == 4 {
             u32::from_be_bytes([b[0], b[1], b[2], b[3]])
         } else {
             u32::from(u16::from_be_bytes([b[0], b[1]]))
-        }
-    };
-    let count = bytes.len() / WIDTH;
-    let mut has_zero = false;
-    let asns = if count <= 8 {
-        let mut buf = [0u32; 8];
-        for (slot, b) in buf.iter_mut().zip(bytes.chunks_exact(WIDTH)) {
-            *slot = asn(b);
-            has_zero |= *slot == 0;
-        }
-        SmallVec::from_buf_and_len(buf, count)
-    } else {
-        let all: Vec<u32> = bytes.chunks_exact(WIDTH).map(asn).collect();
-        has_zero = all.contains(&0);
-        SmallVec::from_vec(all)
-    };
-    (!has_zero).then_some(asns)
+        };
+        has_zero |= asn == 0;
+        asns.push(asn);
+    }
+    !has_zero
 }
 
 fn segment_type_code(kind: SegmentType) -> u8 {
