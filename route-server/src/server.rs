@@ -21,7 +21,7 @@ use crate::config::{
 };
 use crate::policy::{self, Candidate, ExportSource, PeerId, RejectReason, Tier};
 use crate::route::RouteAttrs;
-use crate::store::{self, AdjRibIn, AdjRibOut, AttrId, AttrPool, FoldState, OutChange, PrefixMap};
+use crate::store::{self, AdjRibIn, AdjRibsOut, AttrId, AttrPool, FoldState, OutChange, PrefixMap};
 
 /// An event from the network or the clock, for [`RouteServer::handle_input`].
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -254,7 +254,6 @@ struct Peer {
     connection_up: bool,
     established: Option<Established>,
     rib_in: AdjRibIn,
-    rib_out: AdjRibOut,
     stale_deadline: Option<Instant>,
     /// Over the ExpressRoute prefix limit (warned once per crossing).
     over_prefix_limit: bool,
@@ -286,6 +285,8 @@ pub struct RouteServer {
     rib: Rib,
     /// The route server's peer behind each Rib peer, by `rib::PeerId::as_u32`.
     rib_peers: Vec<Option<PeerId>>,
+    /// What was sent to each peer.
+    rib_out: AdjRibsOut,
     /// Attribute sets of the Adj-RIBs-Out.
     pool: AttrPool,
     /// The tier of each prefix's last selection, for preferences with tiers: the memory
@@ -318,6 +319,7 @@ impl RouteServer {
                 ..RibConfig::default()
             }),
             rib_peers: Vec::new(),
+            rib_out: AdjRibsOut::default(),
             pool: AttrPool::default(),
             loc: PrefixMap::default(),
             programmed: BTreeMap::new(),
@@ -472,7 +474,6 @@ impl RouteServer {
                 connection_up: false,
                 established: None,
                 rib_in,
-                rib_out: AdjRibOut::default(),
                 stale_deadline: None,
                 over_prefix_limit: false,
                 limit_batch: None,
@@ -495,7 +496,7 @@ impl RouteServer {
         };
         p.session.stop(now, StopReason::PeerDeconfigured);
         self.drain_peer(now, peer);
-        let Some(mut p) = self.peers.remove(&peer) else {
+        let Some(p) = self.peers.remove(&peer) else {
             return Ok(());
         };
         if let Some(slot) = self
@@ -505,7 +506,7 @@ impl RouteServer {
             *slot = None;
         }
         let dirty: BTreeSet<IpNet> = p.rib_in.remove(&mut self.rib).into_iter().collect();
-        p.rib_out.clear(&mut self.pool);
+        self.rib_out.clear(&mut self.pool, peer);
         self.config.peers.retain(|c| c.address != p.config.address);
         self.process(now, dirty, None);
         self.drain_all(now);
@@ -634,7 +635,7 @@ impl RouteServer {
         self.peers.get(&peer).map(|p| PeerMetrics {
             bgp_peer_status: u8::from(p.established.is_some()),
             count_of_routes_learned_from_peer: p.rib_in.len(&self.rib),
-            count_of_routes_advertised_to_peer: p.rib_out.len(),
+            count_of_routes_advertised_to_peer: self.rib_out.len(peer),
         })
     }
 
@@ -673,8 +674,8 @@ impl RouteServer {
         let Some(p) = self.peers.get(&peer) else {
             return Vec::new();
         };
-        p.rib_out
-            .iter()
+        self.rib_out
+            .iter(peer)
             .map(|(prefix, id)| {
                 let attrs = self.pool.get(id);
                 RouteEntry {
@@ -905,7 +906,7 @@ impl RouteServer {
         };
         peer.limit_batch = None;
         peer.limit_hit = false;
-        peer.rib_out.clear(&mut self.pool);
+        self.rib_out.clear(&mut self.pool, id);
         self.outputs.push_back(Output::Event(Event::PeerDown {
             peer: id,
             reason: reason.clone(),
@@ -934,11 +935,11 @@ impl RouteServer {
 
     /// Re-sends everything advertised to a peer that asked (ROUTE-REFRESH).
     fn resend(&mut self, now: Instant, id: PeerId, family: Family) {
-        let Some(peer) = self.peers.get_mut(&id) else {
+        if !self.peers.contains_key(&id) {
             return;
-        };
+        }
         let v6 = family == Family::IPV6_UNICAST;
-        let routes = peer.rib_out.iter_family(v6);
+        let routes = self.rib_out.iter_family(id, v6);
         let mut out = PendingOut::default();
         for (index, (_, attrs)) in routes.iter().enumerate() {
             out.announce_at(index, *attrs);
@@ -1187,9 +1188,7 @@ impl RouteServer {
         all.extend(self.loc.iter().map(|(prefix, _)| prefix));
         all.extend(self.programmed.keys().copied());
         all.extend(self.config.advertised_prefixes().copied());
-        for peer in self.peers.values() {
-            all.extend(peer.rib_out.iter().map(|(p, _)| p));
-        }
+        all.extend(self.rib_out.prefixes());
         all
     }
 
@@ -1335,6 +1334,8 @@ impl RouteServer {
                 wanted.push((slot, to, desired));
             }
             drop(candidates);
+            // One search for every receiver's route of this prefix.
+            let mut routes_out = self.rib_out.take_routes(prefix);
             for (slot, to, desired) in wanted.drain(..) {
                 let desired = match desired {
                     Desired::Nothing => None,
@@ -1357,11 +1358,12 @@ impl RouteServer {
                         None
                     }
                 };
-                let Some(peer) = self.peers.get_mut(&to) else {
+                if !self.peers.contains_key(&to) {
                     continue;
-                };
+                }
                 let changed = match (
-                    peer.rib_out.update(&mut self.pool, prefix, desired),
+                    self.rib_out
+                        .update(&mut routes_out, &mut self.pool, to, desired),
                     desired,
                 ) {
                     (OutChange::Announce, Some(d)) => Some(d),
@@ -1377,6 +1379,7 @@ impl RouteServer {
                     None => entry.withdraw_at(index),
                 }
             }
+            self.rib_out.put_routes(prefix, routes_out);
         }
         for id in memo.into_values().flatten() {
             self.pool.release(id);
@@ -1396,12 +1399,12 @@ impl RouteServer {
             return;
         };
         let ranges = self.config.advertised_prefixes().count();
-        for peer in self
+        for (&id, peer) in self
             .peers
-            .values_mut()
-            .filter(|p| p.config.kind == PeerKind::ExpressRoute)
+            .iter_mut()
+            .filter(|(_, p)| p.config.kind == PeerKind::ExpressRoute)
         {
-            let total = ranges + peer.rib_out.len();
+            let total = ranges + self.rib_out.len(id);
             let over = total > limit;
             if over && !peer.over_prefix_limit {
                 let text = format!(

@@ -12,7 +12,6 @@
 //! any peer, and the Rib interns only the routes it stores (storing exports there would
 //! make them candidates of their prefixes).
 
-use std::collections::btree_map::Entry;
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -23,6 +22,7 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use rib::{AttrHandle, AttrSet, PeerInfo, Rib, RibError};
 use smallvec::SmallVec;
 
+use crate::policy::PeerId;
 use crate::route::RouteAttrs;
 
 /// Fixed-key hashing: the tables are only looked up, never iterated, so no seed is needed.
@@ -546,11 +546,6 @@ impl<V> PrefixMap<V> {
         }
     }
 
-    /// Prefixes held.
-    pub(crate) fn len(&self) -> usize {
-        self.v4.len() + self.v6.len()
-    }
-
     /// Every prefix with its value, in prefix order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (IpNet, &V)> + '_ {
         self.v4
@@ -559,95 +554,148 @@ impl<V> PrefixMap<V> {
             .chain(self.v6.iter().map(|(k, v)| (v6_net(*k), v)))
     }
 
-    /// Empties the map, handing back the values.
-    fn take_values(&mut self) -> impl Iterator<Item = V> {
-        let v4 = std::mem::take(&mut self.v4).into_values();
-        let v6 = std::mem::take(&mut self.v6).into_values();
-        v4.chain(v6)
+    /// The value of `prefix`, to change.
+    pub(crate) fn get_mut(&mut self, prefix: IpNet) -> Option<&mut V> {
+        match prefix {
+            IpNet::V4(v4) => self.v4.get_mut(&v4_key(v4)),
+            IpNet::V6(v6) => self.v6.get_mut(&v6_key(v6)),
+        }
+    }
+
+    /// Keeps the prefixes for which `keep` (which may change the value) says so, visiting
+    /// them in prefix order.
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(&mut V) -> bool) {
+        self.v4.retain(|_, v| keep(v));
+        self.v6.retain(|_, v| keep(v));
     }
 }
 
-/// What was sent to one peer: prefix to attribute set.
+/// One prefix's routes out of [`AdjRibsOut`] while a pass updates them.
 #[derive(Debug, Default)]
-pub(crate) struct AdjRibOut {
-    sent: PrefixMap<AttrId>,
+pub(crate) struct TakenRoutes {
+    routes: SmallVec<[(PeerId, AttrId); 2]>,
+    /// The prefix was in the tree.
+    present: bool,
 }
 
-impl AdjRibOut {
-    /// Records that `prefix` is to carry `desired` (`None`: nothing), releasing what it
-    /// replaces, with one search. The reference `desired` holds is kept when it is
-    /// stored, released when the peer already had it.
+/// What was sent to every peer, by prefix: the peers holding a route for it, each with
+/// its attribute set, in peer order. One tree for all peers: a pass looks each prefix up
+/// once rather than once per receiver, and a prefix sent to seven peers is one key.
+#[derive(Debug, Default)]
+pub(crate) struct AdjRibsOut {
+    sent: PrefixMap<SmallVec<[(PeerId, AttrId); 2]>>,
+    /// Routes sent, by peer.
+    counts: BTreeMap<PeerId, usize>,
+}
+
+impl AdjRibsOut {
+    /// The routes of `prefix`, to update with [`update`](Self::update) for each receiver
+    /// and give back with [`put_routes`](Self::put_routes).
+    pub(crate) fn take_routes(&mut self, prefix: IpNet) -> TakenRoutes {
+        match self.sent.get_mut(prefix) {
+            Some(routes) => TakenRoutes {
+                routes: std::mem::take(routes),
+                present: true,
+            },
+            None => TakenRoutes::default(),
+        }
+    }
+
+    /// Stores the routes of `prefix` taken by [`take_routes`](Self::take_routes),
+    /// dropping the prefix when none is left.
+    pub(crate) fn put_routes(&mut self, prefix: IpNet, taken: TakenRoutes) {
+        match (taken.present, taken.routes.is_empty()) {
+            (true, true) => {
+                self.sent.remove(prefix);
+            }
+            (true, false) => {
+                if let Some(slot) = self.sent.get_mut(prefix) {
+                    *slot = taken.routes;
+                }
+            }
+            (false, false) => {
+                self.sent.insert(prefix, taken.routes);
+            }
+            (false, true) => {}
+        }
+    }
+
+    /// Records in `routes` (one prefix's) that `to` is to have `desired` (`None`:
+    /// nothing), releasing what it replaces. The reference `desired` holds is kept when
+    /// it is stored, released when the peer already had it.
     pub(crate) fn update(
         &mut self,
+        taken: &mut TakenRoutes,
         pool: &mut AttrPool,
-        prefix: IpNet,
+        to: PeerId,
         desired: Option<AttrId>,
     ) -> OutChange {
-        match prefix {
-            IpNet::V4(v4) => update_in(&mut self.sent.v4, pool, v4_key(v4), desired),
-            IpNet::V6(v6) => update_in(&mut self.sent.v6, pool, v6_key(v6), desired),
+        let routes = &mut taken.routes;
+        let at = routes.binary_search_by_key(&to, |(peer, _)| *peer);
+        match (at, desired) {
+            (Ok(i), Some(d)) if routes[i].1 == d => {
+                pool.release(d);
+                OutChange::Unchanged
+            }
+            (Ok(i), Some(d)) => {
+                pool.release(std::mem::replace(&mut routes[i].1, d));
+                OutChange::Announce
+            }
+            (Err(i), Some(d)) => {
+                routes.insert(i, (to, d));
+                *self.counts.entry(to).or_default() += 1;
+                OutChange::Announce
+            }
+            (Ok(i), None) => {
+                let (_, old) = routes.remove(i);
+                pool.release(old);
+                if let Some(count) = self.counts.get_mut(&to) {
+                    *count = count.saturating_sub(1);
+                }
+                OutChange::Withdraw
+            }
+            (Err(_), None) => OutChange::Unchanged,
         }
     }
 
-    /// Routes sent.
-    pub(crate) fn len(&self) -> usize {
-        self.sent.len()
+    /// Routes sent to `peer`.
+    pub(crate) fn len(&self, peer: PeerId) -> usize {
+        self.counts.get(&peer).copied().unwrap_or(0)
     }
 
-    /// Every route sent, in prefix order.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (IpNet, AttrId)> + '_ {
-        self.sent.iter().map(|(prefix, id)| (prefix, *id))
+    /// Every prefix sent to some peer, in prefix order.
+    pub(crate) fn prefixes(&self) -> impl Iterator<Item = IpNet> + '_ {
+        self.sent.iter().map(|(prefix, _)| prefix)
     }
 
-    /// The routes sent of one family, in prefix order.
-    pub(crate) fn iter_family(&self, v6: bool) -> Vec<(IpNet, AttrId)> {
-        if v6 {
-            self.sent
-                .v6
-                .iter()
-                .map(|(k, id)| (v6_net(*k), *id))
-                .collect()
-        } else {
-            self.sent
-                .v4
-                .iter()
-                .map(|(k, id)| (v4_net(*k), *id))
-                .collect()
-        }
+    /// Every route sent to `peer`, in prefix order.
+    pub(crate) fn iter(&self, peer: PeerId) -> impl Iterator<Item = (IpNet, AttrId)> + '_ {
+        self.sent.iter().filter_map(move |(prefix, routes)| {
+            let i = routes.binary_search_by_key(&peer, |(p, _)| *p).ok()?;
+            Some((prefix, routes[i].1))
+        })
     }
 
-    /// Forgets everything (the session went down), releasing the attribute sets.
-    pub(crate) fn clear(&mut self, pool: &mut AttrPool) {
-        for id in self.sent.take_values() {
-            pool.release(id);
-        }
+    /// The routes sent to `peer` of one family, in prefix order.
+    pub(crate) fn iter_family(&self, peer: PeerId, v6: bool) -> Vec<(IpNet, AttrId)> {
+        self.iter(peer)
+            .filter(|(prefix, _)| prefix.addr().is_ipv6() == v6)
+            .collect()
     }
-}
 
-fn update_in<K: Ord>(
-    tree: &mut BTreeMap<K, AttrId>,
-    pool: &mut AttrPool,
-    key: K,
-    desired: Option<AttrId>,
-) -> OutChange {
-    match (tree.entry(key), desired) {
-        (Entry::Occupied(sent), Some(d)) if *sent.get() == d => {
-            pool.release(d);
-            OutChange::Unchanged
+    /// Forgets what was sent to `peer` (its session went down), releasing the attribute
+    /// sets in prefix order.
+    pub(crate) fn clear(&mut self, pool: &mut AttrPool, peer: PeerId) {
+        if self.counts.remove(&peer).unwrap_or(0) == 0 {
+            return;
         }
-        (Entry::Occupied(mut sent), Some(d)) => {
-            pool.release(sent.insert(d));
-            OutChange::Announce
-        }
-        (Entry::Vacant(sent), Some(d)) => {
-            sent.insert(d);
-            OutChange::Announce
-        }
-        (Entry::Occupied(sent), None) => {
-            pool.release(sent.remove());
-            OutChange::Withdraw
-        }
-        (Entry::Vacant(_), None) => OutChange::Unchanged,
+        self.sent.retain(|routes| {
+            if let Ok(i) = routes.binary_search_by_key(&peer, |(p, _)| *p) {
+                let (_, old) = routes.remove(i);
+                pool.release(old);
+            }
+            !routes.is_empty()
+        });
     }
 }
 
@@ -693,7 +741,7 @@ mod tests {
     }
 
     #[test]
-    fn the_adj_rib_out_keeps_prefix_order_and_gives_prefixes_back() {
+    fn the_adj_ribs_out_keep_prefix_order_per_peer() {
         let mut nets: Vec<IpNet> = [
             "10.0.0.0/8",
             "10.0.0.0/16",
@@ -712,33 +760,76 @@ mod tests {
         .into_iter()
         .map(net)
         .collect();
+        let (a, b) = (PeerId(1), PeerId(2));
         let mut pool = AttrPool::default();
-        let mut out = AdjRibOut::default();
+        let mut out = AdjRibsOut::default();
         for &p in &nets {
-            let id = pool.intern(attrs(1));
-            assert_eq!(out.update(&mut pool, p, Some(id)), OutChange::Announce);
-            let again = pool.intern(attrs(1));
-            assert_eq!(out.update(&mut pool, p, Some(again)), OutChange::Unchanged);
+            let mut routes = out.take_routes(p);
+            for to in [b, a] {
+                let id = pool.intern(attrs(1));
+                assert_eq!(
+                    out.update(&mut routes, &mut pool, to, Some(id)),
+                    OutChange::Announce
+                );
+                let again = pool.intern(attrs(1));
+                assert_eq!(
+                    out.update(&mut routes, &mut pool, to, Some(again)),
+                    OutChange::Unchanged
+                );
+            }
+            assert_eq!(
+                routes
+                    .routes
+                    .iter()
+                    .map(|(peer, _)| *peer)
+                    .collect::<Vec<_>>(),
+                [a, b]
+            );
+            out.put_routes(p, routes);
         }
         let mut keys: Vec<IpNet> = nets.clone();
         keys.sort_unstable_by_key(|&p| order_key(p));
         nets.sort_unstable();
         assert_eq!(keys, nets);
-        let held: Vec<IpNet> = out.iter().map(|(p, _)| p).collect();
+        let held: Vec<IpNet> = out.iter(a).map(|(p, _)| p).collect();
         assert_eq!(held, nets);
-        assert_eq!(out.len(), nets.len());
-        let v6: Vec<IpNet> = out.iter_family(true).into_iter().map(|(p, _)| p).collect();
+        assert_eq!(out.prefixes().collect::<Vec<_>>(), nets);
+        assert_eq!((out.len(a), out.len(b)), (nets.len(), nets.len()));
+        let v6: Vec<IpNet> = out
+            .iter_family(b, true)
+            .into_iter()
+            .map(|(p, _)| p)
+            .collect();
         assert_eq!(v6, nets[6..]);
         let two = pool.intern(attrs(2));
+        let mut routes = out.take_routes(nets[0]);
         assert_eq!(
-            out.update(&mut pool, nets[0], Some(two)),
+            out.update(&mut routes, &mut pool, a, Some(two)),
             OutChange::Announce
         );
-        assert_eq!(out.update(&mut pool, nets[1], None), OutChange::Withdraw);
-        assert_eq!(out.update(&mut pool, nets[1], None), OutChange::Unchanged);
+        out.put_routes(nets[0], routes);
+        let mut routes = out.take_routes(nets[1]);
+        assert_eq!(
+            out.update(&mut routes, &mut pool, a, None),
+            OutChange::Withdraw
+        );
+        assert_eq!(
+            out.update(&mut routes, &mut pool, a, None),
+            OutChange::Unchanged
+        );
+        assert_eq!(
+            out.update(&mut routes, &mut pool, b, None),
+            OutChange::Withdraw
+        );
+        out.put_routes(nets[1], routes);
+        assert_eq!(out.len(a), nets.len() - 1);
+        assert_eq!(out.prefixes().count(), nets.len() - 1);
         assert_eq!(pool.len(), 2);
-        out.clear(&mut pool);
-        assert_eq!((out.len(), pool.len()), (0, 0));
+        out.clear(&mut pool, a);
+        assert_eq!((out.len(a), out.iter(a).count()), (0, 0));
+        assert_eq!(out.iter(b).count(), nets.len() - 1);
+        out.clear(&mut pool, b);
+        assert_eq!((out.prefixes().count(), pool.len()), (0, 0));
     }
 
     #[test]
@@ -758,7 +849,7 @@ mod tests {
         assert_eq!(order, vec![(a, 4), (b, 2), (c, 3)]);
         assert_eq!(map.remove(c), Some(3));
         assert_eq!(map.remove(c), None);
-        assert_eq!(map.len(), 2);
+        assert_eq!(map.iter().count(), 2);
     }
 
     #[test]
