@@ -21,6 +21,7 @@ use crate::types::{Afi, Nlri};
 /// Decodes every prefix of `c` into a new vector, allocated once at its exact size.
 /// `Err` carries the offset of the prefix that is malformed (length above the address
 /// width, or bytes running out).
+#[inline(always)]
 pub(crate) fn decode_prefix_vec(
     c: &mut Cursor<'_>,
     afi: Afi,
