@@ -66,17 +66,20 @@
 //!   the Rib's peer ids back to its own [`PeerId`]s.
 //! * **Ranking**: every mutation the server makes (an UPDATE's announced and withdrawn
 //!   prefixes, a peer's routes when its session ends or its stale routes are swept)
-//!   names the prefixes it touched; each is re-ranked from all its paths
-//!   (`rib::Rib::paths`) by [`policy::select`]: hub routing preference by source kind,
+//!   names the prefixes it touched; they are sorted once and each is re-ranked from all
+//!   its paths (`rib::Rib::paths_unordered`) by [`policy::select`]: hub routing preference by source kind,
 //!   then AS path length, then Azure's non-reverting failover, whose memory (the tier of
 //!   each prefix's last selection) the server keeps. The Rib's own RFC 4271 choice is not
 //!   used: source kinds and that memory are not RFC 4271 steps.
 //! * **Summaries**: a route an inbound route map summarises is a Rib path of the summary
 //!   under a path identifier the server picks, mapped back to the received prefix; the
 //!   summary's path is that of the lowest received prefix under it.
-//! * **Adj-RIB-Out**: what was advertised to each peer, with a small pool of exported
-//!   attribute sets (they are not routes of any peer, so the Rib, which interns only the
-//!   routes it stores, does not hold them).
+//! * **Adj-RIB-Out**: what was advertised to each peer, in one tree for all peers (prefix
+//!   to the peers holding it, each with its set; IPv4 prefixes keyed by one integer), so a
+//!   pass looks a prefix up once whatever the number of receivers; with a small pool of
+//!   exported attribute sets (they are not routes of any peer, so the Rib, which interns
+//!   only the routes it stores, does not hold them). Changes for each receiver are
+//!   grouped by exported set as they are found, and packed per set.
 //! * **Fabric**: the next hops programmed per prefix ([`RouteServer::fabric`]).
 //!
 //! # Choices where Azure is silent

@@ -1,12 +1,13 @@
 //! Storage: each peer's learned routes as a view on the route server's `rib::Rib`, and the
-//! Adj-RIB-Out (what was sent to each peer) with its own small attribute pool.
+//! Adj-RIBs-Out (what was sent to each peer, one tree for all peers) with their own small
+//! attribute pool.
 //!
 //! The `Rib` holds every learned route once, with its attributes interned. What it does
 //! not know stays here, keyed by the Rib's own identifiers: which received prefix an
 //! inbound route map summarised into which stored prefix (such routes are Rib paths of the
 //! stored prefix with a path identifier of our choosing), and whether a graceful restart
 //! left routes stale. The ranking (hub routing preference, the non-reverting failover
-//! memory) is the server's, run over [`Rib::paths`].
+//! memory) is the server's, run over [`Rib::paths_unordered`].
 //!
 //! The Adj-RIB-Out keeps exported attribute sets in [`AttrPool`]: they are not routes of
 //! any peer, and the Rib interns only the routes it stores (storing exports there would
