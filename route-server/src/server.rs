@@ -1335,7 +1335,13 @@ impl RouteServer {
             }
             drop(candidates);
             // One search for every receiver's route of this prefix.
-            let mut routes_out = self.rib_out.take_routes(prefix);
+            let sending = wanted
+                .iter()
+                .filter(|(_, _, desired)| {
+                    matches!(desired, Desired::Known(Some(_)) | Desired::Fresh(..))
+                })
+                .count();
+            let mut routes_out = self.rib_out.take_routes(prefix, sending);
             for (slot, to, desired) in wanted.drain(..) {
                 let desired = match desired {
                     Desired::Nothing => None,

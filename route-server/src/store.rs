@@ -592,14 +592,22 @@ pub(crate) struct AdjRibsOut {
 impl AdjRibsOut {
     /// The routes of `prefix`, to update with [`update`](Self::update) for each receiver
     /// and give back with [`put_routes`](Self::put_routes).
-    pub(crate) fn take_routes(&mut self, prefix: IpNet) -> TakenRoutes {
-        match self.sent.get_mut(prefix) {
+    /// `expected` is how many peers may get one: room for them is made at once rather
+    /// than grown into step by step.
+    pub(crate) fn take_routes(&mut self, prefix: IpNet, expected: usize) -> TakenRoutes {
+        let mut taken = match self.sent.get_mut(prefix) {
             Some(routes) => TakenRoutes {
                 routes: std::mem::take(routes),
                 present: true,
             },
             None => TakenRoutes::default(),
+        };
+        // `reserve_exact` counts from the length: room for `expected` more at most.
+        let missing = expected.saturating_sub(taken.routes.len());
+        if taken.routes.capacity() - taken.routes.len() < missing {
+            taken.routes.reserve_exact(missing);
         }
+        taken
     }
 
     /// Stores the routes of `prefix` taken by [`take_routes`](Self::take_routes),
@@ -765,7 +773,7 @@ mod tests {
         let mut pool = AttrPool::default();
         let mut out = AdjRibsOut::default();
         for &p in &nets {
-            let mut routes = out.take_routes(p);
+            let mut routes = out.take_routes(p, 2);
             for to in [b, a] {
                 let id = pool.intern(attrs(1));
                 assert_eq!(
@@ -803,13 +811,13 @@ mod tests {
             .collect();
         assert_eq!(v6, nets[6..]);
         let two = pool.intern(attrs(2));
-        let mut routes = out.take_routes(nets[0]);
+        let mut routes = out.take_routes(nets[0], 0);
         assert_eq!(
             out.update(&mut routes, &mut pool, a, Some(two)),
             OutChange::Announce
         );
         out.put_routes(nets[0], routes);
-        let mut routes = out.take_routes(nets[1]);
+        let mut routes = out.take_routes(nets[1], 0);
         assert_eq!(
             out.update(&mut routes, &mut pool, a, None),
             OutChange::Withdraw
