@@ -585,8 +585,9 @@ pub(crate) struct TakenRoutes {
 #[derive(Debug, Default)]
 pub(crate) struct AdjRibsOut {
     sent: PrefixMap<SmallVec<[(PeerId, AttrId); 2]>>,
-    /// Routes sent, by peer.
-    counts: BTreeMap<PeerId, usize>,
+    /// Routes sent, by peer: indexed by the peer id's number (ids are handed out in
+    /// order and never reused, so this is as long as the peers ever configured).
+    counts: Vec<usize>,
 }
 
 impl AdjRibsOut {
@@ -652,13 +653,19 @@ impl AdjRibsOut {
             }
             (Err(i), Some(d)) => {
                 routes.insert(i, (to, d));
-                *self.counts.entry(to).or_default() += 1;
+                let slot = to.0 as usize;
+                if self.counts.len() <= slot {
+                    self.counts.resize(slot + 1, 0);
+                }
+                if let Some(count) = self.counts.get_mut(slot) {
+                    *count += 1;
+                }
                 OutChange::Announce
             }
             (Ok(i), None) => {
                 let (_, old) = routes.remove(i);
                 pool.release(old);
-                if let Some(count) = self.counts.get_mut(&to) {
+                if let Some(count) = self.counts.get_mut(to.0 as usize) {
                     *count = count.saturating_sub(1);
                 }
                 OutChange::Withdraw
@@ -669,7 +676,7 @@ impl AdjRibsOut {
 
     /// Routes sent to `peer`.
     pub(crate) fn len(&self, peer: PeerId) -> usize {
-        self.counts.get(&peer).copied().unwrap_or(0)
+        self.counts.get(peer.0 as usize).copied().unwrap_or(0)
     }
 
     /// Every prefix sent to some peer, in prefix order.
@@ -695,7 +702,11 @@ impl AdjRibsOut {
     /// Forgets what was sent to `peer` (its session went down), releasing the attribute
     /// sets in prefix order.
     pub(crate) fn clear(&mut self, pool: &mut AttrPool, peer: PeerId) {
-        if self.counts.remove(&peer).unwrap_or(0) == 0 {
+        let held = self
+            .counts
+            .get_mut(peer.0 as usize)
+            .map_or(0, std::mem::take);
+        if held == 0 {
             return;
         }
         self.sent.retain(|routes| {
