@@ -514,16 +514,22 @@ pub(crate) fn decode_as_path_into(
 /// one of them is 0.
 #[inline(always)]
 fn read_asns<const WIDTH: usize>(bytes: &[u8], asns: &mut SmallVec<[u32; 8]>) -> bool {
-    asns.reserve_exact(bytes.len() / WIDTH);
+    // Sized at once and then filled through a slice: pushing one by one keeps the
+    // length in memory, a store-to-load dependency on every AS number.
+    let count = bytes.len() / WIDTH;
+    *asns = if count <= 8 {
+        SmallVec::from_buf_and_len([0; 8], count)
+    } else {
+        SmallVec::from_vec(vec![0; count])
+    };
     let mut has_zero = false;
-    for b in bytes.chunks_exact(WIDTH) {
-        let asn = if WIDTH == 4 {
+    for (slot, b) in asns.iter_mut().zip(bytes.chunks_exact(WIDTH)) {
+        *slot = if WIDTH == 4 {
             u32::from_be_bytes([b[0], b[1], b[2], b[3]])
         } else {
             u32::from(u16::from_be_bytes([b[0], b[1]]))
         };
-        has_zero |= asn == 0;
-        asns.push(asn);
+        has_zero |= *slot == 0;
     }
     !has_zero
 }
