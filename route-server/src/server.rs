@@ -1341,51 +1341,48 @@ impl RouteServer {
                     matches!(desired, Desired::Known(Some(_)) | Desired::Fresh(..))
                 })
                 .count();
-            let mut routes_out = self.rib_out.take_routes(prefix, sending);
-            for (slot, to, desired) in wanted.drain(..) {
-                let desired = match desired {
-                    Desired::Nothing => None,
-                    Desired::Known(id) => {
-                        if let Some(id) = id {
-                            self.pool.retain(id);
+            let (peers, pool) = (&self.peers, &mut self.pool);
+            self.rib_out.with_routes(prefix, sending, |routes_out| {
+                for (slot, to, desired) in wanted.drain(..) {
+                    let desired = match desired {
+                        Desired::Nothing => None,
+                        Desired::Known(id) => {
+                            if let Some(id) = id {
+                                pool.retain(id);
+                            }
+                            id
                         }
-                        id
-                    }
-                    Desired::Fresh(attrs, key) => {
-                        let id = self.pool.intern(*attrs);
-                        if let Some(key) = key {
-                            self.pool.retain(id);
-                            memo.insert(key, Some(id));
+                        Desired::Fresh(attrs, key) => {
+                            let id = pool.intern(*attrs);
+                            if let Some(key) = key {
+                                pool.retain(id);
+                                memo.insert(key, Some(id));
+                            }
+                            Some(id)
                         }
-                        Some(id)
+                        Desired::Refused(key) => {
+                            memo.insert(key, None);
+                            None
+                        }
+                    };
+                    if !peers.contains_key(&to) {
+                        continue;
                     }
-                    Desired::Refused(key) => {
-                        memo.insert(key, None);
-                        None
+                    let changed = match (routes_out.update(pool, to, desired), desired) {
+                        (OutChange::Announce, Some(d)) => Some(d),
+                        (OutChange::Withdraw, _) => None,
+                        _ => continue,
+                    };
+                    let Some(entry) = pending.get_mut(slot) else {
+                        continue;
+                    };
+                    let entry = entry.get_or_insert_with(PendingOut::default);
+                    match changed {
+                        Some(attrs) => entry.announce_at(index, attrs),
+                        None => entry.withdraw_at(index),
                     }
-                };
-                if !self.peers.contains_key(&to) {
-                    continue;
                 }
-                let changed = match (
-                    self.rib_out
-                        .update(&mut routes_out, &mut self.pool, to, desired),
-                    desired,
-                ) {
-                    (OutChange::Announce, Some(d)) => Some(d),
-                    (OutChange::Withdraw, _) => None,
-                    _ => continue,
-                };
-                let Some(entry) = pending.get_mut(slot) else {
-                    continue;
-                };
-                let entry = entry.get_or_insert_with(PendingOut::default);
-                match changed {
-                    Some(attrs) => entry.announce_at(index, attrs),
-                    None => entry.withdraw_at(index),
-                }
-            }
-            self.rib_out.put_routes(prefix, routes_out);
+            });
         }
         for id in memo.into_values().flatten() {
             self.pool.release(id);

@@ -13,6 +13,7 @@
 //! any peer, and the Rib interns only the routes it stores (storing exports there would
 //! make them candidates of their prefixes).
 
+use std::collections::btree_map::Entry;
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -555,14 +556,6 @@ impl<V> PrefixMap<V> {
             .chain(self.v6.iter().map(|(k, v)| (v6_net(*k), v)))
     }
 
-    /// The value of `prefix`, to change.
-    pub(crate) fn get_mut(&mut self, prefix: IpNet) -> Option<&mut V> {
-        match prefix {
-            IpNet::V4(v4) => self.v4.get_mut(&v4_key(v4)),
-            IpNet::V6(v6) => self.v6.get_mut(&v6_key(v6)),
-        }
-    }
-
     /// Keeps the prefixes for which `keep` (which may change the value) says so, visiting
     /// them in prefix order.
     pub(crate) fn retain(&mut self, mut keep: impl FnMut(&mut V) -> bool) {
@@ -571,76 +564,28 @@ impl<V> PrefixMap<V> {
     }
 }
 
-/// One prefix's routes out of [`AdjRibsOut`] while a pass updates them.
-#[derive(Debug, Default)]
-pub(crate) struct TakenRoutes {
-    routes: SmallVec<[(PeerId, AttrId); 2]>,
-    /// The prefix was in the tree.
-    present: bool,
+/// The peers holding a route for one prefix, each with its set, in peer order.
+type Routes = SmallVec<[(PeerId, AttrId); 2]>;
+
+/// One prefix's routes in [`AdjRibsOut`], while a pass updates them
+/// ([`AdjRibsOut::with_routes`]).
+#[derive(Debug)]
+pub(crate) struct RoutesOut<'a> {
+    routes: &'a mut Routes,
+    counts: &'a mut Vec<usize>,
 }
 
-/// What was sent to every peer, by prefix: the peers holding a route for it, each with
-/// its attribute set, in peer order. One tree for all peers: a pass looks each prefix up
-/// once rather than once per receiver, and a prefix sent to seven peers is one key.
-#[derive(Debug, Default)]
-pub(crate) struct AdjRibsOut {
-    sent: PrefixMap<SmallVec<[(PeerId, AttrId); 2]>>,
-    /// Routes sent, by peer: indexed by the peer id's number (ids are handed out in
-    /// order and never reused, so this is as long as the peers ever configured).
-    counts: Vec<usize>,
-}
-
-impl AdjRibsOut {
-    /// The routes of `prefix`, to update with [`update`](Self::update) for each receiver
-    /// and give back with [`put_routes`](Self::put_routes).
-    /// `expected` is how many peers may get one: room for them is made at once rather
-    /// than grown into step by step.
-    pub(crate) fn take_routes(&mut self, prefix: IpNet, expected: usize) -> TakenRoutes {
-        let mut taken = match self.sent.get_mut(prefix) {
-            Some(routes) => TakenRoutes {
-                routes: std::mem::take(routes),
-                present: true,
-            },
-            None => TakenRoutes::default(),
-        };
-        // `reserve_exact` counts from the length: room for `expected` more at most.
-        let missing = expected.saturating_sub(taken.routes.len());
-        if taken.routes.capacity() - taken.routes.len() < missing {
-            taken.routes.reserve_exact(missing);
-        }
-        taken
-    }
-
-    /// Stores the routes of `prefix` taken by [`take_routes`](Self::take_routes),
-    /// dropping the prefix when none is left.
-    pub(crate) fn put_routes(&mut self, prefix: IpNet, taken: TakenRoutes) {
-        match (taken.present, taken.routes.is_empty()) {
-            (true, true) => {
-                self.sent.remove(prefix);
-            }
-            (true, false) => {
-                if let Some(slot) = self.sent.get_mut(prefix) {
-                    *slot = taken.routes;
-                }
-            }
-            (false, false) => {
-                self.sent.insert(prefix, taken.routes);
-            }
-            (false, true) => {}
-        }
-    }
-
-    /// Records in `routes` (one prefix's) that `to` is to have `desired` (`None`:
-    /// nothing), releasing what it replaces. The reference `desired` holds is kept when
-    /// it is stored, released when the peer already had it.
+impl RoutesOut<'_> {
+    /// Records that `to` is to have `desired` (`None`: nothing), releasing what it
+    /// replaces. The reference `desired` holds is kept when it is stored, released when
+    /// the peer already had it.
     pub(crate) fn update(
         &mut self,
-        taken: &mut TakenRoutes,
         pool: &mut AttrPool,
         to: PeerId,
         desired: Option<AttrId>,
     ) -> OutChange {
-        let routes = &mut taken.routes;
+        let routes = &mut *self.routes;
         let at = routes.binary_search_by_key(&to, |(peer, _)| *peer);
         match (at, desired) {
             (Ok(i), Some(d)) if routes[i].1 == d => {
@@ -671,6 +616,87 @@ impl AdjRibsOut {
                 OutChange::Withdraw
             }
             (Err(_), None) => OutChange::Unchanged,
+        }
+    }
+}
+
+/// Makes room for `expected` routes at once rather than growing into it step by step.
+fn make_room(routes: &mut Routes, expected: usize) {
+    // `reserve_exact` counts from the length.
+    let missing = expected.saturating_sub(routes.len());
+    if routes.capacity() - routes.len() < missing {
+        routes.reserve_exact(missing);
+    }
+}
+
+/// [`AdjRibsOut::with_routes`] on one family's tree.
+fn with_entry<K: Ord, R>(
+    entry: Entry<'_, K, Routes>,
+    counts: &mut Vec<usize>,
+    expected: usize,
+    f: impl FnOnce(&mut RoutesOut<'_>) -> R,
+) -> R {
+    match entry {
+        Entry::Occupied(mut slot) => {
+            make_room(slot.get_mut(), expected);
+            let result = f(&mut RoutesOut {
+                routes: slot.get_mut(),
+                counts,
+            });
+            if slot.get().is_empty() {
+                slot.remove();
+            }
+            result
+        }
+        Entry::Vacant(slot) => {
+            let mut routes = Routes::new();
+            make_room(&mut routes, expected);
+            let result = f(&mut RoutesOut {
+                routes: &mut routes,
+                counts,
+            });
+            if !routes.is_empty() {
+                slot.insert(routes);
+            }
+            result
+        }
+    }
+}
+
+/// What was sent to every peer, by prefix: the peers holding a route for it, each with
+/// its attribute set, in peer order. One tree for all peers: a pass looks each prefix up
+/// once rather than once per receiver, and a prefix sent to seven peers is one key.
+#[derive(Debug, Default)]
+pub(crate) struct AdjRibsOut {
+    sent: PrefixMap<Routes>,
+    /// Routes sent, by peer: indexed by the peer id's number (ids are handed out in
+    /// order and never reused, so this is as long as the peers ever configured).
+    counts: Vec<usize>,
+}
+
+impl AdjRibsOut {
+    /// Runs `f` over the routes of `prefix` with one search of the tree (updates with
+    /// [`RoutesOut::update`]); the prefix goes when no route is left. `expected` is how
+    /// many peers may get one.
+    pub(crate) fn with_routes<R>(
+        &mut self,
+        prefix: IpNet,
+        expected: usize,
+        f: impl FnOnce(&mut RoutesOut<'_>) -> R,
+    ) -> R {
+        match prefix {
+            IpNet::V4(v4) => with_entry(
+                self.sent.v4.entry(v4_key(v4)),
+                &mut self.counts,
+                expected,
+                f,
+            ),
+            IpNet::V6(v6) => with_entry(
+                self.sent.v6.entry(v6_key(v6)),
+                &mut self.counts,
+                expected,
+                f,
+            ),
         }
     }
 
@@ -784,28 +810,23 @@ mod tests {
         let mut pool = AttrPool::default();
         let mut out = AdjRibsOut::default();
         for &p in &nets {
-            let mut routes = out.take_routes(p, 2);
-            for to in [b, a] {
-                let id = pool.intern(attrs(1));
-                assert_eq!(
-                    out.update(&mut routes, &mut pool, to, Some(id)),
-                    OutChange::Announce
-                );
-                let again = pool.intern(attrs(1));
-                assert_eq!(
-                    out.update(&mut routes, &mut pool, to, Some(again)),
-                    OutChange::Unchanged
-                );
-            }
-            assert_eq!(
+            let peers = out.with_routes(p, 2, |routes| {
+                for to in [b, a] {
+                    let id = pool.intern(attrs(1));
+                    assert_eq!(routes.update(&mut pool, to, Some(id)), OutChange::Announce);
+                    let again = pool.intern(attrs(1));
+                    assert_eq!(
+                        routes.update(&mut pool, to, Some(again)),
+                        OutChange::Unchanged
+                    );
+                }
                 routes
                     .routes
                     .iter()
                     .map(|(peer, _)| *peer)
-                    .collect::<Vec<_>>(),
-                [a, b]
-            );
-            out.put_routes(p, routes);
+                    .collect::<Vec<_>>()
+            });
+            assert_eq!(peers, [a, b]);
         }
         let mut keys: Vec<IpNet> = nets.clone();
         keys.sort_unstable_by_key(|&p| order_key(p));
@@ -822,26 +843,27 @@ mod tests {
             .collect();
         assert_eq!(v6, nets[6..]);
         let two = pool.intern(attrs(2));
-        let mut routes = out.take_routes(nets[0], 0);
+        let changed = out.with_routes(nets[0], 0, |routes| routes.update(&mut pool, a, Some(two)));
+        assert_eq!(changed, OutChange::Announce);
+        let changed = out.with_routes(nets[1], 0, |routes| {
+            [
+                routes.update(&mut pool, a, None),
+                routes.update(&mut pool, a, None),
+                routes.update(&mut pool, b, None),
+            ]
+        });
         assert_eq!(
-            out.update(&mut routes, &mut pool, a, Some(two)),
-            OutChange::Announce
+            changed,
+            [
+                OutChange::Withdraw,
+                OutChange::Unchanged,
+                OutChange::Withdraw
+            ]
         );
-        out.put_routes(nets[0], routes);
-        let mut routes = out.take_routes(nets[1], 0);
-        assert_eq!(
-            out.update(&mut routes, &mut pool, a, None),
-            OutChange::Withdraw
-        );
-        assert_eq!(
-            out.update(&mut routes, &mut pool, a, None),
-            OutChange::Unchanged
-        );
-        assert_eq!(
-            out.update(&mut routes, &mut pool, b, None),
-            OutChange::Withdraw
-        );
-        out.put_routes(nets[1], routes);
+        // Nothing sent for a prefix leaves no trace of it.
+        let nothing = net("192.0.2.0/24");
+        let changed = out.with_routes(nothing, 3, |routes| routes.update(&mut pool, a, None));
+        assert_eq!(changed, OutChange::Unchanged);
         assert_eq!(out.len(a), nets.len() - 1);
         assert_eq!(out.prefixes().count(), nets.len() - 1);
         assert_eq!(pool.len(), 2);
