@@ -955,18 +955,20 @@ impl RouteServer {
             return;
         }
         let mut dirty = Vec::new();
-        for update in &updates {
+        // Each UPDATE is dropped once imported: a large read's decoded prefixes need not
+        // live through the selection pass.
+        for update in updates {
             let Some(peer) = self.peers.get(&id) else {
                 break;
             };
             if peer.established.is_none() || peer.limit_hit {
                 break;
             }
-            if let Some((counted, limit)) = self.count_against_limit(now, id, update) {
+            if let Some((counted, limit)) = self.count_against_limit(now, id, &update) {
                 self.limit_exceeded(now, id, counted, limit);
                 break;
             }
-            self.import_update(id, update, &mut dirty);
+            self.import_update(id, &update, &mut dirty);
         }
         // A sort of the touched prefixes costs less than keeping them in a tree as they come.
         dirty.sort_unstable_by_key(|&prefix| store::order_key(prefix));
