@@ -167,6 +167,23 @@ pub(crate) fn decode_attribute_into(
             push_communities(out, flags, value);
             return Ok(());
         }
+        (AttrType::MP_REACH_NLRI, OPT_NON_TRANS, _) => {
+            // Decoded in place; a malformed one is dropped here and judged below.
+            push_built(out, || PathAttribute {
+                flags,
+                value: AttrValue::MpReachNlri(empty_mp_reach()),
+            });
+            if let Some(PathAttribute {
+                value: AttrValue::MpReachNlri(reach),
+                ..
+            }) = out.last_mut()
+            {
+                if decode_mp_reach_into(value, value_offset, params, reach).is_ok() {
+                    return Ok(());
+                }
+            }
+            out.pop();
+        }
         (AttrType::AS_PATH, WELL_KNOWN, _) => {
             // Decoded in place; a malformed path is dropped here and judged below.
             push_empty_as_path(out, flags);
@@ -663,6 +680,28 @@ pub(crate) fn decode_mp_reach(
     base: usize,
     params: &SessionParams,
 ) -> Result<MpReach, usize> {
+    let mut reach = empty_mp_reach();
+    decode_mp_reach_into(value, base, params, &mut reach)?;
+    Ok(reach)
+}
+
+/// A placeholder MP_REACH_NLRI, to be filled in place.
+fn empty_mp_reach() -> MpReach {
+    MpReach {
+        family: Family::IPV4_UNICAST,
+        next_hop: MpNextHop::Ipv4(Ipv4Addr::UNSPECIFIED),
+        reserved: 0,
+        nlri: MpNlri::Prefixes(Vec::new()),
+    }
+}
+
+/// [`decode_mp_reach`] into `reach`, field by field where it lies.
+fn decode_mp_reach_into(
+    value: &[u8],
+    base: usize,
+    params: &SessionParams,
+    reach: &mut MpReach,
+) -> Result<(), usize> {
     let mut c = Cursor::new(value, base);
     let family = read_family(&mut c).ok_or(base)?;
     let nh_offset = c.offset();
@@ -671,15 +710,11 @@ pub(crate) fn decode_mp_reach(
     if family.is_ip_prefix_family() && !ip_next_hop_len_ok(family.afi, nh.len()) {
         return Err(nh_offset);
     }
-    let next_hop = decode_next_hop(nh);
-    let reserved = c.read_u8().ok_or(c.offset())?;
-    let nlri = decode_mp_nlri(&mut c, family, params)?;
-    Ok(MpReach {
-        family,
-        next_hop,
-        reserved,
-        nlri,
-    })
+    reach.family = family;
+    reach.next_hop = decode_next_hop(nh);
+    reach.reserved = c.read_u8().ok_or(c.offset())?;
+    reach.nlri = decode_mp_nlri(&mut c, family, params)?;
+    Ok(())
 }
 
 /// MP_UNREACH_NLRI (RFC 4760 section 4); `Err` is the offset of the problem.
