@@ -185,6 +185,18 @@ pub enum Event {
         /// Routes kept.
         routes: usize,
     },
+    /// Routes that should go to a peer but that no valid UPDATE can carry (for example an
+    /// attribute set larger than the session's maximum message), so they were not sent.
+    ExportRefused {
+        /// The peer they were for.
+        peer: PeerId,
+        /// Their address family.
+        family: bgp_wire::Family,
+        /// How many routes.
+        routes: usize,
+        /// Why no UPDATE could carry them.
+        error: bgp_wire::EncodeError,
+    },
     /// A configuration the route server accepts but warns about.
     Warning {
         /// What.
@@ -1466,9 +1478,18 @@ impl RouteServer {
                 );
             }
         }
-        for update in packer.finish_updates() {
+        let packed = packer.finish_updates();
+        for update in &packed.messages {
             // Not established any more: the session's Down event resets the Adj-RIB-Out.
-            let _ = peer.session.send_update(now, &update);
+            let _ = peer.session.send_update(now, update);
+        }
+        for refused in packed.refused {
+            self.outputs.push_back(Output::Event(Event::ExportRefused {
+                peer: to,
+                family: refused.family,
+                routes: refused.routes,
+                error: refused.error,
+            }));
         }
         self.to_drain.insert(to);
     }

@@ -17,7 +17,7 @@ use bgp_fsm::{
 };
 use bgp_wire::{
     AsPath, AttrValue, Community, Family, MpNextHop, MpNlri, MpReach, Nlri, Origin, PathAttribute,
-    UpdatePacker,
+    Update, UpdatePacker,
 };
 use ipnet::IpNet;
 
@@ -442,7 +442,10 @@ impl Lab {
         if s.session.state() != State::Established || !s.alive {
             return;
         }
-        let mut packer = UpdatePacker::new(params);
+        let mut packer = UpdatePacker::new(params.clone());
+        // Lab NVAs misbehave on purpose (AS 0, 65515 in the path, ...). The packer refuses
+        // what no valid UPDATE can carry, so such routes are sent as built, unchecked.
+        let mut deliberately_malformed: Vec<Update> = Vec::new();
         for p in withdraw {
             packer.withdraw(Family::IPV4_UNICAST, Nlri::new(*p));
         }
@@ -457,7 +460,21 @@ impl Lab {
             let (v6, v4): (Vec<Nlri>, Vec<Nlri>) =
                 nlri.into_iter().partition(|n| n.prefix.addr().is_ipv6());
             if !v4.is_empty() {
-                packer.announce(attrs, v4);
+                // One prefix is enough to tell whether the attribute set can travel.
+                let probe = Update {
+                    attributes: attrs.clone(),
+                    nlri: v4[..1].to_vec(),
+                    ..Update::default()
+                };
+                if probe.validate(&params).is_ok() {
+                    packer.announce(attrs, v4);
+                } else {
+                    deliberately_malformed.extend(v4.chunks(500).map(|chunk| Update {
+                        attributes: attrs.clone(),
+                        nlri: chunk.to_vec(),
+                        ..Update::default()
+                    }));
+                }
             }
             // IPv6 routes carry their next hop in an empty MP_REACH_NLRI built by `route_v6`.
             let mp_next_hop = attrs.iter().find_map(|a| match &a.value {
@@ -475,6 +492,9 @@ impl Lab {
         }
         for update in packer.finish_updates() {
             let _ = s.session.send_update(now, &update);
+        }
+        for update in &deliberately_malformed {
+            let _ = s.session.send_update(now, update);
         }
         let mut burst = Vec::new();
         while let Some(out) = s.session.poll_output() {
