@@ -191,7 +191,7 @@ pub enum Event {
         /// The peer they were for.
         peer: PeerId,
         /// Their address family.
-        family: bgp_wire::Family,
+        family: Family,
         /// How many routes.
         routes: usize,
         /// Why no UPDATE could carry them.

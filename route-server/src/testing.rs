@@ -508,7 +508,7 @@ impl Lab {
     }
 }
 
-fn apply_received(table: &mut BTreeMap<IpNet, RouteAttrs>, update: &bgp_wire::Update) {
+fn apply_received(table: &mut BTreeMap<IpNet, RouteAttrs>, update: &Update) {
     for (_, nlri) in update.routes_to_withdraw() {
         table.remove(&nlri.prefix);
     }
