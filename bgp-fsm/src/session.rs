@@ -730,7 +730,15 @@ impl Session {
                         .unwrap_or_else(|| Notification::new(ErrorCode::UPDATE_MESSAGE, 0));
                     Event::UpdateMsgErr(notification)
                 }
-                _ => Event::UpdateMsg(flag_unusable_next_hop(update)),
+                _ => {
+                    let mut update = flag_unusable_next_hop(update);
+                    // RFC 7606 sections 7.2, 7.5, 7.9 and 7.10 apply to UPDATEs from an
+                    // external peer; the codec cannot tell, the session can.
+                    if self.negotiated.as_ref().is_some_and(|n| !n.internal) {
+                        update.apply_external_peer_rules();
+                    }
+                    Event::UpdateMsg(update)
+                }
             },
             // We never advertise the ORF capability (RFC 5291), so a request carrying ORF
             // entries has the wrong length for this session (RFC 7313 section 5).

@@ -239,3 +239,81 @@ fn header_errors_are_found_when_the_header_arrives_byte_by_byte() {
         assert_eq!(session.state(), State::Idle);
     }
 }
+
+/// An UPDATE for 198.51.100.0/24 carrying LOCAL_PREF 200.
+fn update_with_local_pref() -> Vec<u8> {
+    message(
+        2,
+        &[
+            0, 0, 0, 21, // no withdrawn routes, 21 bytes of attributes
+            0x40, 1, 1, 0, // ORIGIN IGP
+            0x40, 2, 0, // empty AS_PATH
+            0x40, 3, 4, 192, 0, 2, 1, // NEXT_HOP
+            0x40, 5, 4, 0, 0, 0, 200, // LOCAL_PREF 200
+            24, 198, 51, 100, // NLRI
+        ],
+    )
+}
+
+fn received_update(outputs: &[Output]) -> bgp_wire::Update {
+    outputs
+        .iter()
+        .find_map(|o| match o {
+            Output::Event(SessionEvent::Update(u)) => Some(u.clone()),
+            _ => None,
+        })
+        .expect("the UPDATE is reported")
+}
+
+#[test]
+fn local_pref_from_an_external_peer_is_discarded_and_kept_from_an_internal_one() {
+    // RFC 7606 section 7.5: LOCAL_PREF from an external neighbour is discarded.
+    let mut external = established(local_config(), &peer_config());
+    let update = received_update(&feed(&mut external, &update_with_local_pref()));
+    // Ignored as RFC 4271 section 5.1.5 says: not an error, so no issue is recorded.
+    assert_eq!(update.local_pref(), None);
+    assert_eq!(update.treatment(), None);
+    assert_eq!(update.nlri.len(), 1);
+    assert_eq!(external.state(), State::Established);
+
+    // The same bytes from a peer in our own AS keep it.
+    let internal_peer = bgp_fsm::SessionConfig::new(LOCAL_ASN, peer_id(), LOCAL_ASN);
+    let internal_local = bgp_fsm::SessionConfig::new(LOCAL_ASN, local_id(), LOCAL_ASN);
+    let mut internal = established(internal_local, &internal_peer);
+    let update = received_update(&feed(&mut internal, &update_with_local_pref()));
+    assert_eq!(update.local_pref(), Some(200));
+    assert_eq!(update.treatment(), None);
+}
+
+#[test]
+fn a_confederation_segment_from_an_external_peer_withdraws_the_routes() {
+    // RFC 7606 section 7.2: AS_CONFED_SEQUENCE [65010] from an eBGP peer (4-octet AS
+    // numbers, as the test sessions negotiate).
+    let bytes = message(
+        2,
+        &[
+            0, 0, 0, 20, // no withdrawn routes, 20 bytes of attributes
+            0x40, 1, 1, 0, // ORIGIN IGP
+            0x40, 2, 6, 3, 1, 0, 0, 0xfd, 0xf2, // AS_PATH: AS_CONFED_SEQUENCE [65010]
+            0x40, 3, 4, 192, 0, 2, 1, // NEXT_HOP
+            24, 198, 51, 100, // NLRI
+        ],
+    );
+    let mut external = established(local_config(), &peer_config());
+    let update = received_update(&feed(&mut external, &bytes));
+    assert_eq!(update.treatment(), Some(Treatment::TreatAsWithdraw));
+    assert_eq!(update.issues.len(), 1);
+    assert_eq!(
+        update.issues[0].error.context,
+        "confederation segment from an external peer"
+    );
+    assert_eq!(update.routes_to_withdraw().count(), 1);
+
+    // The same path from a peer in our own AS is a confederation path, not an error.
+    let internal_peer = bgp_fsm::SessionConfig::new(LOCAL_ASN, peer_id(), LOCAL_ASN);
+    let internal_local = bgp_fsm::SessionConfig::new(LOCAL_ASN, local_id(), LOCAL_ASN);
+    let mut internal = established(internal_local, &internal_peer);
+    let update = received_update(&feed(&mut internal, &bytes));
+    assert_eq!(update.treatment(), None);
+    assert_eq!(external.state(), State::Established);
+}
