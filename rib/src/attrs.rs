@@ -211,7 +211,15 @@ pub(crate) struct AttrStore {
     live: usize,
     /// IGP costs the caller set per next hop.
     next_hop_costs: HashMap<IpAddr, u32, SeededState>,
+    /// Per caller-chosen slot (the RIB uses one per peer and family): the index of the
+    /// set it interned last. Consecutive announcements of a peer often carry the same
+    /// attributes, and comparing against that one set is cheaper than hashing the whole
+    /// attribute list. Only a hint: a hit is confirmed by comparing the stored set, so a
+    /// freed or reused index merely misses.
+    recent: Vec<u32>,
 }
+
+const NO_RECENT: u32 = u32::MAX;
 
 impl AttrStore {
     pub(crate) fn new(hasher: SeededState) -> Self {
@@ -223,7 +231,47 @@ impl AttrStore {
             hasher,
             live: 0,
             next_hop_costs: HashMap::with_hasher(hasher),
+            recent: Vec::new(),
         }
+    }
+
+    /// [`intern`](Self::intern), first trying the set last interned through `slot`.
+    pub(crate) fn intern_via(
+        &mut self,
+        slot: usize,
+        attributes: &[PathAttribute],
+        next_hop: Option<IpAddr>,
+    ) -> AttrHandle {
+        if let Some(&index) = self.recent.get(slot) {
+            if index != NO_RECENT && self.holds(index, attributes, next_hop) {
+                return AttrHandle(index);
+            }
+        }
+        let handle = self.intern(attributes, next_hop);
+        if self.recent.len() <= slot {
+            self.recent.resize(slot + 1, NO_RECENT);
+        }
+        self.recent[slot] = handle.0;
+        handle
+    }
+
+    /// Whether the live entry `index` is the set made of `attributes` and `next_hop`, with
+    /// `attributes` already in stored order (otherwise this says no, which only costs a
+    /// hash lookup).
+    fn holds(&self, index: u32, attributes: &[PathAttribute], next_hop: Option<IpAddr>) -> bool {
+        let Some(Some(entry)) = self.entries.get(index as usize) else {
+            return false;
+        };
+        if entry.set.next_hop != next_hop {
+            return false;
+        }
+        let mut stored = entry.set.attributes.iter();
+        for attribute in attributes.iter().filter(|a| is_kept(a)) {
+            if stored.next() != Some(attribute) {
+                return false;
+            }
+        }
+        stored.next().is_none()
     }
 
     /// The handle of the set made of `attributes` (filtered and sorted as the module doc

@@ -197,8 +197,11 @@ impl Rib {
             match route.prefix.trunc() {
                 IpNet::V4(net) => {
                     let handle = *v4_handle.get_or_insert_with(|| {
-                        self.attrs
-                            .intern(attributes, next_hop_for(attributes, Afi::IPV4))
+                        self.attrs.intern_via(
+                            2 * peer.slot(),
+                            attributes,
+                            next_hop_for(attributes, Afi::IPV4),
+                        )
                     });
                     let mut ctx = Ctx {
                         attrs: &mut self.attrs,
@@ -216,8 +219,11 @@ impl Rib {
                 }
                 IpNet::V6(net) => {
                     let handle = *v6_handle.get_or_insert_with(|| {
-                        self.attrs
-                            .intern(attributes, next_hop_for(attributes, Afi::IPV6))
+                        self.attrs.intern_via(
+                            2 * peer.slot() + 1,
+                            attributes,
+                            next_hop_for(attributes, Afi::IPV6),
+                        )
                     });
                     let mut ctx = Ctx {
                         attrs: &mut self.attrs,
