@@ -7,10 +7,6 @@
 //! (read from `/proc/self/statm`; includes allocator overhead and is 0 where that file
 //! does not exist), and the live heap bytes counted by a global allocator wrapped
 //! around the system one (everything the RIB holds, attribute sets included).
-#![allow(unsafe_code)] // only the counting allocator below; the library forbids unsafe
-
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 #[path = "../benches/support/synth.rs"]
 mod synth;
@@ -18,36 +14,8 @@ mod synth;
 use rib::{PeerId, Rib, RibConfig};
 use synth::Synth;
 
-/// Counts the bytes currently allocated, so memory per route is measured, not estimated.
-struct CountingAllocator;
-
-static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: every call is forwarded to `System` unchanged; only a counter is updated.
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let ptr = unsafe { System.alloc(layout) };
-        if !ptr.is_null() {
-            LIVE_BYTES.fetch_add(layout.size(), Ordering::Relaxed);
-        }
-        ptr
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) };
-        LIVE_BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let new = unsafe { System.realloc(ptr, layout, new_size) };
-        if !new.is_null() {
-            LIVE_BYTES.fetch_add(new_size, Ordering::Relaxed);
-            LIVE_BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
-        }
-        new
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: CountingAllocator = CountingAllocator;
+#[path = "support/counting_allocator.rs"]
+mod counting_allocator;
 
 /// CPU time of this thread in nanoseconds (0 where `/proc` is missing): the machine may
 /// be shared, so wall time would say little.
@@ -91,7 +59,7 @@ fn run_case(case: usize) {
     let (name, peers, prefixes, config) = cases()[case].clone();
     let synth = Synth::new(peers, prefixes, 300);
     let before = resident_bytes();
-    let heap_before = LIVE_BYTES.load(Ordering::Relaxed);
+    let heap_before = counting_allocator::live_bytes();
     let start = cpu_nanos();
     let mut rib = Rib::new(config);
     let ids: Vec<PeerId> = synth
@@ -106,9 +74,7 @@ fn run_case(case: usize) {
     }
     let seconds = (cpu_nanos().saturating_sub(start)) as f64 / 1e9;
     let rss = resident_bytes().saturating_sub(before);
-    let heap = LIVE_BYTES
-        .load(Ordering::Relaxed)
-        .saturating_sub(heap_before);
+    let heap = counting_allocator::live_bytes().saturating_sub(heap_before);
     let routes: usize = ids.iter().map(|id| rib.route_counts(*id).total()).sum();
     assert_eq!(routes, synth.routes(), "every synthetic route is stored");
     let usage = rib.memory_usage();

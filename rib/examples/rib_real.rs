@@ -8,46 +8,14 @@
 //! the repository, and the two whole RIPE rrc00 bviews of the shared reference folder when
 //! it is present. They are decoded before anything is measured; rates are routes per
 //! second of this thread's CPU time, one `announce`/`withdraw` call per route.
-#![allow(unsafe_code)] // only the counting allocator below; the library forbids unsafe
-
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 #[path = "../benches/support/real.rs"]
 mod real;
 
 use rib::RibConfig;
 
-/// Counts the bytes currently allocated, so memory per route is measured, not estimated.
-struct CountingAllocator;
-
-static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: every call is forwarded to `System` unchanged; only a counter is updated.
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let ptr = unsafe { System.alloc(layout) };
-        if !ptr.is_null() {
-            LIVE_BYTES.fetch_add(layout.size(), Ordering::Relaxed);
-        }
-        ptr
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) };
-        LIVE_BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let new = unsafe { System.realloc(ptr, layout, new_size) };
-        if !new.is_null() {
-            LIVE_BYTES.fetch_add(new_size, Ordering::Relaxed);
-            LIVE_BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
-        }
-        new
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: CountingAllocator = CountingAllocator;
+#[path = "support/counting_allocator.rs"]
+mod counting_allocator;
 
 /// CPU time of this thread in nanoseconds (0 where `/proc` is missing): the machine may
 /// be shared, so wall time would say little.
@@ -80,13 +48,11 @@ fn main() {
         "back Mr/s"
     );
     for dump in real::available_dumps() {
-        let heap_before = LIVE_BYTES.load(Ordering::Relaxed);
+        let heap_before = counting_allocator::live_bytes();
         let start = cpu_nanos();
         let (mut rib, ids) = real::load(&dump, RibConfig::azure());
         let load_seconds = seconds_since(start);
-        let heap = LIVE_BYTES
-            .load(Ordering::Relaxed)
-            .saturating_sub(heap_before);
+        let heap = counting_allocator::live_bytes().saturating_sub(heap_before);
         let routes: usize = ids.iter().map(|id| rib.route_counts(*id).total()).sum();
         let prefixes = rib.prefix_counts().total();
         let sets = rib.attr_set_count();

@@ -7,47 +7,16 @@
 //! tables grow (learned routes, selection memory, fabric, what was advertised to each
 //! peer). Live heap bytes are counted by a global allocator wrapped around the system
 //! one.
-#![allow(unsafe_code)] // only the counting allocator below; the library forbids unsafe
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bgp_wire::{Message, Nlri, UpdatePacker};
 use ipnet::{IpNet, Ipv4Net};
 use route_server::testing::{route, Lab};
 use route_server::{Config, Input, PeerConfig};
 
-/// Counts the bytes currently allocated.
-struct CountingAllocator;
-
-static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: every call is forwarded to `System` unchanged; only a counter is updated.
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let ptr = unsafe { System.alloc(layout) };
-        if !ptr.is_null() {
-            LIVE_BYTES.fetch_add(layout.size(), Ordering::Relaxed);
-        }
-        ptr
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) };
-        LIVE_BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let new = unsafe { System.realloc(ptr, layout, new_size) };
-        if !new.is_null() {
-            LIVE_BYTES.fetch_add(new_size, Ordering::Relaxed);
-            LIVE_BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
-        }
-        new
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: CountingAllocator = CountingAllocator;
+#[path = "../../rib/examples/support/counting_allocator.rs"]
+mod counting_allocator;
 
 fn nva(i: usize) -> Ipv4Addr {
     Ipv4Addr::new(10, 1, 2, 10 + i as u8)
@@ -95,7 +64,7 @@ fn measure(name: &str, nvas: usize, routes: impl Fn(usize) -> Vec<IpNet>) {
         }
         bursts.push((speaker.peer.expect("accepted"), bytes));
     }
-    let before = LIVE_BYTES.load(Ordering::Relaxed);
+    let before = counting_allocator::live_bytes();
     let now = lab.now;
     let mut out_messages = 0usize;
     for (peer, bytes) in &bursts {
@@ -106,7 +75,7 @@ fn measure(name: &str, nvas: usize, routes: impl Fn(usize) -> Vec<IpNet>) {
         }
     }
     drop(bursts);
-    let after = LIVE_BYTES.load(Ordering::Relaxed);
+    let after = counting_allocator::live_bytes();
     let held = after.saturating_sub(before);
     println!(
         "{name:<40} {learned:>8} routes learned, {:>7} prefixes in the fabric, {out_messages:>7} outputs, {:>7.1} heap bytes per route learned",
