@@ -25,7 +25,7 @@
 //!
 //! [`PeerId`]: crate::PeerId
 
-use std::cmp::Reverse;
+use std::cmp::{Ordering, Reverse};
 use std::net::IpAddr;
 
 use smallvec::SmallVec;
@@ -177,19 +177,47 @@ pub(crate) fn best_of(
         return pool.first().copied();
     }
     let mut alive = pool.clone();
-    eliminate(
-        contenders,
-        &mut alive,
-        config,
-        DecisionStep::PathId,
-        |_, _| {},
-    );
-    debug_assert_eq!(
-        alive.len(),
-        1,
+    eliminate(contenders, &mut alive, config, DecisionStep::Med, |_, _| {});
+    // Every step after MED keeps the paths with the least of a per-path key, so running
+    // them in turn picks the least path under those keys compared one after another: one
+    // pass, with no `retain` per step. Only a strictly lesser path displaces the one kept,
+    // as `retain` keeps the earliest of equals first.
+    let at = |i: u32| &contenders[i as usize];
+    let mut rest = alive.iter().copied();
+    let mut best = rest.next()?;
+    for i in rest {
+        if after_med_order(at(i), at(best), config) == Ordering::Less {
+            best = i;
+        }
+    }
+    debug_assert!(
+        alive
+            .iter()
+            .all(|&i| i == best || after_med_order(at(i), at(best), config) == Ordering::Greater),
         "the last steps tell every pair of paths apart"
     );
-    alive.first().copied()
+    Some(best)
+}
+
+/// How `a` and `b` compare under the steps after MED, in step order (less is better).
+/// Route age counts only between external paths: the peer-type step before it leaves
+/// paths of one kind, and route age applies when those are external.
+#[inline]
+fn after_med_order(a: &Contender, b: &Contender, config: &RibConfig) -> Ordering {
+    (!a.ebgp)
+        .cmp(&!b.ebgp)
+        .then(a.igp_cost.cmp(&b.igp_cost))
+        .then_with(|| {
+            if config.prefer_older_external && a.ebgp {
+                a.rank.cmp(&b.rank)
+            } else {
+                Ordering::Equal
+            }
+        })
+        .then(a.router_id.cmp(&b.router_id))
+        .then(a.cluster_list_length.cmp(&b.cluster_list_length))
+        .then_with(|| (a.peer_address, a.peer).cmp(&(b.peer_address, b.peer)))
+        .then_with(|| a.path_id.cmp(&b.path_id))
 }
 
 /// The selected paths of `contenders` (all of them in the running), best first, then the
