@@ -173,11 +173,33 @@ pub(crate) fn best_of(
     pool: &Survivors,
     config: &RibConfig,
 ) -> Option<u32> {
+    best_of_settled(contenders, pool, config, None)
+}
+
+/// [`best_of`] for a pool whose paths the steps up to and including `settled` would not
+/// tell apart, so that running those steps again would set nothing aside: a pool those
+/// steps have already run on, or any subset of it (each of those steps keeps the paths
+/// sharing the least key, per neighbouring AS for MED, and a subset of paths sharing a
+/// key still shares it).
+fn best_of_settled(
+    contenders: &[Contender],
+    pool: &Survivors,
+    config: &RibConfig,
+    settled: Option<DecisionStep>,
+) -> Option<u32> {
     if pool.len() <= 1 {
         return pool.first().copied();
     }
     let mut alive = pool.clone();
-    eliminate(contenders, &mut alive, config, DecisionStep::Med, |_, _| {});
+    for step in DecisionStep::ALL {
+        if step > DecisionStep::Med || alive.len() <= 1 {
+            break;
+        }
+        if settled.is_some_and(|settled| step <= settled) {
+            continue;
+        }
+        apply(step, contenders, &mut alive, config, &mut |_, _| {});
+    }
     // Every step after MED keeps the paths with the least of a per-path key, so running
     // them in turn picks the least path under those keys compared one after another: one
     // pass, with no `retain` per step. Only a strictly lesser path displaces the one kept,
@@ -241,7 +263,7 @@ pub(crate) fn select_among(
     }
     eliminate(contenders, &mut pool, config, config.ecmp_up_to, |_, _| {});
     while selection.len() < width {
-        let Some(next) = best_of(contenders, &pool, config) else {
+        let Some(next) = best_of_settled(contenders, &pool, config, Some(config.ecmp_up_to)) else {
             break;
         };
         selection.push(next);
