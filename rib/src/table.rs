@@ -370,19 +370,16 @@ impl Dest {
                 .enumerate()
                 .all(|(pos, &i)| pos == i as usize);
             if !in_place {
-                let mut reordered: SmallVec<[Candidate; 8]> = selection
-                    .iter()
-                    .map(|&i| self.candidates[i as usize])
-                    .collect();
-                reordered.extend(
-                    self.candidates
-                        .iter()
-                        .enumerate()
-                        .filter(|(i, _)| !selection.contains(&(*i as u32)))
-                        .map(|(_, c)| *c),
-                );
-                self.candidates.clear();
-                self.candidates.extend(reordered);
+                // Moves the selected paths to the front in selection order, one rotation
+                // each, which keeps the others in their order without a second vector.
+                // Before the move at `pos`, the paths not yet moved sit from `pos` on in
+                // their original order, so original index `i` is at `pos` plus the number
+                // of unmoved originals before it.
+                for (pos, &chosen) in selection.iter().enumerate() {
+                    let moved_before = selection[..pos].iter().filter(|&&s| s < chosen).count();
+                    let at = pos + chosen as usize - moved_before;
+                    self.candidates[pos..=at].rotate_right(1);
+                }
             }
             for (pos, candidate) in self.candidates.iter_mut().enumerate() {
                 candidate.flags = if pos < selection.len() {
