@@ -7,7 +7,7 @@ use ipnet::IpNet;
 
 use crate::attrs::{next_hop_for, AttrHandle, AttrSet, AttrStore};
 use crate::config::RibConfig;
-use crate::decision::{self, Survivors};
+use crate::decision::{self, Contender, Survivors};
 use crate::hash::SeededState;
 use crate::table::{contenders, Ctx, Dest, PrefixKey, Table, V4Key, V6Key};
 use crate::types::{
@@ -38,6 +38,9 @@ pub struct Rib {
     peers: Vec<Option<PeerInfo>>,
     v4: Table<V4Key>,
     v6: Table<V6Key>,
+    /// Reused for each decision's inputs, so that deciding among many paths allocates
+    /// nothing.
+    scratch: Vec<Contender>,
 }
 
 impl std::fmt::Debug for Rib {
@@ -61,6 +64,7 @@ impl Rib {
             peers: Vec::new(),
             v4: Table::new(hasher),
             v6: Table::new(hasher),
+            scratch: Vec::new(),
             config,
         }
     }
@@ -136,6 +140,7 @@ impl Rib {
             attrs: &mut self.attrs,
             peers: &self.peers,
             config: &self.config,
+            scratch: &mut self.scratch,
         };
         self.v4.reselect_peer(&mut ctx, peer.0, &mut out);
         self.v6.reselect_peer(&mut ctx, peer.0, &mut out);
@@ -155,6 +160,7 @@ impl Rib {
                 attrs: &mut self.attrs,
                 peers: &self.peers,
                 config: &self.config,
+                scratch: &mut self.scratch,
             };
             self.v4.reselect_attrs(&mut ctx, &handles, &mut out);
             self.v6.reselect_attrs(&mut ctx, &handles, &mut out);
@@ -207,6 +213,7 @@ impl Rib {
                         attrs: &mut self.attrs,
                         peers: &self.peers,
                         config: &self.config,
+                        scratch: &mut self.scratch,
                     };
                     self.v4.upsert(
                         &mut ctx,
@@ -229,6 +236,7 @@ impl Rib {
                         attrs: &mut self.attrs,
                         peers: &self.peers,
                         config: &self.config,
+                        scratch: &mut self.scratch,
                     };
                     self.v6.upsert(
                         &mut ctx,
@@ -257,6 +265,7 @@ impl Rib {
             attrs: &mut self.attrs,
             peers: &self.peers,
             config: &self.config,
+            scratch: &mut self.scratch,
         };
         for route in nlri {
             match route.prefix.trunc() {
@@ -286,6 +295,7 @@ impl Rib {
             attrs: &mut self.attrs,
             peers: &self.peers,
             config: &self.config,
+            scratch: &mut self.scratch,
         };
         self.v4.drop_peer(&mut ctx, peer.0, &mut out);
         self.v6.drop_peer(&mut ctx, peer.0, &mut out);
@@ -318,6 +328,7 @@ impl Rib {
             attrs: &mut self.attrs,
             peers: &self.peers,
             config: &self.config,
+            scratch: &mut self.scratch,
         };
         self.v4.sweep_stale(&mut ctx, peer.0, &mut out);
         self.v6.sweep_stale(&mut ctx, peer.0, &mut out);

@@ -361,10 +361,16 @@ impl Dest {
     }
 
     /// Runs the decision process and moves the selected paths to the front.
-    fn reselect(&mut self, attrs: &AttrStore, peers: &[Option<PeerInfo>], config: &RibConfig) {
+    fn reselect(&mut self, ctx: &mut Ctx<'_>) {
         if self.candidates.len() > 1 {
-            let contenders = contenders(self.candidates.iter(), attrs, peers, config);
-            let selection = decision::select(&contenders, config);
+            let contenders = &mut *ctx.scratch;
+            contenders.clear();
+            contenders.extend(
+                self.candidates
+                    .iter()
+                    .map(|c| contender(c, ctx.attrs, ctx.peers, ctx.config)),
+            );
+            let selection = decision::select(contenders, ctx.config);
             let in_place = selection
                 .iter()
                 .enumerate()
@@ -401,34 +407,43 @@ pub(crate) fn contenders<'a>(
     peers: &[Option<PeerInfo>],
     config: &RibConfig,
 ) -> SmallVec<[Contender; 8]> {
+    candidates
+        .map(|c| contender(c, attrs, peers, config))
+        .collect()
+}
+
+/// The decision inputs of one candidate.
+#[inline]
+fn contender(
+    c: &Candidate,
+    attrs: &AttrStore,
+    peers: &[Option<PeerInfo>],
+    config: &RibConfig,
+) -> Contender {
     let missing_med = if config.med.missing_as_worst {
         u32::MAX
     } else {
         0
     };
-    candidates
-        .map(|c| {
-            let a = attrs.decision(c.attrs);
-            let peer = peers[usize::from(c.peer)]
-                .as_ref()
-                .expect("paths belong to registered peers");
-            Contender {
-                local_pref: a.local_pref.unwrap_or(config.default_local_pref),
-                as_path_length: a.as_path_length,
-                origin: a.origin as u8,
-                med: a.med.unwrap_or(missing_med),
-                neighbour_as: a.neighbour_as,
-                ebgp: peer.is_ebgp,
-                igp_cost: a.next_hop_cost.unwrap_or(peer.igp_cost),
-                rank: c.rank,
-                router_id: u32::from(a.originator_id.unwrap_or(peer.bgp_id)),
-                cluster_list_length: a.cluster_list_length,
-                peer_address: peer.address,
-                peer: c.peer,
-                path_id: c.path_id(),
-            }
-        })
-        .collect()
+    let a = attrs.decision(c.attrs);
+    let peer = peers[usize::from(c.peer)]
+        .as_ref()
+        .expect("paths belong to registered peers");
+    Contender {
+        local_pref: a.local_pref.unwrap_or(config.default_local_pref),
+        as_path_length: a.as_path_length,
+        origin: a.origin as u8,
+        med: a.med.unwrap_or(missing_med),
+        neighbour_as: a.neighbour_as,
+        ebgp: peer.is_ebgp,
+        igp_cost: a.next_hop_cost.unwrap_or(peer.igp_cost),
+        rank: c.rank,
+        router_id: u32::from(a.originator_id.unwrap_or(peer.bgp_id)),
+        cluster_list_length: a.cluster_list_length,
+        peer_address: peer.address,
+        peer: c.peer,
+        path_id: c.path_id(),
+    }
 }
 
 /// Shared, read-mostly state the table operations need.
@@ -436,6 +451,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) attrs: &'a mut AttrStore,
     pub(crate) peers: &'a [Option<PeerInfo>],
     pub(crate) config: &'a RibConfig,
+    /// Room for the decision inputs of one prefix, reused from one decision to the next.
+    pub(crate) scratch: &'a mut Vec<Contender>,
 }
 
 /// One family's Loc-RIB and Adj-RIB-In indexes.
@@ -566,7 +583,7 @@ impl<K: PrefixKey> Table<K> {
                 candidate.rank = rank;
                 candidate.flags &= !STALE;
                 if !quiet {
-                    dest.reselect(ctx.attrs, ctx.peers, ctx.config);
+                    dest.reselect(ctx);
                     record(out, key, old, dest);
                 }
             }
@@ -604,7 +621,7 @@ impl<K: PrefixKey> Table<K> {
                     _ => {
                         let old = dest.selection();
                         dest.candidates.push(candidate);
-                        dest.reselect(ctx.attrs, ctx.peers, ctx.config);
+                        dest.reselect(ctx);
                         record(out, key, old, dest);
                     }
                 }
@@ -664,7 +681,7 @@ impl<K: PrefixKey> Table<K> {
                 new: PathSet::new(),
             });
         } else {
-            dest.reselect(ctx.attrs, ctx.peers, ctx.config);
+            dest.reselect(ctx);
             record(out, key, old, dest);
         }
     }
@@ -730,7 +747,7 @@ impl<K: PrefixKey> Table<K> {
             let (key, _) = K::split(*adj);
             if let Some(dest) = self.loc.get_mut(&key) {
                 let old = dest.selection();
-                dest.reselect(ctx.attrs, ctx.peers, ctx.config);
+                dest.reselect(ctx);
                 record(out, key, old, dest);
             }
         }
@@ -771,7 +788,7 @@ impl<K: PrefixKey> Table<K> {
                     .any(|c| handles.binary_search(&c.attrs).is_ok())
             {
                 let old = dest.selection();
-                dest.reselect(ctx.attrs, ctx.peers, ctx.config);
+                dest.reselect(ctx);
                 record(out, *key, old, dest);
             }
         }
