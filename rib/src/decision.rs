@@ -190,7 +190,7 @@ fn best_of_settled(
     if pool.len() <= 1 {
         return pool.first().copied();
     }
-    let mut alive = pool.clone();
+    let mut alive = Survivors::from_slice(pool);
     for step in DecisionStep::ALL {
         if step > DecisionStep::Med || alive.len() <= 1 {
             break;
