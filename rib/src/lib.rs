@@ -76,7 +76,9 @@
 //!   [`IpAddr`](std::net::IpAddr) (NEXT_HOP for IPv4 prefixes, else the MP_REACH_NLRI next
 //!   hop of the prefix's family). Interned in a slab with a hash table and reference
 //!   counts; [`Rib::announce`] interns once per call and family, so passing the prefixes of
-//!   one UPDATE together is the fast path.
+//!   one UPDATE together is the fast path. Each peer and family remembers the set it
+//!   interned last: a call repeating those attributes compares against that set instead
+//!   of hashing the attribute list.
 //! * **Layout**: each prefix's paths are stored once, as 16-byte records in its Loc-RIB
 //!   entry (one inline), with the selected ones first; each peer's Adj-RIB-In is an
 //!   append-only log of 12-byte (IPv4) or 24-byte (IPv6) `(prefix, path id)` keys,
