@@ -136,14 +136,9 @@ impl Rib {
             info.igp_cost = igp_cost;
         }
         let mut out = Vec::new();
-        let mut ctx = Ctx {
-            attrs: &mut self.attrs,
-            peers: &self.peers,
-            config: &self.config,
-            scratch: &mut self.scratch,
-        };
-        self.v4.reselect_peer(&mut ctx, peer.0, &mut out);
-        self.v6.reselect_peer(&mut ctx, peer.0, &mut out);
+        let (v4, v6, mut ctx) = self.tables();
+        v4.reselect_peer(&mut ctx, peer.0, &mut out);
+        v6.reselect_peer(&mut ctx, peer.0, &mut out);
         Ok(finish(out))
     }
 
@@ -156,14 +151,9 @@ impl Rib {
         let handles = self.attrs.set_next_hop_cost(next_hop, cost);
         let mut out = Vec::new();
         if !handles.is_empty() {
-            let mut ctx = Ctx {
-                attrs: &mut self.attrs,
-                peers: &self.peers,
-                config: &self.config,
-                scratch: &mut self.scratch,
-            };
-            self.v4.reselect_attrs(&mut ctx, &handles, &mut out);
-            self.v6.reselect_attrs(&mut ctx, &handles, &mut out);
+            let (v4, v6, mut ctx) = self.tables();
+            v4.reselect_attrs(&mut ctx, &handles, &mut out);
+            v6.reselect_attrs(&mut ctx, &handles, &mut out);
         }
         finish(out)
     }
@@ -199,53 +189,30 @@ impl Rib {
         self.attrs.collect();
         let mut out = Vec::new();
         let (mut v4_handle, mut v6_handle) = (None, None);
+        let (v4, v6, mut ctx) = self.tables();
         for route in nlri {
             match route.prefix.trunc() {
                 IpNet::V4(net) => {
                     let handle = *v4_handle.get_or_insert_with(|| {
-                        self.attrs.intern_via(
+                        ctx.attrs.intern_via(
                             2 * peer.slot(),
                             attributes,
                             next_hop_for(attributes, Afi::IPV4),
                         )
                     });
-                    let mut ctx = Ctx {
-                        attrs: &mut self.attrs,
-                        peers: &self.peers,
-                        config: &self.config,
-                        scratch: &mut self.scratch,
-                    };
-                    self.v4.upsert(
-                        &mut ctx,
-                        peer.0,
-                        V4Key::from(net),
-                        route.path_id,
-                        handle,
-                        &mut out,
-                    );
+                    let key = V4Key::from(net);
+                    v4.upsert(&mut ctx, peer.0, key, route.path_id, handle, &mut out);
                 }
                 IpNet::V6(net) => {
                     let handle = *v6_handle.get_or_insert_with(|| {
-                        self.attrs.intern_via(
+                        ctx.attrs.intern_via(
                             2 * peer.slot() + 1,
                             attributes,
                             next_hop_for(attributes, Afi::IPV6),
                         )
                     });
-                    let mut ctx = Ctx {
-                        attrs: &mut self.attrs,
-                        peers: &self.peers,
-                        config: &self.config,
-                        scratch: &mut self.scratch,
-                    };
-                    self.v6.upsert(
-                        &mut ctx,
-                        peer.0,
-                        V6Key::from(net),
-                        route.path_id,
-                        handle,
-                        &mut out,
-                    );
+                    let key = V6Key::from(net);
+                    v6.upsert(&mut ctx, peer.0, key, route.path_id, handle, &mut out);
                 }
             }
         }
@@ -261,21 +228,14 @@ impl Rib {
         self.check(peer)?;
         self.attrs.collect();
         let mut out = Vec::new();
-        let mut ctx = Ctx {
-            attrs: &mut self.attrs,
-            peers: &self.peers,
-            config: &self.config,
-            scratch: &mut self.scratch,
-        };
+        let (v4, v6, mut ctx) = self.tables();
         for route in nlri {
             match route.prefix.trunc() {
                 IpNet::V4(net) => {
-                    self.v4
-                        .remove(&mut ctx, peer.0, V4Key::from(net), route.path_id, &mut out)
+                    v4.remove(&mut ctx, peer.0, V4Key::from(net), route.path_id, &mut out)
                 }
                 IpNet::V6(net) => {
-                    self.v6
-                        .remove(&mut ctx, peer.0, V6Key::from(net), route.path_id, &mut out)
+                    v6.remove(&mut ctx, peer.0, V6Key::from(net), route.path_id, &mut out)
                 }
             }
         }
@@ -291,14 +251,9 @@ impl Rib {
         self.check(peer)?;
         self.attrs.collect();
         let mut out = Vec::new();
-        let mut ctx = Ctx {
-            attrs: &mut self.attrs,
-            peers: &self.peers,
-            config: &self.config,
-            scratch: &mut self.scratch,
-        };
-        self.v4.drop_peer(&mut ctx, peer.0, &mut out);
-        self.v6.drop_peer(&mut ctx, peer.0, &mut out);
+        let (v4, v6, mut ctx) = self.tables();
+        v4.drop_peer(&mut ctx, peer.0, &mut out);
+        v6.drop_peer(&mut ctx, peer.0, &mut out);
         Ok(finish(out))
     }
 
@@ -324,15 +279,22 @@ impl Rib {
         self.check(peer)?;
         self.attrs.collect();
         let mut out = Vec::new();
-        let mut ctx = Ctx {
+        let (v4, v6, mut ctx) = self.tables();
+        v4.sweep_stale(&mut ctx, peer.0, &mut out);
+        v6.sweep_stale(&mut ctx, peer.0, &mut out);
+        Ok(finish(out))
+    }
+
+    /// Both families' tables, and the state a table mutation needs beside them, borrowed
+    /// apart so one context serves every prefix of a call.
+    fn tables(&mut self) -> (&mut Table<V4Key>, &mut Table<V6Key>, Ctx<'_>) {
+        let ctx = Ctx {
             attrs: &mut self.attrs,
             peers: &self.peers,
             config: &self.config,
             scratch: &mut self.scratch,
         };
-        self.v4.sweep_stale(&mut ctx, peer.0, &mut out);
-        self.v6.sweep_stale(&mut ctx, peer.0, &mut out);
-        Ok(finish(out))
+        (&mut self.v4, &mut self.v6, ctx)
     }
 
     // ----- queries -----
