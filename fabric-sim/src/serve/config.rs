@@ -22,23 +22,23 @@
 //! md5_password = "secret"            # TCP-MD5 (RFC 2385), at most 80 bytes
 //! ttl_security = true                # GTSM (RFC 5082): send TTL 255, accept only 255
 //! max_routes = 100                   # this peer's route limit
+//! connect_retry = 120                # seconds between our connection attempts (default 120)
+//! idle_hold = 5                      # seconds idle after a failure before dialling again
 //! ```
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use ipnet::IpNet;
-use route_server::{Config, ConfigError, PeerConfig, PeerKind};
+use route_server::{Config, ConfigError, PeerConfig, PeerKind, BGP_PORT};
 use serde::Deserialize;
 use toml::Spanned;
 
 /// The longest TCP-MD5 key Linux accepts (`TCP_MD5SIG_MAXKEYLEN`).
 pub const MD5_MAX_KEY_LEN: usize = 80;
-
-/// The default TCP port of a peer we dial (BGP's port).
-pub const BGP_PORT: u16 = 179;
 
 /// A whole `serve` configuration, checked.
 #[derive(Clone, Debug)]
@@ -146,6 +146,8 @@ struct RawPeer {
     #[serde(default)]
     ttl_security: bool,
     max_routes: Option<Spanned<u32>>,
+    connect_retry: Option<Spanned<u64>>,
+    idle_hold: Option<Spanned<u64>>,
 }
 
 /// Reads and checks the configuration file at `path`.
@@ -302,6 +304,29 @@ fn instance(
         peer.kind = kind;
         peer.passive = p.passive.unwrap_or(true);
         peer.max_routes = p.max_routes.as_ref().map(|m| *m.get_ref());
+        peer.remote_port = p.port.as_ref().map_or(BGP_PORT, |v| *v.get_ref());
+        // Outbound connections leave from the listen address, not from the advertised
+        // next hop (which need not be an address of this host).
+        peer.local_address = Some(listen.ip());
+        for (value, field, slot) in [
+            (
+                &p.connect_retry,
+                "connect_retry",
+                &mut peer.connect_retry_time,
+            ),
+            (&p.idle_hold, "idle_hold", &mut peer.idle_hold_time),
+        ] {
+            if let Some(v) = value {
+                if *v.get_ref() == 0 || *v.get_ref() > 3600 {
+                    return Err(at.error(
+                        v.span(),
+                        Some(pf(field)),
+                        format!("{} s: must be 1 to 3600 seconds", v.get_ref()),
+                    ));
+                }
+                *slot = Duration::from_secs(*v.get_ref());
+            }
+        }
         let md5_password = match &p.md5_password {
             None => None,
             Some(pw) => {
@@ -375,6 +400,7 @@ fn route_server_error(
             let raw = inst.peers[k].get_ref();
             let span = match name {
                 "asn" => raw.asn.span(),
+                "port" => raw.port.as_ref().map_or(raw.address.span(), Spanned::span),
                 _ => raw.address.span(),
             };
             (span, format!("{here}.peer[{k}].{name}"))
@@ -384,6 +410,12 @@ fn route_server_error(
         ConfigError::ReservedAsn { peer, .. }
         | ConfigError::FourOctetAsn { peer, .. }
         | ConfigError::PeerAsnZero { peer } => peer_field(*peer, "asn", false),
+        ConfigError::PeerField {
+            peer,
+            field: "remote_port",
+            ..
+        } => peer_field(*peer, "port", false),
+        ConfigError::PeerField { peer, .. } => peer_field(*peer, "address", false),
         ConfigError::DuplicatePeer { peer } => peer_field(*peer, "address", true),
         ConfigError::PeerIsSelf { peer }
         | ConfigError::Ipv6PeerAddress { peer }

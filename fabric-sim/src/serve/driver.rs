@@ -8,8 +8,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bgp_fsm::SessionEnd;
-use route_server::{Event, FabricChange, Input, Instant, Output as RsOutput, PeerId, RouteServer};
+use route_server::{
+    ConnectionId, Event, FabricChange, FabricChanges, Input, Instant, Output as RsOutput, PeerId,
+    RouteServer, SessionEnd,
+};
 use serde_json::{json, Value};
 use tokio::io::AsyncReadExt as _;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -55,10 +57,6 @@ impl Clock {
     }
 }
 
-/// A connection's identity inside one instance: a reader's events for a connection that
-/// is gone are recognised and dropped.
-type ConnId = u64;
-
 /// What the instance task waits for.
 pub(super) enum InstanceEvent {
     Offered {
@@ -66,28 +64,26 @@ pub(super) enum InstanceEvent {
         from: SocketAddr,
     },
     Connected {
-        peer: PeerId,
-        attempt: u64,
+        conn: ConnectionId,
         stream: TcpStream,
     },
     ConnectFailed {
-        peer: PeerId,
-        attempt: u64,
+        conn: ConnectionId,
         error: io::Error,
     },
     Data {
-        conn: ConnId,
+        conn: ConnectionId,
         bytes: Vec<u8>,
     },
     Closed {
-        conn: ConnId,
+        conn: ConnectionId,
         error: Option<io::Error>,
     },
     WriteBlocked {
-        conn: ConnId,
+        conn: ConnectionId,
     },
     WriteProgress {
-        conn: ConnId,
+        conn: ConnectionId,
     },
     Status {
         query: status::Query,
@@ -117,10 +113,10 @@ struct Instance {
     server: RouteServer,
     clock: Clock,
     peers: HashMap<PeerId, PeerInfo>,
-    conns: HashMap<ConnId, Conn>,
-    by_peer: HashMap<PeerId, ConnId>,
-    connecting: HashMap<PeerId, u64>,
-    next_id: u64,
+    /// Open connections, by the route server's token.
+    conns: HashMap<ConnectionId, Conn>,
+    /// Outbound attempts under way.
+    connecting: HashMap<ConnectionId, (PeerId, JoinHandle<()>)>,
     offered: Option<(TcpStream, SocketAddr)>,
     events: mpsc::Sender<InstanceEvent>,
     printer: Printer,
@@ -183,9 +179,7 @@ pub(super) async fn serve(config: ServeConfig, output: Output) -> Result<(), Ser
             clock,
             peers,
             conns: HashMap::new(),
-            by_peer: HashMap::new(),
             connecting: HashMap::new(),
-            next_id: 0,
             offered: None,
             events: tx,
             printer,
@@ -271,14 +265,19 @@ async fn accept_loop(listener: TcpListener, events: mpsc::Sender<InstanceEvent>)
     }
 }
 
-async fn connect(bind: IpAddr, peer: PeerSocket) -> io::Result<TcpStream> {
-    let remote = SocketAddr::new(peer.address, peer.port);
+async fn connect(
+    remote: SocketAddr,
+    bind: Option<IpAddr>,
+    peer: PeerSocket,
+) -> io::Result<TcpStream> {
     let sock = if remote.is_ipv4() {
         TcpSocket::new_v4()?
     } else {
         TcpSocket::new_v6()?
     };
-    sock.bind(SocketAddr::new(bind, 0))?;
+    if let Some(bind) = bind {
+        sock.bind(SocketAddr::new(bind, 0))?;
+    }
     if let Some(key) = &peer.md5_password {
         socket::set_md5_key(&sock, peer.address, key)?;
     }
@@ -291,7 +290,11 @@ async fn connect(bind: IpAddr, peer: PeerSocket) -> io::Result<TcpStream> {
     }
 }
 
-async fn read_loop(mut half: OwnedReadHalf, conn: ConnId, events: mpsc::Sender<InstanceEvent>) {
+async fn read_loop(
+    mut half: OwnedReadHalf,
+    conn: ConnectionId,
+    events: mpsc::Sender<InstanceEvent>,
+) {
     let mut buf = vec![0u8; READ_CHUNK];
     loop {
         let event = match half.read(&mut buf).await {
@@ -319,7 +322,7 @@ async fn write_loop(
     half: OwnedWriteHalf,
     mut queue: mpsc::UnboundedReceiver<Vec<u8>>,
     queued: Arc<AtomicUsize>,
-    conn: ConnId,
+    conn: ConnectionId,
     events: mpsc::Sender<InstanceEvent>,
 ) {
     let mut blocked = false;
@@ -404,53 +407,39 @@ impl Instance {
         let now = self.clock.now();
         match event {
             InstanceEvent::Offered { stream, from } => {
+                // The first output of this call answers the offer (Accepted or Refused).
                 self.offered = Some((stream, from));
                 self.server
                     .handle_input(now, Input::ConnectionOffered { from: from.ip() });
                 self.drain();
-                // Neither accepted nor refused: nothing to keep it for.
                 self.offered = None;
             }
-            InstanceEvent::Connected {
-                peer,
-                attempt,
-                stream,
-            } => {
-                if self.connecting.get(&peer) != Some(&attempt) {
-                    return;
+            InstanceEvent::Connected { conn, stream } => {
+                // An attempt the route server abandoned meanwhile is simply dropped.
+                if let Some((peer, _)) = self.connecting.remove(&conn) {
+                    self.attach(conn, peer, stream);
+                    self.server
+                        .handle_input(now, Input::Connected { connection: conn });
                 }
-                self.connecting.remove(&peer);
-                if self.by_peer.contains_key(&peer) {
-                    // The peer connected first; the route server keeps that connection.
-                    return;
-                }
-                self.attach(peer, stream);
-                self.server.handle_input(now, Input::Connected { peer });
             }
-            InstanceEvent::ConnectFailed {
-                peer,
-                attempt,
-                error,
-            } => {
-                if self.connecting.get(&peer) != Some(&attempt) {
-                    return;
+            InstanceEvent::ConnectFailed { conn, error } => {
+                if let Some((peer, _)) = self.connecting.remove(&conn) {
+                    let address = self.peer_address(peer);
+                    self.printer.line(
+                        format!("peer {address}: connect failed: {error}"),
+                        json!({"event": "connect_failed", "peer": address.to_string(),
+                               "error": error.to_string()}),
+                    );
+                    self.server
+                        .handle_input(now, Input::ConnectFailed { connection: conn });
                 }
-                self.connecting.remove(&peer);
-                let address = self.peer_address(peer);
-                self.printer.line(
-                    format!("peer {address}: connect failed: {error}"),
-                    json!({"event": "connect_failed", "peer": address.to_string(),
-                           "error": error.to_string()}),
-                );
-                self.server.handle_input(now, Input::ConnectFailed { peer });
             }
             InstanceEvent::Data { conn, bytes } => {
-                if let Some(c) = self.conns.get(&conn) {
-                    let peer = c.peer;
+                if self.conns.contains_key(&conn) {
                     self.server.handle_input(
                         now,
                         Input::Received {
-                            peer,
+                            connection: conn,
                             bytes: &bytes,
                         },
                     );
@@ -458,8 +447,7 @@ impl Instance {
             }
             InstanceEvent::Closed { conn, error } => {
                 if let Some(c) = self.conns.get(&conn) {
-                    let peer = c.peer;
-                    let address = self.peer_address(peer);
+                    let address = self.peer_address(c.peer);
                     let why = error.map_or_else(|| "closed by peer".to_owned(), |e| e.to_string());
                     self.printer.line(
                         format!("peer {address}: connection {why}"),
@@ -467,17 +455,22 @@ impl Instance {
                                "why": why}),
                     );
                     self.close(conn, false);
-                    self.server.handle_input(now, Input::Closed { peer });
+                    self.server
+                        .handle_input(now, Input::Closed { connection: conn });
                 }
             }
             InstanceEvent::WriteBlocked { conn } => {
                 if let Some(c) = self.conns.get_mut(&conn) {
                     c.blocked = true;
+                    self.server
+                        .handle_input(now, Input::TransmitBlocked { connection: conn });
                 }
             }
             InstanceEvent::WriteProgress { conn } => {
                 if let Some(c) = self.conns.get_mut(&conn) {
                     c.blocked = false;
+                    self.server
+                        .handle_input(now, Input::TransmitProgress { connection: conn });
                 }
             }
             InstanceEvent::Status { query, reply } => {
@@ -490,24 +483,38 @@ impl Instance {
     fn drain(&mut self) {
         while let Some(output) = self.server.poll_output() {
             match output {
-                RsOutput::Transmit { peer, bytes } => self.transmit(peer, bytes),
-                RsOutput::Connect { peer, .. } => self.dial(peer),
-                RsOutput::Disconnect { peer } => {
-                    self.connecting.remove(&peer);
-                    if let Some(conn) = self.by_peer.get(&peer).copied() {
-                        self.close(conn, true);
+                RsOutput::Transmit {
+                    connection,
+                    peer,
+                    bytes,
+                } => self.transmit(connection, peer, bytes),
+                RsOutput::Connect {
+                    connection,
+                    peer,
+                    remote,
+                    port,
+                    local,
+                } => self.dial(connection, peer, SocketAddr::new(remote, port), local),
+                RsOutput::Disconnect { connection, .. } => {
+                    if let Some((_, attempt)) = self.connecting.remove(&connection) {
+                        attempt.abort();
                     }
+                    self.close(connection, true);
                 }
-                RsOutput::Accepted { peer, from } => match self.offered.take() {
+                RsOutput::Accepted {
+                    connection,
+                    peer,
+                    from,
+                } => match self.offered.take() {
                     Some((stream, addr)) if addr.ip() == from => {
-                        if let Err(e) = self.accept(peer, stream) {
+                        if let Err(e) = self.accept(connection, peer, stream) {
                             let now = self.clock.now();
                             self.printer.line(
                                 format!("peer {from}: accepted connection unusable: {e}"),
                                 json!({"event": "connection_error", "peer": from.to_string(),
-                                           "error": e.to_string()}),
+                                       "error": e.to_string()}),
                             );
-                            self.server.handle_input(now, Input::Closed { peer });
+                            self.server.handle_input(now, Input::Closed { connection });
                         }
                     }
                     other => self.offered = other,
@@ -515,33 +522,31 @@ impl Instance {
                 RsOutput::Refused { from, reason } => {
                     self.offered = None;
                     self.printer.line(
-                        format!("connection from {from} refused: {reason:?}"),
+                        format!("connection from {from} refused: {reason}"),
                         json!({"event": "refused", "from": from.to_string(),
-                               "reason": format!("{reason:?}")}),
+                               "reason": reason.to_string()}),
                     );
                 }
-                RsOutput::Program(change) => self.print_change(&change),
+                RsOutput::Program(changes) => self.print_changes(&changes),
                 RsOutput::Event(event) => self.print_event(&event),
             }
         }
         self.printer.flush();
     }
 
-    fn accept(&mut self, peer: PeerId, stream: TcpStream) -> io::Result<()> {
+    fn accept(&mut self, conn: ConnectionId, peer: PeerId, stream: TcpStream) -> io::Result<()> {
         if let Some(info) = self.peers.get(&peer) {
             if info.socket.ttl_security {
                 let addr = stream.peer_addr()?;
                 socket::set_gtsm(&stream, addr, true)?;
             }
         }
-        self.attach(peer, stream);
+        self.attach(conn, peer, stream);
         Ok(())
     }
 
-    fn attach(&mut self, peer: PeerId, stream: TcpStream) {
+    fn attach(&mut self, conn: ConnectionId, peer: PeerId, stream: TcpStream) {
         let _ = stream.set_nodelay(true);
-        let conn = self.next_id;
-        self.next_id += 1;
         let (read, write) = stream.into_split();
         let (tx, rx) = mpsc::unbounded_channel();
         let queued = Arc::new(AtomicUsize::new(0));
@@ -564,16 +569,12 @@ impl Instance {
                 blocked: false,
             },
         );
-        self.by_peer.insert(peer, conn);
     }
 
     /// Forgets a connection: its reader stops now; its writer stops once what is queued
     /// is written (`flush`) or at once.
-    fn close(&mut self, conn: ConnId, flush: bool) {
+    fn close(&mut self, conn: ConnectionId, flush: bool) {
         if let Some(c) = self.conns.remove(&conn) {
-            if self.by_peer.get(&c.peer) == Some(&conn) {
-                self.by_peer.remove(&c.peer);
-            }
             c.reader_task.abort();
             drop(c.writer);
             if flush {
@@ -584,10 +585,7 @@ impl Instance {
         }
     }
 
-    fn transmit(&mut self, peer: PeerId, bytes: Vec<u8>) {
-        let Some(conn) = self.by_peer.get(&peer).copied() else {
-            return;
-        };
+    fn transmit(&mut self, conn: ConnectionId, peer: PeerId, bytes: Vec<u8>) {
         let Some(c) = self.conns.get(&conn) else {
             return;
         };
@@ -602,7 +600,8 @@ impl Instance {
             );
             self.close(conn, false);
             let now = self.clock.now();
-            self.server.handle_input(now, Input::Closed { peer });
+            self.server
+                .handle_input(now, Input::Closed { connection: conn });
             return;
         }
         c.queued.fetch_add(len, Ordering::Relaxed);
@@ -610,31 +609,26 @@ impl Instance {
         let _ = c.writer.send(bytes);
     }
 
-    fn dial(&mut self, peer: PeerId) {
+    fn dial(
+        &mut self,
+        conn: ConnectionId,
+        peer: PeerId,
+        remote: SocketAddr,
+        local: Option<IpAddr>,
+    ) {
         let Some(info) = self.peers.get(&peer) else {
             return;
         };
-        let attempt = self.next_id;
-        self.next_id += 1;
-        self.connecting.insert(peer, attempt);
-        let bind = self.listen.ip();
         let socket = info.socket.clone();
         let events = self.events.clone();
-        tokio::spawn(async move {
-            let event = match connect(bind, socket).await {
-                Ok(stream) => InstanceEvent::Connected {
-                    peer,
-                    attempt,
-                    stream,
-                },
-                Err(error) => InstanceEvent::ConnectFailed {
-                    peer,
-                    attempt,
-                    error,
-                },
+        let attempt = tokio::spawn(async move {
+            let event = match connect(remote, local, socket).await {
+                Ok(stream) => InstanceEvent::Connected { conn, stream },
+                Err(error) => InstanceEvent::ConnectFailed { conn, error },
             };
             let _ = events.send(event).await;
         });
+        self.connecting.insert(conn, (peer, attempt));
     }
 
     async fn shutdown(mut self) {
@@ -644,7 +638,7 @@ impl Instance {
             self.server.shutdown_peer(now, peer, Some(SHUTDOWN_MESSAGE));
             self.drain();
         }
-        let conns: Vec<ConnId> = self.conns.keys().copied().collect();
+        let conns: Vec<ConnectionId> = self.conns.keys().copied().collect();
         for conn in conns {
             self.close(conn, true);
         }
@@ -668,22 +662,24 @@ impl Instance {
             .map_or(IpAddr::from([0, 0, 0, 0]), |p| p.address)
     }
 
-    fn print_change(&mut self, change: &FabricChange) {
+    fn print_changes(&mut self, changes: &FabricChanges) {
         if self.printer.output.quiet {
             return;
         }
-        match change {
-            FabricChange::Set { prefix, next_hops } => {
-                let hops: Vec<String> = next_hops.iter().map(ToString::to_string).collect();
-                self.printer.line(
-                    format!("program {prefix} via {}", hops.join(" ")),
-                    json!({"event": "program", "prefix": prefix.to_string(), "next_hops": hops}),
-                );
+        for change in changes.iter() {
+            match change {
+                FabricChange::Set { prefix, next_hops } => {
+                    let hops: Vec<String> = next_hops.iter().map(ToString::to_string).collect();
+                    self.printer.line(
+                        format!("program {prefix} via {}", hops.join(" ")),
+                        json!({"event": "program", "prefix": prefix.to_string(), "next_hops": hops}),
+                    );
+                }
+                FabricChange::Remove { prefix } => self.printer.line(
+                    format!("remove {prefix}"),
+                    json!({"event": "remove", "prefix": prefix.to_string()}),
+                ),
             }
-            FabricChange::Remove { prefix } => self.printer.line(
-                format!("remove {prefix}"),
-                json!({"event": "remove", "prefix": prefix.to_string()}),
-            ),
         }
     }
 
@@ -727,19 +723,48 @@ impl Instance {
                            "counted": counted, "limit": limit}),
                 );
             }
-            Event::RouteRejected {
+            Event::RoutesRejected {
                 peer,
-                prefix,
                 reason,
+                count,
+                examples,
             } => {
-                if !self.printer.output.quiet {
-                    let (addr, _) = peer_of(self, *peer);
-                    self.printer.line(
-                        format!("peer {addr}: route {prefix} rejected: {reason}"),
-                        json!({"event": "route_rejected", "peer": addr,
-                               "prefix": prefix.to_string(), "reason": reason.to_string()}),
-                    );
-                }
+                let (addr, _) = peer_of(self, *peer);
+                let examples: Vec<String> = examples.iter().map(ToString::to_string).collect();
+                self.printer.line(
+                    format!(
+                        "peer {addr}: {count} routes rejected ({reason}), e.g. {}",
+                        examples.join(" ")
+                    ),
+                    json!({"event": "routes_rejected", "peer": addr, "count": count,
+                           "reason": reason.to_string(), "examples": examples}),
+                );
+            }
+            Event::SessionEnded {
+                peer,
+                state,
+                reason,
+                ..
+            } => {
+                let (addr, _) = peer_of(self, *peer);
+                let why = describe_end(reason);
+                self.printer.line(
+                    format!("peer {addr}: session ended in {state:?}: {why}"),
+                    json!({"event": "session_ended", "peer": addr,
+                           "state": format!("{state:?}"), "reason": why}),
+                );
+            }
+            Event::RouteRefreshReceived {
+                peer,
+                family,
+                subtype,
+            } => {
+                let (addr, _) = peer_of(self, *peer);
+                self.printer.line(
+                    format!("peer {addr}: ROUTE-REFRESH {subtype:?} received for {family:?}"),
+                    json!({"event": "route_refresh_received", "peer": addr,
+                           "family": format!("{family:?}"), "subtype": format!("{subtype:?}")}),
+                );
             }
             Event::RouteRefreshSent { peer } => {
                 let (addr, _) = peer_of(self, *peer);
@@ -782,7 +807,7 @@ impl Instance {
                     .into_iter()
                     .map(|(id, p)| {
                         let metrics = self.server.metrics(*id);
-                        let conn = self.by_peer.get(id).and_then(|c| self.conns.get(c));
+                        let conn = self.conns.values().find(|c| c.peer == *id);
                         json!({
                             "address": p.address.to_string(),
                             "asn": p.asn,

@@ -1,0 +1,609 @@
+//! Shared pieces of the interop tests: processes stopped by pid, bounded waits, the
+//! `serve` binary with its JSON lines, and each daemon's configuration and read-outs.
+//!
+//! Address plan (lo only): test slot S uses 127.21.S.0/24; the route server is 127.21.S.1
+//! port [`PORT`], daemon peers 127.21.S.11 and up. Every daemon listens on its own
+//! address and port [`PORT`], with its own directory for config, sockets and logs.
+//! Next hops are documentation addresses (198.51.100.x, RFC 5737): FRR resets sessions
+//! whose NEXT_HOP is in 127/8 and GoBGP treats such routes as withdrawn. They are only
+//! attribute values: no daemon installs routes and no packet leaves 127/8.
+#![allow(dead_code, unreachable_pub)]
+
+use std::collections::BTreeMap;
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::{Ipv4Addr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The TCP port of every speaker in the tests.
+pub const PORT: u16 = 17900;
+
+/// The route server's advertised next hop (its "address" as NVAs see it).
+pub const RS_NEXT_HOP: &str = "198.51.100.1";
+
+/// The route server's VNet range, advertised to every NVA.
+pub const VNET: &str = "10.1.0.0/16";
+
+/// A prefix both NVAs of a scenario announce with equal AS path length (ECMP).
+pub const SHARED_PREFIX: &str = "172.30.0.0/24";
+
+/// The prefix withdrawn in the withdrawal step.
+pub const WITHDRAWN_PREFIX: &str = "172.31.0.0/24";
+
+/// Routes each NVA announces.
+pub const ROUTES: usize = 1000;
+
+/// The `i`-th of the NVA's [`ROUTES`] prefixes: 172.16.0.0/24, 172.16.1.0/24, ...
+pub fn nth_prefix(i: usize) -> String {
+    format!("172.{}.{}.0/24", 16 + i / 256, i % 256)
+}
+
+/// Address `host` of test slot `slot`.
+pub fn addr(slot: u8, host: u8) -> Ipv4Addr {
+    Ipv4Addr::new(127, 21, slot, host)
+}
+
+/// Whether `binary` exists. Missing: under `CI=true` the test fails; elsewhere it says it
+/// skipped and the caller returns.
+pub fn require(binaries: &[&str]) -> bool {
+    let missing: Vec<&&str> = binaries.iter().filter(|b| !Path::new(b).exists()).collect();
+    if missing.is_empty() {
+        return true;
+    }
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+    assert!(
+        !ci,
+        "CI=true and {missing:?} missing: install bird2 frr gobgpd openbgpd and exabgp (see .ci/run)"
+    );
+    eprintln!("skipped: {missing:?} not installed (set CI=true to make this a failure)");
+    false
+}
+
+/// The ExaBGP executable (pip installs it on PATH or under pyenv).
+pub fn exabgp_bin() -> String {
+    if let Ok(out) = Command::new("pyenv").args(["which", "exabgp"]).output() {
+        let path = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        if out.status.success() && !path.is_empty() {
+            return path;
+        }
+    }
+    for dir in std::env::var("PATH").unwrap_or_default().split(':') {
+        let p = Path::new(dir).join("exabgp");
+        if p.exists() {
+            return p.display().to_string();
+        }
+    }
+    "/usr/local/bin/exabgp".to_owned()
+}
+
+/// Polls `check` every `every` until it returns `Some`, at most for `timeout`.
+pub fn wait_for<T>(
+    timeout: Duration,
+    every: Duration,
+    mut check: impl FnMut() -> Option<T>,
+) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check() {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(every);
+    }
+}
+
+/// A fresh working directory for one test.
+pub fn workdir(test: &str) -> PathBuf {
+    let dir =
+        std::env::temp_dir().join(format!("fabric-sim-interop-{test}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create work directory");
+    dir
+}
+
+/// A process this test started: stopped by its pid (and, for daemons that fork, the pids
+/// of its descendants) when dropped.
+pub struct Proc {
+    /// Its name in messages.
+    pub name: String,
+    child: Child,
+    stopped: bool,
+}
+
+impl Proc {
+    /// Starts `cmd` with stdout and stderr to `log`.
+    pub fn spawn(name: &str, mut cmd: Command, log: &Path) -> Self {
+        let out = std::fs::File::create(log).expect("create log");
+        let err = out.try_clone().expect("clone log handle");
+        cmd.stdin(Stdio::null()).stdout(out).stderr(err);
+        let child = cmd.spawn().unwrap_or_else(|e| panic!("start {name}: {e}"));
+        Self {
+            name: name.to_owned(),
+            child,
+            stopped: false,
+        }
+    }
+
+    /// Wraps an already spawned child.
+    pub fn from_child(name: &str, child: Child) -> Self {
+        Self {
+            name: name.to_owned(),
+            child,
+            stopped: false,
+        }
+    }
+
+    /// Its pid.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL to the process and its descendants: a crash, no goodbye.
+    pub fn kill9(&mut self) {
+        let pids = descendants(self.pid());
+        for pid in pids.iter().rev() {
+            signal(*pid, "KILL");
+        }
+        let _ = self.child.wait();
+        self.stopped = true;
+    }
+
+    /// SIGTERM, then SIGKILL after 5 s; waits for it.
+    pub fn stop(&mut self) {
+        if self.stopped {
+            return;
+        }
+        let pids = descendants(self.pid());
+        signal(self.pid(), "TERM");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if !matches!(self.child.try_wait(), Ok(Some(_))) {
+            for pid in pids.iter().rev() {
+                signal(*pid, "KILL");
+            }
+            let _ = self.child.wait();
+        }
+        // Forked children (OpenBGPD's engines) that outlived their parent.
+        for pid in pids.iter().skip(1) {
+            if Path::new(&format!("/proc/{pid}")).exists() {
+                signal(*pid, "KILL");
+            }
+        }
+        self.stopped = true;
+    }
+
+    /// Waits for the process to exit by itself, at most `timeout`.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let status = wait_for(timeout, Duration::from_millis(50), || {
+            self.child.try_wait().ok().flatten()
+        });
+        if status.is_some() {
+            self.stopped = true;
+        }
+        status
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn signal(pid: u32, sig: &str) {
+    let _ = Command::new("kill")
+        .args([format!("-{sig}"), pid.to_string()])
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// `pid` and its descendants (parents first), from /proc.
+fn descendants(pid: u32) -> Vec<u32> {
+    let mut children: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        for entry in dir.flatten() {
+            let Ok(p) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
+                continue;
+            };
+            let Some(after) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
+                continue;
+            };
+            if let Some(ppid) = after.split_whitespace().nth(1).and_then(|s| s.parse().ok()) {
+                children.entry(ppid).or_default().push(p);
+            }
+        }
+    }
+    let mut out = vec![pid];
+    let mut i = 0;
+    while i < out.len() && out.len() < 64 {
+        if let Some(kids) = children.get(&out[i]) {
+            out.extend(kids);
+        }
+        i += 1;
+    }
+    out
+}
+
+// ------------------------------------------------------------------------------------
+// The route server under test
+// ------------------------------------------------------------------------------------
+
+/// `fabric-sim serve --json` running, its printed events collected.
+pub struct Serve {
+    proc: Proc,
+    events: Arc<Mutex<Vec<Value>>>,
+    /// Its configuration file.
+    pub config: PathBuf,
+    /// Its status endpoint.
+    pub status: String,
+}
+
+impl Serve {
+    /// Writes `config` into `dir` and starts the route server on it.
+    pub fn start(dir: &Path, config: &str) -> Self {
+        let path = dir.join("serve.toml");
+        std::fs::write(&path, config).expect("write serve.toml");
+        let status = config
+            .lines()
+            .find_map(|l| l.strip_prefix("status = "))
+            .map(|s| s.trim_matches('"').to_owned())
+            .unwrap_or_default();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_fabric-sim-serve"));
+        cmd.args(["--json", "--config"]).arg(&path);
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(dir.join("serve.err")).expect("serve.err"));
+        let mut child = cmd.spawn().expect("start fabric-sim-serve");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let sink = events.clone();
+        let mut copy = std::fs::File::create(dir.join("serve.out")).expect("serve.out");
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let _ = writeln!(copy, "{line}");
+                if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                    sink.lock().expect("events lock").push(v);
+                }
+            }
+        });
+        let serve = Self {
+            proc: Proc::from_child("serve", child),
+            events,
+            config: path,
+            status,
+        };
+        assert!(
+            serve
+                .wait_event(Duration::from_secs(10), |e| e["event"] == "listening")
+                .is_some(),
+            "serve did not start listening; see {}",
+            dir.display()
+        );
+        serve
+    }
+
+    /// Its pid.
+    pub fn pid(&self) -> u32 {
+        self.proc.pid()
+    }
+
+    /// Every event printed so far.
+    pub fn events(&self) -> Vec<Value> {
+        self.events.lock().expect("events lock").clone()
+    }
+
+    /// Events printed so far.
+    pub fn event_count(&self) -> usize {
+        self.events.lock().expect("events lock").len()
+    }
+
+    /// Waits for an event matching `pred` (among all printed so far).
+    pub fn wait_event(&self, timeout: Duration, pred: impl Fn(&Value) -> bool) -> Option<Value> {
+        self.wait_event_after(0, timeout, pred)
+    }
+
+    /// Waits for an event matching `pred` among those printed after the first `skip`.
+    pub fn wait_event_after(
+        &self,
+        skip: usize,
+        timeout: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Option<Value> {
+        wait_for(timeout, Duration::from_millis(50), || {
+            self.events
+                .lock()
+                .expect("events lock")
+                .iter()
+                .skip(skip)
+                .find(|e| pred(e))
+                .cloned()
+        })
+    }
+
+    /// What is programmed into the fabric, from the `program` / `remove` lines.
+    pub fn programmed(&self) -> BTreeMap<String, Vec<String>> {
+        let mut fabric = BTreeMap::new();
+        for e in self.events.lock().expect("events lock").iter() {
+            let prefix = e["prefix"].as_str().unwrap_or_default().to_owned();
+            match e["event"].as_str() {
+                Some("program") => {
+                    let hops = e["next_hops"]
+                        .as_array()
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|h| h.as_str().map(str::to_owned))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    fabric.insert(prefix, hops);
+                }
+                Some("remove") => {
+                    fabric.remove(&prefix);
+                }
+                _ => {}
+            }
+        }
+        fabric
+    }
+
+    /// GET `path` from the status endpoint, parsed.
+    pub fn get(&self, path: &str) -> Value {
+        let mut s = TcpStream::connect(&self.status).expect("connect to status endpoint");
+        s.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        write!(s, "GET {path} HTTP/1.0\r\n\r\n").expect("send request");
+        let mut text = String::new();
+        s.read_to_string(&mut text).expect("read answer");
+        let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("status answer {text:?}: {e}"))
+    }
+
+    /// SIGTERM, as an operator stops it; waits for it to exit.
+    pub fn terminate(&mut self) -> Option<std::process::ExitStatus> {
+        signal(self.proc.pid(), "TERM");
+        self.proc.wait_exit(Duration::from_secs(10))
+    }
+}
+
+/// The `[[instance]]` text of a route server in `slot` with `peers` (TOML tables).
+pub fn serve_config(slot: u8, peers: &str) -> String {
+    format!(
+        "status = \"{status}:{sport}\"\n\n[[instance]]\nlisten = \"{rs}:{PORT}\"\nnext_hop = \"{RS_NEXT_HOP}\"\nhold_time = 9\nvnet_prefixes = [\"{VNET}\"]\n\n{peers}",
+        status = addr(slot, 1),
+        sport = PORT + 79,
+        rs = addr(slot, 1),
+    )
+}
+
+// ------------------------------------------------------------------------------------
+// BIRD
+// ------------------------------------------------------------------------------------
+
+/// BIRD's binaries.
+pub const BIRD: &str = "/usr/sbin/bird";
+/// BIRD's client.
+pub const BIRDC: &str = "/usr/sbin/birdc";
+
+/// One route as a daemon learned it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Learned {
+    /// AS path, ASNs separated by spaces.
+    pub as_path: String,
+    /// NEXT_HOP.
+    pub next_hop: String,
+    /// Communities as `(a,b)` / `a:b` text, as the daemon prints them.
+    pub communities: String,
+    /// Large communities as the daemon prints them.
+    pub large_communities: String,
+}
+
+/// What a BIRD speaker announces and how.
+pub struct BirdSpec {
+    /// Its address.
+    pub me: Ipv4Addr,
+    /// Its ASN.
+    pub asn: u32,
+    /// The route server's address.
+    pub rs: Ipv4Addr,
+    /// Next hop it sets on its routes.
+    pub next_hop: String,
+    /// Prefixes of its main static protocol `s_main`.
+    pub routes: Vec<String>,
+    /// Prefixes of `s_w`, the protocol disabled to withdraw them.
+    pub withdrawable: Vec<String>,
+    /// Extra options inside `protocol bgp to_rs`.
+    pub bgp_options: String,
+}
+
+/// A running BIRD.
+pub struct Bird {
+    /// The process.
+    pub proc: Proc,
+    /// Its control socket.
+    pub ctl: PathBuf,
+    /// Its log.
+    pub log: PathBuf,
+    conf: PathBuf,
+    dir: PathBuf,
+    name: String,
+}
+
+impl BirdSpec {
+    fn config(&self, log: &Path) -> String {
+        let statics = |name: &str, routes: &[String]| {
+            if routes.is_empty() {
+                return String::new();
+            }
+            let lines: String = routes
+                .iter()
+                .map(|r| format!("  route {r} blackhole;\n"))
+                .collect();
+            format!("protocol static {name} {{\n  ipv4;\n{lines}}}\n")
+        };
+        format!(
+            r#"router id {me};
+log "{log}" all;
+debug protocols {{ states, events, packets }};
+protocol device {{ scan time 600; }}
+ipv4 table igp4;
+protocol static igp_v4 {{ ipv4 {{ table igp4; }}; route 0.0.0.0/0 via "lo"; }}
+{main}{w}
+protocol bgp to_rs {{
+  local {me} port {PORT} as {asn};
+  strict bind on;
+  neighbor {rs} port {PORT} as 65515;
+  multihop 2;
+  hold time 9;
+  connect delay time 1;
+  connect retry time 2;
+  error wait time 1, 4;
+  {opts}
+  ipv4 {{
+    import all;
+    export filter {{
+      if proto != "s_main" && proto != "s_w" then reject;
+      bgp_community.add(({asn},100));
+      bgp_large_community.add(({asn},1,2));
+      bgp_path.prepend({asn});
+      accept;
+    }};
+    next hop address {nh};
+    igp table igp4;
+    gateway recursive;
+  }};
+}}
+"#,
+            me = self.me,
+            log = log.display(),
+            main = statics("s_main", &self.routes),
+            w = statics("s_w", &self.withdrawable),
+            asn = self.asn,
+            rs = self.rs,
+            opts = self.bgp_options,
+            nh = self.next_hop,
+        )
+    }
+}
+
+impl Bird {
+    /// Writes the configuration of `spec` into `dir/<name>.conf`, checks it and starts BIRD.
+    pub fn start(dir: &Path, name: &str, spec: &BirdSpec) -> Self {
+        let conf = dir.join(format!("{name}.conf"));
+        let log = dir.join(format!("{name}.log"));
+        std::fs::write(&conf, spec.config(&log)).expect("write bird conf");
+        let check = Command::new(BIRD)
+            .arg("-p")
+            .arg("-c")
+            .arg(&conf)
+            .output()
+            .expect("bird -p");
+        assert!(
+            check.status.success(),
+            "bird config: {}",
+            String::from_utf8_lossy(&check.stderr)
+        );
+        let ctl = dir.join(format!("{name}.ctl"));
+        Self {
+            proc: spawn_bird(dir, name, &conf, &ctl),
+            ctl,
+            log,
+            conf,
+            dir: dir.to_owned(),
+            name: name.to_owned(),
+        }
+    }
+
+    /// Starts it again (after [`Proc::kill9`]).
+    pub fn restart(&mut self) {
+        self.proc = spawn_bird(&self.dir, &self.name, &self.conf, &self.ctl);
+    }
+
+    /// `birdc` output.
+    pub fn birdc(&self, args: &[&str]) -> String {
+        let out = Command::new(BIRDC)
+            .arg("-s")
+            .arg(&self.ctl)
+            .args(args)
+            .output()
+            .expect("birdc");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `show protocols all to_rs`.
+    pub fn session(&self) -> String {
+        self.birdc(&["show", "protocols", "all", "to_rs"])
+    }
+
+    /// Whether its session to the route server is Established.
+    pub fn established(&self) -> bool {
+        self.session().contains("BGP state:          Established")
+    }
+
+    /// The routes it learned from the route server.
+    pub fn learned(&self) -> BTreeMap<String, Learned> {
+        parse_birdc_routes(&self.birdc(&["show", "route", "all", "protocol", "to_rs"]))
+    }
+
+    /// Its log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+fn spawn_bird(dir: &Path, name: &str, conf: &Path, ctl: &Path) -> Proc {
+    let mut cmd = Command::new(BIRD);
+    cmd.arg("-f").arg("-c").arg(conf).arg("-s").arg(ctl);
+    Proc::spawn(name, cmd, &dir.join(format!("{name}.out")))
+}
+
+/// Parses `birdc show route all` output.
+pub fn parse_birdc_routes(text: &str) -> BTreeMap<String, Learned> {
+    let mut out = BTreeMap::new();
+    let mut current: Option<(String, Learned)> = None;
+    for line in text.lines() {
+        if !line.starts_with(char::is_whitespace) && line.contains(" unicast [") {
+            if let Some((p, r)) = current.take() {
+                out.insert(p, r);
+            }
+            let prefix = line
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            current = Some((prefix, Learned::default()));
+            continue;
+        }
+        let Some((_, r)) = current.as_mut() else {
+            continue;
+        };
+        let t = line.trim();
+        if let Some(v) = t.strip_prefix("BGP.as_path:") {
+            r.as_path = v.trim().to_owned();
+        } else if let Some(v) = t.strip_prefix("BGP.next_hop:") {
+            r.next_hop = v.trim().to_owned();
+        } else if let Some(v) = t.strip_prefix("BGP.community:") {
+            r.communities = v.trim().to_owned();
+        } else if let Some(v) = t.strip_prefix("BGP.large_community:") {
+            r.large_communities = v.trim().to_owned();
+        }
+    }
+    if let Some((p, r)) = current.take() {
+        out.insert(p, r);
+    }
+    out
+}
