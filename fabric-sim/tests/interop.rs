@@ -123,6 +123,79 @@ impl Nva for BirdNva {
     }
 }
 
+// ----- FRR ----------------------------------------------------------------------------
+
+struct FrrNva {
+    frr: Frr,
+    updates_before_refresh: u64,
+}
+
+impl FrrNva {
+    fn start(dir: &std::path::Path, slot: u8) -> Self {
+        Self {
+            frr: Frr::start(dir, addr(slot, 11), addr(slot, 1), "198.51.100.11"),
+            updates_before_refresh: 0,
+        }
+    }
+
+    fn stat(&self, name: &str) -> u64 {
+        self.frr.neighbor()["messageStats"][name]
+            .as_u64()
+            .unwrap_or(0)
+    }
+}
+
+impl Nva for FrrNva {
+    fn name(&self) -> &'static str {
+        "FRR"
+    }
+    fn established(&self) -> bool {
+        self.frr.neighbor()["bgpState"] == "Established"
+    }
+    fn peer_capabilities(&self) -> String {
+        // FRR's words: "advertisedAndReceived" means both sides sent the capability.
+        self.frr.neighbor()["neighborCapabilities"].to_string()
+    }
+    fn expected_capabilities(&self) -> &'static [&'static str] {
+        &[
+            r#""4byteAs":"advertisedAndReceived""#,
+            r#""routeRefresh":"advertisedAndReceived"#,
+            r#""enhancedRouteRefresh":"advertisedAndReceived""#,
+        ]
+    }
+    fn learned(&self) -> BTreeMap<String, Learned> {
+        self.frr.learned()
+    }
+    fn withdraw(&mut self) {
+        self.frr.vtysh(&[
+            "configure terminal",
+            "router bgp 65001",
+            "address-family ipv4 unicast",
+            &format!("no network {WITHDRAWN_PREFIX}"),
+        ]);
+    }
+    fn request_refresh(&mut self) -> Option<()> {
+        self.updates_before_refresh = self.stat("updatesRecv");
+        self.frr
+            .vtysh(&[&format!("clear bgp ipv4 unicast {} soft in", self.frr.rs)]);
+        Some(())
+    }
+    fn refresh_answered(&self) -> bool {
+        self.stat("routeRefreshSent") >= 1 && self.stat("updatesRecv") > self.updates_before_refresh
+    }
+    fn max_prefix_cease_logged(&self) -> bool {
+        self.frr
+            .log_text()
+            .contains("6/1 (Cease/Maximum Number of Prefixes Reached)")
+    }
+    fn kill9(&mut self) {
+        self.frr.proc.kill9();
+    }
+    fn restart(&mut self) {
+        self.frr.restart();
+    }
+}
+
 // ----- the scenario -------------------------------------------------------------------
 
 /// The peers of a scenario's route server: the daemon (`passive` as given, dialled on
@@ -153,7 +226,7 @@ fn second_nva(dir: &std::path::Path, slot: u8) -> Bird {
 }
 
 const UP: Duration = Duration::from_secs(30);
-const PROPAGATE: Duration = Duration::from_secs(15);
+const PROPAGATE: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(100);
 
 fn peer_event(
@@ -474,4 +547,32 @@ fn connections_from_unconfigured_addresses_are_refused() {
         addr(slot, 11).to_string().as_str()
     );
     assert!(!nva.established());
+}
+
+#[test]
+fn frr_as_nva() {
+    if !require(&[FRR_BGPD, VTYSH, BIRD, BIRDC]) {
+        return;
+    }
+    let slot = 11;
+    let dir = workdir("frr");
+    let serve = Serve::start(&dir, &serve_config(slot, &scenario_peers(slot, true, "")));
+    let second = second_nva(&dir, slot);
+    let mut nva = FrrNva::start(&dir, slot);
+    nva_scenario(slot, &dir, &serve, &mut nva, &second);
+}
+
+#[test]
+fn frr_over_route_limit_gets_cease_max_prefixes() {
+    if !require(&[FRR_BGPD, VTYSH]) {
+        return;
+    }
+    let slot = 12;
+    let dir = workdir("frr-limit");
+    let serve = Serve::start(
+        &dir,
+        &serve_config(slot, &scenario_peers(slot, true, "max_routes = 500")),
+    );
+    let nva = FrrNva::start(&dir, slot);
+    limit_scenario(slot, &dir, &serve, &nva);
 }

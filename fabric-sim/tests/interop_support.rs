@@ -607,3 +607,143 @@ pub fn parse_birdc_routes(text: &str) -> BTreeMap<String, Learned> {
     }
     out
 }
+
+/// The prefixes the NVA under test announces: [`ROUTES`] prefixes, the shared one and the
+/// one withdrawn later.
+pub fn nva_prefixes() -> Vec<String> {
+    let mut all: Vec<String> = (0..ROUTES).map(nth_prefix).collect();
+    all.push(SHARED_PREFIX.to_owned());
+    all.push(WITHDRAWN_PREFIX.to_owned());
+    all
+}
+
+// ------------------------------------------------------------------------------------
+// FRR
+// ------------------------------------------------------------------------------------
+
+/// FRR's BGP daemon.
+pub const FRR_BGPD: &str = "/usr/lib/frr/bgpd";
+/// FRR's shell.
+pub const VTYSH: &str = "/usr/bin/vtysh";
+
+/// A running FRR bgpd (without zebra), NVA of the route server.
+pub struct Frr {
+    /// The process.
+    pub proc: Proc,
+    dir: PathBuf,
+    conf: PathBuf,
+    vty: PathBuf,
+    me: Ipv4Addr,
+    /// The route server's address.
+    pub rs: Ipv4Addr,
+}
+
+impl Frr {
+    /// Configures and starts FRR at `me` (AS 65001), announcing [`nva_prefixes`] with a
+    /// community, a large community, its AS prepended once and next hop `next_hop`.
+    pub fn start(dir: &Path, me: Ipv4Addr, rs: Ipv4Addr, next_hop: &str) -> Self {
+        let networks: String = nva_prefixes()
+            .iter()
+            .map(|p| format!("  network {p}\n"))
+            .collect();
+        let conf = format!(
+            "frr defaults traditional\nhostname nva-frr\nrouter bgp 65001\n bgp router-id {me}\n bgp log-neighbor-changes\n no bgp ebgp-requires-policy\n no bgp network import-check\n neighbor {rs} remote-as 65515\n neighbor {rs} port {PORT}\n neighbor {rs} update-source {me}\n neighbor {rs} disable-connected-check\n neighbor {rs} timers 3 9\n neighbor {rs} timers connect 2\n address-family ipv4 unicast\n{networks}  neighbor {rs} activate\n  neighbor {rs} route-map OUT out\n exit-address-family\n!\nroute-map OUT permit 10\n set community 65001:100\n set large-community 65001:1:2\n set as-path prepend 65001\n set ip next-hop {next_hop}\n!\n"
+        );
+        let path = dir.join("frr.conf");
+        std::fs::write(&path, conf).expect("write frr.conf");
+        let vty = dir.join("frr.vty");
+        std::fs::create_dir_all(&vty).expect("vty dir");
+        let _ = Command::new("chmod").arg("777").arg(&vty).status();
+        let mut frr = Self {
+            proc: spawn_frr(dir, &path, &vty, me),
+            dir: dir.to_owned(),
+            conf: path,
+            vty,
+            me,
+            rs,
+        };
+        frr.proc.name = "frr".to_owned();
+        frr
+    }
+
+    /// Starts it again with the same configuration.
+    pub fn restart(&mut self) {
+        self.proc = spawn_frr(&self.dir, &self.conf, &self.vty, self.me);
+    }
+
+    /// `vtysh -c` for each command, in order.
+    pub fn vtysh(&self, commands: &[&str]) -> String {
+        let mut cmd = Command::new(VTYSH);
+        cmd.arg("--vty_socket").arg(&self.vty).args(["-d", "bgpd"]);
+        for c in commands {
+            cmd.args(["-c", c]);
+        }
+        let out = cmd.output().expect("vtysh");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `show bgp neighbors RS json`, the route server's entry.
+    pub fn neighbor(&self) -> Value {
+        let text = self.vtysh(&[&format!("show bgp neighbors {} json", self.rs)]);
+        serde_json::from_str::<Value>(&text).map_or(Value::Null, |v| v[self.rs.to_string()].clone())
+    }
+
+    /// Routes learned from the route server.
+    pub fn learned(&self) -> BTreeMap<String, Learned> {
+        let text = self.vtysh(&["show bgp ipv4 unicast json"]);
+        let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        let mut out = BTreeMap::new();
+        let Some(routes) = v["routes"].as_object() else {
+            return out;
+        };
+        let rs = self.rs.to_string();
+        for (prefix, paths) in routes {
+            for p in paths.as_array().into_iter().flatten() {
+                if p["peerId"] != rs.as_str() {
+                    continue;
+                }
+                out.insert(
+                    prefix.clone(),
+                    Learned {
+                        as_path: p["path"].as_str().unwrap_or_default().to_owned(),
+                        next_hop: p["nexthops"][0]["ip"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_owned(),
+                        communities: String::new(),
+                        large_communities: String::new(),
+                    },
+                );
+            }
+        }
+        out
+    }
+
+    /// Its log (stdout).
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(self.dir.join("frr.out")).unwrap_or_default()
+    }
+}
+
+fn spawn_frr(dir: &Path, conf: &Path, vty: &Path, me: Ipv4Addr) -> Proc {
+    let mut cmd = Command::new(FRR_BGPD);
+    cmd.arg("-f")
+        .arg(conf)
+        .arg("-i")
+        .arg(dir.join("frr.pid"))
+        .args([
+            "-p",
+            &PORT.to_string(),
+            "-l",
+            &me.to_string(),
+            "-n",
+            "-Z",
+            "-S",
+            "-P",
+            "0",
+        ])
+        .arg("--vty_socket")
+        .arg(vty)
+        .args(["--log", "stdout", "--log-level", "informational"]);
+    Proc::spawn("frr", cmd, &dir.join("frr.out"))
+}
