@@ -196,6 +196,56 @@ impl Nva for FrrNva {
     }
 }
 
+// ----- GoBGP --------------------------------------------------------------------------
+
+struct GobgpNva(Gobgp);
+
+impl Nva for GobgpNva {
+    fn name(&self) -> &'static str {
+        "GoBGP"
+    }
+    fn established(&self) -> bool {
+        self.0.neighbor()["state"]["session_state"] == 6
+    }
+    fn peer_capabilities(&self) -> String {
+        self.0.neighbor()["state"]["remote_cap"].to_string()
+    }
+    fn expected_capabilities(&self) -> &'static [&'static str] {
+        &[
+            "apipb.RouteRefreshCapability",
+            "apipb.EnhancedRouteRefreshCapability",
+            "apipb.FourOctetASNCapability",
+        ]
+    }
+    fn learned(&self) -> BTreeMap<String, Learned> {
+        self.0.learned()
+    }
+    fn withdraw(&mut self) {
+        self.0
+            .cli(&["global", "rib", "-a", "ipv4", "del", WITHDRAWN_PREFIX]);
+    }
+    fn request_refresh(&mut self) -> Option<()> {
+        // GoBGP keeps every Adj-RIB-In: `softresetin` re-reads it and sends no
+        // ROUTE-REFRESH, so there is nothing to answer.
+        None
+    }
+    fn refresh_answered(&self) -> bool {
+        false
+    }
+    fn max_prefix_cease_logged(&self) -> bool {
+        let log = self.0.log_text();
+        log.lines().any(|l| {
+            l.contains("received notification") && l.contains("Code=6") && l.contains("Subcode=1")
+        })
+    }
+    fn kill9(&mut self) {
+        self.0.proc.kill9();
+    }
+    fn restart(&mut self) {
+        self.0.restart();
+    }
+}
+
 // ----- the scenario -------------------------------------------------------------------
 
 /// The peers of a scenario's route server: the daemon (`passive` as given, dialled on
@@ -574,5 +624,43 @@ fn frr_over_route_limit_gets_cease_max_prefixes() {
         &serve_config(slot, &scenario_peers(slot, true, "max_routes = 500")),
     );
     let nva = FrrNva::start(&dir, slot);
+    limit_scenario(slot, &dir, &serve, &nva);
+}
+
+#[test]
+fn gobgp_as_nva() {
+    if !require(&[GOBGPD, GOBGP, BIRD, BIRDC]) {
+        return;
+    }
+    let slot = 21;
+    let dir = workdir("gobgp");
+    let serve = Serve::start(&dir, &serve_config(slot, &scenario_peers(slot, true, "")));
+    let second = second_nva(&dir, slot);
+    let mut nva = GobgpNva(Gobgp::start(
+        &dir,
+        addr(slot, 11),
+        addr(slot, 1),
+        "198.51.100.11",
+    ));
+    nva_scenario(slot, &dir, &serve, &mut nva, &second);
+}
+
+#[test]
+fn gobgp_over_route_limit_gets_cease_max_prefixes() {
+    if !require(&[GOBGPD, GOBGP]) {
+        return;
+    }
+    let slot = 22;
+    let dir = workdir("gobgp-limit");
+    let serve = Serve::start(
+        &dir,
+        &serve_config(slot, &scenario_peers(slot, true, "max_routes = 500")),
+    );
+    let nva = GobgpNva(Gobgp::start(
+        &dir,
+        addr(slot, 11),
+        addr(slot, 1),
+        "198.51.100.11",
+    ));
     limit_scenario(slot, &dir, &serve, &nva);
 }

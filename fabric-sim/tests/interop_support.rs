@@ -747,3 +747,165 @@ fn spawn_frr(dir: &Path, conf: &Path, vty: &Path, me: Ipv4Addr) -> Proc {
         .args(["--log", "stdout", "--log-level", "informational"]);
     Proc::spawn("frr", cmd, &dir.join("frr.out"))
 }
+
+// ------------------------------------------------------------------------------------
+// GoBGP
+// ------------------------------------------------------------------------------------
+
+/// GoBGP's daemon.
+pub const GOBGPD: &str = "/usr/bin/gobgpd";
+/// GoBGP's client.
+pub const GOBGP: &str = "/usr/bin/gobgp";
+
+/// A running gobgpd, NVA of the route server; its routes added through its API.
+pub struct Gobgp {
+    /// The process.
+    pub proc: Proc,
+    dir: PathBuf,
+    conf: PathBuf,
+    me: Ipv4Addr,
+    /// The route server's address.
+    pub rs: Ipv4Addr,
+    next_hop: String,
+}
+
+impl Gobgp {
+    /// Configures and starts gobgpd at `me` (AS 65001) and adds [`nva_prefixes`].
+    pub fn start(dir: &Path, me: Ipv4Addr, rs: Ipv4Addr, next_hop: &str) -> Self {
+        let conf = format!(
+            "[global.config]\n  as = 65001\n  router-id = \"{me}\"\n  port = {PORT}\n  local-address-list = [\"{me}\"]\n[[neighbors]]\n  [neighbors.config]\n    neighbor-address = \"{rs}\"\n    peer-as = 65515\n  [neighbors.timers.config]\n    hold-time = 9\n    keepalive-interval = 3\n    connect-retry = 2\n  [neighbors.transport.config]\n    local-address = \"{me}\"\n    remote-port = {PORT}\n  [[neighbors.afi-safis]]\n    [neighbors.afi-safis.config]\n      afi-safi-name = \"ipv4-unicast\"\n"
+        );
+        let path = dir.join("gobgp.toml");
+        std::fs::write(&path, conf).expect("write gobgp.toml");
+        let mut g = Self {
+            proc: spawn_gobgp(dir, &path, me),
+            dir: dir.to_owned(),
+            conf: path,
+            me,
+            rs,
+            next_hop: next_hop.to_owned(),
+        };
+        g.add_routes();
+        g.proc.name = "gobgp".to_owned();
+        g
+    }
+
+    /// Starts it again and adds its routes again.
+    pub fn restart(&mut self) {
+        self.proc = spawn_gobgp(&self.dir, &self.conf, self.me);
+        self.add_routes();
+    }
+
+    fn add_routes(&self) {
+        let api_up = wait_for(Duration::from_secs(20), Duration::from_millis(100), || {
+            self.cli(&["global"]).contains("AS").then_some(())
+        });
+        assert!(api_up.is_some(), "gobgpd API did not come up");
+        // One CLI process per route (GoBGP has no bulk add); four at a time.
+        let prefixes = nva_prefixes();
+        for chunk in prefixes.chunks(4) {
+            let children: Vec<Child> = chunk
+                .iter()
+                .map(|p| {
+                    self.command(&[
+                        "global",
+                        "rib",
+                        "add",
+                        "-a",
+                        "ipv4",
+                        p,
+                        "nexthop",
+                        &self.next_hop,
+                        "community",
+                        "65001:100",
+                        "large-community",
+                        "65001:1:2",
+                        "aspath",
+                        "65001",
+                    ])
+                    .stdout(Stdio::null())
+                    .spawn()
+                    .expect("gobgp")
+                })
+                .collect();
+            for mut c in children {
+                let _ = c.wait();
+            }
+        }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(GOBGP);
+        cmd.args(["-u", &self.me.to_string(), "-p", "50051"])
+            .args(args);
+        cmd
+    }
+
+    /// `gobgp` output.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = self.command(args).output().expect("gobgp");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `gobgp neighbor RS -j`.
+    pub fn neighbor(&self) -> Value {
+        serde_json::from_str(&self.cli(&["neighbor", &self.rs.to_string(), "-j"]))
+            .unwrap_or(Value::Null)
+    }
+
+    /// Routes learned from the route server.
+    pub fn learned(&self) -> BTreeMap<String, Learned> {
+        let v: Value = serde_json::from_str(&self.cli(&["global", "rib", "-a", "ipv4", "-j"]))
+            .unwrap_or(Value::Null);
+        let mut out = BTreeMap::new();
+        let rs = self.rs.to_string();
+        for (prefix, paths) in v.as_object().into_iter().flatten() {
+            for p in paths.as_array().into_iter().flatten() {
+                if p["neighbor-ip"] != rs.as_str() {
+                    continue;
+                }
+                let mut r = Learned::default();
+                for a in p["attrs"].as_array().into_iter().flatten() {
+                    match a["type"].as_u64() {
+                        Some(2) => {
+                            let asns: Vec<String> = a["as_paths"]
+                                .as_array()
+                                .into_iter()
+                                .flatten()
+                                .flat_map(|seg| seg["asns"].as_array().cloned().unwrap_or_default())
+                                .map(|n| n.to_string())
+                                .collect();
+                            r.as_path = asns.join(" ");
+                        }
+                        Some(3) => {
+                            r.next_hop = a["nexthop"].as_str().unwrap_or_default().to_owned()
+                        }
+                        _ => {}
+                    }
+                }
+                out.insert(prefix.clone(), r);
+            }
+        }
+        out
+    }
+
+    /// Its log.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(self.dir.join("gobgp.out")).unwrap_or_default()
+    }
+}
+
+fn spawn_gobgp(dir: &Path, conf: &Path, me: Ipv4Addr) -> Proc {
+    let mut cmd = Command::new(GOBGPD);
+    cmd.arg("-f").arg(conf).args([
+        "-t",
+        "toml",
+        "-l",
+        "info",
+        "-p",
+        "--api-hosts",
+        &format!("{me}:50051"),
+        "--pprof-disable",
+    ]);
+    Proc::spawn("gobgp", cmd, &dir.join("gobgp.out"))
+}
