@@ -26,6 +26,10 @@ const SECOND_NVA_ASN: u32 = 65002;
 trait Nva {
     /// The daemon's name in messages.
     fn name(&self) -> &'static str;
+    /// The NEXT_HOP the daemon puts on its routes.
+    fn next_hop(&self) -> String {
+        "198.51.100.11".to_owned()
+    }
     /// Whether the daemon says its session to the route server is Established.
     fn established(&self) -> bool;
     /// The capabilities the daemon saw in the route server's OPEN (its own words).
@@ -246,6 +250,91 @@ impl Nva for GobgpNva {
     }
 }
 
+// ----- OpenBGPD -----------------------------------------------------------------------
+
+struct OpenbgpdNva {
+    daemon: Openbgpd,
+    updates_before_refresh: u64,
+}
+
+impl OpenbgpdNva {
+    fn start(dir: &std::path::Path, slot: u8) -> Self {
+        Self {
+            daemon: Openbgpd::start(dir, addr(slot, 11), addr(slot, 1), "198.51.100.11"),
+            updates_before_refresh: 0,
+        }
+    }
+}
+
+/// The route server's peer entry for OpenBGPD: the route server dials it (see
+/// [`Openbgpd`]), retrying every 2 s.
+const OPENBGPD_PEER: &str = "connect_retry = 2\nidle_hold = 1";
+
+impl Nva for OpenbgpdNva {
+    fn name(&self) -> &'static str {
+        "OpenBGPD"
+    }
+    fn next_hop(&self) -> String {
+        // OpenBGPD 7.7 sends its own address as NEXT_HOP to an eBGP neighbour even when
+        // the network statement sets another (seen in every run).
+        self.daemon.neighbor()["session"]["local"]["address"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+    fn established(&self) -> bool {
+        self.daemon.neighbor()["state"] == "Established"
+    }
+    fn peer_capabilities(&self) -> String {
+        let n = self.daemon.neighbor();
+        format!(
+            "remote {} negotiated {}",
+            n["session"]["remote"]["capabilities"], n["session"]["capabilities"]
+        )
+    }
+    fn expected_capabilities(&self) -> &'static [&'static str] {
+        &[
+            r#"remote {"as4byte":true,"enhanced_refresh":true,"#,
+            r#""refresh":true"#,
+            r#"negotiated {"as4byte":true,"enhanced_refresh":true"#,
+        ]
+    }
+    fn learned(&self) -> BTreeMap<String, Learned> {
+        self.daemon.learned()
+    }
+    fn withdraw(&mut self) {
+        self.daemon.ctl(&["network", "delete", WITHDRAWN_PREFIX]);
+    }
+    fn request_refresh(&mut self) -> Option<()> {
+        self.updates_before_refresh = self.daemon.neighbor()["stats"]["message"]["received"]
+            ["updates"]
+            .as_u64()
+            .unwrap_or(0);
+        self.daemon
+            .ctl(&["neighbor", &self.daemon.rs.to_string(), "refresh"]);
+        Some(())
+    }
+    fn refresh_answered(&self) -> bool {
+        let stats = &self.daemon.neighbor()["stats"];
+        stats["message"]["sent"]["route_refresh"].as_u64() >= Some(1)
+            && stats["message"]["received"]["updates"]
+                .as_u64()
+                .unwrap_or(0)
+                > self.updates_before_refresh
+    }
+    fn max_prefix_cease_logged(&self) -> bool {
+        self.daemon.log_text().lines().any(|l| {
+            l.contains("received notification") && l.contains("Cease") && l.contains("max-prefix")
+        })
+    }
+    fn kill9(&mut self) {
+        self.daemon.proc.kill9();
+    }
+    fn restart(&mut self) {
+        self.daemon.restart();
+    }
+}
+
 // ----- the scenario -------------------------------------------------------------------
 
 /// The peers of a scenario's route server: the daemon (`passive` as given, dialled on
@@ -329,7 +418,7 @@ fn nva_scenario(slot: u8, dir: &std::path::Path, serve: &Serve, nva: &mut dyn Nv
 
     // 2. Programmed: every route toward the daemon's next hop; the shared prefix as ECMP
     //    over both NVAs (equal AS path length, spec 1.5).
-    let nva_nh = "198.51.100.11".to_owned();
+    let nva_nh = nva.next_hop();
     let programmed = wait_for(PROPAGATE, POLL, || {
         let f = serve.programmed();
         (f.len() > ROUTES + 1 && f.get(SHARED_PREFIX).is_some_and(|h| h.len() == 2)).then_some(f)
@@ -348,10 +437,15 @@ fn nva_scenario(slot: u8, dir: &std::path::Path, serve: &Serve, nva: &mut dyn Nv
             nth_prefix(i)
         );
     }
+    let mut both = vec![
+        nva_nh.parse::<std::net::IpAddr>().expect("next hop"),
+        "198.51.100.12".parse().expect("next hop"),
+    ];
+    both.sort();
+    let both: Vec<String> = both.iter().map(ToString::to_string).collect();
     assert_eq!(
-        programmed[SHARED_PREFIX],
-        vec!["198.51.100.11".to_owned(), "198.51.100.12".to_owned()],
-        "ECMP over both NVAs"
+        programmed[SHARED_PREFIX], both,
+        "ECMP over both NVAs, lowest first"
     );
 
     // 3. The second NVA gets them with 65515 prepended, the instance's next hop, and the
@@ -662,5 +756,37 @@ fn gobgp_over_route_limit_gets_cease_max_prefixes() {
         addr(slot, 1),
         "198.51.100.11",
     ));
+    limit_scenario(slot, &dir, &serve, &nva);
+}
+
+#[test]
+fn openbgpd_as_nva_dialled_by_the_route_server() {
+    if !require(&[OPENBGPD, BGPCTL, BIRD, BIRDC]) {
+        return;
+    }
+    let slot = 31;
+    let dir = workdir("openbgpd");
+    let serve = Serve::start(
+        &dir,
+        &serve_config(slot, &scenario_peers(slot, false, OPENBGPD_PEER)),
+    );
+    let second = second_nva(&dir, slot);
+    let mut nva = OpenbgpdNva::start(&dir, slot);
+    nva_scenario(slot, &dir, &serve, &mut nva, &second);
+}
+
+#[test]
+fn openbgpd_over_route_limit_gets_cease_max_prefixes() {
+    if !require(&[OPENBGPD, BGPCTL]) {
+        return;
+    }
+    let slot = 32;
+    let dir = workdir("openbgpd-limit");
+    let extra = format!("{OPENBGPD_PEER}\nmax_routes = 500");
+    let serve = Serve::start(
+        &dir,
+        &serve_config(slot, &scenario_peers(slot, false, &extra)),
+    );
+    let nva = OpenbgpdNva::start(&dir, slot);
     limit_scenario(slot, &dir, &serve, &nva);
 }

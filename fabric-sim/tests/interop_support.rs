@@ -909,3 +909,154 @@ fn spawn_gobgp(dir: &Path, conf: &Path, me: Ipv4Addr) -> Proc {
     ]);
     Proc::spawn("gobgp", cmd, &dir.join("gobgp.out"))
 }
+
+// ------------------------------------------------------------------------------------
+// OpenBGPD
+// ------------------------------------------------------------------------------------
+
+/// OpenBGPD's daemon (not FRR's bgpd).
+pub const OPENBGPD: &str = "/usr/sbin/bgpd";
+/// OpenBGPD's client.
+pub const BGPCTL: &str = "/usr/sbin/bgpctl";
+
+/// A running OpenBGPD, NVA of the route server. OpenBGPD 7.7 cannot dial a peer on a
+/// port other than 179, so it listens on its own address and the route server dials it.
+pub struct Openbgpd {
+    /// The process (the parent of its session engine, RDE and RTR processes).
+    pub proc: Proc,
+    dir: PathBuf,
+    conf: PathBuf,
+    sock: PathBuf,
+    /// The route server's address.
+    pub rs: Ipv4Addr,
+    next_hop: String,
+}
+
+impl Openbgpd {
+    /// Configures and starts OpenBGPD at `me` (AS 65001) announcing [`nva_prefixes`].
+    pub fn start(dir: &Path, me: Ipv4Addr, rs: Ipv4Addr, next_hop: &str) -> Self {
+        let sock = dir.join("obgpd.sock");
+        let set = format!("set {{ community 65001:100 large-community 65001:1:2 prepend-self 1 nexthop {next_hop} }}");
+        // The withdrawable prefix is added at run time (bgpctl can only delete those).
+        let networks: String = nva_prefixes()
+            .iter()
+            .filter(|p| *p != WITHDRAWN_PREFIX)
+            .map(|p| format!("network {p} {set}\n"))
+            .collect();
+        let conf = format!(
+            "AS 65001\nrouter-id {me}\nlisten on {me} port {PORT}\nsocket \"{sock}\"\nfib-update no\n{networks}neighbor {rs} {{\n  remote-as 65515\n  local-address {me}\n  passive\n  holdtime 9\n  announce IPv4 unicast\n  announce enhanced refresh yes\n}}\nallow from any\nallow to any\n",
+            sock = sock.display(),
+        );
+        let path = dir.join("obgpd.conf");
+        std::fs::write(&path, conf).expect("write obgpd.conf");
+        // Its privilege-separated engine chroots there.
+        std::fs::create_dir_all("/run/openbgpd").expect("mkdir /run/openbgpd");
+        let check = Command::new(OPENBGPD)
+            .arg("-n")
+            .arg("-f")
+            .arg(&path)
+            .output()
+            .expect("bgpd -n");
+        assert!(
+            check.status.success(),
+            "openbgpd config: {}",
+            String::from_utf8_lossy(&check.stderr)
+        );
+        let mut o = Self {
+            proc: spawn_openbgpd(dir, &path),
+            dir: dir.to_owned(),
+            conf: path,
+            sock,
+            rs,
+            next_hop: next_hop.to_owned(),
+        };
+        o.add_dynamic();
+        o.proc.name = "openbgpd".to_owned();
+        o
+    }
+
+    fn add_dynamic(&self) {
+        let up = wait_for(Duration::from_secs(20), Duration::from_millis(100), || {
+            self.sock.exists().then_some(())
+        });
+        assert!(up.is_some(), "OpenBGPD control socket did not appear");
+        self.ctl(&[
+            "network",
+            "add",
+            WITHDRAWN_PREFIX,
+            "community",
+            "65001:100",
+            "large-community",
+            "65001:1:2",
+            "prepend-self",
+            "1",
+            "nexthop",
+            &self.next_hop,
+        ]);
+    }
+
+    /// Starts it again.
+    pub fn restart(&mut self) {
+        let _ = std::fs::remove_file(&self.sock);
+        self.proc = spawn_openbgpd(&self.dir, &self.conf);
+        self.add_dynamic();
+    }
+
+    /// `bgpctl` output.
+    pub fn ctl(&self, args: &[&str]) -> String {
+        let out = Command::new(BGPCTL)
+            .arg("-s")
+            .arg(&self.sock)
+            .args(args)
+            .output()
+            .expect("bgpctl");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `bgpctl -j show neighbor RS`, its entry.
+    pub fn neighbor(&self) -> Value {
+        let v: Value =
+            serde_json::from_str(&self.ctl(&["-j", "show", "neighbor", &self.rs.to_string()]))
+                .unwrap_or(Value::Null);
+        v["neighbors"][0].clone()
+    }
+
+    /// Routes learned from the route server.
+    pub fn learned(&self) -> BTreeMap<String, Learned> {
+        let v: Value = serde_json::from_str(&self.ctl(&[
+            "-j",
+            "show",
+            "rib",
+            "in",
+            "neighbor",
+            &self.rs.to_string(),
+        ]))
+        .unwrap_or(Value::Null);
+        v["rib"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| {
+                (
+                    r["prefix"].as_str().unwrap_or_default().to_owned(),
+                    Learned {
+                        as_path: r["aspath"].as_str().unwrap_or_default().to_owned(),
+                        next_hop: r["exit_nexthop"].as_str().unwrap_or_default().to_owned(),
+                        ..Learned::default()
+                    },
+                )
+            })
+            .collect()
+    }
+
+    /// Its log.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(self.dir.join("openbgpd.out")).unwrap_or_default()
+    }
+}
+
+fn spawn_openbgpd(dir: &Path, conf: &Path) -> Proc {
+    let mut cmd = Command::new(OPENBGPD);
+    cmd.arg("-d").arg("-v").arg("-f").arg(conf);
+    Proc::spawn("openbgpd", cmd, &dir.join("openbgpd.out"))
+}
