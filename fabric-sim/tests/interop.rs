@@ -12,13 +12,12 @@
 //!
 //! A missing daemon fails the test under `CI=true` and skips it otherwise.
 
-#[path = "interop_support.rs"]
-mod support;
+mod interop_support;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use support::*;
+use interop_support::*;
 
 const SECOND_NVA_ASN: u32 = 65002;
 
@@ -335,6 +334,50 @@ impl Nva for OpenbgpdNva {
     }
 }
 
+// ----- ExaBGP -------------------------------------------------------------------------
+
+struct ExabgpNva(Exabgp);
+
+impl Nva for ExabgpNva {
+    fn name(&self) -> &'static str {
+        "ExaBGP"
+    }
+    fn established(&self) -> bool {
+        self.0.state() == "up"
+    }
+    fn peer_capabilities(&self) -> String {
+        self.0.open_received()["capabilities"].to_string()
+    }
+    fn expected_capabilities(&self) -> &'static [&'static str] {
+        &["route-refresh", "enhanced-route-refresh", "asn4"]
+    }
+    fn learned(&self) -> BTreeMap<String, Learned> {
+        self.0.learned()
+    }
+    fn withdraw(&mut self) {
+        self.0.withdraw(WITHDRAWN_PREFIX);
+    }
+    fn request_refresh(&mut self) -> Option<()> {
+        // ExaBGP has no command that sends ROUTE-REFRESH.
+        None
+    }
+    fn refresh_answered(&self) -> bool {
+        false
+    }
+    fn max_prefix_cease_logged(&self) -> bool {
+        self.0.received().iter().any(|e| {
+            let n = &e["neighbor"]["notification"];
+            e["type"] == "notification" && n["code"] == 6 && n["subcode"] == 1
+        })
+    }
+    fn kill9(&mut self) {
+        self.0.proc.kill9();
+    }
+    fn restart(&mut self) {
+        self.0.restart();
+    }
+}
+
 // ----- the scenario -------------------------------------------------------------------
 
 /// The peers of a scenario's route server: the daemon (`passive` as given, dialled on
@@ -437,7 +480,7 @@ fn nva_scenario(slot: u8, dir: &std::path::Path, serve: &Serve, nva: &mut dyn Nv
             nth_prefix(i)
         );
     }
-    let mut both = vec![
+    let mut both = [
         nva_nh.parse::<std::net::IpAddr>().expect("next hop"),
         "198.51.100.12".parse().expect("next hop"),
     ];
@@ -788,5 +831,45 @@ fn openbgpd_over_route_limit_gets_cease_max_prefixes() {
         &serve_config(slot, &scenario_peers(slot, false, &extra)),
     );
     let nva = OpenbgpdNva::start(&dir, slot);
+    limit_scenario(slot, &dir, &serve, &nva);
+}
+
+#[test]
+fn exabgp_as_nva() {
+    let exabgp = exabgp_bin();
+    if !require(&[&exabgp, BIRD, BIRDC]) {
+        return;
+    }
+    let slot = 41;
+    let dir = workdir("exabgp");
+    let serve = Serve::start(&dir, &serve_config(slot, &scenario_peers(slot, true, "")));
+    let second = second_nva(&dir, slot);
+    let mut nva = ExabgpNva(Exabgp::start(
+        &dir,
+        addr(slot, 11),
+        addr(slot, 1),
+        "198.51.100.11",
+    ));
+    nva_scenario(slot, &dir, &serve, &mut nva, &second);
+}
+
+#[test]
+fn exabgp_over_route_limit_gets_cease_max_prefixes() {
+    let exabgp = exabgp_bin();
+    if !require(&[&exabgp]) {
+        return;
+    }
+    let slot = 42;
+    let dir = workdir("exabgp-limit");
+    let serve = Serve::start(
+        &dir,
+        &serve_config(slot, &scenario_peers(slot, true, "max_routes = 500")),
+    );
+    let nva = ExabgpNva(Exabgp::start(
+        &dir,
+        addr(slot, 11),
+        addr(slot, 1),
+        "198.51.100.11",
+    ));
     limit_scenario(slot, &dir, &serve, &nva);
 }

@@ -98,13 +98,33 @@ pub fn wait_for<T>(
     }
 }
 
-/// A fresh working directory for one test.
-pub fn workdir(test: &str) -> PathBuf {
+/// A test's working directory: removed when the test passes, kept (and named in the
+/// failure message) when it fails.
+pub struct WorkDir(PathBuf);
+
+impl std::ops::Deref for WorkDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// A fresh working directory for one test. Declare it before the processes that use it:
+/// they are stopped (dropped) before it is removed.
+pub fn workdir(test: &str) -> WorkDir {
     let dir =
         std::env::temp_dir().join(format!("fabric-sim-interop-{test}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("create work directory");
-    dir
+    WorkDir(dir)
 }
 
 /// A process this test started: stopped by its pid (and, for daemons that fork, the pids
@@ -1059,4 +1079,202 @@ fn spawn_openbgpd(dir: &Path, conf: &Path) -> Proc {
     let mut cmd = Command::new(OPENBGPD);
     cmd.arg("-d").arg("-v").arg("-f").arg(conf);
     Proc::spawn("openbgpd", cmd, &dir.join("openbgpd.out"))
+}
+
+// ------------------------------------------------------------------------------------
+// ExaBGP
+// ------------------------------------------------------------------------------------
+
+/// A running ExaBGP, NVA of the route server. What it receives (state changes, OPENs,
+/// UPDATEs, NOTIFICATIONs) is written as JSON lines by a helper process; commands go to it
+/// through a file its other helper follows.
+pub struct Exabgp {
+    /// The process.
+    pub proc: Proc,
+    dir: PathBuf,
+    conf: PathBuf,
+    rs: Ipv4Addr,
+    next_hop: String,
+}
+
+impl Exabgp {
+    /// Configures and starts ExaBGP at `me` (AS 65001), announcing [`nva_prefixes`].
+    pub fn start(dir: &Path, me: Ipv4Addr, rs: Ipv4Addr, next_hop: &str) -> Self {
+        let cmd_file = dir.join("exa.cmd");
+        let rcv_file = dir.join("exa-rcv.json");
+        std::fs::write(&cmd_file, "").expect("exa.cmd");
+        let cmd_sh = dir.join("exa-cmd.sh");
+        let dump_sh = dir.join("exa-dump.sh");
+        // The helpers must keep running (ExaBGP stops the peer when one exits).
+        std::fs::write(
+            &cmd_sh,
+            format!("#!/bin/sh\nexec tail -n +1 -F {}\n", cmd_file.display()),
+        )
+        .expect("write");
+        std::fs::write(
+            &dump_sh,
+            format!(
+                "#!/bin/sh\nwhile IFS= read -r l; do printf '%s\\n' \"$l\" >>{}; done\n",
+                rcv_file.display()
+            ),
+        )
+        .expect("write");
+        let _ = Command::new("chmod")
+            .arg("+x")
+            .arg(&cmd_sh)
+            .arg(&dump_sh)
+            .status();
+        // ExaBGP sends the AS_PATH exactly as configured (it does not put its own AS in
+        // front on eBGP), so "its AS prepended once" is written out as two.
+        let routes: String = nva_prefixes()
+            .iter()
+            .map(|p| {
+                format!(
+                    "    route {p} next-hop {next_hop} community [65001:100] large-community [65001:1:2] as-path [65001 65001];\n"
+                )
+            })
+            .collect();
+        let conf = format!(
+            "process cmd {{ run {cmd}; encoder text; }}\nprocess dump {{ run {dump}; encoder json; }}\nneighbor {rs} {{\n  router-id {me};\n  local-address {me};\n  local-as 65001;\n  peer-as 65515;\n  connect {PORT};\n  passive false;\n  hold-time 9;\n  family {{ ipv4 unicast; }}\n  static {{\n{routes}  }}\n  api dumpapi {{ processes [ dump ]; receive {{ parsed; update; notification; open; }} neighbor-changes; }}\n  api cmdapi {{ processes [ cmd ]; }}\n}}\n",
+            cmd = cmd_sh.display(),
+            dump = dump_sh.display(),
+        );
+        let path = dir.join("exabgp.conf");
+        std::fs::write(&path, conf).expect("write exabgp.conf");
+        let mut e = Self {
+            proc: spawn_exabgp(dir, &path),
+            dir: dir.to_owned(),
+            conf: path,
+            rs,
+            next_hop: next_hop.to_owned(),
+        };
+        e.proc.name = "exabgp".to_owned();
+        e
+    }
+
+    /// Starts it again.
+    pub fn restart(&mut self) {
+        self.proc = spawn_exabgp(&self.dir, &self.conf);
+    }
+
+    /// Sends an API command for the route server neighbour.
+    pub fn command(&self, command: &str) {
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.dir.join("exa.cmd"))
+            .expect("open exa.cmd");
+        writeln!(f, "neighbor {} {command}", self.rs).expect("write command");
+    }
+
+    /// Withdraws `prefix`.
+    pub fn withdraw(&self, prefix: &str) {
+        self.command(&format!(
+            "withdraw route {prefix} next-hop {}",
+            self.next_hop
+        ));
+    }
+
+    /// Every JSON line its dump helper wrote.
+    pub fn received(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.dir.join("exa-rcv.json"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// The last session state it reported ("up", "down", "connected", ...).
+    pub fn state(&self) -> String {
+        self.received()
+            .iter()
+            .filter(|e| e["type"] == "state")
+            .filter_map(|e| e["neighbor"]["state"].as_str().map(str::to_owned))
+            .next_back()
+            .unwrap_or_default()
+    }
+
+    /// The last OPEN it received, as ExaBGP decoded it.
+    pub fn open_received(&self) -> Value {
+        self.received()
+            .into_iter()
+            .rfind(|e| e["type"] == "open" && e["neighbor"]["direction"] == "receive")
+            .map_or(Value::Null, |e| e["neighbor"]["open"].clone())
+    }
+
+    /// Routes learned from the route server since the session last came up.
+    pub fn learned(&self) -> BTreeMap<String, Learned> {
+        let mut rib = BTreeMap::new();
+        for e in self.received() {
+            if e["type"] == "state"
+                && matches!(e["neighbor"]["state"].as_str(), Some("down" | "connected"))
+            {
+                rib.clear();
+            }
+            if e["type"] != "update" {
+                continue;
+            }
+            let u = &e["neighbor"]["message"]["update"];
+            for nlris in u["withdraw"]
+                .as_object()
+                .into_iter()
+                .flat_map(|m| m.values())
+            {
+                for n in nlris.as_array().into_iter().flatten() {
+                    let key = n["nlri"].as_str().or(n.as_str()).unwrap_or_default();
+                    rib.remove(key);
+                }
+            }
+            let path = &u["attribute"]["as-path"];
+            let as_path: Vec<String> = match path {
+                Value::Array(a) => a.iter().map(ToString::to_string).collect(),
+                Value::Object(segments) => {
+                    let mut keys: Vec<&String> = segments.keys().collect();
+                    keys.sort_by_key(|k| k.parse::<u32>().unwrap_or(0));
+                    keys.iter()
+                        .flat_map(|k| {
+                            segments[*k]["value"]
+                                .as_array()
+                                .cloned()
+                                .unwrap_or_default()
+                        })
+                        .map(|v| v.to_string())
+                        .collect()
+                }
+                _ => Vec::new(),
+            };
+            for by_nh in u["announce"]
+                .as_object()
+                .into_iter()
+                .flat_map(|m| m.values())
+            {
+                for (nh, nlris) in by_nh.as_object().into_iter().flatten() {
+                    for n in nlris.as_array().into_iter().flatten() {
+                        let key = n["nlri"].as_str().or(n.as_str()).unwrap_or_default();
+                        rib.insert(
+                            key.to_owned(),
+                            Learned {
+                                as_path: as_path.join(" "),
+                                next_hop: nh.clone(),
+                                ..Learned::default()
+                            },
+                        );
+                    }
+                }
+            }
+        }
+        rib
+    }
+}
+
+fn spawn_exabgp(dir: &Path, conf: &Path) -> Proc {
+    let mut cmd = Command::new(exabgp_bin());
+    cmd.env("exabgp_daemon_drop", "false")
+        .env("exabgp_daemon_daemonize", "false")
+        .env("exabgp_api_cli", "false")
+        .env("exabgp_log_destination", "stdout")
+        .env("exabgp_tcp_bind", "")
+        .env("exabgp_log_level", "INFO")
+        .arg("server")
+        .arg(conf);
+    Proc::spawn("exabgp", cmd, &dir.join("exabgp.out"))
 }
