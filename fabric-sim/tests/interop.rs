@@ -873,3 +873,126 @@ fn exabgp_over_route_limit_gets_cease_max_prefixes() {
     ));
     limit_scenario(slot, &dir, &serve, &nva);
 }
+
+// ----- TCP-MD5 (RFC 2385) and GTSM (RFC 5082), against BIRD ---------------------------
+
+/// A route server with one BIRD peer at .11 configured with `peer_extra`, BIRD with
+/// `bird_options` in its BGP protocol; whether the session comes up within `wait`.
+fn session_with_bird(
+    test: &str,
+    slot: u8,
+    peer_extra: &str,
+    bird_options: &str,
+    wait: Duration,
+) -> bool {
+    if !require(&[BIRD, BIRDC]) {
+        // Skipped (not under CI): nothing to check.
+        return true;
+    }
+    let dir = workdir(test);
+    let peers = format!(
+        "[[instance.peer]]\naddress = \"{}\"\nasn = 65001\nport = {PORT}\nconnect_retry = 2\nidle_hold = 1\n{peer_extra}\n",
+        addr(slot, 11)
+    );
+    let serve = Serve::start(&dir, &serve_config(slot, &peers));
+    let nva = Bird::start(&dir, "nva", &nva_bird_spec(slot, bird_options));
+    let up = serve
+        .wait_event(wait, |e| e["event"] == "peer_up")
+        .is_some();
+    if up {
+        assert!(
+            wait_for(UP, POLL, || nva.established().then_some(())).is_some(),
+            "BIRD does not see Established"
+        );
+    } else {
+        assert!(
+            !nva.established(),
+            "BIRD Established while the route server is not"
+        );
+    }
+    up
+}
+
+#[test]
+fn md5_signed_session_with_bird_dialling_in() {
+    assert!(session_with_bird(
+        "md5-in",
+        51,
+        "md5_password = \"s3cret-key\"",
+        "password \"s3cret-key\";",
+        UP
+    ));
+}
+
+#[test]
+fn md5_signed_session_dialled_by_the_route_server() {
+    // BIRD only listens; the route server connects, signing from its first SYN.
+    assert!(session_with_bird(
+        "md5-out",
+        52,
+        "md5_password = \"s3cret-key\"\npassive = false",
+        "password \"s3cret-key\"; passive on;",
+        UP
+    ));
+}
+
+#[test]
+fn md5_with_different_keys_never_comes_up() {
+    // The kernel drops every segment whose signature does not verify (RFC 2385 section 2),
+    // so neither side sees a single BGP message.
+    assert!(!session_with_bird(
+        "md5-wrong",
+        53,
+        "md5_password = \"s3cret-key\"",
+        "password \"another-key\";",
+        Duration::from_secs(6)
+    ));
+}
+
+#[test]
+fn md5_required_by_bird_but_not_configured_never_comes_up() {
+    assert!(!session_with_bird(
+        "md5-missing",
+        54,
+        "",
+        "password \"s3cret-key\";",
+        Duration::from_secs(6)
+    ));
+}
+
+#[test]
+fn gtsm_session_with_bird_using_ttl_security() {
+    // BIRD with `ttl security on` and multihop 2 drops packets below TTL 254: the session
+    // only comes up because the route server sends with TTL 255 (RFC 5082 section 3).
+    assert!(session_with_bird(
+        "gtsm-in",
+        55,
+        "ttl_security = true",
+        "ttl security on;",
+        UP
+    ));
+}
+
+#[test]
+fn gtsm_session_dialled_by_the_route_server() {
+    assert!(session_with_bird(
+        "gtsm-out",
+        56,
+        "ttl_security = true\npassive = false",
+        "ttl security on; passive on;",
+        UP
+    ));
+}
+
+#[test]
+fn gtsm_drops_a_peer_sending_with_a_lower_ttl() {
+    // Without ttl security BIRD sends with TTL 2 (multihop 2). Its only peer uses GTSM,
+    // so the route server's listener itself requires TTL 255: BIRD's SYN is dropped.
+    assert!(!session_with_bird(
+        "gtsm-low-ttl",
+        57,
+        "ttl_security = true",
+        "",
+        Duration::from_secs(6)
+    ));
+}

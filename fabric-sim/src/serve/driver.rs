@@ -241,8 +241,13 @@ fn listen(inst: &InstanceConfig) -> io::Result<TcpListener> {
         }
     }
     if inst.peers.iter().any(|p| p.ttl_security) {
-        // The SYN-ACK must already leave with TTL 255 or a GTSM peer drops it.
-        socket::set_gtsm(&sock, inst.listen, false)?;
+        // The SYN-ACK must already leave with TTL 255 or a GTSM peer drops it. When every
+        // peer uses GTSM the listener also requires TTL 255, so even the handshake and the
+        // first segments are checked; otherwise each GTSM peer's socket requires it once
+        // accepted, and what that peer sent before the accept was handled (its OPEN, at
+        // most) is not checked, as in BIRD and FRR, which set the option at the same point.
+        let all = inst.peers.iter().all(|p| p.ttl_security);
+        socket::set_gtsm(&sock, inst.listen, all)?;
     }
     sock.listen(128)
 }
