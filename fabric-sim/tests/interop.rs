@@ -996,3 +996,108 @@ fn gtsm_drops_a_peer_sending_with_a_lower_ttl() {
         Duration::from_secs(6)
     ));
 }
+
+// ----- virtual network changes (SIGHUP) -----------------------------------------------
+
+/// Azure (spec 1.7): after a change of the virtual network's ranges the route server asks
+/// every NVA for its routes again with ROUTE-REFRESH, or resets the session of one that
+/// cannot refresh; the new range is advertised.
+fn vnet_change(
+    test: &str,
+    slot: u8,
+    nva: &mut dyn Nva,
+    serve: &Serve,
+    peers: &str,
+) -> serde_json::Value {
+    let name = nva.name();
+    let nva_addr = addr(slot, 11);
+    assert!(
+        peer_event(serve, 0, "peer_up", nva_addr).is_some(),
+        "{name}: no session ({test})"
+    );
+    assert!(
+        wait_for(PROPAGATE, POLL, || (serve.programmed().len() > ROUTES)
+            .then_some(()))
+        .is_some(),
+        "{name}: routes not programmed"
+    );
+    let before = serve.event_count();
+    let changed = serve_config(slot, peers).replace(
+        &format!("vnet_prefixes = [\"{VNET}\"]"),
+        &format!("vnet_prefixes = [\"{VNET}\", \"10.2.0.0/16\"]"),
+    );
+    serve.reload(&changed);
+    assert!(
+        serve
+            .wait_event_after(before, UP, |e| e["event"] == "vnet_changed")
+            .is_some(),
+        "{name}: reload not taken"
+    );
+    let answer = serve
+        .wait_event_after(before, UP, |e| {
+            matches!(
+                e["event"].as_str(),
+                Some("route_refresh_sent" | "session_reset")
+            ) && e["peer"] == nva_addr.to_string().as_str()
+        })
+        .unwrap_or_else(|| panic!("{name}: neither ROUTE-REFRESH nor reset"));
+    let learned = wait_for(PROPAGATE, POLL, || {
+        let l = nva.learned();
+        l.contains_key("10.2.0.0/16").then_some(l)
+    });
+    assert!(learned.is_some(), "{name} did not learn the new range");
+    // Its routes are still (or again) programmed.
+    assert!(
+        wait_for(PROPAGATE, POLL, || (serve.programmed().len() > ROUTES)
+            .then_some(()))
+        .is_some(),
+        "{name}: routes lost after the change"
+    );
+    answer
+}
+
+#[test]
+fn vnet_change_sends_route_refresh_and_bird_resends_its_routes() {
+    if !require(&[BIRD, BIRDC]) {
+        return;
+    }
+    let slot = 61;
+    let dir = workdir("vnet-bird");
+    let peers = scenario_peers(slot, true, "");
+    let serve = Serve::start(&dir, &serve_config(slot, &peers));
+    let mut nva = BirdNva::start(&dir, slot);
+    let answer = vnet_change("vnet-bird", slot, &mut nva, &serve, &peers);
+    assert_eq!(answer["event"], "route_refresh_sent");
+    // It answers by sending its routes again, after the request in its log.
+    let resent = wait_for(PROPAGATE, POLL, || {
+        let log = nva.0.log_text();
+        let at = log.find("Got ROUTE-REFRESH")?;
+        log[at..].contains("Sending UPDATE").then_some(())
+    });
+    assert!(
+        resent.is_some(),
+        "BIRD did not answer the ROUTE-REFRESH; see {}",
+        dir.display()
+    );
+}
+
+#[test]
+fn vnet_change_resets_exabgp_which_cannot_refresh() {
+    let exabgp = exabgp_bin();
+    if !require(&[&exabgp]) {
+        return;
+    }
+    let slot = 62;
+    let dir = workdir("vnet-exabgp");
+    let peers = scenario_peers(slot, true, "");
+    let serve = Serve::start(&dir, &serve_config(slot, &peers));
+    let mut nva = ExabgpNva(Exabgp::start(
+        &dir,
+        addr(slot, 11),
+        addr(slot, 1),
+        "198.51.100.11",
+    ));
+    // ExaBGP announces no route refresh capability unless told to.
+    let answer = vnet_change("vnet-exabgp", slot, &mut nva, &serve, &peers);
+    assert_eq!(answer["event"], "session_reset");
+}

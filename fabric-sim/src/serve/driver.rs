@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::io::{self, Write as _};
 use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -89,6 +90,7 @@ pub(super) enum InstanceEvent {
         query: status::Query,
         reply: oneshot::Sender<Value>,
     },
+    Reload(Box<InstanceConfig>),
 }
 
 struct Conn {
@@ -126,7 +128,13 @@ struct Instance {
 
 /// Starts every instance and the status endpoint; returns after SIGINT or SIGTERM, once
 /// every peer was sent its Cease.
-pub(super) async fn serve(config: ServeConfig, output: Output) -> Result<(), ServeError> {
+pub(super) async fn serve(
+    path: &Path,
+    config: ServeConfig,
+    output: Output,
+) -> Result<(), ServeError> {
+    // Installed first: a signal arriving during start-up is not lost.
+    let mut signals = Signals::install()?;
     let clock = Clock {
         epoch: std::time::Instant::now(),
     };
@@ -200,9 +208,12 @@ pub(super) async fn serve(config: ServeConfig, output: Output) -> Result<(), Ser
             json!({"event": "status_listening", "address": addr.to_string()}),
         );
         printer.flush();
-        tokio::spawn(status::serve_http(listener, directory));
+        tokio::spawn(status::serve_http(listener, directory.clone()));
     }
-    wait_for_signal().await?;
+    let mut printer = Printer::new("serve".to_owned(), output);
+    while signals.next().await == Signal::Reload {
+        reload(path, &directory, &mut printer).await;
+    }
     let _ = stop_tx.send(true);
     for task in tasks {
         let _ = task.await;
@@ -210,19 +221,75 @@ pub(super) async fn serve(config: ServeConfig, output: Output) -> Result<(), Ser
     Ok(())
 }
 
-async fn wait_for_signal() -> Result<(), ServeError> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let io_err = |source| ServeError::Io {
-        what: "installing signal handlers".to_owned(),
-        source,
-    };
-    let mut term = signal(SignalKind::terminate()).map_err(io_err)?;
-    let mut int = signal(SignalKind::interrupt()).map_err(io_err)?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Signal {
+    /// SIGHUP: read the configuration file again.
+    Reload,
+    /// SIGINT or SIGTERM.
+    Stop,
+}
+
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> Result<Self, ServeError> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let io_err = |source| ServeError::Io {
+            what: "installing signal handlers".to_owned(),
+            source,
+        };
+        Ok(Self {
+            term: signal(SignalKind::terminate()).map_err(io_err)?,
+            int: signal(SignalKind::interrupt()).map_err(io_err)?,
+            hup: signal(SignalKind::hangup()).map_err(io_err)?,
+        })
     }
-    Ok(())
+
+    async fn next(&mut self) -> Signal {
+        tokio::select! {
+            _ = self.term.recv() => Signal::Stop,
+            _ = self.int.recv() => Signal::Stop,
+            _ = self.hup.recv() => Signal::Reload,
+        }
+    }
+}
+
+/// SIGHUP: reads the file again and hands each running instance its new virtual network
+/// ranges (the route server then sends every peer ROUTE-REFRESH, or resets a peer that
+/// cannot refresh, as Azure does). Other changes need a restart and are reported as such;
+/// a file that no longer parses changes nothing.
+async fn reload(
+    path: &Path,
+    instances: &[(String, mpsc::Sender<InstanceEvent>)],
+    printer: &mut Printer,
+) {
+    let config = match super::config::load(path) {
+        Ok(config) => config,
+        Err(e) => {
+            printer.line(
+                format!("reload refused, nothing changed: {e}"),
+                json!({"event": "reload_failed", "error": e.to_string()}),
+            );
+            printer.flush();
+            return;
+        }
+    };
+    for inst in config.instances {
+        match instances.iter().find(|(name, _)| *name == inst.name) {
+            Some((_, tx)) => {
+                let _ = tx.send(InstanceEvent::Reload(Box::new(inst))).await;
+            }
+            None => printer.line(
+                format!("reload: new instance {} needs a restart", inst.name),
+                json!({"event": "reload_ignored", "what": format!("instance {}", inst.name)}),
+            ),
+        }
+    }
+    printer.flush();
 }
 
 /// The instance's listening socket: TCP-MD5 keys of the peers that have one (the kernel
@@ -481,6 +548,49 @@ impl Instance {
             InstanceEvent::Status { query, reply } => {
                 let _ = reply.send(self.status(&query));
             }
+            InstanceEvent::Reload(config) => self.reload(&config),
+        }
+    }
+
+    fn reload(&mut self, config: &InstanceConfig) {
+        let now = self.clock.now();
+        let current = self.server.config();
+        let vnet = config.server.vnet_prefixes.clone();
+        let mut ignored = Vec::new();
+        if config.listen != self.listen {
+            ignored.push("listen");
+        }
+        if config.server.peers != current.peers
+            || config.peers.iter().any(|p| {
+                !matches!(
+                    self.peers.values().find(|i| i.address == p.address),
+                    Some(i) if i.socket == *p
+                )
+            })
+        {
+            ignored.push("peers");
+        }
+        if config.server.local_address != current.local_address
+            || config.server.router_id != current.router_id
+            || config.server.local_asn != current.local_asn
+            || config.server.hold_time_secs != current.hold_time_secs
+            || config.server.limits != current.limits
+        {
+            ignored.push("next_hop/router_id/local_asn/hold_time/limits");
+        }
+        if !ignored.is_empty() {
+            self.printer.line(
+                format!("reload: changes to {} need a restart", ignored.join(", ")),
+                json!({"event": "reload_ignored", "what": ignored}),
+            );
+        }
+        if vnet != current.vnet_prefixes {
+            let text: Vec<String> = vnet.iter().map(ToString::to_string).collect();
+            self.printer.line(
+                format!("virtual network ranges now {}", text.join(" ")),
+                json!({"event": "vnet_changed", "vnet_prefixes": text}),
+            );
+            self.server.set_vnet_prefixes(now, vnet);
         }
     }
 

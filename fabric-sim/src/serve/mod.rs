@@ -4,8 +4,10 @@
 //! ([`config`] documents every field), accepts connections from the configured peers
 //! only, dials the peers configured `passive = false`, prints session changes and fabric
 //! programming as they happen (text, or JSON lines with `--json`), answers status
-//! requests over HTTP, and on SIGINT or SIGTERM sends every peer Cease / Administrative
-//! Shutdown with an RFC 9003 message before it exits.
+//! requests over HTTP, takes new virtual network ranges from the file on SIGHUP (every
+//! peer is then asked for its routes again with ROUTE-REFRESH, or reset if it cannot
+//! refresh, as Azure does), and on SIGINT or SIGTERM sends every peer Cease /
+//! Administrative Shutdown with an RFC 9003 message before it exits.
 //!
 //! # Why tokio, current-thread, a task per connection
 //!
@@ -150,5 +152,5 @@ pub fn run(args: ServeArgs) -> Result<(), ServeError> {
         json: args.json,
         quiet: args.quiet,
     };
-    runtime.block_on(driver::serve(config, output))
+    runtime.block_on(driver::serve(&args.config, config, output))
 }

@@ -393,6 +393,12 @@ impl Serve {
         serde_json::from_str(body).unwrap_or_else(|e| panic!("status answer {text:?}: {e}"))
     }
 
+    /// Rewrites its configuration file and sends SIGHUP.
+    pub fn reload(&self, config: &str) {
+        std::fs::write(&self.config, config).expect("rewrite serve.toml");
+        signal(self.proc.pid(), "HUP");
+    }
+
     /// SIGTERM, as an operator stops it; waits for it to exit.
     pub fn terminate(&mut self) -> Option<std::process::ExitStatus> {
         signal(self.proc.pid(), "TERM");
