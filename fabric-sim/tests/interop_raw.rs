@@ -191,3 +191,26 @@ fn an_oversized_length_after_established_gets_notification_1_2_with_the_length()
     good.write_all(&keepalive()).expect("write");
     assert!(read_until(&mut good, 4).is_some());
 }
+
+#[test]
+fn a_bad_config_file_is_refused_naming_file_line_and_field() {
+    let dir = workdir("bad-config");
+    let path = dir.join("serve.toml");
+    std::fs::write(
+        &path,
+        "[[instance]]\nlisten = \"127.21.72.1:17900\"\n\n[[instance.peer]]\naddress = \"127.21.72.11\"\nasn = 65515\n",
+    )
+    .expect("write");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_fabric-sim-serve"))
+        .arg("--config")
+        .arg(&path)
+        .output()
+        .expect("run fabric-sim-serve");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let expected = format!(
+        "{}:6:7: field `instance[0].peer[0].asn`: peer 127.21.72.11: field `asn`: 65515 is reserved by Azure",
+        path.display()
+    );
+    assert!(stderr.contains(&expected), "{stderr}");
+}
