@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use route_server::{
-    ConnectionId, Event, FabricChange, FabricChanges, Input, Instant, Output as RsOutput, PeerId,
-    RouteServer, SessionEnd,
+    ConnectionId, Event, FabricChange, FabricChanges, Family, Input, Instant, Output as RsOutput,
+    PeerId, RouteServer, SessionEnd,
 };
 use serde_json::{json, Value};
 use tokio::io::AsyncReadExt as _;
@@ -875,10 +875,11 @@ impl Instance {
                 subtype,
             } => {
                 let (addr, _) = peer_of(self, *peer);
+                let family = family_name(*family);
                 self.printer.line(
-                    format!("peer {addr}: ROUTE-REFRESH {subtype:?} received for {family:?}"),
+                    format!("peer {addr}: ROUTE-REFRESH {subtype:?} received for {family}"),
                     json!({"event": "route_refresh_received", "peer": addr,
-                           "family": format!("{family:?}"), "subtype": format!("{subtype:?}")}),
+                           "family": family, "subtype": format!("{subtype:?}")}),
                 );
             }
             Event::RouteRefreshSent { peer } => {
@@ -994,6 +995,17 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
+    }
+}
+
+/// `ipv4-unicast` and the like, as BGP daemons write families.
+fn family_name(family: Family) -> String {
+    if family == Family::IPV4_UNICAST {
+        "ipv4-unicast".to_owned()
+    } else if family == Family::IPV6_UNICAST {
+        "ipv6-unicast".to_owned()
+    } else {
+        format!("{family:?}")
     }
 }
 
