@@ -880,6 +880,8 @@ impl Session {
                     false,
                 );
             }
+            // A listen-only session never arms the timer; should it fire, keep listening.
+            Event::ConnectRetryTimerExpires if self.config.listen_only => {}
             Event::ConnectRetryTimerExpires => {
                 self.arm_connect_retry();
                 self.connection = Connection::Pending;
@@ -1121,8 +1123,13 @@ impl Session {
     // ----- Actions -----
 
     /// Leaves Idle: ConnectRetryCounter to zero, ConnectRetryTimer on, connect or listen.
+    /// A listen-only session always listens, and without the timer (it never connects).
     fn begin(&mut self, passive: bool) {
         self.connect_retry_counter = 0;
+        if self.config.listen_only {
+            self.set_state(State::Active);
+            return;
+        }
         self.arm_connect_retry();
         if passive {
             self.set_state(State::Active);

@@ -991,11 +991,15 @@ impl RouteServer {
         );
         s.hold_time = self.config.hold_time_secs;
         s.passive = peer.passive;
+        s.listen_only = peer.passive;
         s.connect_retry_time = peer.connect_retry_time;
         s.idle_hold_time = peer.idle_hold_time;
         s.max_idle_hold_time = crate::config::DEFAULT_MAX_IDLE_HOLD_TIME.max(peer.idle_hold_time);
         s.rng_seed = self.config.rng_seed ^ u64::from(id.0).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        s.capabilities.four_octet_as = true;
+        // Azure supports 2-octet ASNs only; the capability (RFC 6793) is offered when the
+        // 4-octet extension is on. Without it a peer's 4-octet ASNs still pass through
+        // AS4_PATH, which RFC 6793 has every speaker merge.
+        s.capabilities.four_octet_as = self.config.extensions.four_octet_asn;
         s.capabilities.families = vec![Family::IPV4_UNICAST];
         if self.config.extensions.ipv6_unicast {
             s.capabilities.families.push(Family::IPV6_UNICAST);
@@ -1374,7 +1378,9 @@ impl RouteServer {
         if !(p.connection_up && rival.open) {
             return;
         }
-        if p.session.state() == State::Established {
+        // The state as of this event: a chunk holding OPEN and KEEPALIVE has moved the
+        // session on already, but the collision is decided as the OPEN arrived.
+        if p.state == State::Established {
             rival
                 .session
                 .handle_input(now, SessionInput::OpenCollisionDump);
