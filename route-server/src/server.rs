@@ -1,7 +1,7 @@
 //! The route server: sessions by peer, import, selection, programming, export.
 
 use std::collections::btree_map::Entry;
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
@@ -340,6 +340,19 @@ pub enum Event {
         /// Request, BoRR or EoRR.
         subtype: RouteRefreshSubtype,
     },
+    /// A peer's enhanced route refresh ended (RFC 7313): the routes it held at its BoRR
+    /// and did not re-send were withdrawn, at its EoRR or when
+    /// [`Limits::refresh_stale_time`](crate::Limits::refresh_stale_time) ran out.
+    RefreshSwept {
+        /// The peer.
+        peer: PeerId,
+        /// The family refreshed.
+        family: Family,
+        /// Routes withdrawn.
+        routes: usize,
+        /// No EoRR came in time.
+        timed_out: bool,
+    },
     /// ROUTE-REFRESH sent to a peer after a virtual network change.
     RouteRefreshSent {
         /// The peer.
@@ -428,7 +441,17 @@ struct Established {
     receive: SessionParams,
     families: Vec<Family>,
     route_refresh: bool,
+    enhanced_route_refresh: bool,
     graceful_restart: Option<GracefulRestart>,
+}
+
+/// A peer's enhanced route refresh under way (RFC 7313): the routes of `family` it held
+/// at its BoRR and has not re-sent (announced or withdrawn) since.
+#[derive(Debug)]
+struct RefreshMark {
+    family: Family,
+    deadline: Instant,
+    unrefreshed: HashSet<IpNet>,
 }
 
 #[derive(Debug)]
@@ -459,6 +482,8 @@ struct Peer {
     limit_batch: Option<LimitBatch>,
     /// The session is being torn down for its route limit: later UPDATEs are ignored.
     limit_hit: bool,
+    /// Its enhanced route refreshes under way, one per family at most.
+    refreshes: Vec<RefreshMark>,
 }
 
 /// The peer's own connection, opened while ours was up (a connection collision).
@@ -618,10 +643,22 @@ impl RouteServer {
                 continue;
             };
             peer.session.handle_timeout(now);
+            if let Some(rival) = &mut peer.rival {
+                rival.session.handle_timeout(now);
+            }
             self.to_drain.insert(id);
             if peer.stale_deadline.is_some_and(|at| at <= now) {
                 peer.stale_deadline = None;
                 dirty.extend(peer.rib_in.sweep_stale(&mut self.rib));
+            }
+            let expired: Vec<Family> = peer
+                .refreshes
+                .iter()
+                .filter(|r| r.deadline <= now)
+                .map(|r| r.family)
+                .collect();
+            for family in expired {
+                self.end_peer_refresh(now, id, family, true);
             }
         }
         self.drain_all(now);
@@ -709,6 +746,7 @@ impl RouteServer {
                 over_prefix_limit: false,
                 limit_batch: None,
                 limit_hit: false,
+                refreshes: Vec::new(),
             },
         );
         self.to_drain.insert(id);
@@ -826,7 +864,14 @@ impl RouteServer {
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.peers
             .values()
-            .flat_map(|p| [p.session.poll_timeout(), p.stale_deadline])
+            .flat_map(|p| {
+                [
+                    p.session.poll_timeout(),
+                    p.stale_deadline,
+                    p.rival.as_ref().and_then(|r| r.session.poll_timeout()),
+                    p.refreshes.iter().map(|r| r.deadline).min(),
+                ]
+            })
             .flatten()
             .min()
     }
@@ -1419,6 +1464,7 @@ impl RouteServer {
                     receive: negotiated.receive.clone(),
                     families: negotiated.families.clone(),
                     route_refresh: negotiated.route_refresh,
+                    enhanced_route_refresh: negotiated.enhanced_route_refresh,
                     graceful_restart: negotiated.graceful_restart.clone(),
                 });
                 self.outputs
@@ -1444,8 +1490,19 @@ impl RouteServer {
                         family: refresh.family,
                         subtype: refresh.subtype,
                     }));
-                if refresh.subtype == RouteRefreshSubtype::Normal {
-                    self.resend(now, id, refresh.family);
+                match refresh.subtype {
+                    RouteRefreshSubtype::Normal => self.answer_refresh(now, id, refresh.family),
+                    RouteRefreshSubtype::BeginningOfRefresh => {
+                        self.begin_peer_refresh(now, id, refresh.family);
+                    }
+                    RouteRefreshSubtype::EndOfRefresh => {
+                        if let Some(peer) = self.peers.get_mut(&id) {
+                            // Like End-of-RIB: the peer's table is complete again.
+                            peer.limit_batch = None;
+                        }
+                        self.end_peer_refresh(now, id, refresh.family, false);
+                    }
+                    RouteRefreshSubtype::Reserved(_) => {}
                 }
             }
             SessionEvent::Down(reason) => {
@@ -1488,6 +1545,7 @@ impl RouteServer {
         };
         peer.limit_batch = None;
         peer.limit_hit = false;
+        peer.refreshes.clear();
         self.rib_out.clear(&mut self.pool, id);
         self.outputs.push_back(Output::Event(Event::PeerDown {
             peer: id,
@@ -1512,6 +1570,81 @@ impl RouteServer {
                 peer.rib_in.clear(&mut self.rib).into_iter().collect()
             }
         };
+        self.process(now, dirty, None);
+    }
+
+    /// Answers a peer's ROUTE-REFRESH: everything advertised to it in `family` again,
+    /// between BoRR and EoRR when it negotiated enhanced route refresh (RFC 7313 section
+    /// 4), so it can sweep what we no longer send.
+    fn answer_refresh(&mut self, now: Instant, id: PeerId, family: Family) {
+        let enhanced = self
+            .peers
+            .get(&id)
+            .and_then(|p| p.established.as_ref())
+            .is_some_and(|e| e.enhanced_route_refresh);
+        let demarcate = |server: &mut Self, subtype| {
+            if let Some(peer) = server.peers.get_mut(&id) {
+                let refresh = bgp_wire::RouteRefresh::new(family, subtype);
+                // Refused only outside Established or for a family not negotiated,
+                // which the session checked before reporting the request.
+                let _ = peer.session.send_route_refresh(now, refresh);
+                server.to_drain.insert(id);
+            }
+        };
+        if enhanced {
+            demarcate(self, RouteRefreshSubtype::BeginningOfRefresh);
+        }
+        self.resend(now, id, family);
+        if enhanced {
+            demarcate(self, RouteRefreshSubtype::EndOfRefresh);
+        }
+    }
+
+    /// The peer's BoRR (RFC 7313 section 4): its routes of `family` are stale until it
+    /// re-sends them; those it does not are swept at its EoRR or after
+    /// [`Limits::refresh_stale_time`](crate::Limits::refresh_stale_time).
+    fn begin_peer_refresh(&mut self, now: Instant, id: PeerId, family: Family) {
+        let stale_time = self.config.limits.refresh_stale_time;
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        let v6 = family == Family::IPV6_UNICAST;
+        let unrefreshed: HashSet<IpNet> = peer
+            .rib_in
+            .received_prefixes(&self.rib, v6)
+            .into_iter()
+            .collect();
+        // A BoRR while a refresh of the family is under way starts it over.
+        peer.refreshes.retain(|r| r.family != family);
+        peer.refreshes.push(RefreshMark {
+            family,
+            deadline: now + stale_time,
+            unrefreshed,
+        });
+    }
+
+    /// The peer's EoRR, or its refresh timed out: withdraws the routes it held at its
+    /// BoRR and did not re-send.
+    fn end_peer_refresh(&mut self, now: Instant, id: PeerId, family: Family, timed_out: bool) {
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        let Some(index) = peer.refreshes.iter().position(|r| r.family == family) else {
+            return;
+        };
+        let mark = peer.refreshes.swap_remove(index);
+        let mut stale: Vec<IpNet> = mark.unrefreshed.into_iter().collect();
+        stale.sort_unstable();
+        let mut dirty = BTreeSet::new();
+        for prefix in &stale {
+            dirty.extend(peer.rib_in.withdraw(&mut self.rib, *prefix));
+        }
+        self.outputs.push_back(Output::Event(Event::RefreshSwept {
+            peer: id,
+            family,
+            routes: stale.len(),
+            timed_out,
+        }));
         self.process(now, dirty, None);
     }
 
@@ -1649,6 +1782,17 @@ impl RouteServer {
             return;
         };
         let rib = &mut self.rib;
+        if !peer.refreshes.is_empty() {
+            // Re-sent (or withdrawn) during an enhanced route refresh: not stale.
+            for (family, nlri) in update
+                .routes_to_withdraw()
+                .chain(update.routes_to_announce())
+            {
+                if let Some(mark) = peer.refreshes.iter_mut().find(|r| r.family == family) {
+                    mark.unrefreshed.remove(&nlri.prefix);
+                }
+            }
+        }
         for (family, nlri) in update.routes_to_withdraw() {
             if family == Family::IPV4_UNICAST || family == Family::IPV6_UNICAST {
                 dirty.extend(peer.rib_in.withdraw(rib, nlri.prefix));

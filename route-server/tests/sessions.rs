@@ -15,7 +15,8 @@ use std::time::Duration;
 
 use bgp_fsm::{Input as SessionInput, Output as SessionOutput, Session, SessionConfig};
 use bgp_wire::{
-    Capability, Message, Nlri, Open, OptionalParameter, SessionParams, Update, UpdatePacker,
+    Capability, Message, Nlri, Open, OptionalParameter, RouteRefresh, SessionParams, Update,
+    UpdatePacker,
 };
 use route_server::testing::{nva_session, route};
 use route_server::{
@@ -855,4 +856,216 @@ fn a_table_reflected_back_is_one_counted_rejection() {
     assert_eq!(examples.len(), route_server::REJECTED_EXAMPLES);
     assert_eq!(examples[0], prefix("172.20.0.0/32"));
     assert!(net.fabric.is_empty());
+}
+
+// ----- 2. Enhanced route refresh (RFC 7313) ----------------------------------------------
+
+fn refresh_bytes(subtype: RouteRefreshSubtype) -> Vec<u8> {
+    Message::RouteRefresh(RouteRefresh::new(Family::IPV4_UNICAST, subtype))
+        .to_bytes(&SessionParams::default())
+}
+
+/// An NVA up on a connection, its connection token.
+fn nva_up(net: &mut Net, config: SessionConfig) -> (usize, ConnectionId) {
+    let (nva, answer) = net.dial_in(NVA, config);
+    let connection = accepted_connection(&answer);
+    net.pump();
+    assert_eq!(net.state(), State::Established);
+    (nva, connection)
+}
+
+fn send(net: &mut Net, connection: ConnectionId, bytes: &[u8]) {
+    net.server
+        .handle_input(net.now, Input::Received { connection, bytes });
+    net.pump();
+}
+
+/// The server's messages on `connection` from index `from` of the wire log, as
+/// (message type, bytes).
+fn messages_since(net: &Net, connection: ConnectionId, from: usize) -> Vec<(u8, Vec<u8>)> {
+    net.wire[from..]
+        .iter()
+        .filter(|(c, _)| *c == connection)
+        .map(|(_, bytes)| (bytes[18], bytes.clone()))
+        .collect()
+}
+
+#[test]
+fn our_answer_to_a_route_refresh_is_framed_by_borr_and_eorr() {
+    let mut net = Net::new(config_with(PeerConfig::nva(IpAddr::V4(NVA), NVA_ASN)));
+    let (nva, connection) = nva_up(&mut net, nva_session(NVA, NVA_ASN));
+    assert!(net.remotes[nva]
+        .received
+        .contains_key(&prefix("10.1.0.0/16")));
+    let from = net.wire.len();
+    let now = net.now;
+    net.remotes[nva]
+        .session
+        .request_refresh(now, Family::IPV4_UNICAST)
+        .expect("negotiated");
+    net.pump();
+    let answer = messages_since(&net, connection, from);
+    // RFC 7313 section 3: ROUTE-REFRESH (type 5) is AFI (2 octets), Message Subtype,
+    // SAFI; BoRR is subtype 1, EoRR subtype 2. Between them, the Adj-RIB-Out again.
+    let borr = [0xff; 16]
+        .iter()
+        .copied()
+        .chain([0, 23, 5, 0, 1, 1, 1])
+        .collect::<Vec<u8>>();
+    let eorr = [0xff; 16]
+        .iter()
+        .copied()
+        .chain([0, 23, 5, 0, 1, 2, 1])
+        .collect::<Vec<u8>>();
+    let types: Vec<u8> = answer.iter().map(|(t, _)| *t).collect();
+    assert_eq!(types, vec![5, 2, 5], "{answer:?}");
+    assert_eq!(answer[0].1, borr);
+    assert_eq!(answer[2].1, eorr);
+    let Ok(Message::Update(update)) = Message::parse(&answer[1].1, &SessionParams::default())
+    else {
+        panic!("an UPDATE between BoRR and EoRR");
+    };
+    let announced: Vec<IpNet> = update.routes_to_announce().map(|(_, n)| n.prefix).collect();
+    assert_eq!(announced, vec![prefix("10.1.0.0/16")]);
+    // The NVA (a bgp-fsm session) saw BoRR and EoRR and still holds the route.
+    assert!(net.remotes[nva]
+        .received
+        .contains_key(&prefix("10.1.0.0/16")));
+}
+
+#[test]
+fn without_enhanced_route_refresh_the_answer_has_no_borr_or_eorr() {
+    let mut net = Net::new(config_with(PeerConfig::nva(IpAddr::V4(NVA), NVA_ASN)));
+    let mut config = nva_session(NVA, NVA_ASN);
+    config.capabilities.enhanced_route_refresh = false;
+    let (nva, connection) = nva_up(&mut net, config);
+    let from = net.wire.len();
+    let now = net.now;
+    net.remotes[nva]
+        .session
+        .request_refresh(now, Family::IPV4_UNICAST)
+        .expect("negotiated");
+    net.pump();
+    let types: Vec<u8> = messages_since(&net, connection, from)
+        .iter()
+        .map(|(t, _)| *t)
+        .collect();
+    assert_eq!(types, vec![2]);
+}
+
+fn three_routes(net: &mut Net, connection: ConnectionId) {
+    send(
+        net,
+        connection,
+        &announcement(&["192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"]),
+    );
+    assert_eq!(net.fabric.len(), 3);
+}
+
+fn swept(net: &Net) -> Vec<(usize, bool)> {
+    net.events
+        .iter()
+        .filter_map(|e| match e {
+            Event::RefreshSwept {
+                routes, timed_out, ..
+            } => Some((*routes, *timed_out)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn routes_not_resent_between_borr_and_eorr_are_swept_at_eorr() {
+    let mut net = Net::new(config_with(PeerConfig::nva(IpAddr::V4(NVA), NVA_ASN)));
+    let (_, connection) = nva_up(&mut net, nva_session(NVA, NVA_ASN));
+    three_routes(&mut net, connection);
+    send(
+        &mut net,
+        connection,
+        &refresh_bytes(RouteRefreshSubtype::BeginningOfRefresh),
+    );
+    // The peer re-sends two of the three; the third stays in use until EoRR.
+    send(
+        &mut net,
+        connection,
+        &announcement(&["192.0.2.0/24", "203.0.113.0/24"]),
+    );
+    assert_eq!(net.fabric.len(), 3);
+    assert!(swept(&net).is_empty());
+    send(
+        &mut net,
+        connection,
+        &refresh_bytes(RouteRefreshSubtype::EndOfRefresh),
+    );
+    let kept: Vec<IpNet> = net.fabric.keys().copied().collect();
+    assert_eq!(kept, vec![prefix("192.0.2.0/24"), prefix("203.0.113.0/24")]);
+    assert_eq!(swept(&net), vec![(1, false)]);
+    assert!(net.events.contains(&Event::RouteRefreshReceived {
+        peer: net.peer(),
+        family: Family::IPV4_UNICAST,
+        subtype: RouteRefreshSubtype::EndOfRefresh,
+    }));
+}
+
+#[test]
+fn a_refresh_without_eorr_is_swept_when_its_time_runs_out() {
+    let mut net = Net::new(config_with(PeerConfig::nva(IpAddr::V4(NVA), NVA_ASN)));
+    let (_, connection) = nva_up(&mut net, nva_session(NVA, NVA_ASN));
+    three_routes(&mut net, connection);
+    send(
+        &mut net,
+        connection,
+        &refresh_bytes(RouteRefreshSubtype::BeginningOfRefresh),
+    );
+    send(&mut net, connection, &announcement(&["198.51.100.0/24"]));
+    let stale_time = route_server::DEFAULT_REFRESH_STALE_TIME;
+    net.run_for(stale_time - Duration::from_secs(1));
+    assert_eq!(net.fabric.len(), 3);
+    net.run_for(Duration::from_secs(2));
+    let kept: Vec<IpNet> = net.fabric.keys().copied().collect();
+    assert_eq!(kept, vec![prefix("198.51.100.0/24")]);
+    assert_eq!(swept(&net), vec![(2, true)]);
+    assert_eq!(net.state(), State::Established);
+}
+
+#[test]
+fn eorr_closes_a_route_limit_batch_like_end_of_rib() {
+    // Limit 10: a refresh that re-sends 4 routes twice (8 counted), EoRR, then the same
+    // 4 again at the same instant: a new batch, 4 held + 4 = 8. Without the EoRR the
+    // third copy joins the batch: 12 > 10.
+    let table = announcement(&[
+        "192.0.2.0/24",
+        "198.51.100.0/24",
+        "203.0.113.0/24",
+        "192.0.2.128/25",
+    ]);
+    for with_eorr in [true, false] {
+        let mut config = config_with(PeerConfig::nva(IpAddr::V4(NVA), NVA_ASN));
+        config.limits.max_routes_per_peer = Some(10);
+        let mut net = Net::new(config);
+        let (_, connection) = nva_up(&mut net, nva_session(NVA, NVA_ASN));
+        let mut stream = refresh_bytes(RouteRefreshSubtype::BeginningOfRefresh);
+        stream.extend(&table);
+        stream.extend(&table);
+        if with_eorr {
+            stream.extend(refresh_bytes(RouteRefreshSubtype::EndOfRefresh));
+        }
+        stream.extend(&table);
+        send(&mut net, connection, &stream);
+        let limits: Vec<(usize, u32)> = net
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                Event::RouteLimitExceeded { counted, limit, .. } => Some((*counted, *limit)),
+                _ => None,
+            })
+            .collect();
+        if with_eorr {
+            assert!(limits.is_empty(), "{limits:?}");
+            assert_eq!(net.fabric.len(), 4);
+        } else {
+            assert_eq!(limits, vec![(12, 10)]);
+            assert!(net.fabric.is_empty());
+        }
+    }
 }
