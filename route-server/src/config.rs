@@ -302,7 +302,8 @@ pub struct Config {
     pub limits: Limits,
     /// Behaviour beyond Azure.
     pub extensions: Extensions,
-    /// Seed of the sessions' connect-retry jitter.
+    /// Seed of the sessions' connect-retry jitter and of the Rib's hashing: the same
+    /// configuration and inputs give the same run.
     pub rng_seed: u64,
 }
 

@@ -810,9 +810,9 @@ impl RouteServer {
         self.drain_all(now);
     }
 
-    /// Replaces the virtual network's own ranges. Every established peer is asked to
+    /// Replaces the virtual network's own ranges. Every established NVA is asked to
     /// re-send its routes (ROUTE-REFRESH), or has its session reset when it does not
-    /// support route refresh, as Azure does.
+    /// support route refresh, as Azure does; the gateways are left alone.
     pub fn set_vnet_prefixes(&mut self, now: Instant, prefixes: Vec<IpNet>) {
         let mut dirty: BTreeSet<IpNet> = self.config.vnet_prefixes.iter().copied().collect();
         dirty.extend(prefixes.iter().copied());
@@ -821,7 +821,7 @@ impl RouteServer {
     }
 
     /// Replaces the peered virtual networks (with their use-remote-route-server setting);
-    /// refreshes or resets every established peer like
+    /// refreshes or resets every established NVA like
     /// [`set_vnet_prefixes`](Self::set_vnet_prefixes).
     pub fn set_peered_vnets(&mut self, now: Instant, peered: Vec<PeeredVnet>) {
         let mut dirty: BTreeSet<IpNet> = self
@@ -1018,6 +1018,13 @@ impl RouteServer {
     #[must_use]
     pub fn attribute_sets(&self) -> usize {
         self.rib.attr_set_count() + self.pool.len()
+    }
+
+    /// The seed of the Rib's hashing ([`Config::rng_seed`]), for diagnostics: a run is
+    /// reproducible from its configuration.
+    #[must_use]
+    pub fn rib_hash_seed(&self) -> u64 {
+        self.rib.config().hash_seed
     }
 
     /// Heap bytes of the learned routes ([`rib::Rib::memory_usage`]; memory diagnostics).
@@ -1881,6 +1888,11 @@ impl RouteServer {
             let Some(peer) = self.peers.get_mut(&id) else {
                 continue;
             };
+            // Azure refreshes every NVA (spec section 1.3); the gateways are Azure's own
+            // and are neither refreshed nor reset (see the crate docs).
+            if peer.config.kind.is_gateway() {
+                continue;
+            }
             let Some(established) = &peer.established else {
                 continue;
             };

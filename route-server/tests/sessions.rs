@@ -1069,3 +1069,181 @@ fn eorr_closes_a_route_limit_batch_like_end_of_rib() {
         }
     }
 }
+
+// ----- 6. Configuration ------------------------------------------------------------------
+
+/// The capabilities of the OPEN the route server sends on a new connection.
+fn our_open_capabilities(config: Config) -> Vec<Capability> {
+    let mut net = Net::new(config);
+    let from = net.wire.len();
+    net.server.handle_input(
+        net.now,
+        Input::ConnectionOffered {
+            from: IpAddr::V4(NVA),
+        },
+    );
+    let _ = net.server_outputs();
+    let (_, open) = net.wire[from].clone();
+    let Ok(Message::Open(open)) = Message::parse(&open, &SessionParams::default()) else {
+        panic!("an OPEN first");
+    };
+    open.parameters
+        .into_iter()
+        .flat_map(|p| match p {
+            OptionalParameter::Capabilities(caps) => caps,
+            _ => Vec::new(),
+        })
+        .collect()
+}
+
+#[test]
+fn the_four_octet_as_capability_is_offered_only_with_the_extension() {
+    // RFC 6793 capability 65 carries our AS. Azure takes 2-octet ASNs only.
+    let nva = PeerConfig::nva(IpAddr::V4(NVA), NVA_ASN);
+    let caps = our_open_capabilities(config_with(nva.clone()));
+    assert!(
+        !caps.iter().any(|c| matches!(c, Capability::FourOctetAs(_))),
+        "{caps:?}"
+    );
+    assert!(caps.contains(&Capability::EnhancedRouteRefresh));
+    let mut config = config_with(nva);
+    config.extensions.four_octet_asn = true;
+    let caps = our_open_capabilities(config);
+    assert!(caps.contains(&Capability::FourOctetAs(65515)), "{caps:?}");
+}
+
+#[test]
+fn a_zero_router_id_is_refused_naming_the_field() {
+    let mut config = config_with(PeerConfig::nva(IpAddr::V4(NVA), NVA_ASN));
+    config.router_id = Ipv4Addr::UNSPECIFIED;
+    let error = RouteServer::new(config, Instant::ZERO).expect_err("0.0.0.0 is refused");
+    assert_eq!(
+        error,
+        route_server::ConfigError::RouterId {
+            router_id: Ipv4Addr::UNSPECIFIED
+        }
+    );
+    assert!(
+        error.to_string().starts_with("router_id: 0.0.0.0"),
+        "{error}"
+    );
+}
+
+#[test]
+fn local_asn_23456_is_refused_as_the_error_says() {
+    let mut config = config_with(PeerConfig::nva(IpAddr::V4(NVA), NVA_ASN));
+    config.local_asn = 23456; // AS_TRANS (RFC 6793)
+    let error = RouteServer::new(config, Instant::ZERO).expect_err("AS_TRANS is refused");
+    assert_eq!(error, route_server::ConfigError::LocalAsn { asn: 23456 });
+    assert!(error.to_string().contains("23456"), "{error}");
+}
+
+#[test]
+fn bad_peer_session_settings_are_refused_naming_the_field() {
+    let mut peer = PeerConfig::nva(IpAddr::V4(NVA), NVA_ASN);
+    peer.remote_port = 0;
+    let error = RouteServer::new(config_with(peer), Instant::ZERO).expect_err("port 0");
+    assert_eq!(
+        error.to_string(),
+        "peer 10.1.2.4: field `remote_port`: port 0 cannot be connected to"
+    );
+    let mut peer = PeerConfig::nva(IpAddr::V4(NVA), NVA_ASN);
+    peer.local_address = Some("fd00::1".parse().expect("address"));
+    let error = RouteServer::new(config_with(peer), Instant::ZERO).expect_err("family");
+    assert!(
+        error.to_string().contains("field `local_address`"),
+        "{error}"
+    );
+    let mut peer = PeerConfig::nva(IpAddr::V4(NVA), NVA_ASN);
+    peer.connect_retry_time = Duration::ZERO;
+    let error = RouteServer::new(config_with(peer), Instant::ZERO).expect_err("zero");
+    assert!(
+        error.to_string().contains("field `connect_retry_time`"),
+        "{error}"
+    );
+}
+
+#[test]
+fn the_rib_hash_seed_comes_from_the_configuration() {
+    let mut config = config_with(PeerConfig::nva(IpAddr::V4(NVA), NVA_ASN));
+    config.rng_seed = 0x5eed_1234;
+    let server = RouteServer::new(config, Instant::ZERO).expect("valid");
+    assert_eq!(server.rib_hash_seed(), 0x5eed_1234);
+}
+
+/// Compares the code with itself: the seed changes hashing and jitter only, so what is
+/// programmed and advertised for the same inputs does not depend on it.
+#[test]
+fn outputs_do_not_depend_on_the_seed_compares_the_code_with_itself() {
+    let run = |seed: u64| {
+        let mut config = config_with(PeerConfig::nva(IpAddr::V4(NVA), NVA_ASN));
+        config.rng_seed = seed;
+        let mut net = Net::new(config);
+        let (_, connection) = nva_up(&mut net, nva_session(NVA, NVA_ASN));
+        let prefixes: Vec<String> = (0..300)
+            .map(|i| format!("172.{}.{}.0/24", 16 + i / 256, i % 256))
+            .collect();
+        let refs: Vec<&str> = prefixes.iter().map(String::as_str).collect();
+        send(&mut net, connection, &announcement(&refs));
+        let peer = net.peer();
+        (net.fabric, net.server.advertised_routes(peer))
+    };
+    assert_eq!(run(1), run(0xdead_beef));
+}
+
+#[test]
+fn a_vnet_change_refreshes_every_nva_and_no_gateway() {
+    use route_server::testing::Lab;
+    use route_server::PeerKind;
+    let gateway = Ipv4Addr::new(10, 1, 0, 68);
+    let other_nva = Ipv4Addr::new(10, 1, 2, 5);
+    let mut config = Config::azure(RS, vec![prefix("10.1.0.0/16")]);
+    config.peers.push(PeerConfig::nva(IpAddr::V4(NVA), NVA_ASN));
+    config
+        .peers
+        .push(PeerConfig::nva(IpAddr::V4(other_nva), 65002));
+    config.peers.push(PeerConfig::gateway(
+        IpAddr::V4(gateway),
+        PeerKind::ExpressRoute,
+    ));
+    let mut lab = Lab::new(config);
+    let with_refresh = lab.add_nva(NVA, NVA_ASN);
+    let mut no_refresh = nva_session(other_nva, 65002);
+    no_refresh.capabilities.route_refresh = false;
+    no_refresh.capabilities.enhanced_route_refresh = false;
+    let without_refresh = lab.add_speaker(IpAddr::V4(other_nva), no_refresh);
+    let gw = lab.add_speaker(IpAddr::V4(gateway), nva_session(gateway, 65515));
+    for s in &lab.speakers {
+        assert_eq!(s.session.state(), State::Established);
+    }
+    let events_before: Vec<usize> = lab.speakers.iter().map(|s| s.events.len()).collect();
+    let now = lab.now;
+    lab.server
+        .set_vnet_prefixes(now, vec![prefix("10.1.0.0/16"), prefix("10.9.0.0/16")]);
+    lab.settle();
+    let refreshes = |i: usize| {
+        lab.speakers[i].events[events_before[i]..]
+            .iter()
+            .filter(|e| matches!(e, bgp_fsm::SessionEvent::RouteRefresh(r) if r.subtype == RouteRefreshSubtype::Normal))
+            .count()
+    };
+    let downs = |i: usize| {
+        lab.speakers[i].events[events_before[i]..]
+            .iter()
+            .filter(|e| matches!(e, bgp_fsm::SessionEvent::Down(_)))
+            .count()
+    };
+    assert_eq!((refreshes(with_refresh), downs(with_refresh)), (1, 0));
+    // RFC 2918 not negotiated: Azure's hard reset (Cease 6/6) instead.
+    assert_eq!((refreshes(without_refresh), downs(without_refresh)), (0, 1));
+    assert_eq!((refreshes(gw), downs(gw)), (0, 0));
+    let peer_of = |address: Ipv4Addr| lab.server.peer_by_address(IpAddr::V4(address)).unwrap();
+    assert!(lab
+        .events
+        .contains(&Event::RouteRefreshSent { peer: peer_of(NVA) }));
+    assert!(lab.events.contains(&Event::SessionReset {
+        peer: peer_of(other_nva)
+    }));
+    assert!(!lab.events.iter().any(|e| matches!(e,
+        Event::RouteRefreshSent { peer } | Event::SessionReset { peer } if *peer == peer_of(gateway))));
+}
