@@ -330,6 +330,13 @@ pub enum Event {
         /// Why.
         reason: SessionEnd,
     },
+    /// An offered connection was refused ([`Output::Refused`] told the driver).
+    ConnectionRefused {
+        /// The remote address.
+        from: IpAddr,
+        /// Why.
+        reason: RefuseReason,
+    },
     /// The peer sent a ROUTE-REFRESH: a request to re-send our routes of `family`
     /// (answered at once), or the BoRR / EoRR markers of its own refresh (RFC 7313).
     RouteRefreshReceived {
@@ -1076,10 +1083,7 @@ impl RouteServer {
 
     fn offer_connection(&mut self, now: Instant, from: IpAddr) {
         let Some(id) = self.peer_by_address(from) else {
-            self.outputs.push_back(Output::Refused {
-                from,
-                reason: RefuseReason::NotAPeer,
-            });
+            self.refuse(from, RefuseReason::NotAPeer);
             return;
         };
         let Some(p) = self.peers.get(&id) else {
@@ -1093,7 +1097,7 @@ impl RouteServer {
             None
         };
         if let Some(reason) = refused {
-            self.outputs.push_back(Output::Refused { from, reason });
+            self.refuse(from, reason);
             return;
         }
         let origin = p.session.connection_origin();
@@ -1174,6 +1178,13 @@ impl RouteServer {
         p.session
             .handle_input(now, SessionInput::TcpConnectionConfirmed);
         self.to_drain.insert(id);
+    }
+
+    /// Answers an offered connection with a refusal, and tells the operator.
+    fn refuse(&mut self, from: IpAddr, reason: RefuseReason) {
+        self.outputs.push_back(Output::Refused { from, reason });
+        self.outputs
+            .push_back(Output::Event(Event::ConnectionRefused { from, reason }));
     }
 
     fn new_connection_id(&mut self) -> ConnectionId {

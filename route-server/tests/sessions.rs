@@ -234,6 +234,8 @@ impl Net {
                 .handle_input(self.now, SessionInput::TcpConnectionFails),
         }
         self.remotes.push(remote);
+        // The rest of what the offer caused (our OPEN, events) as a driver would.
+        let _ = self.server_outputs();
         (self.remotes.len() - 1, answer)
     }
 
@@ -427,14 +429,32 @@ fn a_second_connection_while_established_is_refused() {
         }
     );
     // And a connection from an unknown address is refused as not a peer.
+    let stranger = IpAddr::V4(Ipv4Addr::new(10, 1, 2, 99));
     let (_, answer) = net.dial_in(Ipv4Addr::new(10, 1, 2, 99), nva_session(NVA, NVA_ASN));
-    assert!(matches!(
+    assert_eq!(
         answer,
         Output::Refused {
-            reason: RefuseReason::NotAPeer,
-            ..
+            from: stranger,
+            reason: RefuseReason::NotAPeer
         }
-    ));
+    );
+    net.pump();
+    // Each refusal is an event too, for operators who only read events.
+    let refusals: Vec<(IpAddr, RefuseReason)> = net
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::ConnectionRefused { from, reason } => Some((*from, *reason)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        refusals,
+        vec![
+            (IpAddr::V4(NVA), RefuseReason::AlreadyEstablished),
+            (stranger, RefuseReason::NotAPeer)
+        ]
+    );
 }
 
 /// Sets up a collision: our connection to the NVA is up and our OPEN is on its way when
