@@ -57,6 +57,20 @@ struct Net {
     fabric: BTreeMap<IpNet, Vec<IpAddr>>,
     /// `Output::Program` batches and the prefixes in each.
     program_batches: Vec<usize>,
+    /// Every token the route server issued, as the driver sees it. Checked on every
+    /// output: bytes only go to live connections, at most two connections are live.
+    tokens: BTreeMap<ConnectionId, Token>,
+}
+
+/// A connection token's life as the driver sees it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Token {
+    /// Asked for by `Output::Connect`, not answered yet.
+    Pending,
+    /// Accepted, or connected.
+    Live,
+    /// Closed by either side, failed, or abandoned.
+    Dead,
 }
 
 impl Net {
@@ -72,6 +86,7 @@ impl Net {
             events: Vec::new(),
             fabric: BTreeMap::new(),
             program_batches: Vec::new(),
+            tokens: BTreeMap::new(),
         };
         net.pump();
         net
@@ -81,6 +96,7 @@ impl Net {
     fn server_outputs(&mut self) -> Vec<Output> {
         let mut answers = Vec::new();
         while let Some(output) = self.server.poll_output() {
+            self.check_tokens(&output);
             match output {
                 Output::Transmit {
                     connection, bytes, ..
@@ -126,7 +142,57 @@ impl Net {
                 other @ (Output::Accepted { .. } | Output::Refused { .. }) => answers.push(other),
             }
         }
+        // Once drained (an accepted connection may supersede another in the same call).
+        let live = self.tokens.values().filter(|t| **t == Token::Live).count();
+        assert!(live <= 2, "{live} live connections to one peer");
         answers
+    }
+
+    /// The connection contract of the API, checked on each output.
+    fn check_tokens(&mut self, output: &Output) {
+        match output {
+            Output::Connect { connection, .. } => {
+                let old = self.tokens.insert(*connection, Token::Pending);
+                assert_eq!(old, None, "a new token for every Connect");
+            }
+            Output::Accepted { connection, .. } => {
+                let old = self.tokens.insert(*connection, Token::Live);
+                assert_eq!(old, None, "a new token for every accepted connection");
+            }
+            Output::Transmit { connection, .. } => {
+                assert_eq!(
+                    self.tokens.get(connection),
+                    Some(&Token::Live),
+                    "bytes only for a live connection ({connection})"
+                );
+            }
+            Output::Disconnect { connection, .. } => {
+                assert!(self.tokens.contains_key(connection), "an issued token");
+                self.tokens.insert(*connection, Token::Dead);
+            }
+            _ => {}
+        }
+    }
+
+    /// The driver closes (or failed to open) a connection.
+    fn driver_closes(&mut self, connection: ConnectionId) {
+        let state = self.tokens.get(&connection).copied();
+        self.tokens.insert(connection, Token::Dead);
+        if let Some(r) = self
+            .remotes
+            .iter_mut()
+            .find(|r| r.up && r.connection == Some(connection))
+        {
+            r.up = false;
+            r.session
+                .handle_input(self.now, SessionInput::TcpConnectionFails);
+        }
+        let input = match state {
+            Some(Token::Pending) => Input::ConnectFailed { connection },
+            _ => Input::Closed { connection },
+        };
+        self.server.handle_input(self.now, input);
+        let _ = self.server_outputs();
     }
 
     /// Moves bytes both ways until nothing moves (bounded).
@@ -150,6 +216,7 @@ impl Net {
                         SessionOutput::CloseTcp if r.up => {
                             r.up = false;
                             if let Some(c) = r.connection {
+                                self.tokens.insert(c, Token::Dead);
                                 bytes_to_server.push((c, std::mem::take(&mut burst)));
                                 to_server.push(Input::Closed { connection: c });
                             }
@@ -214,6 +281,7 @@ impl Net {
             .server
             .poll_output()
             .expect("an offered connection is answered at once");
+        self.check_tokens(&answer);
         let mut remote = Remote {
             connection: None,
             session,
@@ -255,8 +323,11 @@ impl Net {
             inbox: Vec::new(),
             received: BTreeMap::new(),
         });
+        assert_eq!(self.tokens.get(&connection), Some(&Token::Pending));
+        self.tokens.insert(connection, Token::Live);
         self.server
             .handle_input(self.now, Input::Connected { connection });
+        let _ = self.server_outputs();
         self.remotes.len() - 1
     }
 
@@ -356,8 +427,7 @@ fn an_nva_whose_outbound_connects_failed_is_accepted_at_once() {
         (remote, port, local),
         (IpAddr::V4(NVA), 1179, Some(IpAddr::V4(RS)))
     );
-    net.server
-        .handle_input(net.now, Input::ConnectFailed { connection: first });
+    net.driver_closes(first);
     net.pump();
     // Fail every attempt for ten minutes: the back-off grows (damping) past a minute.
     let start = net.now;
@@ -368,8 +438,7 @@ fn an_nva_whose_outbound_connects_failed_is_accepted_at_once() {
         net.run_until(next);
         for i in before..net.dials.len() {
             let connection = net.dials[i].0;
-            net.server
-                .handle_input(net.now, Input::ConnectFailed { connection });
+            net.driver_closes(connection);
             failed += 1;
         }
         net.pump();
@@ -391,24 +460,20 @@ fn an_nva_whose_outbound_connects_failed_is_accepted_at_once() {
 #[test]
 fn an_nva_is_accepted_again_at_once_after_its_session_failed() {
     let mut net = Net::new(config_with(PeerConfig::nva(IpAddr::V4(NVA), NVA_ASN)));
-    let (first, answer) = net.dial_in(NVA, nva_session(NVA, NVA_ASN));
+    let (_, answer) = net.dial_in(NVA, nva_session(NVA, NVA_ASN));
     let connection = accepted_connection(&answer);
     net.pump();
     assert_eq!(net.state(), State::Established);
     // The NVA crashes: its connection resets; it restarts and connects at once, over
     // and over (each failure would double an idle hold time).
-    net.remotes[first].up = false;
-    net.server
-        .handle_input(net.now, Input::Closed { connection });
+    net.driver_closes(connection);
     net.pump();
     for round in 0..5 {
-        let (nva, answer) = net.dial_in(NVA, nva_session(NVA, NVA_ASN));
+        let (_, answer) = net.dial_in(NVA, nva_session(NVA, NVA_ASN));
         let connection = accepted_connection(&answer);
         net.pump();
         assert_eq!(net.state(), State::Established, "round {round}");
-        net.remotes[nva].up = false;
-        net.server
-            .handle_input(net.now, Input::Closed { connection });
+        net.driver_closes(connection);
         net.pump();
     }
 }
@@ -515,13 +580,11 @@ fn a_passive_peer_is_never_dialled() {
     net.run_for(Duration::from_secs(3 * 3600));
     assert!(net.dials.is_empty());
     // Up, then down by a reset: still never dialled.
-    let (nva, answer) = net.dial_in(NVA, nva_session(NVA, NVA_ASN));
+    let (_, answer) = net.dial_in(NVA, nva_session(NVA, NVA_ASN));
     let connection = accepted_connection(&answer);
     net.pump();
     assert_eq!(net.state(), State::Established);
-    net.remotes[nva].up = false;
-    net.server
-        .handle_input(net.now, Input::Closed { connection });
+    net.driver_closes(connection);
     net.run_for(Duration::from_secs(3 * 3600));
     assert!(net.dials.is_empty(), "{:?}", net.dials);
     // The same peer, not passive, is dialled within the first minute.
@@ -559,12 +622,10 @@ fn announcement(prefixes: &[&str]) -> Vec<u8> {
 #[test]
 fn late_bytes_and_close_of_a_dropped_connection_never_reach_its_successor() {
     let mut net = Net::new(config_with(PeerConfig::nva(IpAddr::V4(NVA), NVA_ASN)));
-    let (first, answer) = net.dial_in(NVA, nva_session(NVA, NVA_ASN));
+    let (_, answer) = net.dial_in(NVA, nva_session(NVA, NVA_ASN));
     let old = accepted_connection(&answer);
     net.pump();
-    net.remotes[first].up = false;
-    net.server
-        .handle_input(net.now, Input::Closed { connection: old });
+    net.driver_closes(old);
     net.pump();
     let (_, answer) = net.dial_in(NVA, nva_session(NVA, NVA_ASN));
     let new = accepted_connection(&answer);
@@ -580,8 +641,7 @@ fn late_bytes_and_close_of_a_dropped_connection_never_reach_its_successor() {
             bytes: &late,
         },
     );
-    net.server
-        .handle_input(net.now, Input::Closed { connection: old });
+    net.driver_closes(old);
     net.pump();
     assert!(net.fabric.is_empty(), "{:?}", net.fabric);
     assert_eq!(net.state(), State::Established);
@@ -646,6 +706,7 @@ fn raw_connection(net: &mut Net, bytes: &[u8]) -> ConnectionId {
         },
     );
     let answer = net.server.poll_output().expect("answered");
+    net.check_tokens(&answer);
     let connection = accepted_connection(&answer);
     net.server
         .handle_input(net.now, Input::Received { connection, bytes });
@@ -1266,4 +1327,184 @@ fn a_vnet_change_refreshes_every_nva_and_no_gateway() {
     }));
     assert!(!lab.events.iter().any(|e| matches!(e,
         Event::RouteRefreshSent { peer } | Event::SessionReset { peer } if *peer == peer_of(gateway))));
+}
+
+// ----- Random connection programs --------------------------------------------------------
+
+mod connection_programs {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// One thing the network or the operator does.
+    #[derive(Clone, Debug)]
+    enum Step {
+        /// The NVA connects in, with a router id above or below ours.
+        NvaDials {
+            higher_id: bool,
+        },
+        /// The oldest outstanding dial of the route server completes or fails.
+        AnswerDial {
+            ok: bool,
+        },
+        /// The driver sees one of the live connections close.
+        DriverCloses(u8),
+        /// Input for a dead connection: bytes, a close, a connect, a blocked write.
+        LateInput(u8, u8),
+        /// Time passes.
+        Advance(u16),
+        TransmitBlocked(u8),
+        TransmitProgress(u8),
+        Shutdown,
+        Start,
+        /// Bytes move both ways until nothing moves (otherwise they wait, so two
+        /// connections can be opening at once).
+        Pump,
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            3 => any::<bool>().prop_map(|higher_id| Step::NvaDials { higher_id }),
+            3 => any::<bool>().prop_map(|ok| Step::AnswerDial { ok }),
+            2 => any::<u8>().prop_map(Step::DriverCloses),
+            2 => (any::<u8>(), any::<u8>()).prop_map(|(i, k)| Step::LateInput(i, k)),
+            2 => (0u16..700).prop_map(Step::Advance),
+            1 => any::<u8>().prop_map(Step::TransmitBlocked),
+            1 => any::<u8>().prop_map(Step::TransmitProgress),
+            1 => Just(Step::Shutdown),
+            1 => Just(Step::Start),
+            3 => Just(Step::Pump),
+        ]
+    }
+
+    fn tokens_in(net: &Net, state: Token) -> Vec<ConnectionId> {
+        net.tokens
+            .iter()
+            .filter(|(_, t)| **t == state)
+            .map(|(c, _)| *c)
+            .collect()
+    }
+
+    fn pick(list: &[ConnectionId], index: u8) -> Option<ConnectionId> {
+        (!list.is_empty()).then(|| list[usize::from(index) % list.len()])
+    }
+
+    fn run(steps: &[Step]) {
+        let mut net = Net::new(config_with(active_nva()));
+        let mut admin_down = false;
+        for step in steps {
+            match *step {
+                Step::NvaDials { higher_id } => {
+                    let id = if higher_id {
+                        Ipv4Addr::new(10, 1, 2, 4)
+                    } else {
+                        Ipv4Addr::new(10, 0, 0, 9)
+                    };
+                    let before = net.state();
+                    let (_, answer) = net.dial_in(NVA, nva_with_id(id));
+                    match answer {
+                        Output::Accepted { .. } => {
+                            assert!(!admin_down && before != State::Established);
+                        }
+                        Output::Refused { reason, .. } => assert_eq!(
+                            reason,
+                            if admin_down {
+                                RefuseReason::AdministrativelyDown
+                            } else {
+                                assert_eq!(before, State::Established);
+                                RefuseReason::AlreadyEstablished
+                            }
+                        ),
+                        other => panic!("{other:?}"),
+                    }
+                }
+                Step::AnswerDial { ok } => {
+                    if let Some(&c) = tokens_in(&net, Token::Pending).first() {
+                        if ok {
+                            net.answer_dial(c, nva_with_id(Ipv4Addr::new(10, 1, 2, 4)));
+                        } else {
+                            net.driver_closes(c);
+                        }
+                    }
+                }
+                Step::DriverCloses(i) => {
+                    if let Some(c) = pick(&tokens_in(&net, Token::Live), i) {
+                        net.driver_closes(c);
+                    }
+                }
+                Step::LateInput(i, kind) => {
+                    if let Some(connection) = pick(&tokens_in(&net, Token::Dead), i) {
+                        let state = net.state();
+                        let keepalive = Message::Keepalive.to_bytes(&SessionParams::default());
+                        let input = match kind % 4 {
+                            0 => Input::Received {
+                                connection,
+                                bytes: &keepalive,
+                            },
+                            1 => Input::Closed { connection },
+                            2 => Input::Connected { connection },
+                            _ => Input::TransmitBlocked { connection },
+                        };
+                        let disconnects = net.disconnects.len();
+                        net.server.handle_input(net.now, input);
+                        let _ = net.server_outputs();
+                        assert_eq!(net.state(), state, "a dead connection's input moved it");
+                        // Only a late Connected is answered, by closing that connection.
+                        assert!(net.disconnects[disconnects..]
+                            .iter()
+                            .all(|c| *c == connection && kind % 4 == 2));
+                    }
+                }
+                Step::Advance(secs) => net.run_for(Duration::from_secs(u64::from(secs))),
+                Step::TransmitBlocked(i) | Step::TransmitProgress(i) => {
+                    if let Some(connection) = pick(&tokens_in(&net, Token::Live), i) {
+                        let input = if matches!(step, Step::TransmitBlocked(_)) {
+                            Input::TransmitBlocked { connection }
+                        } else {
+                            Input::TransmitProgress { connection }
+                        };
+                        net.server.handle_input(net.now, input);
+                        let _ = net.server_outputs();
+                    }
+                }
+                Step::Shutdown => {
+                    let peer = net.peer();
+                    net.server.shutdown_peer(net.now, peer, None);
+                    let _ = net.server_outputs();
+                    admin_down = true;
+                }
+                Step::Start => {
+                    let peer = net.peer();
+                    net.server.start_peer(net.now, peer);
+                    let _ = net.server_outputs();
+                    admin_down = false;
+                }
+                Step::Pump => net.pump(),
+            }
+        }
+        net.pump();
+        // Whatever happened, the NVA gets in: its own connection is accepted (or it is
+        // up already) and a session is Established soon after.
+        if admin_down {
+            let peer = net.peer();
+            net.server.start_peer(net.now, peer);
+            net.pump();
+        }
+        if net.state() != State::Established {
+            let (_, answer) = net.dial_in(NVA, nva_with_id(Ipv4Addr::new(10, 1, 2, 4)));
+            assert!(matches!(answer, Output::Accepted { .. }), "{answer:?}");
+            net.pump();
+        }
+        net.run_for(Duration::from_secs(1));
+        assert_eq!(net.state(), State::Established);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+        #[test]
+        fn connection_programs_keep_the_connection_contract(
+            steps in proptest::collection::vec(step(), 1..40)
+        ) {
+            run(&steps);
+        }
+    }
 }
