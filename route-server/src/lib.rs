@@ -86,7 +86,11 @@
 //! [`RouteServer::start_peer`]); **outputs** ([`RouteServer::poll_output`],
 //! [`RouteServer::poll_timeout`]); and **read-outs** ([`RouteServer::learned_routes`],
 //! [`RouteServer::advertised_routes`], [`RouteServer::metrics`], [`RouteServer::fabric`],
-//! [`compare_instances`]).
+//! [`RouteServer::peer_config`], [`RouteServer::peer_state`],
+//! [`RouteServer::connection_peer`], [`compare_instances`]).
+//!
+//! A driver depends on this crate alone: the types its API uses are re-exported
+//! ([`SessionEnd`], [`State`], [`Notification`], [`Family`], [`IpNet`], [`Instant`], ...).
 //!
 //! # Structure
 //!

@@ -1173,6 +1173,7 @@ impl RouteServer {
         }
         p.connection = Some(connection);
         p.connection_up = true;
+        p.closed = None;
         p.session
             .handle_input(now, SessionInput::TcpConnectionValid);
         p.session
@@ -1306,6 +1307,7 @@ impl RouteServer {
                             self.next_connection += 1;
                             peer.connection = Some(connection);
                             peer.connection_up = false;
+                            peer.closed = None;
                             self.connecting.insert(connection, id);
                             self.outputs.push_back(Output::Connect {
                                 connection,
