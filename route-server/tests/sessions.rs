@@ -681,19 +681,10 @@ fn a_late_connected_is_answered_with_disconnect() {
 
 // ----- 3. Every refusal and every session end is an event --------------------------------
 
-/// An OPEN as a peer would send it (2-octet AS, IPv4 unicast, route refresh).
-fn open_bytes(asn: u16, hold_time: u16, id: Ipv4Addr) -> Vec<u8> {
-    let open = Open {
-        version: 4,
-        my_as: asn,
-        hold_time,
-        bgp_identifier: id,
-        parameters: vec![OptionalParameter::Capabilities(vec![
-            Capability::Multiprotocol(Family::IPV4_UNICAST),
-            Capability::RouteRefresh,
-        ])],
-        extended_parameters_length: false,
-    };
+/// An OPEN as a bgp-fsm peer in `asn` would send it, with `hold_time` written over.
+fn open_bytes(asn: u32, hold_time: u16, id: Ipv4Addr) -> Vec<u8> {
+    let mut open: Open = SessionConfig::new(asn, id, 65515).open();
+    open.hold_time = hold_time;
     Message::Open(open).to_bytes(&SessionParams::default())
 }
 
