@@ -764,6 +764,35 @@ fn a_notification_received_before_established_is_an_event() {
 }
 
 #[test]
+fn an_established_session_ended_by_the_peer_names_its_notification() {
+    let mut net = Net::new(config_with(PeerConfig::nva(IpAddr::V4(NVA), NVA_ASN)));
+    let (nva, _) = net.dial_in(NVA, nva_session(NVA, NVA_ASN));
+    net.pump();
+    assert_eq!(net.state(), State::Established);
+    let now = net.now;
+    net.remotes[nva].session.stop(
+        now,
+        bgp_fsm::StopReason::AdministrativeShutdown(Some("maintenance".into())),
+    );
+    net.pump();
+    let downs: Vec<&SessionEnd> = net
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::PeerDown { reason, .. } => Some(reason),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(downs.len(), 1);
+    // RFC 9003: Cease / Administrative Shutdown (6/2) with the operator's text.
+    let SessionEnd::NotificationReceived(n) = downs[0] else {
+        panic!("{downs:?}");
+    };
+    assert_eq!((n.code, n.subcode), (ErrorCode::CEASE, 2));
+    assert_eq!(n.shutdown_communication(), Some("maintenance"));
+}
+
+#[test]
 fn a_received_route_refresh_raises_an_event() {
     let mut net = Net::new(config_with(PeerConfig::nva(IpAddr::V4(NVA), NVA_ASN)));
     let (nva, _) = net.dial_in(NVA, nva_session(NVA, NVA_ASN));
