@@ -640,7 +640,6 @@ fn bird_as_nva() {
 /// RFC 7313 section 4: with enhanced route refresh negotiated, the answer to a
 /// ROUTE-REFRESH is framed by BoRR and EoRR.
 #[test]
-#[ignore = "route-server answers ROUTE-REFRESH without BoRR/EoRR (server.rs resend): a core gap, reported"]
 fn bird_enhanced_refresh_answer_is_framed_by_borr_and_eorr() {
     if !require(&[BIRD, BIRDC]) {
         return;
@@ -1100,4 +1099,30 @@ fn vnet_change_resets_exabgp_which_cannot_refresh() {
     // ExaBGP announces no route refresh capability unless told to.
     let answer = vnet_change("vnet-exabgp", slot, &mut nva, &serve, &peers);
     assert_eq!(answer["event"], "session_reset");
+}
+
+#[test]
+fn azure_defaults_offer_no_four_octet_as_capability() {
+    // Azure accepts 2-octet ASNs only: without the extension the OPEN carries no 4-octet
+    // AS capability (RFC 6793), so BIRD runs the session with 2-octet AS_PATHs.
+    if !require(&[BIRD, BIRDC]) {
+        return;
+    }
+    let slot = 6;
+    let dir = workdir("azure-caps");
+    let serve = Serve::start(&dir, &azure_config(slot, &scenario_peers(slot, true, "")));
+    let nva = BirdNva::start(&dir, slot);
+    assert!(
+        peer_event(&serve, 0, "peer_up", addr(slot, 11)).is_some(),
+        "no session"
+    );
+    let caps = nva.peer_capabilities();
+    assert!(
+        caps.contains("Route refresh") && caps.contains("Enhanced refresh"),
+        "{caps}"
+    );
+    assert!(
+        !caps.contains("4-octet AS numbers") && !caps.contains("AS4"),
+        "{caps}"
+    );
 }

@@ -903,6 +903,8 @@ impl Instance {
                     json!({"event": "routes_kept_stale", "peer": addr, "routes": routes}),
                 );
             }
+            // Already printed from Output::Refused, which is what the driver acts on.
+            Event::ConnectionRefused { .. } => {}
             Event::Warning { text } => self.printer.line(
                 format!("warning: {text}"),
                 json!({"event": "warning", "text": text}),

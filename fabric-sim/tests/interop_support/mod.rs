@@ -406,8 +406,14 @@ impl Serve {
     }
 }
 
-/// The `[[instance]]` text of a route server in `slot` with `peers` (TOML tables).
+/// The `[[instance]]` text of a route server in `slot` with `peers` (TOML tables), with
+/// the 4-octet AS extension on (Azure itself offers 2-octet ASNs only).
 pub fn serve_config(slot: u8, peers: &str) -> String {
+    azure_config(slot, peers).replace("hold_time = 9\n", "hold_time = 9\nfour_octet_asn = true\n")
+}
+
+/// As [`serve_config`], Azure's defaults only.
+pub fn azure_config(slot: u8, peers: &str) -> String {
     format!(
         "status = \"{status}:{sport}\"\n\n[[instance]]\nlisten = \"{rs}:{PORT}\"\nnext_hop = \"{RS_NEXT_HOP}\"\nhold_time = 9\nvnet_prefixes = [\"{VNET}\"]\n\n{peers}",
         status = addr(slot, 1),
