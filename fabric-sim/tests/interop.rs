@@ -314,12 +314,17 @@ impl Nva for OpenbgpdNva {
         Some(())
     }
     fn refresh_answered(&self) -> bool {
+        // Enhanced route refresh is negotiated (RFC 7313): the answer is framed by BoRR
+        // and EoRR, which OpenBGPD counts.
         let stats = &self.daemon.neighbor()["stats"];
+        let markers = &stats["route-refresh"]["received"];
         stats["message"]["sent"]["route_refresh"].as_u64() >= Some(1)
             && stats["message"]["received"]["updates"]
                 .as_u64()
                 .unwrap_or(0)
                 > self.updates_before_refresh
+            && markers["borr"].as_u64() >= Some(1)
+            && markers["eorr"].as_u64() >= Some(1)
     }
     fn max_prefix_cease_logged(&self) -> bool {
         self.daemon.log_text().lines().any(|l| {
