@@ -92,11 +92,19 @@ fn open(asn: u32, id: Ipv4Addr) -> Vec<u8> {
     message(1, &body)
 }
 
-fn attributes(asn: u32, next_hop: Ipv4Addr) -> Vec<u8> {
+/// The path attributes; the AS_PATH in 4-octet form when the peer offered the 4-octet
+/// AS capability, else in 2-octet form (RFC 6793 section 4.2: a 2-octet session).
+fn attributes(asn: u32, next_hop: Ipv4Addr, four_octet: bool) -> Vec<u8> {
     let mut a = vec![0x40, 1, 1, 0]; // ORIGIN IGP
-    a.extend_from_slice(&[0x40, 2, 10, 2, 2]); // AS_PATH: one AS_SEQUENCE of two
-    a.extend_from_slice(&asn.to_be_bytes());
-    a.extend_from_slice(&64512u32.to_be_bytes());
+    if four_octet {
+        a.extend_from_slice(&[0x40, 2, 10, 2, 2]); // AS_PATH: one AS_SEQUENCE of two
+        a.extend_from_slice(&asn.to_be_bytes());
+        a.extend_from_slice(&64512u32.to_be_bytes());
+    } else {
+        a.extend_from_slice(&[0x40, 2, 6, 2, 2]);
+        a.extend_from_slice(&u16::try_from(asn).unwrap_or(23456).to_be_bytes());
+        a.extend_from_slice(&64512u16.to_be_bytes());
+    }
     a.extend_from_slice(&[0x40, 3, 4]); // NEXT_HOP
     a.extend_from_slice(&next_hop.octets());
     if let Ok(short) = u16::try_from(asn) {
@@ -162,6 +170,29 @@ fn unix_now() -> String {
     format!("{}.{:06}", t.as_secs(), t.subsec_micros())
 }
 
+/// Whether an OPEN body carries the 4-octet AS capability (code 65).
+fn offers_four_octet_as(open: &[u8]) -> bool {
+    let Some(params) = open.get(10..) else {
+        return false;
+    };
+    let mut i = 0;
+    while i + 2 <= params.len() {
+        let (kind, len) = (params[i], usize::from(params[i + 1]));
+        let value = params.get(i + 2..i + 2 + len).unwrap_or(&[]);
+        if kind == 2 {
+            let mut j = 0;
+            while j + 2 <= value.len() {
+                if value[j] == 65 {
+                    return true;
+                }
+                j += 2 + usize::from(value[j + 1]);
+            }
+        }
+        i += 2 + len;
+    }
+    false
+}
+
 fn read_message(s: &mut TcpStream) -> std::io::Result<(u8, Vec<u8>)> {
     let mut header = [0u8; 19];
     s.read_exact(&mut header)?;
@@ -173,8 +204,9 @@ fn read_message(s: &mut TcpStream) -> std::io::Result<(u8, Vec<u8>)> {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = parse_args()?;
-    let attrs = attributes(args.asn, args.next_hop);
-    let announce = announcements(args.n, &attrs);
+    // Both encodings are built before the session; the peer's OPEN picks one.
+    let announce_as4 = announcements(args.n, &attributes(args.asn, args.next_hop, true));
+    let announce_as2 = announcements(args.n, &attributes(args.asn, args.next_hop, false));
     let withdraw = withdrawals(args.n);
     let deadline = Instant::now() + Duration::from_secs(args.max_seconds);
 
@@ -192,10 +224,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     s.set_nodelay(true)?;
     s.set_read_timeout(Some(Duration::from_secs(30)))?;
     s.write_all(&open(args.asn, args.local))?;
-    let (kind, _) = read_message(&mut s)?;
+    let (kind, peer_open) = read_message(&mut s)?;
     if kind != 1 {
         return Err(format!("expected OPEN, got message type {kind}").into());
     }
+    let announce = if offers_four_octet_as(&peer_open) {
+        announce_as4
+    } else {
+        announce_as2
+    };
     s.write_all(&message(4, &[]))?;
     loop {
         match read_message(&mut s)? {

@@ -37,6 +37,24 @@
 //! the NOTIFICATION the route server chooses and its connection is closed; the other
 //! connections never see it.
 //!
+//! # Linux socket options
+//!
+//! `md5_password` installs a TCP-MD5 key (RFC 2385) for the peer on the listener and on
+//! outbound sockets; `ttl_security` (GTSM, RFC 5082) sends with TTL 255 and requires 255
+//! on receipt. When every peer of an instance uses GTSM the listener itself requires it,
+//! so even the handshake is checked; otherwise the accepted socket requires it from the
+//! moment the connection is handed to the instance (what the peer sent before, at most
+//! its OPEN, is not checked, as in BIRD and FRR).
+//!
+//! # Proof
+//!
+//! `tests/interop.rs` runs BIRD 2, FRR, GoBGP, OpenBGPD and ExaBGP as NVAs against the
+//! `fabric-sim-serve` binary on loopback (capabilities, 1,000 routes with communities to a
+//! second NVA, ECMP, withdrawal, ROUTE-REFRESH with BoRR/EoRR, kill -9 and restart, route
+//! limit, VNet change, SIGTERM, TCP-MD5, GTSM); `tests/interop_raw.rs` sends it malformed
+//! input by hand. `tools/bench/e2e.sh` measures it side by side with the daemons as route
+//! servers.
+//!
 //! # Calling it
 //!
 //! ```no_run
