@@ -529,6 +529,25 @@ fn nva_scenario(slot: u8, dir: &std::path::Path, serve: &Serve, nva: &mut dyn Nv
     assert_eq!(peer["BgpPeerStatus"], 1);
     assert_eq!(peer["CountOfRoutesLearnedFromPeer"], ROUTES + 2);
     assert_eq!(peer["state"], "Established");
+    // Azure's list-learned-routes / list-advertised-routes rows: learned as the NVA sent
+    // it, advertised with 65515 prepended and the instance's next hop.
+    let learned = serve.get(&format!("/learned-routes?peer={nva_addr}"));
+    let row = learned["value"]
+        .as_array()
+        .and_then(|rows| rows.iter().find(|r| r["network"] == nth_prefix(0).as_str()))
+        .cloned()
+        .expect("learned row");
+    assert_eq!(row["nextHop"], nva_nh.as_str());
+    assert_eq!(row["asPath"], "65001 65001");
+    assert_eq!(row["sourcePeer"], nva_addr.to_string().as_str());
+    let advertised = serve.get(&format!("/advertised-routes?peer={}", addr(slot, 12)));
+    let row = advertised["value"]
+        .as_array()
+        .and_then(|rows| rows.iter().find(|r| r["network"] == nth_prefix(0).as_str()))
+        .cloned()
+        .expect("advertised row");
+    assert_eq!(row["nextHop"], RS_NEXT_HOP);
+    assert_eq!(row["asPath"], "65515 65001 65001");
 
     // 5. A withdrawal propagates.
     let before = serve.event_count();

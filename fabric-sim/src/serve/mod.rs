@@ -37,6 +37,19 @@
 //! the NOTIFICATION the route server chooses and its connection is closed; the other
 //! connections never see it.
 //!
+//! # What it prints
+//!
+//! One line per event, `NAME text` or, with `--json`, one object with `"instance"` and
+//! `"event"`: `listening`, `status_listening`, `peer_up` (peer, asn), `peer_down` (peer,
+//! asn, reason with the NOTIFICATION), `session_ended` (a session that ended before
+//! Established), `connection_closed`, `connect_failed`, `refused` (from, reason),
+//! `program` (prefix, next_hops), `remove` (prefix), `routes_rejected` (peer, count,
+//! reason, examples), `route_limit_exceeded` (peer, counted, limit),
+//! `route_refresh_received` (peer, family, subtype), `route_refresh_sent`,
+//! `session_reset`, `routes_kept_stale`, `write_queue_full`, `vnet_changed`,
+//! `reload_failed`, `reload_ignored`, `warning`, `stopped`. `--quiet` leaves out
+//! `program` and `remove`.
+//!
 //! # Linux socket options
 //!
 //! `md5_password` installs a TCP-MD5 key (RFC 2385) for the peer on the listener and on
@@ -106,7 +119,7 @@ pub struct ServeArgs {
     /// Print events as JSON lines (one object per line) instead of text.
     #[arg(long)]
     pub json: bool,
-    /// Do not print each fabric change or rejected route (session changes still print).
+    /// Do not print each fabric change (session changes and everything else still print).
     #[arg(long)]
     pub quiet: bool,
     /// Check the configuration file and exit.
