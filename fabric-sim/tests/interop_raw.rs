@@ -214,3 +214,47 @@ fn a_bad_config_file_is_refused_naming_file_line_and_field() {
     );
     assert!(stderr.contains(&expected), "{stderr}");
 }
+
+#[test]
+fn two_instances_in_one_process_each_hold_their_own_session() {
+    // Azure runs two route-server instances; an NVA peers with both.
+    let slot = 73;
+    let dir = workdir("raw-two-instances");
+    let peer = format!(
+        "[[instance.peer]]\naddress = \"{}\"\nasn = 65001\n",
+        addr(slot, 11)
+    );
+    let config = format!(
+        "status = \"{status}:17979\"\n\n[[instance]]\nname = \"IN_0\"\nlisten = \"{a}:{PORT}\"\nnext_hop = \"198.51.100.1\"\nvnet_prefixes = [\"10.1.0.0/16\"]\n\n{peer}\n[[instance]]\nname = \"IN_1\"\nlisten = \"{b}:{PORT}\"\nnext_hop = \"198.51.100.2\"\nvnet_prefixes = [\"10.1.0.0/16\"]\n\n{peer}",
+        status = addr(slot, 1),
+        a = addr(slot, 1),
+        b = addr(slot, 2),
+    );
+    let serve = Serve::start(&dir, &config);
+    let _first = establish(slot, 11, 65001);
+    // The second session, to the second instance's address.
+    let me = addr(slot, 11);
+    let mut second = connect_bound(
+        SocketAddr::from((me, 0)),
+        SocketAddr::from((addr(slot, 2), PORT)),
+    );
+    second.write_all(&open(65001, me)).expect("send OPEN");
+    let their_open = read_until(&mut second, 1).expect("second instance's OPEN");
+    // Its BGP identifier (OPEN octets 5..9) is its own listen address.
+    assert_eq!(their_open[5..9], addr(slot, 2).octets());
+    second.write_all(&keepalive()).expect("KEEPALIVE");
+    read_until(&mut second, 4).expect("KEEPALIVE");
+    let up = wait_for(Duration::from_secs(10), Duration::from_millis(50), || {
+        let status = serve.get("/status");
+        let all_up = status["instances"].as_array().is_some_and(|instances| {
+            instances.len() == 2
+                && instances
+                    .iter()
+                    .all(|i| i["peers"][0]["state"] == "Established")
+        });
+        all_up.then_some(status)
+    });
+    let status = up.expect("both instances Established with the NVA");
+    assert_eq!(status["instances"][0]["name"], "IN_0");
+    assert_eq!(status["instances"][1]["next_hop"], "198.51.100.2");
+}
