@@ -157,8 +157,21 @@ pub enum Role {
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum Capability {
-    /// 1: multiprotocol extensions (RFC 4760).
-    Multiprotocol(Family),
+    /// 1: multiprotocol extensions (RFC 4760 section 8).
+    ///
+    /// ```text
+    /// 0       7      15      23      31
+    /// +-------+-------+-------+-------+
+    /// |      AFI      | Res.  | SAFI  |
+    /// +-------+-------+-------+-------+
+    /// ```
+    Multiprotocol {
+        /// The family offered.
+        family: Family,
+        /// The reserved octet as received. RFC 4760 has the sender set it to 0 and the
+        /// receiver ignore it; it is kept so a decoded OPEN re-encodes byte for byte.
+        reserved: u8,
+    },
     /// 2: route refresh (RFC 2918).
     RouteRefresh,
     /// 5: extended next hop encoding (RFC 8950): (NLRI family, next-hop AFI) triples.
@@ -440,11 +453,14 @@ fn parse_capability(code: u8, value: &[u8]) -> Option<Capability> {
     let cap = match code {
         1 => {
             let afi = c.read_u16()?;
-            c.read_u8()?; // reserved
+            let reserved = c.read_u8()?;
             let safi = c.read_u8()?;
             whole(
                 &c,
-                Capability::Multiprotocol(Family::new(Afi(afi), Safi(safi))),
+                Capability::Multiprotocol {
+                    family: Family::new(Afi(afi), Safi(safi)),
+                    reserved,
+                },
             )?
         }
         2 if empty() => Capability::RouteRefresh,
@@ -540,12 +556,29 @@ fn parse_capability(code: u8, value: &[u8]) -> Option<Capability> {
     Some(cap)
 }
 
-/// The capability code.
 impl Capability {
+    /// The Multiprotocol capability for `family`, reserved octet 0 as RFC 4760 asks
+    /// of a sender.
+    pub const fn multiprotocol(family: Family) -> Self {
+        Self::Multiprotocol {
+            family,
+            reserved: 0,
+        }
+    }
+
+    /// The family of a Multiprotocol capability, whatever its reserved octet; `None`
+    /// for any other capability.
+    pub const fn multiprotocol_family(&self) -> Option<Family> {
+        match self {
+            Self::Multiprotocol { family, .. } => Some(*family),
+            _ => None,
+        }
+    }
+
     /// The capability code (RFC 5492 registry).
     pub fn code(&self) -> u8 {
         match self {
-            Self::Multiprotocol(_) => 1,
+            Self::Multiprotocol { .. } => 1,
             Self::RouteRefresh => 2,
             Self::ExtendedNextHop(_) => 5,
             Self::ExtendedMessage => 6,
@@ -564,7 +597,7 @@ impl Capability {
 
 fn capability_value_len(cap: &Capability) -> usize {
     let len = match cap {
-        Capability::Multiprotocol(_) | Capability::FourOctetAs(_) => 4,
+        Capability::Multiprotocol { .. } | Capability::FourOctetAs(_) => 4,
         Capability::RouteRefresh
         | Capability::ExtendedMessage
         | Capability::EnhancedRouteRefresh => 0,
@@ -594,9 +627,9 @@ fn emit_capability(cap: &Capability, out: &mut Vec<u8>) {
     out.push(u8::try_from(len).expect("capped at 255"));
     let start = out.len();
     match cap {
-        Capability::Multiprotocol(f) => {
-            out.extend_from_slice(&f.afi.0.to_be_bytes());
-            out.extend_from_slice(&[0, f.safi.0]);
+        Capability::Multiprotocol { family, reserved } => {
+            out.extend_from_slice(&family.afi.0.to_be_bytes());
+            out.extend_from_slice(&[*reserved, family.safi.0]);
         }
         Capability::RouteRefresh
         | Capability::ExtendedMessage
