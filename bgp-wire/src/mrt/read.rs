@@ -1,0 +1,461 @@
+//! Reading: framing records out of a byte slice and parsing their bodies.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+
+use super::*;
+use crate::types::{Afi, Safi};
+
+/// What went wrong reading an MRT record.
+#[derive(Clone, PartialEq, Eq, Debug)]
+#[non_exhaustive]
+pub enum MrtErrorKind {
+    /// Fewer than 12 bytes left for a record header.
+    TruncatedHeader {
+        /// Bytes left in the input.
+        available: usize,
+    },
+    /// The header's Length runs past the end of the input.
+    TruncatedRecord {
+        /// Length field (after the header).
+        declared: u32,
+        /// Bytes left after the header.
+        available: usize,
+    },
+    /// A field runs past the end of its record (or of its enclosing length).
+    TruncatedField,
+    /// Bytes left over after the last field of a record.
+    TrailingBytes {
+        /// How many.
+        count: usize,
+    },
+    /// An address family this record kind cannot hold.
+    UnsupportedAfi {
+        /// The AFI as read.
+        afi: u16,
+    },
+    /// A prefix length beyond 32 (IPv4) or 128 (IPv6).
+    InvalidPrefixLength {
+        /// The length as read.
+        length: u8,
+    },
+}
+
+/// An MRT record that could not be read, and where.
+#[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
+#[error("MRT {kind:?} at byte {offset}: {context}")]
+pub struct MrtError {
+    /// What went wrong.
+    pub kind: MrtErrorKind,
+    /// Byte offset in the reader's input: of the record header for framing errors, of the
+    /// offending field otherwise.
+    pub offset: usize,
+    /// What was being read, for humans.
+    pub context: &'static str,
+}
+
+/// Iterates over the records of decompressed MRT data, yielding each with the byte offset
+/// of its header.
+///
+/// A record whose body is malformed yields an error and the reader moves on to the next
+/// one (the header said where it ends). A header that is cut short, or a Length that runs
+/// past the end of the input, yields an error and ends the iteration. Each step consumes
+/// at least one 12-byte header, so iteration ends in bounded time; nothing is allocated
+/// from a length read in the input.
+#[derive(Clone, Debug)]
+pub struct MrtReader<'a> {
+    input: &'a [u8],
+    offset: usize,
+    done: bool,
+}
+
+impl<'a> MrtReader<'a> {
+    /// A reader over `input`, starting at its first byte.
+    pub fn new(input: &'a [u8]) -> Self {
+        Self {
+            input,
+            offset: 0,
+            done: false,
+        }
+    }
+
+    /// Offset of the next record to read (the input length once all are read).
+    pub fn offset(&self) -> usize {
+        self.offset
+    }
+}
+
+impl<'a> Iterator for MrtReader<'a> {
+    type Item = Result<(usize, MrtRecord<'a>), MrtError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let start = self.offset;
+        let rest = self.input.get(start..).unwrap_or_default();
+        if rest.is_empty() {
+            self.done = true;
+            return None;
+        }
+        let Some(header) = rest.get(..MRT_HEADER_LEN) else {
+            self.done = true;
+            let kind = MrtErrorKind::TruncatedHeader {
+                available: rest.len(),
+            };
+            return Some(Err(MrtError {
+                kind,
+                offset: start,
+                context: "MRT common header",
+            }));
+        };
+        let be32 =
+            |i: usize| u32::from_be_bytes([header[i], header[i + 1], header[i + 2], header[i + 3]]);
+        let timestamp = be32(0);
+        let mrt_type = MrtType(u16::from_be_bytes([header[4], header[5]]));
+        let subtype = u16::from_be_bytes([header[6], header[7]]);
+        let declared = be32(8);
+        let available = rest.len() - MRT_HEADER_LEN;
+        let body = match usize::try_from(declared) {
+            Ok(len) if len <= available => &rest[MRT_HEADER_LEN..MRT_HEADER_LEN + len],
+            _ => {
+                self.done = true;
+                let kind = MrtErrorKind::TruncatedRecord {
+                    declared,
+                    available,
+                };
+                return Some(Err(MrtError {
+                    kind,
+                    offset: start,
+                    context: "MRT record length",
+                }));
+            }
+        };
+        self.offset = start + MRT_HEADER_LEN + body.len();
+        let result = parse_record(timestamp, mrt_type, subtype, body, start + MRT_HEADER_LEN)
+            .map(|record| (start, record));
+        Some(result)
+    }
+}
+
+/// A cursor over one record body, reporting absolute offsets.
+struct Fields<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+    base: usize,
+}
+
+impl<'a> Fields<'a> {
+    fn err(&self, kind: MrtErrorKind, context: &'static str) -> MrtError {
+        MrtError {
+            kind,
+            offset: self.base + self.pos,
+            context,
+        }
+    }
+    fn take(&mut self, n: usize, context: &'static str) -> Result<&'a [u8], MrtError> {
+        let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len());
+        let Some(end) = end else {
+            return Err(self.err(MrtErrorKind::TruncatedField, context));
+        };
+        let out = &self.bytes[self.pos..end];
+        self.pos = end;
+        Ok(out)
+    }
+    fn array<const N: usize>(&mut self, context: &'static str) -> Result<[u8; N], MrtError> {
+        let bytes = self.take(N, context)?;
+        Ok(bytes.try_into().expect("take returned N bytes"))
+    }
+    fn u8(&mut self, context: &'static str) -> Result<u8, MrtError> {
+        Ok(self.array::<1>(context)?[0])
+    }
+    fn u16(&mut self, context: &'static str) -> Result<u16, MrtError> {
+        Ok(u16::from_be_bytes(self.array(context)?))
+    }
+    fn u32(&mut self, context: &'static str) -> Result<u32, MrtError> {
+        Ok(u32::from_be_bytes(self.array(context)?))
+    }
+    fn asn(&mut self, four_octets: bool, context: &'static str) -> Result<u32, MrtError> {
+        if four_octets {
+            self.u32(context)
+        } else {
+            self.u16(context).map(u32::from)
+        }
+    }
+    fn ipv4(&mut self, context: &'static str) -> Result<Ipv4Addr, MrtError> {
+        self.array::<4>(context).map(Ipv4Addr::from)
+    }
+    fn ipv6(&mut self, context: &'static str) -> Result<Ipv6Addr, MrtError> {
+        self.array::<16>(context).map(Ipv6Addr::from)
+    }
+    fn rest(&mut self) -> &'a [u8] {
+        let out = &self.bytes[self.pos..];
+        self.pos = self.bytes.len();
+        out
+    }
+    fn finish(&self, context: &'static str) -> Result<(), MrtError> {
+        match self.bytes.len() - self.pos {
+            0 => Ok(()),
+            count => Err(self.err(MrtErrorKind::TrailingBytes { count }, context)),
+        }
+    }
+    /// A prefix-length octet and the minimal number of prefix octets, host bits kept.
+    fn prefix(&mut self, afi: Afi, context: &'static str) -> Result<IpNet, MrtError> {
+        let len_offset = self.pos;
+        let length = self.u8(context)?;
+        let max = if afi == Afi::IPV4 { 32 } else { 128 };
+        if length > max {
+            let mut e = self.err(MrtErrorKind::InvalidPrefixLength { length }, context);
+            e.offset = self.base + len_offset;
+            return Err(e);
+        }
+        let bytes = self.take(usize::from(length).div_ceil(8), context)?;
+        Ok(if afi == Afi::IPV4 {
+            let mut addr = [0u8; 4];
+            addr[..bytes.len()].copy_from_slice(bytes);
+            IpNet::V4(Ipv4Net::new(Ipv4Addr::from(addr), length).expect("length checked <= 32"))
+        } else {
+            let mut addr = [0u8; 16];
+            addr[..bytes.len()].copy_from_slice(bytes);
+            IpNet::V6(Ipv6Net::new(Ipv6Addr::from(addr), length).expect("length checked <= 128"))
+        })
+    }
+}
+
+fn parse_record(
+    timestamp: u32,
+    mrt_type: MrtType,
+    subtype: u16,
+    body: &[u8],
+    base: usize,
+) -> Result<MrtRecord<'_>, MrtError> {
+    let mut f = Fields {
+        bytes: body,
+        pos: 0,
+        base,
+    };
+    let microseconds = if mrt_type.is_extended_timestamp() {
+        Some(f.u32("microsecond timestamp")?)
+    } else {
+        None
+    };
+    let body = match (mrt_type, subtype) {
+        (MrtType::BGP4MP | MrtType::BGP4MP_ET, _) => parse_bgp4mp(subtype, &mut f)?,
+        (MrtType::TABLE_DUMP_V2, _) => parse_td2(subtype, &mut f)?,
+        (MrtType::TABLE_DUMP, 1 | 2) => parse_table_dump(subtype, &mut f)?,
+        _ => None,
+    };
+    let body = match body {
+        Some(body) => body,
+        None => MrtBody::Unknown {
+            mrt_type,
+            subtype,
+            data: f.rest(),
+        },
+    };
+    Ok(MrtRecord {
+        timestamp,
+        microseconds,
+        body,
+    })
+}
+
+fn parse_addresses(f: &mut Fields<'_>, afi: u16) -> Result<PeerAddresses, MrtError> {
+    match Afi(afi) {
+        Afi::IPV4 => Ok(PeerAddresses::V4 {
+            peer: f.ipv4("peer IP address")?,
+            local: f.ipv4("local IP address")?,
+        }),
+        Afi::IPV6 => Ok(PeerAddresses::V6 {
+            peer: f.ipv6("peer IP address")?,
+            local: f.ipv6("local IP address")?,
+        }),
+        _ => {
+            let mut e = f.err(
+                MrtErrorKind::UnsupportedAfi { afi },
+                "BGP4MP address family",
+            );
+            e.offset -= 2;
+            Err(e)
+        }
+    }
+}
+
+fn parse_bgp4mp<'a>(subtype: u16, f: &mut Fields<'a>) -> Result<Option<MrtBody<'a>>, MrtError> {
+    use bgp4mp_subtype as b;
+    let (four_octet_as, local, add_path, is_state) = match subtype {
+        b::STATE_CHANGE => (false, false, false, true),
+        b::STATE_CHANGE_AS4 => (true, false, false, true),
+        b::MESSAGE => (false, false, false, false),
+        b::MESSAGE_AS4 => (true, false, false, false),
+        b::MESSAGE_LOCAL => (false, true, false, false),
+        b::MESSAGE_AS4_LOCAL => (true, true, false, false),
+        b::MESSAGE_ADDPATH => (false, false, true, false),
+        b::MESSAGE_AS4_ADDPATH => (true, false, true, false),
+        b::MESSAGE_LOCAL_ADDPATH => (false, true, true, false),
+        b::MESSAGE_AS4_LOCAL_ADDPATH => (true, true, true, false),
+        _ => return Ok(None),
+    };
+    let peer_as = f.asn(four_octet_as, "peer AS")?;
+    let local_as = f.asn(four_octet_as, "local AS")?;
+    let interface_index = f.u16("interface index")?;
+    let afi = f.u16("address family")?;
+    let addresses = parse_addresses(f, afi)?;
+    if is_state {
+        let old_state = f.u16("old state")?;
+        let new_state = f.u16("new state")?;
+        f.finish("after STATE_CHANGE new state")?;
+        return Ok(Some(MrtBody::StateChange(Bgp4mpStateChange {
+            four_octet_as,
+            peer_as,
+            local_as,
+            interface_index,
+            addresses,
+            old_state,
+            new_state,
+        })));
+    }
+    Ok(Some(MrtBody::Message(Bgp4mpMessage {
+        four_octet_as,
+        local,
+        add_path,
+        peer_as,
+        local_as,
+        interface_index,
+        addresses,
+        message: f.rest(),
+    })))
+}
+
+fn parse_td2<'a>(subtype: u16, f: &mut Fields<'a>) -> Result<Option<MrtBody<'a>>, MrtError> {
+    use td2_subtype as t;
+    let (afi, multicast, add_path) = match subtype {
+        t::PEER_INDEX_TABLE => {
+            return parse_peer_index_table(f).map(|p| Some(MrtBody::PeerIndexTable(p)))
+        }
+        t::RIB_GENERIC | t::RIB_GENERIC_ADDPATH => {
+            let sequence = f.u32("RIB_GENERIC sequence number")?;
+            let afi = Afi(f.u16("RIB_GENERIC AFI")?);
+            let safi = Safi(f.u8("RIB_GENERIC SAFI")?);
+            let add_path = subtype == t::RIB_GENERIC_ADDPATH;
+            return Ok(Some(MrtBody::RibGeneric(RibGeneric {
+                add_path,
+                sequence,
+                afi,
+                safi,
+                rest: f.rest(),
+            })));
+        }
+        t::RIB_IPV4_UNICAST => (Afi::IPV4, false, false),
+        t::RIB_IPV4_MULTICAST => (Afi::IPV4, true, false),
+        t::RIB_IPV6_UNICAST => (Afi::IPV6, false, false),
+        t::RIB_IPV6_MULTICAST => (Afi::IPV6, true, false),
+        t::RIB_IPV4_UNICAST_ADDPATH => (Afi::IPV4, false, true),
+        t::RIB_IPV4_MULTICAST_ADDPATH => (Afi::IPV4, true, true),
+        t::RIB_IPV6_UNICAST_ADDPATH => (Afi::IPV6, false, true),
+        t::RIB_IPV6_MULTICAST_ADDPATH => (Afi::IPV6, true, true),
+        _ => return Ok(None),
+    };
+    let sequence = f.u32("RIB sequence number")?;
+    let prefix = f.prefix(afi, "RIB prefix")?;
+    let count = f.u16("RIB entry count")?;
+    let mut entries = Vec::new();
+    for _ in 0..count {
+        let peer_index = f.u16("RIB entry peer index")?;
+        let originated_time = f.u32("RIB entry originated time")?;
+        let path_id = if add_path {
+            Some(f.u32("RIB entry path identifier")?)
+        } else {
+            None
+        };
+        let len = f.u16("RIB entry attribute length")?;
+        let attributes = f.take(usize::from(len), "RIB entry attributes")?;
+        entries.push(RibEntry {
+            peer_index,
+            originated_time,
+            path_id,
+            attributes,
+        });
+    }
+    f.finish("after the last RIB entry")?;
+    Ok(Some(MrtBody::Rib(RibRecord {
+        sequence,
+        prefix,
+        multicast,
+        add_path,
+        entries,
+    })))
+}
+
+fn parse_peer_index_table<'a>(f: &mut Fields<'a>) -> Result<PeerIndexTable<'a>, MrtError> {
+    let collector_id = f.ipv4("collector BGP ID")?;
+    let name_len = f.u16("view name length")?;
+    let view_name = f.take(usize::from(name_len), "view name")?;
+    let count = f.u16("peer count")?;
+    let mut peers = Vec::new();
+    for _ in 0..count {
+        let peer_type = f.u8("peer type")?;
+        let bgp_id = f.ipv4("peer BGP ID")?;
+        let address = if peer_type & PeerEntry::TYPE_IPV6 != 0 {
+            IpAddr::V6(f.ipv6("peer IP address")?)
+        } else {
+            IpAddr::V4(f.ipv4("peer IP address")?)
+        };
+        let asn = f.asn(peer_type & PeerEntry::TYPE_AS4 != 0, "peer AS")?;
+        peers.push(PeerEntry {
+            peer_type,
+            bgp_id,
+            address,
+            asn,
+        });
+    }
+    f.finish("after the last peer entry")?;
+    Ok(PeerIndexTable {
+        collector_id,
+        view_name,
+        peers,
+    })
+}
+
+fn parse_table_dump<'a>(subtype: u16, f: &mut Fields<'a>) -> Result<Option<MrtBody<'a>>, MrtError> {
+    let view_number = f.u16("TABLE_DUMP view number")?;
+    let sequence = f.u16("TABLE_DUMP sequence number")?;
+    let v6 = subtype == 2;
+    let (addr, max): (IpAddr, u8) = if v6 {
+        (IpAddr::V6(f.ipv6("TABLE_DUMP prefix")?), 128)
+    } else {
+        (IpAddr::V4(f.ipv4("TABLE_DUMP prefix")?), 32)
+    };
+    let length = f.u8("TABLE_DUMP prefix length")?;
+    if length > max {
+        let mut e = f.err(
+            MrtErrorKind::InvalidPrefixLength { length },
+            "TABLE_DUMP prefix length",
+        );
+        e.offset -= 1;
+        return Err(e);
+    }
+    let prefix = IpNet::new(addr, length).expect("length checked against the family");
+    let status = f.u8("TABLE_DUMP status")?;
+    let originated_time = f.u32("TABLE_DUMP originated time")?;
+    let peer_ip = if v6 {
+        IpAddr::V6(f.ipv6("TABLE_DUMP peer IP")?)
+    } else {
+        IpAddr::V4(f.ipv4("TABLE_DUMP peer IP")?)
+    };
+    let peer_as = f.u16("TABLE_DUMP peer AS")?;
+    let len = f.u16("TABLE_DUMP attribute length")?;
+    let attributes = f.take(usize::from(len), "TABLE_DUMP attributes")?;
+    f.finish("after TABLE_DUMP attributes")?;
+    Ok(Some(MrtBody::TableDump(TableDumpEntry {
+        view_number,
+        sequence,
+        prefix,
+        status,
+        originated_time,
+        peer_ip,
+        peer_as,
+        attributes,
+    })))
+}
