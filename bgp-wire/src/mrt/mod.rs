@@ -8,7 +8,8 @@
 //! [`decode_rib_attributes`]), so a sweep over a large file pays only for what it reads.
 //!
 //! [`MrtRecord::emit`] writes a record back; reading then emitting reproduces the input
-//! byte for byte (tested on real collector files).
+//! byte for byte (tested on real collector files). A record built by hand whose values
+//! do not fit their MRT fields is refused with an [`MrtEncodeError`], never a panic.
 //!
 //! Every record starts with the common header (RFC 6396 section 2):
 //!
@@ -63,8 +64,9 @@
 //! assert!(reader.next().is_none());
 //!
 //! let mut out = Vec::new();
-//! record.emit(&mut out);
+//! record.emit(&mut out)?;
 //! assert_eq!(out, file);
+//! # Ok::<(), bgp_wire::mrt::MrtEncodeError>(())
 //! ```
 
 mod attributes;
@@ -81,6 +83,7 @@ pub use record::{
     Bgp4mpMessage, Bgp4mpStateChange, MrtBody, MrtRecord, PeerAddresses, PeerEntry, PeerIndexTable,
     RibEntry, RibGeneric, RibRecord, TableDumpEntry,
 };
+pub use write::MrtEncodeError;
 
 /// Length of the common MRT header.
 pub const MRT_HEADER_LEN: usize = 12;

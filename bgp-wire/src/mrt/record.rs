@@ -415,8 +415,9 @@ pub struct TableDumpEntry<'a> {
     /// When the route was received.
     pub originated_time: u32,
     /// Peer address. Written in the prefix's family: an IPv4 peer of an IPv6 prefix as an
-    /// IPv4-mapped address, an IPv6 peer of an IPv4 prefix as its IPv4-mapped part (or
-    /// 0.0.0.0). Records read from a file always agree.
+    /// IPv4-mapped address, an IPv4-mapped IPv6 peer of an IPv4 prefix as its IPv4 part;
+    /// any other IPv6 peer of an IPv4 prefix is refused by [`MrtRecord::emit`]. Records
+    /// read from a file always agree.
     pub peer_ip: IpAddr,
     /// Peer AS (2 octets).
     pub peer_as: u16,

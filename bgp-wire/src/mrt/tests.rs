@@ -30,7 +30,9 @@ fn read_all(bytes: &[u8]) -> Vec<Result<(usize, MrtRecord<'_>), MrtError>> {
 
 fn emit(record: &MrtRecord<'_>) -> Vec<u8> {
     let mut out = Vec::new();
-    record.emit(&mut out);
+    record
+        .emit(&mut out)
+        .expect("a record that was read re-emits");
     out
 }
 
@@ -292,7 +294,7 @@ fn unknown_types_and_subtypes_are_opaque() {
     );
     let mut out = Vec::new();
     for (_, r) in &records {
-        r.emit(&mut out);
+        r.emit(&mut out).expect("a record that was read re-emits");
     }
     assert_eq!(out, bytes);
 }
@@ -464,6 +466,158 @@ fn emit_forces_as4_subtypes_for_large_as_numbers() {
     );
 }
 
+/// 65,536 bytes: one more than a 2-octet MRT length can say.
+static TOO_LONG: [u8; 65_536] = [0x40; 65_536];
+
+fn rib_record<'a>(entries: Vec<RibEntry<'a>>) -> MrtRecord<'a> {
+    MrtRecord {
+        timestamp: 1,
+        microseconds: None,
+        body: MrtBody::Rib(RibRecord {
+            sequence: 0,
+            prefix: "192.0.2.0/24".parse().unwrap(),
+            multicast: false,
+            add_path: false,
+            entries,
+        }),
+    }
+}
+
+fn rib_entry(attributes: &[u8]) -> RibEntry<'_> {
+    RibEntry {
+        peer_index: 0,
+        originated_time: 1,
+        path_id: None,
+        attributes,
+    }
+}
+
+/// Emits into a buffer that already holds `PREVIOUS`, and checks a refusal leaves it so.
+fn emit_after_previous(record: &MrtRecord<'_>) -> Result<Vec<u8>, MrtEncodeError> {
+    const PREVIOUS: &[u8] = b"earlier records";
+    let mut out = PREVIOUS.to_vec();
+    match record.emit(&mut out) {
+        Ok(()) => Ok(out[PREVIOUS.len()..].to_vec()),
+        Err(e) => {
+            assert_eq!(
+                out, PREVIOUS,
+                "a refused record leaves the buffer as it was"
+            );
+            Err(e)
+        }
+    }
+}
+
+#[test]
+fn emit_refuses_rib_entry_attributes_longer_than_65535() {
+    // RFC 6396 section 4.3.4: Attribute Length is 2 octets.
+    let fits = rib_record(vec![rib_entry(&TOO_LONG[..65_535])]);
+    let bytes = emit_after_previous(&fits).expect("65535 bytes fit");
+    assert_eq!(only_record(&bytes), fits);
+    let record = rib_record(vec![rib_entry(&TOO_LONG)]);
+    assert_eq!(
+        emit_after_previous(&record),
+        Err(MrtEncodeError::TooLong {
+            field: "RIB entry attributes",
+            len: 65_536,
+            max: 65_535
+        })
+    );
+}
+
+#[test]
+fn emit_refuses_more_than_65535_rib_entries() {
+    // RFC 6396 section 4.3.2: Entry Count is 2 octets.
+    let record = rib_record(vec![rib_entry(&[]); 65_536]);
+    assert_eq!(
+        emit_after_previous(&record),
+        Err(MrtEncodeError::TooLong {
+            field: "RIB entry count",
+            len: 65_536,
+            max: 65_535
+        })
+    );
+}
+
+#[test]
+fn emit_refuses_long_view_names_and_peer_tables() {
+    // RFC 6396 section 4.3.1: View Name Length and Peer Count are 2 octets.
+    let peer = PeerEntry {
+        peer_type: 0,
+        bgp_id: Ipv4Addr::new(192, 0, 2, 1),
+        address: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
+        asn: 65001,
+    };
+    let table = |view_name, peers| MrtRecord {
+        timestamp: 1,
+        microseconds: None,
+        body: MrtBody::PeerIndexTable(PeerIndexTable {
+            collector_id: Ipv4Addr::new(192, 0, 2, 254),
+            view_name,
+            peers,
+        }),
+    };
+    assert_eq!(
+        emit_after_previous(&table(&TOO_LONG, vec![peer])),
+        Err(MrtEncodeError::TooLong {
+            field: "view name",
+            len: 65_536,
+            max: 65_535
+        })
+    );
+    assert_eq!(
+        emit_after_previous(&table(b"", vec![peer; 65_536])),
+        Err(MrtEncodeError::TooLong {
+            field: "peer count",
+            len: 65_536,
+            max: 65_535
+        })
+    );
+    let fits = table(b"", vec![peer; 65_535]);
+    assert_eq!(only_record(&emit_after_previous(&fits).unwrap()), fits);
+}
+
+#[test]
+fn emit_refuses_table_dump_records_that_cannot_hold_their_fields() {
+    let entry = |peer_ip, attributes| MrtRecord {
+        timestamp: 1,
+        microseconds: None,
+        body: MrtBody::TableDump(TableDumpEntry {
+            view_number: 0,
+            sequence: 0,
+            prefix: "192.0.2.0/24".parse().unwrap(),
+            status: 1,
+            originated_time: 1,
+            peer_ip,
+            peer_as: 65001,
+            attributes,
+        }),
+    };
+    // RFC 6396 section 4.2: Attribute Length is 2 octets.
+    let v4_peer = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
+    assert_eq!(
+        emit_after_previous(&entry(v4_peer, &TOO_LONG)),
+        Err(MrtEncodeError::TooLong {
+            field: "TABLE_DUMP attributes",
+            len: 65_536,
+            max: 65_535
+        })
+    );
+    // The peer address is 4 octets in an AFI_IPv4 record: an IPv4-mapped IPv6 peer fits,
+    // any other IPv6 peer does not.
+    let mapped = IpAddr::V6(Ipv4Addr::new(192, 0, 2, 1).to_ipv6_mapped());
+    let bytes = emit_after_previous(&entry(mapped, b"")).unwrap();
+    assert_eq!(only_record(&bytes), entry(v4_peer, b""));
+    let v6_peer: IpAddr = "2001:db8::1".parse().unwrap();
+    assert_eq!(
+        emit_after_previous(&entry(v6_peer, b"")),
+        Err(MrtEncodeError::TableDumpPeerFamily {
+            peer: v6_peer,
+            prefix: "192.0.2.0/24".parse().unwrap()
+        })
+    );
+}
+
 #[test]
 fn names_of_types_and_subtypes() {
     assert_eq!(MrtType(13).name(), Some("TABLE_DUMP_V2"));
@@ -519,7 +673,7 @@ mod proptests {
                 if let Ok((offset, record)) = item {
                     prop_assert!(offset + MRT_HEADER_LEN <= bytes.len());
                     let mut out = Vec::new();
-                    record.emit(&mut out);
+                    prop_assert!(record.emit(&mut out).is_ok());
                 }
             }
             prop_assert!(steps <= bytes.len() / MRT_HEADER_LEN + 1);
@@ -533,13 +687,59 @@ mod proptests {
                 if let Ok((at, record)) = item {
                     prop_assert_eq!(at, offset);
                     let mut out = Vec::new();
-                    record.emit(&mut out);
+                    prop_assert!(record.emit(&mut out).is_ok());
                     prop_assert_eq!(&out, original);
                     // And what was written reads back equal.
                     let (_, again) = MrtReader::new(&out).next().unwrap().unwrap();
                     prop_assert_eq!(again, record);
                 }
                 offset += original.len();
+            }
+        }
+    }
+
+    /// Lengths on both sides of the 2-octet limit of MRT length fields.
+    fn length_near_the_limit() -> impl Strategy<Value = usize> {
+        prop_oneof![0usize..4, 65_533usize..65_540]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        /// Hand-built RIB records: emit succeeds exactly when every count and length fits
+        /// its 2-octet field (RFC 6396 section 4.3.2 and 4.3.4), and what it writes reads
+        /// back to the same record. It never panics.
+        #[test]
+        fn hand_built_rib_records_emit_or_are_refused(
+            attribute_lens in prop::collection::vec(length_near_the_limit(), 0..3),
+            extra_entries in prop_oneof![Just(0usize), 65_533usize..65_538],
+        ) {
+            static BYTES: [u8; 65_540] = [0x40; 65_540];
+            let mut entries: Vec<RibEntry<'_>> = attribute_lens
+                .iter()
+                .map(|&len| RibEntry { peer_index: 0, originated_time: 1, path_id: None, attributes: &BYTES[..len] })
+                .collect();
+            entries.extend(std::iter::repeat(RibEntry { peer_index: 1, originated_time: 2, path_id: None, attributes: &[] }).take(extra_entries));
+            let fits = entries.len() <= 65_535 && attribute_lens.iter().all(|&len| len <= 65_535);
+            let record = MrtRecord {
+                timestamp: 7,
+                microseconds: None,
+                body: MrtBody::Rib(RibRecord {
+                    sequence: 1,
+                    prefix: "2001:db8::/32".parse().unwrap(),
+                    multicast: false,
+                    add_path: false,
+                    entries,
+                }),
+            };
+            let mut out = vec![1, 2, 3];
+            let result = record.emit(&mut out);
+            prop_assert_eq!(result.is_ok(), fits, "{:?}", result);
+            if fits {
+                let (_, again) = MrtReader::new(&out[3..]).next().unwrap().unwrap();
+                prop_assert_eq!(again, record);
+            } else {
+                prop_assert_eq!(out, vec![1, 2, 3]);
             }
         }
     }

@@ -1,10 +1,36 @@
 //! Writing: a record back to its bytes.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
 use ipnet::IpNet;
 
 use super::*;
+
+/// Why [`MrtRecord::emit`] refused a record: a value that its MRT field cannot hold. Records
+/// read by [`MrtReader`] never give one; records built by hand may.
+#[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MrtEncodeError {
+    /// A count or length longer than its field can say.
+    #[error("MRT {field} of {len} exceeds the {max} its length field can hold")]
+    TooLong {
+        /// The field, for humans ("RIB entry attributes", "view name", ...).
+        field: &'static str,
+        /// The length or count of the value.
+        len: usize,
+        /// The most the field can say.
+        max: usize,
+    },
+    /// A TABLE_DUMP record's peer address is written in its prefix's family (RFC 6396
+    /// section 4.2); an IPv6 peer of an IPv4 prefix fits only when it is IPv4-mapped.
+    #[error("TABLE_DUMP peer {peer} cannot be written in the IPv4 record of {prefix}")]
+    TableDumpPeerFamily {
+        /// The peer address.
+        peer: IpAddr,
+        /// The record's prefix.
+        prefix: IpNet,
+    },
+}
 
 impl MrtRecord<'_> {
     /// The record type written by [`Self::emit`].
@@ -65,13 +91,27 @@ impl MrtRecord<'_> {
 
     /// Appends the record, header included, to `out`.
     ///
-    /// # Panics
+    /// # Errors
     ///
-    /// When a length field would overflow: a RIB entry's attributes, a view name, or more
-    /// than 65535 entries or peers; or a record body above 4 GiB. Records read by
-    /// [`MrtReader`] never do.
-    pub fn emit(&self, out: &mut Vec<u8>) {
+    /// [`MrtEncodeError::TooLong`] when a length field would overflow: a RIB entry's or
+    /// TABLE_DUMP record's attributes or a view name above 65535 bytes, more than 65535
+    /// entries or peers, or a record body above 4 GiB; [`MrtEncodeError::TableDumpPeerFamily`]
+    /// for an IPv6 peer of an IPv4 TABLE_DUMP record that is not IPv4-mapped. Records read
+    /// by [`MrtReader`] never give one. On error `out` is left as it was.
+    pub fn emit(&self, out: &mut Vec<u8>) -> Result<(), MrtEncodeError> {
         let start = out.len();
+        let written = self.emit_unchecked_lengths(out, start);
+        if written.is_err() {
+            out.truncate(start);
+        }
+        written
+    }
+
+    fn emit_unchecked_lengths(
+        &self,
+        out: &mut Vec<u8>,
+        start: usize,
+    ) -> Result<(), MrtEncodeError> {
         out.extend_from_slice(&self.timestamp.to_be_bytes());
         out.extend_from_slice(&self.mrt_type().0.to_be_bytes());
         out.extend_from_slice(&self.subtype().to_be_bytes());
@@ -107,9 +147,9 @@ impl MrtRecord<'_> {
             }
             MrtBody::PeerIndexTable(p) => {
                 out.extend_from_slice(&p.collector_id.octets());
-                out.extend_from_slice(&len16(p.view_name.len(), "view name").to_be_bytes());
+                out.extend_from_slice(&len16(p.view_name.len(), "view name")?.to_be_bytes());
                 out.extend_from_slice(p.view_name);
-                out.extend_from_slice(&len16(p.peers.len(), "peer count").to_be_bytes());
+                out.extend_from_slice(&len16(p.peers.len(), "peer count")?.to_be_bytes());
                 for peer in &p.peers {
                     let peer_type = peer.wire_type();
                     out.push(peer_type);
@@ -124,7 +164,7 @@ impl MrtRecord<'_> {
             MrtBody::Rib(r) => {
                 out.extend_from_slice(&r.sequence.to_be_bytes());
                 emit_prefix(out, r.prefix);
-                out.extend_from_slice(&len16(r.entries.len(), "RIB entry count").to_be_bytes());
+                out.extend_from_slice(&len16(r.entries.len(), "RIB entry count")?.to_be_bytes());
                 for e in &r.entries {
                     out.extend_from_slice(&e.peer_index.to_be_bytes());
                     out.extend_from_slice(&e.originated_time.to_be_bytes());
@@ -132,7 +172,7 @@ impl MrtRecord<'_> {
                         out.extend_from_slice(&e.path_id.unwrap_or(0).to_be_bytes());
                     }
                     out.extend_from_slice(
-                        &len16(e.attributes.len(), "RIB entry attributes").to_be_bytes(),
+                        &len16(e.attributes.len(), "RIB entry attributes")?.to_be_bytes(),
                     );
                     out.extend_from_slice(e.attributes);
                 }
@@ -159,9 +199,15 @@ impl MrtRecord<'_> {
                 out.extend_from_slice(&t.originated_time.to_be_bytes());
                 match (t.prefix, t.peer_ip) {
                     (IpNet::V4(_), IpAddr::V4(a)) => out.extend_from_slice(&a.octets()),
-                    (IpNet::V4(_), IpAddr::V6(a)) => out.extend_from_slice(
-                        &a.to_ipv4_mapped().unwrap_or(Ipv4Addr::UNSPECIFIED).octets(),
-                    ),
+                    (IpNet::V4(_), IpAddr::V6(a)) => {
+                        let mapped =
+                            a.to_ipv4_mapped()
+                                .ok_or(MrtEncodeError::TableDumpPeerFamily {
+                                    peer: t.peer_ip,
+                                    prefix: t.prefix,
+                                })?;
+                        out.extend_from_slice(&mapped.octets());
+                    }
                     (IpNet::V6(_), IpAddr::V6(a)) => out.extend_from_slice(&a.octets()),
                     (IpNet::V6(_), IpAddr::V4(a)) => {
                         out.extend_from_slice(&a.to_ipv6_mapped().octets())
@@ -169,24 +215,29 @@ impl MrtRecord<'_> {
                 }
                 out.extend_from_slice(&t.peer_as.to_be_bytes());
                 out.extend_from_slice(
-                    &len16(t.attributes.len(), "TABLE_DUMP attributes").to_be_bytes(),
+                    &len16(t.attributes.len(), "TABLE_DUMP attributes")?.to_be_bytes(),
                 );
                 out.extend_from_slice(t.attributes);
             }
             MrtBody::Unknown { data, .. } => out.extend_from_slice(data),
         }
         let body_len = out.len() - start - MRT_HEADER_LEN;
-        let body_len =
-            u32::try_from(body_len).expect("an MRT record body fits 4 GiB (documented panic)");
+        let body_len = u32::try_from(body_len).map_err(|_| MrtEncodeError::TooLong {
+            field: "record body",
+            len: body_len,
+            max: u32::MAX as usize,
+        })?;
         out[start + 8..start + 12].copy_from_slice(&body_len.to_be_bytes());
+        Ok(())
     }
 }
 
-fn len16(len: usize, what: &'static str) -> u16 {
-    match u16::try_from(len) {
-        Ok(len) => len,
-        Err(_) => panic!("MRT {what} longer than 65535 cannot be written (documented panic)"),
-    }
+fn len16(len: usize, field: &'static str) -> Result<u16, MrtEncodeError> {
+    u16::try_from(len).map_err(|_| MrtEncodeError::TooLong {
+        field,
+        len,
+        max: usize::from(u16::MAX),
+    })
 }
 
 fn emit_asn(out: &mut Vec<u8>, four_octets: bool, asn: u32) {

@@ -225,7 +225,9 @@ pub fn sweep_mrt(bytes: &[u8], decode: bool) -> MrtStats {
         );
         *stats.by_kind.entry(kind).or_default() += 1;
         out.clear();
-        record.emit(&mut out);
+        if record.emit(&mut out).is_err() {
+            stats.emit_mismatches.push(offset);
+        }
         if bytes.get(offset..offset + out.len()) != Some(&out[..]) {
             stats.emit_mismatches.push(offset);
         }
