@@ -78,7 +78,7 @@ mod write;
 mod tests;
 
 pub use attributes::{decode_rib_attributes, RibAttributes};
-pub use read::{MrtError, MrtErrorKind, MrtReader};
+pub use read::{MrtError, MrtErrorKind, MrtReader, MrtRepairs};
 pub use record::{
     Bgp4mpMessage, Bgp4mpStateChange, MrtBody, MrtRecord, PeerAddresses, PeerEntry, PeerIndexTable,
     RibEntry, RibGeneric, RibRecord, TableDumpEntry,

@@ -61,13 +61,53 @@ pub struct MrtError {
 /// A record whose body is malformed yields an error and the reader moves on to the next
 /// one (the header said where it ends). A header that is cut short, or a Length that runs
 /// past the end of the input, yields an error and ends the iteration. Each step consumes
-/// at least one 12-byte header, so iteration ends in bounded time; nothing is allocated
-/// from a length read in the input.
+/// at least one 12-byte header or one TABLE_DUMP entry, so iteration ends in bounded time;
+/// nothing is allocated from a length read in the input.
+///
+/// # Batched TABLE_DUMP records (a repair)
+///
+/// The RIPE RIS TABLE_DUMP dumps of early 2000 (rrc00's `bview.20000111.0032`, written by
+/// an early Zebra) frame records in a way RFC 6396 does not describe: one record holds
+/// every entry of a prefix. Its body is the view and sequence numbers (2 octets each)
+/// once, then entries without them (prefix, length, status, originated time, peer
+/// address, peer AS, attribute length, attributes), and its header's Length leaves out
+/// the leading 4 octets. Read as RFC 6396 says, the first record has trailing bytes and
+/// every later header is read 4 octets early, so nothing after it can be read.
+///
+/// When a TABLE_DUMP record fails to parse as RFC 6396 lays it out, but its body read
+/// that way (Length + 4 octets) splits into whole entries and is followed by the end of
+/// the input or by another TABLE_DUMP header, the reader yields each entry as its own
+/// [`TableDumpEntry`] with the batch's timestamp, view and sequence numbers, at the offset
+/// of the entry. [`MrtReader::repairs`] counts the records and entries so read. Such
+/// records re-emit in the RFC 6396 form (one record per entry), not as they were read.
 #[derive(Clone, Debug)]
 pub struct MrtReader<'a> {
     input: &'a [u8],
     offset: usize,
     done: bool,
+    /// The batched TABLE_DUMP record whose entries are being yielded.
+    batch: Option<TableDumpBatch>,
+    repairs: MrtRepairs,
+}
+
+/// What an [`MrtReader`] has repaired so far (see its "Batched TABLE_DUMP records").
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub struct MrtRepairs {
+    /// Batched TABLE_DUMP records read as batches.
+    pub batched_table_dump_records: usize,
+    /// The entries yielded from them, one [`MrtBody::TableDump`] record each.
+    pub batched_table_dump_entries: usize,
+}
+
+/// A batched TABLE_DUMP record being split into its entries.
+#[derive(Clone, Copy, Debug)]
+struct TableDumpBatch {
+    timestamp: u32,
+    v6: bool,
+    view_number: u16,
+    sequence: u16,
+    /// Offset of the byte after the batch's last entry.
+    end: usize,
 }
 
 impl<'a> MrtReader<'a> {
@@ -77,12 +117,76 @@ impl<'a> MrtReader<'a> {
             input,
             offset: 0,
             done: false,
+            batch: None,
+            repairs: MrtRepairs::default(),
         }
     }
 
-    /// Offset of the next record to read (the input length once all are read).
+    /// Offset of the next record (or batched TABLE_DUMP entry) to read; the input length
+    /// once all are read.
     pub fn offset(&self) -> usize {
         self.offset
+    }
+
+    /// What the reader has repaired so far.
+    pub fn repairs(&self) -> MrtRepairs {
+        self.repairs
+    }
+
+    /// The next entry of the current batch, if one is left.
+    fn next_batched_entry(&mut self) -> Option<Result<(usize, MrtRecord<'a>), MrtError>> {
+        let batch = self.batch?;
+        let start = self.offset;
+        if start >= batch.end {
+            self.batch = None;
+            return None;
+        }
+        let mut f = Fields {
+            bytes: &self.input[start..batch.end],
+            pos: 0,
+            base: start,
+        };
+        let entry = parse_table_dump_entry(batch.view_number, batch.sequence, batch.v6, &mut f);
+        match entry {
+            Ok(entry) => {
+                self.offset = start + f.pos;
+                self.repairs.batched_table_dump_entries += 1;
+                let record = MrtRecord {
+                    timestamp: batch.timestamp,
+                    microseconds: None,
+                    body: MrtBody::TableDump(entry),
+                };
+                Some(Ok((start, record)))
+            }
+            Err(e) => {
+                // Not reached: the batch was split once before it was accepted.
+                self.offset = batch.end;
+                self.batch = None;
+                Some(Err(e))
+            }
+        }
+    }
+
+    /// Whether the TABLE_DUMP record whose header is at `start` is a batch (see the type's
+    /// docs): the offset of the byte after its last entry when it is.
+    fn batch_end(&self, start: usize, declared: u32, v6: bool) -> Option<usize> {
+        let body = start + MRT_HEADER_LEN;
+        let end = body
+            .checked_add(usize::try_from(declared).ok()?)?
+            .checked_add(4)?;
+        let entries = self.input.get(body + 4..end)?;
+        let mut f = Fields {
+            bytes: entries,
+            pos: 0,
+            base: body + 4,
+        };
+        while f.pos < entries.len() {
+            parse_table_dump_entry(0, 0, v6, &mut f).ok()?;
+        }
+        let next_header_type = self.input.get(end + 4..end + 6);
+        let followed_well = end == self.input.len()
+            || next_header_type == Some(&MrtType::TABLE_DUMP.0.to_be_bytes()[..]);
+        (!entries.is_empty() && followed_well).then_some(end)
     }
 }
 
@@ -92,6 +196,11 @@ impl<'a> Iterator for MrtReader<'a> {
     fn next(&mut self) -> Option<Self::Item> {
         if self.done {
             return None;
+        }
+        if self.batch.is_some() {
+            if let Some(entry) = self.next_batched_entry() {
+                return Some(entry);
+            }
         }
         let start = self.offset;
         let rest = self.input.get(start..).unwrap_or_default();
@@ -135,6 +244,22 @@ impl<'a> Iterator for MrtReader<'a> {
         self.offset = start + MRT_HEADER_LEN + body.len();
         let result = parse_record(timestamp, mrt_type, subtype, body, start + MRT_HEADER_LEN)
             .map(|record| (start, record));
+        if result.is_err() && mrt_type == MrtType::TABLE_DUMP && matches!(subtype, 1 | 2) {
+            let v6 = subtype == 2;
+            if let Some(end) = self.batch_end(start, declared, v6) {
+                let view_and_sequence = &rest[MRT_HEADER_LEN..MRT_HEADER_LEN + 4];
+                self.batch = Some(TableDumpBatch {
+                    timestamp,
+                    v6,
+                    view_number: u16::from_be_bytes([view_and_sequence[0], view_and_sequence[1]]),
+                    sequence: u16::from_be_bytes([view_and_sequence[2], view_and_sequence[3]]),
+                    end,
+                });
+                self.offset = start + MRT_HEADER_LEN + 4;
+                self.repairs.batched_table_dump_records += 1;
+                return self.next_batched_entry();
+            }
+        }
         Some(result)
     }
 }
@@ -421,7 +546,18 @@ fn parse_peer_index_table<'a>(f: &mut Fields<'a>) -> Result<PeerIndexTable<'a>, 
 fn parse_table_dump<'a>(subtype: u16, f: &mut Fields<'a>) -> Result<Option<MrtBody<'a>>, MrtError> {
     let view_number = f.u16("TABLE_DUMP view number")?;
     let sequence = f.u16("TABLE_DUMP sequence number")?;
-    let v6 = subtype == 2;
+    let entry = parse_table_dump_entry(view_number, sequence, subtype == 2, f)?;
+    f.finish("after TABLE_DUMP attributes")?;
+    Ok(Some(MrtBody::TableDump(entry)))
+}
+
+/// The fields of a TABLE_DUMP record after the view and sequence numbers.
+fn parse_table_dump_entry<'a>(
+    view_number: u16,
+    sequence: u16,
+    v6: bool,
+    f: &mut Fields<'a>,
+) -> Result<TableDumpEntry<'a>, MrtError> {
     let (addr, max): (IpAddr, u8) = if v6 {
         (IpAddr::V6(f.ipv6("TABLE_DUMP prefix")?), 128)
     } else {
@@ -447,8 +583,7 @@ fn parse_table_dump<'a>(subtype: u16, f: &mut Fields<'a>) -> Result<Option<MrtBo
     let peer_as = f.u16("TABLE_DUMP peer AS")?;
     let len = f.u16("TABLE_DUMP attribute length")?;
     let attributes = f.take(usize::from(len), "TABLE_DUMP attributes")?;
-    f.finish("after TABLE_DUMP attributes")?;
-    Ok(Some(MrtBody::TableDump(TableDumpEntry {
+    Ok(TableDumpEntry {
         view_number,
         sequence,
         prefix,
@@ -457,5 +592,5 @@ fn parse_table_dump<'a>(subtype: u16, f: &mut Fields<'a>) -> Result<Option<MrtBo
         peer_ip,
         peer_as,
         attributes,
-    })))
+    })
 }

@@ -618,6 +618,141 @@ fn emit_refuses_table_dump_records_that_cannot_hold_their_fields() {
     );
 }
 
+/// One TABLE_DUMP AFI_IPv4 entry without view and sequence numbers, as the batched
+/// records of early Zebra dumps hold them: prefix, length, status, originated time, peer
+/// address, peer AS, attribute length, attributes.
+fn batched_entry(prefix: [u8; 4], len: u8, peer: [u8; 4], peer_as: u16, attrs: &[u8]) -> Vec<u8> {
+    let mut e = prefix.to_vec();
+    e.extend_from_slice(&[len, 1]);
+    e.extend_from_slice(&947_550_744u32.to_be_bytes());
+    e.extend_from_slice(&peer);
+    e.extend_from_slice(&peer_as.to_be_bytes());
+    e.extend_from_slice(&u16::try_from(attrs.len()).unwrap().to_be_bytes());
+    e.extend_from_slice(attrs);
+    e
+}
+
+/// A batched record: header whose Length counts the entries only, then view and sequence
+/// numbers, then the entries.
+fn batched_record(timestamp: u32, view: u16, sequence: u16, entries: &[Vec<u8>]) -> Vec<u8> {
+    let body: Vec<u8> = entries.concat();
+    let mut r = timestamp.to_be_bytes().to_vec();
+    r.extend_from_slice(&[0, 12, 0, 1]);
+    r.extend_from_slice(&u32::try_from(body.len()).unwrap().to_be_bytes());
+    r.extend_from_slice(&view.to_be_bytes());
+    r.extend_from_slice(&sequence.to_be_bytes());
+    r.extend_from_slice(&body);
+    r
+}
+
+#[test]
+fn batched_table_dump_records_are_split_into_entries() {
+    // ORIGIN IGP.
+    let attrs = [0x40, 1, 1, 0];
+    let first = batched_entry([3, 0, 0, 0], 8, [204, 152, 166, 29], 3549, &attrs);
+    let second = batched_entry([3, 0, 0, 0], 8, [206, 251, 0, 85], 3549, &[]);
+    let third = batched_entry([4, 0, 0, 0], 8, [204, 152, 166, 29], 3549, &attrs);
+    let batch_one = batched_record(100, 0, 7, &[first.clone(), second.clone()]);
+    let batch_two = batched_record(101, 0, 8, &[third]);
+    let file = [batch_one.clone(), batch_two.clone()].concat();
+
+    let mut reader = MrtReader::new(&file);
+    let read: Vec<(usize, MrtRecord<'_>)> = reader.by_ref().map(Result::unwrap).collect();
+    assert_eq!(
+        reader.repairs(),
+        MrtRepairs {
+            batched_table_dump_records: 2,
+            batched_table_dump_entries: 3
+        }
+    );
+    assert_eq!(reader.offset(), file.len());
+    // Offset, timestamp, sequence number, prefix, peer, attributes.
+    type Seen<'a> = (usize, u32, u16, IpNet, IpAddr, &'a [u8]);
+    let summary: Vec<Seen<'_>> = read
+        .iter()
+        .map(|(offset, r)| {
+            let MrtBody::TableDump(t) = &r.body else {
+                panic!("a TABLE_DUMP entry: {r:?}")
+            };
+            (
+                *offset,
+                r.timestamp,
+                t.sequence,
+                t.prefix,
+                t.peer_ip,
+                t.attributes,
+            )
+        })
+        .collect();
+    let v4 = |a, b, c, d| IpAddr::V4(Ipv4Addr::new(a, b, c, d));
+    assert_eq!(
+        summary,
+        [
+            (
+                16,
+                100,
+                7,
+                "3.0.0.0/8".parse().unwrap(),
+                v4(204, 152, 166, 29),
+                &attrs[..]
+            ),
+            (
+                16 + first.len(),
+                100,
+                7,
+                "3.0.0.0/8".parse().unwrap(),
+                v4(206, 251, 0, 85),
+                &[][..]
+            ),
+            (
+                batch_one.len() + 16,
+                101,
+                8,
+                "4.0.0.0/8".parse().unwrap(),
+                v4(204, 152, 166, 29),
+                &attrs[..]
+            ),
+        ]
+    );
+    // Each entry re-emits as an RFC 6396 record: view, sequence, then the entry.
+    let mut expected = record(100, 12, 1, &[&[0, 0, 0, 7][..], &first].concat());
+    assert_eq!(emit(&read[0].1), expected);
+    expected = record(100, 12, 1, &[&[0, 0, 0, 7][..], &second].concat());
+    assert_eq!(emit(&read[1].1), expected);
+}
+
+#[test]
+fn a_table_dump_record_with_trailing_bytes_is_not_taken_for_a_batch() {
+    // An RFC 6396 record with 3 stray bytes after its attributes: its body read as a batch
+    // would not split into whole entries, so it stays an error.
+    let mut body = vec![0, 0, 0, 1];
+    body.extend_from_slice(&batched_entry(
+        [192, 0, 2, 0],
+        24,
+        [192, 0, 2, 1],
+        65001,
+        &[],
+    ));
+    body.extend_from_slice(&[1, 2, 3]);
+    let file = record(1, 12, 1, &body);
+    let mut reader = MrtReader::new(&file);
+    let err = reader.next().unwrap().unwrap_err();
+    assert_eq!(err.kind, MrtErrorKind::TrailingBytes { count: 3 });
+    assert_eq!(reader.repairs(), MrtRepairs::default());
+}
+
+#[test]
+fn a_batch_followed_by_something_else_than_table_dump_is_not_repaired() {
+    // A well-formed batch whose next header is not TABLE_DUMP: the batched reading is
+    // not confirmed, and the record is reported as RFC 6396 reads it.
+    let entry = batched_entry([3, 0, 0, 0], 8, [204, 152, 166, 29], 3549, &[]);
+    let mut file = batched_record(100, 0, 7, &[entry.clone(), entry]);
+    file.extend_from_slice(&record(1, 16, 4, &[0; 20]));
+    let mut reader = MrtReader::new(&file);
+    assert!(reader.next().unwrap().is_err());
+    assert_eq!(reader.repairs(), MrtRepairs::default());
+}
+
 #[test]
 fn names_of_types_and_subtypes() {
     assert_eq!(MrtType(13).name(), Some("TABLE_DUMP_V2"));
