@@ -12,7 +12,6 @@
 //! entry into owned values (nothing else), so the figure is the decoder's, not the census's.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -48,28 +47,15 @@ fn main() -> ExitCode {
 /// Reads and decompresses a file. A compressed stream cut short still yields what was
 /// decoded before the cut, with a warning.
 fn load(path: &Path) -> Result<Vec<u8>, String> {
-    let raw = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
-    let name = path.to_string_lossy();
-    let mut out = Vec::new();
-    let result = if name.ends_with(".gz") {
-        flate2::read::MultiGzDecoder::new(&raw[..]).read_to_end(&mut out)
-    } else if name.ends_with(".bz2") {
-        bzip2::read::MultiBzDecoder::new(&raw[..]).read_to_end(&mut out)
-    } else {
-        return Ok(raw);
-    };
-    match result {
-        Ok(_) => Ok(out),
-        Err(e) if !out.is_empty() => {
-            eprintln!(
-                "mrt_summary: {}: warning: decompression stopped after {} bytes: {e}",
-                path.display(),
-                out.len()
-            );
-            Ok(out)
-        }
-        Err(e) => Err(format!("cannot decompress: {e}")),
+    let contents = mrt_files::read(path).map_err(|e| format!("cannot read: {e}"))?;
+    if let Some(e) = contents.error {
+        eprintln!(
+            "mrt_summary: {}: warning: decompression stopped after {} bytes: {e}",
+            path.display(),
+            contents.bytes.len()
+        );
     }
+    Ok(contents.bytes)
 }
 
 #[derive(Default)]

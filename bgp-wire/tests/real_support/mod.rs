@@ -8,7 +8,6 @@ pub mod pcap;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use bgp_wire::mrt::{subtype_name, MrtBody, MrtReader};
@@ -21,8 +20,7 @@ pub fn data_dir() -> PathBuf {
 
 /// The shared reference data, when present beside the workspace.
 pub fn shared_dir() -> Option<PathBuf> {
-    let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared"));
-    dir.is_dir().then(|| dir.to_path_buf())
+    mrt_files::shared_dir()
 }
 
 /// Sorted regular files of `dir` whose names end with one of `suffixes` (all if empty).
@@ -51,17 +49,8 @@ pub fn name_of(path: &Path) -> String {
 /// Reads a file, decompressing `.gz` / `.bz2`. A compressed stream cut short (some test
 /// files are byte prefixes of larger archives) yields what was decoded and the error text.
 pub fn load(path: &Path) -> (Vec<u8>, Option<String>) {
-    let raw = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let name = name_of(path);
-    let mut out = Vec::new();
-    let result = if name.ends_with(".gz") {
-        flate2::read::MultiGzDecoder::new(&raw[..]).read_to_end(&mut out)
-    } else if name.ends_with(".bz2") {
-        bzip2::read::MultiBzDecoder::new(&raw[..]).read_to_end(&mut out)
-    } else {
-        return (raw, None);
-    };
-    (out, result.err().map(|e| e.to_string()))
+    let contents = mrt_files::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    (contents.bytes, contents.error)
 }
 
 /// What one MRT file holds and how it decoded.

@@ -14,7 +14,6 @@
 //! not say). Every peer is external, IGP cost 0.
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::net::{IpAddr, Ipv4Addr};
 
 use bgp_wire::mrt::{decode_rib_attributes, MrtBody, MrtReader};
@@ -94,7 +93,10 @@ impl RealDump {
 /// shared folder exists (silently left out otherwise).
 pub(crate) fn available_dumps() -> Vec<RealDump> {
     let in_repo = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/mrt");
-    let shared = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/real/mrt");
+    let shared = mrt_files::shared_dir()
+        .map(|dir| dir.join("data/real/mrt").display().to_string())
+        .unwrap_or_default();
+    let shared = shared.as_str();
     let files: [(&str, &str, &'static str, &'static str); 3] = [
         (
             in_repo,
@@ -129,21 +131,9 @@ pub(crate) fn available_dumps() -> Vec<RealDump> {
 /// The file's decompressed bytes (as many as decompress: the in-repo dump is a cut-short
 /// bzip2 stream), or `None` when it cannot be opened.
 fn read_decompressed(path: &str) -> Option<Vec<u8>> {
-    let file = std::fs::File::open(path).ok()?;
-    let mut reader: Box<dyn Read> = if path.ends_with(".bz2") {
-        Box::new(bzip2::read::BzDecoder::new(file))
-    } else {
-        Box::new(flate2::read::GzDecoder::new(file))
-    };
-    let mut out = Vec::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        match reader.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => out.extend_from_slice(&buf[..n]),
-        }
-    }
-    Some(out)
+    mrt_files::read(std::path::Path::new(path))
+        .ok()
+        .map(|contents| contents.bytes)
 }
 
 /// Decodes every unicast route of an MRT RIB dump.
