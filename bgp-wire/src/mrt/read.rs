@@ -88,6 +88,18 @@ pub struct MrtReader<'a> {
     /// The batched TABLE_DUMP record whose entries are being yielded.
     batch: Option<TableDumpBatch>,
     repairs: MrtRepairs,
+    /// The input is a prefix of a longer stream (see [`MrtReader::new_partial`]).
+    more_to_come: bool,
+}
+
+/// Whether a TABLE_DUMP record that RFC 6396 cannot read is a batch.
+enum BatchCheck {
+    /// It is; its entries end here.
+    Batch(usize),
+    /// It is not.
+    NotBatch,
+    /// The input ends before that can be told.
+    NeedMore,
 }
 
 /// What an [`MrtReader`] has repaired so far (see its "Batched TABLE_DUMP records").
@@ -119,6 +131,20 @@ impl<'a> MrtReader<'a> {
             done: false,
             batch: None,
             repairs: MrtRepairs::default(),
+            more_to_come: false,
+        }
+    }
+
+    /// A reader over `input` that is the start of a longer stream (a chunk of a file read
+    /// piece by piece). A record cut by the end of `input` ends the iteration without an
+    /// error, as does a TABLE_DUMP record that cannot be told from a batch without the
+    /// bytes that follow it; [`MrtReader::offset`] is then the offset of that record,
+    /// where reading resumes once more bytes are there. Read the last piece of the stream
+    /// with [`MrtReader::new`], so that a record the stream really cuts short is reported.
+    pub fn new_partial(input: &'a [u8]) -> Self {
+        Self {
+            more_to_come: true,
+            ..Self::new(input)
         }
     }
 
@@ -168,25 +194,44 @@ impl<'a> MrtReader<'a> {
     }
 
     /// Whether the TABLE_DUMP record whose header is at `start` is a batch (see the type's
-    /// docs): the offset of the byte after its last entry when it is.
-    fn batch_end(&self, start: usize, declared: u32, v6: bool) -> Option<usize> {
+    /// docs), and where its entries end when it is.
+    fn batch_check(&self, start: usize, declared: u32, v6: bool) -> BatchCheck {
         let body = start + MRT_HEADER_LEN;
-        let end = body
-            .checked_add(usize::try_from(declared).ok()?)?
-            .checked_add(4)?;
-        let entries = self.input.get(body + 4..end)?;
+        let Some(end) = usize::try_from(declared)
+            .ok()
+            .and_then(|len| body.checked_add(len)?.checked_add(4))
+        else {
+            return BatchCheck::NotBatch;
+        };
+        let Some(entries) = self.input.get(body + 4..end) else {
+            return if self.more_to_come {
+                BatchCheck::NeedMore
+            } else {
+                BatchCheck::NotBatch
+            };
+        };
         let mut f = Fields {
             bytes: entries,
             pos: 0,
             base: body + 4,
         };
         while f.pos < entries.len() {
-            parse_table_dump_entry(0, 0, v6, &mut f).ok()?;
+            if parse_table_dump_entry(0, 0, v6, &mut f).is_err() {
+                return BatchCheck::NotBatch;
+            }
         }
+        // The type field of the header that follows.
         let next_header_type = self.input.get(end + 4..end + 6);
+        if next_header_type.is_none() && self.more_to_come {
+            return BatchCheck::NeedMore;
+        }
         let followed_well = end == self.input.len()
             || next_header_type == Some(&MrtType::TABLE_DUMP.0.to_be_bytes()[..]);
-        (!entries.is_empty() && followed_well).then_some(end)
+        if !entries.is_empty() && followed_well {
+            BatchCheck::Batch(end)
+        } else {
+            BatchCheck::NotBatch
+        }
     }
 }
 
@@ -210,6 +255,9 @@ impl<'a> Iterator for MrtReader<'a> {
         }
         let Some(header) = rest.get(..MRT_HEADER_LEN) else {
             self.done = true;
+            if self.more_to_come {
+                return None;
+            }
             let kind = MrtErrorKind::TruncatedHeader {
                 available: rest.len(),
             };
@@ -230,6 +278,9 @@ impl<'a> Iterator for MrtReader<'a> {
             Ok(len) if len <= available => &rest[MRT_HEADER_LEN..MRT_HEADER_LEN + len],
             _ => {
                 self.done = true;
+                if self.more_to_come {
+                    return None;
+                }
                 let kind = MrtErrorKind::TruncatedRecord {
                     declared,
                     available,
@@ -246,7 +297,16 @@ impl<'a> Iterator for MrtReader<'a> {
             .map(|record| (start, record));
         if result.is_err() && mrt_type == MrtType::TABLE_DUMP && matches!(subtype, 1 | 2) {
             let v6 = subtype == 2;
-            if let Some(end) = self.batch_end(start, declared, v6) {
+            let end = match self.batch_check(start, declared, v6) {
+                BatchCheck::Batch(end) => Some(end),
+                BatchCheck::NotBatch => None,
+                BatchCheck::NeedMore => {
+                    self.offset = start;
+                    self.done = true;
+                    return None;
+                }
+            };
+            if let Some(end) = end {
                 let view_and_sequence = &rest[MRT_HEADER_LEN..MRT_HEADER_LEN + 4];
                 self.batch = Some(TableDumpBatch {
                     timestamp,
