@@ -464,7 +464,7 @@ fn parse_capability(code: u8, value: &[u8]) -> Option<Capability> {
             )?
         }
         2 if empty() => Capability::RouteRefresh,
-        5 if value.len() % 6 == 0 => {
+        5 if value.len().is_multiple_of(6) => {
             let mut entries = Vec::with_capacity(value.len() / 6);
             while !c.is_empty() {
                 let afi = c.read_u16()?;
@@ -486,7 +486,7 @@ fn parse_capability(code: u8, value: &[u8]) -> Option<Capability> {
                 other => Role::Other(*other),
             })
         }
-        64 if value.len() >= 2 && (value.len() - 2) % 4 == 0 => {
+        64 if value.len() >= 2 && (value.len() - 2).is_multiple_of(4) => {
             let head = c.read_u16()?;
             let mut families = Vec::with_capacity((value.len() - 2) / 4);
             while !c.is_empty() {
@@ -506,7 +506,7 @@ fn parse_capability(code: u8, value: &[u8]) -> Option<Capability> {
             let asn = c.read_u32()?;
             whole(&c, Capability::FourOctetAs(asn))?
         }
-        69 if value.len() % 4 == 0 => {
+        69 if value.len().is_multiple_of(4) => {
             let mut entries = Vec::with_capacity(value.len() / 4);
             while !c.is_empty() {
                 let family = read_family(&mut c)?;
@@ -521,7 +521,7 @@ fn parse_capability(code: u8, value: &[u8]) -> Option<Capability> {
             Capability::AddPath(entries)
         }
         70 if empty() => Capability::EnhancedRouteRefresh,
-        71 if value.len() % 7 == 0 => {
+        71 if value.len().is_multiple_of(7) => {
             let mut families = Vec::with_capacity(value.len() / 7);
             while !c.is_empty() {
                 let family = read_family(&mut c)?;

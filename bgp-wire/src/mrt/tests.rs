@@ -854,7 +854,7 @@ mod proptests {
                 .iter()
                 .map(|&len| RibEntry { peer_index: 0, originated_time: 1, path_id: None, attributes: &BYTES[..len] })
                 .collect();
-            entries.extend(std::iter::repeat(RibEntry { peer_index: 1, originated_time: 2, path_id: None, attributes: &[] }).take(extra_entries));
+            entries.extend(std::iter::repeat_n(RibEntry { peer_index: 1, originated_time: 2, path_id: None, attributes: &[] }, extra_entries));
             let fits = entries.len() <= 65_535 && attribute_lens.iter().all(|&len| len <= 65_535);
             let record = MrtRecord {
                 timestamp: 7,

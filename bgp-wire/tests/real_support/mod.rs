@@ -385,7 +385,7 @@ fn mismatch_reason(
 /// Parses a lowercase hex string.
 pub fn hex(s: &str) -> Option<Vec<u8>> {
     let s = s.trim();
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())

@@ -57,7 +57,7 @@ impl RealDump {
             .filter(|route| {
                 *seen.entry(route.nlri.prefix).or_insert_with(|| {
                     count += 1;
-                    (count - 1) % 10 == 0
+                    (count - 1).is_multiple_of(10)
                 })
             })
             .copied()
