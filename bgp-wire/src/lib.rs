@@ -117,7 +117,7 @@ mod attr;
 mod attr_codec;
 mod cursor;
 mod error;
-#[doc(hidden)]
+#[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 mod message;
 pub mod mrt;
