@@ -3,7 +3,8 @@
 //!
 //! Three dumps: the cut-short RouteViews 2014 TABLE_DUMP_V2 file kept in the repository
 //! (`rib/tests/data/mrt`, always there), and, when the shared reference folder is present
-//! (`../shared/data/real/mrt` beside the workspace), two whole RIPE RIS bviews in the
+//! (`data/real/mrt` of `mrt_files::shared_dir`: `$BGP_SHARED_DIR`, or `../shared` beside
+//! the workspace), two whole RIPE RIS bviews in the
 //! legacy TABLE_DUMP format: rrc00 of 2002-07-22 and rrc00 of 2000-01-11. The 2000 file
 //! batches a prefix's entries in one record, which RFC 6396 does not describe;
 //! [`MrtReader`] splits such records into their entries (see its docs).
