@@ -68,9 +68,11 @@
 //!   prefixes, a peer's routes when its session ends or its stale routes are swept)
 //!   names the prefixes it touched; they are sorted once and each is re-ranked from all
 //!   its paths (`rib::Rib::paths_unordered`) by [`policy::select`]: hub routing preference by source kind,
-//!   then AS path length, then Azure's non-reverting failover, whose memory (the tier of
-//!   each prefix's last selection) the server keeps. The Rib's own RFC 4271 choice is not
-//!   used: source kinds and that memory are not RFC 4271 steps.
+//!   then AS path length, then Azure's non-reverting failover, whose memory the server
+//!   keeps as what was selected: the source kinds of each prefix's last selection, and
+//!   for a prefix failed over the peers it failed over to (never a rank relative to the
+//!   preference, which may change). The Rib's own RFC 4271 choice is not used: source
+//!   kinds and that memory are not RFC 4271 steps.
 //! * **Summaries**: a route an inbound route map summarises is a Rib path of the summary
 //!   under a path identifier the server picks, mapped back to the received prefix; the
 //!   summary's path is that of the lowest received prefix under it.
@@ -98,7 +100,17 @@
 //!   they get NVA routes with path and next hop unchanged, and no VNet ranges.
 //! * Gateway routes compete with NVA routes for programming whatever branch-to-branch
 //!   says (the VMs get gateway routes either way); branch-to-branch only gates what is
-//!   advertised between gateways and NVAs.
+//!   advertised between gateways and NVAs. With it off, gateway routes are no
+//!   candidates for the NVAs (spec section 4, step 2): an NVA gets the best NVA route
+//!   for a prefix even when a gateway route is the one programmed; the gateways get
+//!   nothing at all (no NVA routes, no routes of the other gateway, no VNet ranges).
+//!   With it on, everyone gets the overall best route.
+//! * One best path, not one per receiver: a peer gets the first route of the best set
+//!   (in peer order, peers numbered as configured) that did not come from itself, and
+//!   nothing when the whole best set is its own
+//!   ([`Extensions::per_client_best_path`] changes that).
+//! * A new hub routing preference is a fresh ranking: failovers under the old one are
+//!   forgotten ([`policy::select`] says why).
 //! * Under `ASPath` preference equal paths rank ExpressRoute first, then VPN and NVA
 //!   together. Failover away from the preferred kind does not revert unless the fallback
 //!   path is longer ([`Extensions::revertive_preference`] changes that).

@@ -19,7 +19,7 @@ use rib::{AttrHandle, Rib, RibConfig};
 use crate::config::{
     Config, ConfigError, HubRoutingPreference, LimitCounting, PeerConfig, PeerKind, PeeredVnet,
 };
-use crate::policy::{self, Candidate, ExportSource, PeerId, RejectReason, Tier};
+use crate::policy::{self, Candidate, ExportSource, KindSet, PeerId, Previous, RejectReason};
 use crate::route::RouteAttrs;
 use crate::store::{self, AdjRibIn, AdjRibsOut, AttrId, AttrPool, FoldState, OutChange, PrefixMap};
 
@@ -301,9 +301,11 @@ pub struct RouteServer {
     rib_out: AdjRibsOut,
     /// Attribute sets of the Adj-RIBs-Out.
     pool: AttrPool,
-    /// The tier of each prefix's last selection, for preferences with tiers: the memory
-    /// of Azure's non-reverting failover.
-    loc: PrefixMap<Tier>,
+    /// The source kinds of each prefix's last selection: half the memory of Azure's
+    /// non-reverting failover ([`policy::select`]).
+    loc: PrefixMap<KindSet>,
+    /// The other half: for each prefix failed over, the peers it failed over to.
+    failovers: BTreeMap<IpNet, Vec<PeerId>>,
     programmed: BTreeMap<IpNet, Vec<IpAddr>>,
     outputs: VecDeque<Output>,
     to_drain: BTreeSet<PeerId>,
@@ -334,6 +336,7 @@ impl RouteServer {
             rib_out: AdjRibsOut::default(),
             pool: AttrPool::default(),
             loc: PrefixMap::default(),
+            failovers: BTreeMap::new(),
             programmed: BTreeMap::new(),
             outputs: VecDeque::new(),
             to_drain: BTreeSet::new(),
@@ -580,9 +583,16 @@ impl RouteServer {
         self.drain_all(now);
     }
 
-    /// Changes the hub routing preference.
+    /// Changes the hub routing preference. A new preference is a fresh ranking: every
+    /// prefix is ranked under it as if no failover had happened (failovers under the old
+    /// preference are forgotten; see [`policy::select`] for why). Setting the preference
+    /// in force changes nothing.
     pub fn set_hub_routing_preference(&mut self, now: Instant, preference: HubRoutingPreference) {
+        if self.config.hub_routing_preference == preference {
+            return;
+        }
         self.config.hub_routing_preference = preference;
+        self.failovers.clear();
         let all = self.all_prefixes();
         self.process(now, all, None);
         self.drain_all(now);
@@ -725,10 +735,11 @@ impl RouteServer {
         out
     }
 
-    /// The selection tier currently recorded for `prefix` (Azure's failover memory).
+    /// The peers `prefix` failed over to, while it is failed over (Azure's non-reverting
+    /// failover, [`policy::select`]); `None` when it is not.
     #[must_use]
-    pub fn selection_tier(&self, prefix: IpNet) -> Option<Tier> {
-        self.loc.get(prefix).copied()
+    pub fn failed_over_to(&self, prefix: IpNet) -> Option<&[PeerId]> {
+        self.failovers.get(&prefix).map(Vec::as_slice)
     }
 
     /// Interned attribute sets alive (memory diagnostics): the Rib's sets of learned
@@ -1277,25 +1288,58 @@ impl RouteServer {
                     })
                 })
                 .collect();
-            let previous = self.loc.get(prefix).copied();
+            let previous_kinds = self.loc.get(prefix).copied();
             let selection = policy::select(
                 self.config.hub_routing_preference,
                 self.config.extensions.revertive_preference,
-                previous,
+                Previous {
+                    kinds: previous_kinds.unwrap_or_default(),
+                    failed_over_to: self.failovers.get(&prefix).map_or(&[], Vec::as_slice),
+                },
                 &candidates,
             );
+            // Branch-to-branch off: gateway routes are no candidates for the NVAs (spec
+            // section 4, step 2), which get the best NVA route even when a gateway route
+            // is the best for the prefix.
+            let any_gateway = |best: &[usize]| {
+                best.iter()
+                    .any(|&i| candidates.get(i).is_some_and(|c| c.kind.is_gateway()))
+            };
+            let nva_best: Vec<usize> =
+                if !self.config.branch_to_branch && any_gateway(&selection.best) {
+                    let nvas: Vec<usize> = (0..candidates.len())
+                        .filter(|&i| !candidates[i].kind.is_gateway())
+                        .collect();
+                    let among: Vec<Candidate<'_>> = nvas.iter().map(|&i| candidates[i]).collect();
+                    policy::select(
+                        self.config.hub_routing_preference,
+                        true,
+                        Previous::default(),
+                        &among,
+                    )
+                    .best
+                    .into_iter()
+                    .map(|i| nvas[i])
+                    .collect()
+                } else {
+                    selection.best.clone()
+                };
             if only.is_none() {
-                match (selection.best.is_empty(), selection.tier) {
-                    (false, Some(tier)) => {
-                        if previous != Some(tier) {
-                            self.loc.insert(prefix, tier);
-                        }
+                let kinds = (!selection.best.is_empty()).then_some(selection.kinds);
+                if previous_kinds != kinds {
+                    match kinds {
+                        Some(kinds) => self.loc.insert(prefix, kinds),
+                        None => self.loc.remove(prefix),
+                    };
+                }
+                if selection.failed_over {
+                    let to: Vec<PeerId> =
+                        selection.best.iter().map(|&i| candidates[i].peer).collect();
+                    if self.failovers.get(&prefix) != Some(&to) {
+                        self.failovers.insert(prefix, to);
                     }
-                    _ => {
-                        if previous.is_some() {
-                            self.loc.remove(prefix);
-                        }
-                    }
+                } else if !self.failovers.is_empty() {
+                    self.failovers.remove(&prefix);
                 }
                 let hops = if policy::is_programmable(&self.config, prefix) {
                     policy::ecmp_next_hops(&candidates, &selection, self.config.limits.ecmp_width)
@@ -1334,6 +1378,11 @@ impl RouteServer {
                 let Some(peer) = self.peers.get(&to) else {
                     continue;
                 };
+                let best = if peer.config.kind.is_gateway() {
+                    &selection.best
+                } else {
+                    &nva_best
+                };
                 let desired = desired_export(
                     &self.config,
                     peer,
@@ -1342,7 +1391,7 @@ impl RouteServer {
                     &advertised,
                     &candidates,
                     &held,
-                    &selection,
+                    best,
                     &memo,
                 );
                 wanted.push((slot, to, desired));
@@ -1547,7 +1596,7 @@ fn desired_export(
     advertised: &BTreeSet<IpNet>,
     candidates: &[Candidate<'_>],
     held: &[(PeerId, PeerKind, AttrHandle)],
-    selection: &policy::Selection,
+    best: &[usize],
     memo: &HashMap<ExportKey, Option<AttrId>, FoldState>,
 ) -> Desired {
     let Some(established) = peer.established.as_ref() else {
@@ -1575,15 +1624,18 @@ fn desired_export(
             })
             .copied()
             .collect();
-        let own = policy::select(config.hub_routing_preference, true, None, &eligible);
+        let own = policy::select(
+            config.hub_routing_preference,
+            true,
+            Previous::default(),
+            &eligible,
+        );
         own.best
             .first()
             .and_then(|&i| eligible.get(i))
             .map(|c| c.peer)
     } else {
-        selection
-            .best
-            .iter()
+        best.iter()
             .filter_map(|&i| candidates.get(i))
             .find(|c| c.peer != to)
             .map(|c| c.peer)
