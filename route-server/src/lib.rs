@@ -109,6 +109,16 @@
 //!   (in peer order, peers numbered as configured) that did not come from itself, and
 //!   nothing when the whole best set is its own
 //!   ([`Extensions::per_client_best_path`] changes that).
+//! * Route maps may not prepend private ASNs (64512-65534) or Azure's reserved ones, as
+//!   Azure's route-map limits say; the spec's scenario 35 prepends 64580 64581 toward
+//!   ExpressRoute, which contradicts those limits, so such a map is refused at
+//!   configuration ([`ConfigError::RouteMap`] names the peer and the field). Public ASNs
+//!   work (ExpressRoute strips private ones toward on-premises anyway).
+//! * IPv4 routes may come in MP_REACH_NLRI; they take its next hop (RFC 4760). A route
+//!   with no next hop of its family is refused with an event
+//!   ([`policy::RejectReason::NoNextHop`]) and counts against the route limit as every
+//!   refused route does: under Azure's rule every route an UPDATE carries counts; under
+//!   [`LimitCounting::UniquePrefixes`] only the routes held do.
 //! * A new hub routing preference is a fresh ranking: failovers under the old one are
 //!   forgotten ([`policy::select`] says why).
 //! * Under `ASPath` preference equal paths rank ExpressRoute first, then VPN and NVA

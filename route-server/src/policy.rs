@@ -9,7 +9,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use bgp_wire::{AsPath, Community, Origin};
+use bgp_wire::{AsPath, AttrFlags, AttrValue, Community, Origin};
 
 use crate::config::{Config, HubRoutingPreference, LimitCounting, PeerConfig, PeerKind};
 use crate::route::RouteAttrs;
@@ -40,6 +40,10 @@ pub enum RejectReason {
     /// The UPDATE's attributes were malformed and RFC 7606 treats its routes as withdrawn
     /// (AS 0 in AS_PATH is one such case, RFC 7607).
     MalformedAttributes,
+    /// The UPDATE carries no next hop of the route's family: an IPv4 route in
+    /// MP_REACH_NLRI whose next hop is not IPv4 (RFC 8950 is not negotiated), or an NLRI
+    /// field without NEXT_HOP. It is treated as a withdrawal of the prefix.
+    NoNextHop,
 }
 
 impl std::fmt::Display for RejectReason {
@@ -52,6 +56,7 @@ impl std::fmt::Display for RejectReason {
             Self::MalformedAttributes => {
                 f.write_str("malformed attributes (RFC 7606 treat-as-withdraw)")
             }
+            Self::NoNextHop => f.write_str("no next hop of the route's address family"),
         }
     }
 }
@@ -346,9 +351,11 @@ pub enum NotExported {
 /// Export: the route to send `to` for `prefix`, or why none is sent.
 ///
 /// Toward an eBGP peer the local ASN is prepended and the next hop is the instance's own
-/// address (unless transparent); MED and LOCAL_PREF are not passed on. Toward an iBGP peer
-/// (a gateway in 65515) path and next hop are unchanged and LOCAL_PREF is set. Communities
-/// always pass unchanged.
+/// address (unless transparent); MED, LOCAL_PREF, ORIGINATOR_ID and CLUSTER_LIST are not
+/// passed on (RFC 4271 section 5.1.4, RFC 4456 section 8). Toward an iBGP peer (a gateway
+/// in 65515) path and next hop are unchanged and LOCAL_PREF is set. Communities always
+/// pass unchanged; unrecognised optional transitive attributes pass with their Partial
+/// bit set (RFC 4271 section 5).
 ///
 /// # Errors
 ///
@@ -395,6 +402,27 @@ pub fn export(
                 return Err(NotExported::BranchToBranchOff);
             }
             let mut attrs = candidate.attrs.clone();
+            for attribute in &mut attrs.other {
+                // RFC 4271 section 5: an unrecognised optional transitive attribute passed
+                // on has its Partial bit set (the route server did not understand it).
+                let flags = attribute.flags;
+                if matches!(attribute.value, AttrValue::Raw(_))
+                    && flags.is_optional()
+                    && flags.is_transitive()
+                {
+                    attribute.flags = AttrFlags(flags.0 | AttrFlags::PARTIAL);
+                }
+            }
+            if !ibgp {
+                // RFC 4456 section 8: ORIGINATOR_ID and CLUSTER_LIST (learned from the
+                // iBGP gateways) are local to the AS and never sent to an eBGP peer.
+                attrs.other.retain(|a| {
+                    !matches!(
+                        a.value,
+                        AttrValue::OriginatorId(_) | AttrValue::ClusterList(_)
+                    )
+                });
+            }
             if ibgp {
                 attrs.local_pref = Some(attrs.local_pref.unwrap_or(100));
             } else {

@@ -1038,7 +1038,20 @@ impl RouteServer {
                 (batch.held, batch.announced, 0)
             }
             LimitCounting::HeldPlusMessage => (peer.rib_in.held_fresh(&self.rib), announced, 0),
-            LimitCounting::UniquePrefixes => (0, 0, unique_after(&peer.rib_in, &self.rib, update)),
+            LimitCounting::UniquePrefixes => {
+                let as_path = peer
+                    .established
+                    .as_ref()
+                    .map(|e| update.effective_as_path(&e.receive))
+                    .unwrap_or_default();
+                let (config, from) = (&self.config, &peer.config);
+                let learned = |prefix: IpNet, next_hop: IpAddr| {
+                    let mut attrs = RouteAttrs::from_wire(&update.attributes, next_hop, true);
+                    attrs.as_path = as_path.clone();
+                    policy::import(config, from, prefix, &attrs).is_ok()
+                };
+                (0, 0, unique_after(&peer.rib_in, &self.rib, update, learned))
+            }
         };
         if !policy::exceeds_route_limit(counting, Some(limit), held, in_batch, unique) {
             return None;
@@ -1106,25 +1119,23 @@ impl RouteServer {
         }
         let as_path = update.effective_as_path(&established.receive);
         let aggregator = update.effective_aggregator(&established.receive);
-        let next_hop_v6 = update.mp_reach().and_then(|r| match &r.next_hop {
-            MpNextHop::Ipv6 { global, .. } => Some(IpAddr::V6(*global)),
-            MpNextHop::Ipv4(a) => Some(IpAddr::V4(*a)),
-            MpNextHop::Opaque(_) => None,
-        });
-        let next_hop_v4 = update.next_hop().map(IpAddr::V4);
         let config = &self.config;
-        for (family, next_hop) in [
-            (Family::IPV4_UNICAST, next_hop_v4),
-            (Family::IPV6_UNICAST, next_hop_v6),
-        ] {
+        for (family, next_hop, routes) in announced_groups(update) {
             let Some(next_hop) = next_hop else {
+                // No next hop of the route's family: nothing to program or advertise.
+                // The route replaces (withdraws) what the peer sent before for the prefix,
+                // as RFC 7606 treats an UPDATE it cannot use.
+                for prefix in routes {
+                    dirty.extend(peer.rib_in.withdraw(rib, prefix));
+                    self.outputs.push_back(Output::Event(Event::RouteRejected {
+                        peer: id,
+                        prefix,
+                        reason: RejectReason::NoNextHop,
+                    }));
+                }
                 continue;
             };
-            let mut routes = update
-                .routes_to_announce()
-                .filter(|(f, _)| *f == family)
-                .map(|(_, nlri)| nlri.prefix)
-                .peekable();
+            let mut routes = routes.into_iter().peekable();
             if routes.peek().is_none() {
                 continue;
             }
@@ -1667,15 +1678,58 @@ fn desired_export(
     }
 }
 
+/// The routes an UPDATE announces (none when RFC 7606 treats it as withdrawn), by where
+/// they travel: the NLRI field (IPv4 unicast, next hop in NEXT_HOP), then MP_REACH_NLRI
+/// (IPv4 or IPv6 unicast, next hop in MP_REACH_NLRI, RFC 4760 section 3; NEXT_HOP does
+/// not apply to them). The next hop is `None` when the UPDATE has none of the routes'
+/// family (an IPv6 next hop for IPv4 routes needs RFC 8950, not negotiated). Other
+/// families are left out: they are never negotiated.
+fn announced_groups(update: &Update) -> Vec<(Family, Option<IpAddr>, Vec<IpNet>)> {
+    let mut groups = Vec::with_capacity(2);
+    if update.treatment() >= Some(bgp_wire::Treatment::TreatAsWithdraw) {
+        return groups;
+    }
+    if !update.nlri.is_empty() {
+        let next_hop = update.next_hop().map(IpAddr::V4);
+        let prefixes = update.nlri.iter().map(|n| n.prefix).collect();
+        groups.push((Family::IPV4_UNICAST, next_hop, prefixes));
+    }
+    if let Some(reach) = update.mp_reach() {
+        let prefixes: Vec<IpNet> = match &reach.nlri {
+            bgp_wire::MpNlri::Prefixes(list) => list.iter().map(|n| n.prefix).collect(),
+            bgp_wire::MpNlri::Opaque(_) => Vec::new(),
+        };
+        let next_hop = match (reach.family, &reach.next_hop) {
+            (Family::IPV4_UNICAST, MpNextHop::Ipv4(a)) => Some(IpAddr::V4(*a)),
+            (Family::IPV6_UNICAST, MpNextHop::Ipv6 { global, .. }) => Some(IpAddr::V6(*global)),
+            _ => None,
+        };
+        let unicast = reach.family == Family::IPV4_UNICAST || reach.family == Family::IPV6_UNICAST;
+        if unicast && !prefixes.is_empty() {
+            groups.push((reach.family, next_hop, prefixes));
+        }
+    }
+    groups
+}
+
 /// Distinct prefixes a peer would hold once `update` is applied (the `UniquePrefixes`
-/// count).
-fn unique_after(adj: &AdjRibIn, rib: &Rib, update: &Update) -> usize {
+/// count): routes import refuses (`learned` says no) or that have no next hop are not
+/// held, so they do not count.
+fn unique_after(
+    adj: &AdjRibIn,
+    rib: &Rib,
+    update: &Update,
+    learned: impl Fn(IpNet, IpAddr) -> bool,
+) -> usize {
     let mut overlay: BTreeMap<IpNet, bool> = BTreeMap::new();
     for (_, nlri) in update.routes_to_withdraw() {
         overlay.insert(nlri.prefix, false);
     }
-    for (_, nlri) in update.routes_to_announce() {
-        overlay.insert(nlri.prefix, true);
+    for (_, next_hop, prefixes) in announced_groups(update) {
+        for prefix in prefixes {
+            let held = next_hop.is_some_and(|hop| learned(prefix, hop));
+            overlay.insert(prefix, held);
+        }
     }
     let mut count = adj.held(rib);
     for (prefix, present) in overlay {
