@@ -177,7 +177,7 @@ pub use config::{
     DEFAULT_MAX_IDLE_HOLD_TIME,
 };
 pub use ipnet::{IpNet, Ipv4Net, Ipv6Net};
-pub use policy::{PeerId, RejectReason, Tier};
+pub use policy::{PeerId, RejectReason};
 pub use route::RouteAttrs;
 pub use route_map::{
     MapOutcome, MatchCondition, Modification, NextStep, RouteMap, RouteMapAction, RouteMapError,

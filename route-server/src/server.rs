@@ -1695,11 +1695,7 @@ impl RouteServer {
                 // as RFC 7606 treats an UPDATE it cannot use.
                 for prefix in routes {
                     dirty.extend(peer.rib_in.withdraw(rib, prefix));
-                    self.outputs.push_back(Output::Event(Event::RouteRejected {
-                        peer: id,
-                        prefix,
-                        reason: RejectReason::NoNextHop,
-                    }));
+                    note_rejected(&mut self.rejected, id, RejectReason::NoNextHop, prefix);
                 }
                 continue;
             };

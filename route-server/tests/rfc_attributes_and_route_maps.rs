@@ -98,13 +98,24 @@ fn mp_ipv4(path: &[u32], next_hop: MpNextHop, prefixes: &[&str]) -> Update {
     }
 }
 
+/// Every rejected prefix the events name, with its reason (the tests send fewer than
+/// `REJECTED_EXAMPLES` per event, so the examples are all of them).
 fn rejections(lab: &Lab) -> Vec<(IpNet, RejectReason)> {
     lab.events
         .iter()
         .filter_map(|e| match e {
-            Event::RouteRejected { prefix, reason, .. } => Some((*prefix, *reason)),
+            Event::RoutesRejected {
+                examples,
+                reason,
+                count,
+                ..
+            } => {
+                assert_eq!(*count, examples.len());
+                Some(examples.iter().map(|p| (*p, *reason)).collect::<Vec<_>>())
+            }
             _ => None,
         })
+        .flatten()
         .collect()
 }
 
