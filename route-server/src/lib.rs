@@ -88,6 +88,13 @@
 //! [`RouteServer::advertised_routes`], [`RouteServer::metrics`], [`RouteServer::fabric`],
 //! [`compare_instances`]).
 //!
+//! # Oracles
+//!
+//! [`reference`] is a model of the routing rules written from the spec alone (no use of
+//! this crate's code); [`fuzzing`] drives it and a [`RouteServer`] in the [`testing`]
+//! lab side by side and checks they agree after every step (the `route_server_inputs`
+//! fuzz target, and `tests/differential.rs` with 1,000 proptest programs).
+//!
 //! # Structure
 //!
 //! * **Sessions**: one `bgp_fsm::Session` per configured peer; it frames, decodes and
@@ -161,6 +168,7 @@
 mod config;
 pub mod fuzzing;
 pub mod policy;
+pub mod reference;
 mod route;
 mod route_map;
 mod server;
