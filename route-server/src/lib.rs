@@ -90,7 +90,7 @@
 //!
 //! # Oracles
 //!
-//! [`reference`] is a model of the routing rules written from the spec alone (no use of
+//! [`reference`](mod@reference) is a model of the routing rules written from the spec alone (no use of
 //! this crate's code); [`fuzzing`] drives it and a [`RouteServer`] in the [`testing`]
 //! lab side by side and checks they agree after every step (the `route_server_inputs`
 //! fuzz target, and `tests/differential.rs` with 1,000 proptest programs).
