@@ -121,9 +121,9 @@ pub fn route_server_inputs(data: &[u8]) -> RunSummary {
     let mut program = Program { data };
     let flags = program.byte().unwrap_or(0);
     let width = usize::from(program.byte().unwrap_or(0) % 8) + 1;
-    let mut harness = Harness::new(flags, width);
+    // A copy of a lab checked when it was built.
+    let mut harness = Harness::established(Setup::from_flags(flags, width));
     let mut summary = RunSummary::default();
-    harness.check();
     for _ in 0..64 {
         let Some(op) = program.byte() else { break };
         let arg = program.byte().unwrap_or(0);
@@ -292,7 +292,44 @@ fn lab_messages(routes: &[(IpNet, Vec<PathAttribute>)]) -> Vec<Message> {
     valid.into_iter().chain(malformed).collect()
 }
 
+/// What a run's configuration depends on, in canonical form (the key of the prebuilt
+/// labs).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+struct Setup {
+    branch_to_branch: bool,
+    revertive: bool,
+    /// 0 ExpressRoute, 1 VpnGateway, 2 ASPath.
+    preference: u8,
+    /// 0 held + batch, 1 held + message, 2 unique prefixes.
+    counting: u8,
+    width: usize,
+}
+
+impl Setup {
+    fn from_flags(flags: u8, width: usize) -> Self {
+        Self {
+            branch_to_branch: flags & 1 != 0,
+            revertive: flags & 2 != 0,
+            preference: match (flags >> 2) & 3 {
+                1 => 1,
+                2 => 2,
+                _ => 0,
+            },
+            counting: ((flags >> 4) & 3).min(2),
+            width,
+        }
+    }
+}
+
+thread_local! {
+    /// Labs with every session established, one per setup, built once: a run starts
+    /// from a copy, so a fuzzing execution pays for no OPEN exchange.
+    static ESTABLISHED: std::cell::RefCell<std::collections::HashMap<Setup, Harness>> =
+        std::cell::RefCell::default();
+}
+
 /// The lab, the reference model, and what the model expects the server to report.
+#[derive(Clone)]
 struct Harness {
     lab: Lab,
     model: Model,
@@ -306,11 +343,22 @@ struct Harness {
 }
 
 impl Harness {
-    fn new(flags: u8, width: usize) -> Self {
+    /// A copy of the prebuilt lab for `setup` (built on first use).
+    fn established(setup: Setup) -> Self {
+        ESTABLISHED.with(|labs| {
+            labs.borrow_mut()
+                .entry(setup)
+                .or_insert_with(|| Self::new(setup))
+                .clone()
+        })
+    }
+
+    fn new(setup: Setup) -> Self {
+        let width = setup.width;
         let mut config = Config::azure(LOCAL, vec!["10.1.0.0/16".parse().expect("range")]);
-        config.branch_to_branch = flags & 1 != 0;
-        config.extensions.revertive_preference = flags & 2 != 0;
-        let (counting, model_counting) = match (flags >> 4) & 3 {
+        config.branch_to_branch = setup.branch_to_branch;
+        config.extensions.revertive_preference = setup.revertive;
+        let (counting, model_counting) = match setup.counting {
             0 => (
                 LimitCounting::HeldPlusBatch,
                 reference::Counting::HeldPlusBatch,
@@ -327,7 +375,7 @@ impl Harness {
         config.limits.counting = counting;
         config.limits.max_routes_per_peer = Some(ROUTE_LIMIT);
         config.limits.ecmp_width = width;
-        let (preference, model_preference) = match (flags >> 2) & 3 {
+        let (preference, model_preference) = match setup.preference {
             1 => (
                 HubRoutingPreference::VpnGateway,
                 reference::Preference::VpnGateway,
@@ -377,6 +425,7 @@ impl Harness {
             refused: vec![(0, 0); SPEAKERS.len()],
         };
         harness.follow_events();
+        harness.check();
         harness
     }
 

@@ -431,7 +431,7 @@ struct Established {
     graceful_restart: Option<GracefulRestart>,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Peer {
     config: PeerConfig,
     /// The session that is (or will be) the peer's BGP session.
@@ -462,7 +462,7 @@ struct Peer {
 }
 
 /// The peer's own connection, opened while ours was up (a connection collision).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Rival {
     connection: ConnectionId,
     session: Session,
@@ -493,7 +493,7 @@ struct LimitBatch {
 
 /// One Azure Route Server instance as a sans-IO state machine. See the [crate
 /// documentation](crate) for the driving loop.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct RouteServer {
     config: Config,
     peers: BTreeMap<PeerId, Peer>,
