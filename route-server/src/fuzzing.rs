@@ -19,7 +19,8 @@
 //! * the fabric the `Program` outputs built equals the server's view and the model's;
 //! * every peer the model has up is Established on both ends, and the others are not;
 //! * every such peer holds exactly what the model says it was sent (prefix, AS path,
-//!   next hop, communities), and what the server says it advertised;
+//!   next hop, communities), and (checked at the end of the run) what the server says it
+//!   advertised;
 //! * each peer's learned-route count (Azure's `CountOfRoutesLearnedFromPeer`) is the
 //!   model's;
 //! * the route-limit teardowns are the model's, peer and count;
@@ -210,6 +211,7 @@ pub fn route_server_inputs(data: &[u8]) -> RunSummary {
             .map(|s| s.received.len())
             .sum::<usize>();
     }
+    harness.check_read_outs();
     let events = &harness.lab.events;
     summary.events = events.len();
     summary.limit_teardowns = events
@@ -426,6 +428,12 @@ impl Harness {
         };
         harness.follow_events();
         harness.check();
+        // The setup's history is followed; copies need not carry it.
+        harness.lab.events.clear();
+        harness.events_seen = 0;
+        for speaker in &mut harness.lab.speakers {
+            speaker.events.clear();
+        }
         harness
     }
 
@@ -548,6 +556,33 @@ impl Harness {
         }
     }
 
+    /// What the server says it advertised (`list-advertised-routes`) is what each
+    /// established speaker holds (checked once, at the end of a run: it formats every
+    /// path as text).
+    fn check_read_outs(&self) {
+        let server = &self.lab.server;
+        for (i, s) in self.lab.speakers.iter().enumerate() {
+            let peer = server.peer_by_address(s.address).expect("configured");
+            if server.peer_state(peer) != Some(State::Established) {
+                continue;
+            }
+            let advertised: BTreeMap<IpNet, (String, IpAddr)> = server
+                .advertised_routes(peer)
+                .into_iter()
+                .map(|r| (r.network, (r.as_path, r.next_hop)))
+                .collect();
+            let held: BTreeMap<IpNet, (String, IpAddr)> = s
+                .received
+                .iter()
+                .map(|(p, a)| (*p, (crate::server::as_path_text(&a.as_path), a.next_hop)))
+                .collect();
+            assert_eq!(
+                held, advertised,
+                "speaker {i} holds other routes than the server says it advertised"
+            );
+        }
+    }
+
     /// The invariants of the module documentation.
     fn check(&mut self) {
         let (lab, model) = (&self.lab, &self.model);
@@ -585,41 +620,27 @@ impl Harness {
                 continue;
             }
             assert_eq!(s.session.state(), State::Established, "speaker {i}'s end");
-            let received: BTreeMap<IpNet, reference::Route> = s
-                .received
-                .iter()
-                .map(|(p, a)| {
-                    let route = reference::Route {
-                        as_path: a
-                            .as_path
+            // Compared in step, without building maps: this runs after every step.
+            let sent = model.advertised(i);
+            let same = s.received.len() == sent.len()
+                && s.received.iter().zip(sent).all(|((p, a), (q, r))| {
+                    p == q
+                        && a.next_hop == r.next_hop
+                        && a.as_path
                             .segments
                             .iter()
-                            .flat_map(|s| s.asns.clone())
-                            .collect(),
-                        next_hop: a.next_hop,
-                        communities: a.communities.iter().map(|c| c.0).collect(),
-                    };
-                    (*p, route)
-                })
-                .collect();
-            assert_eq!(
-                &received,
-                model.advertised(i),
-                "speaker {i} holds other routes than the reference model sent it"
-            );
-            let advertised: BTreeMap<IpNet, (String, IpAddr)> = server
-                .advertised_routes(peer)
-                .into_iter()
-                .map(|r| (r.network, (r.as_path, r.next_hop)))
-                .collect();
-            let held: BTreeMap<IpNet, (String, IpAddr)> = s
-                .received
-                .iter()
-                .map(|(p, a)| (*p, (crate::server::as_path_text(&a.as_path), a.next_hop)))
-                .collect();
-            assert_eq!(
-                held, advertised,
-                "speaker {i} holds other routes than the server says it advertised"
+                            .flat_map(|s| &s.asns)
+                            .eq(&r.as_path)
+                        && a.communities
+                            .iter()
+                            .map(|c| c.0)
+                            .eq(r.communities.iter().copied())
+                });
+            assert!(
+                same,
+                "speaker {i} holds other routes than the reference model sent it:\n\
+                 holds {:?}\nmodel {sent:?}",
+                s.received
             );
             let learned = server
                 .metrics(peer)
