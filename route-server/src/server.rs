@@ -2047,24 +2047,23 @@ impl RouteServer {
                 best.iter()
                     .any(|&i| candidates.get(i).is_some_and(|c| c.kind.is_gateway()))
             };
-            let nva_best: Vec<usize> =
+            // `None`: the best set holds no gateway route, so it is the NVAs' best too.
+            let nva_best: Option<Vec<usize>> =
                 if !self.config.branch_to_branch && any_gateway(&selection.best) {
                     let nvas: Vec<usize> = (0..candidates.len())
                         .filter(|&i| !candidates[i].kind.is_gateway())
                         .collect();
                     let among: Vec<Candidate<'_>> = nvas.iter().map(|&i| candidates[i]).collect();
-                    policy::select(
+                    let best = policy::select(
                         self.config.hub_routing_preference,
                         true,
                         Previous::default(),
                         &among,
                     )
-                    .best
-                    .into_iter()
-                    .map(|i| nvas[i])
-                    .collect()
+                    .best;
+                    Some(best.into_iter().map(|i| nvas[i]).collect())
                 } else {
-                    selection.best.clone()
+                    None
                 };
             if only.is_none() {
                 let kinds = (!selection.best.is_empty()).then_some(selection.kinds);
@@ -2111,10 +2110,9 @@ impl RouteServer {
                 let Some(peer) = self.peers.get(&to) else {
                     continue;
                 };
-                let best = if peer.config.kind.is_gateway() {
-                    &selection.best
-                } else {
-                    &nva_best
+                let best = match &nva_best {
+                    Some(nva_best) if !peer.config.kind.is_gateway() => nva_best,
+                    _ => &selection.best,
                 };
                 let desired = desired_export(
                     &self.config,
