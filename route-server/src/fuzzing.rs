@@ -7,8 +7,9 @@
 //! small pool (own-ASN and AS 0 paths, VNet ranges and subnets, supernets, NO_ADVERTISE,
 //! a shared load-balancer next hop), sessions reset or are sent a malformed message and
 //! come back, time passes, and the operator switches branch-to-branch and the hub routing
-//! preference, changes the VNet ranges (every peer answers the ROUTE-REFRESH with its
-//! whole table, which may break the route limit) and shuts peers down and starts them.
+//! preference, changes the VNet ranges and the peered networks (every NVA answers the
+//! ROUTE-REFRESH with its whole table, which may break the route limit) and shuts peers
+//! down and starts them.
 //!
 //! The same steps drive the [reference model](crate::reference), which knows nothing of
 //! the server: the harness tells it what each peer sent (the UPDATEs of each read, as the
@@ -148,7 +149,7 @@ pub fn route_server_inputs(data: &[u8]) -> RunSummary {
             8 => harness.lab.run_for(Duration::from_secs(u64::from(arg) * 4)),
             9 => {
                 let now = harness.lab.now;
-                match arg % 4 {
+                match arg % 5 {
                     0 => {
                         let on = arg & 4 != 0;
                         harness.lab.server.set_branch_to_branch(now, on);
@@ -176,6 +177,17 @@ pub fn route_server_inputs(data: &[u8]) -> RunSummary {
                         let ranges = vec![pool(arg >> 2), "10.1.0.0/16".parse().expect("range")];
                         harness.lab.server.set_vnet_prefixes(now, ranges.clone());
                         harness.model.set_vnet(ranges);
+                    }
+                    3 => {
+                        // A spoke peered with or without "use the remote route server".
+                        let range = pool(arg >> 3);
+                        let uses = arg & 0x80 != 0;
+                        let peered = vec![crate::config::PeeredVnet {
+                            prefixes: vec![range],
+                            uses_remote_route_server: uses,
+                        }];
+                        harness.lab.server.set_peered_vnets(now, peered);
+                        harness.model.set_peered(vec![(range, uses)]);
                     }
                     _ => {
                         let address = IpAddr::V4(address(speaker));
@@ -398,6 +410,7 @@ impl Harness {
             local_asn: config.local_asn,
             local_address: LOCAL,
             vnet: config.vnet_prefixes.clone(),
+            peered: Vec::new(),
             peers: SPEAKERS
                 .iter()
                 .map(|(_, _, kind)| match kind {

@@ -38,10 +38,12 @@
 //!    change forgets every failover (crate docs: a fresh ranking). Not under `ASPath`,
 //!    and not with the revertive option.
 //! 5. Programming (spec 1.5): the best set's distinct next hops, lowest first, at most
-//!    the ECMP width; nothing for a prefix equal to or inside a VNet range.
+//!    the ECMP width; nothing for a prefix equal to or inside a VNet range, own or
+//!    peered.
 //! 6. Export (spec 1.6, 1.7, 4 step 6; crate docs for the silent parts): a VNet range
-//!    goes to every NVA as `65515`, ORIGIN IGP, next hop the instance; to no gateway; a
-//!    learned route for a VNet range is not sent. Otherwise the receiver is offered the
+//!    (own, or of a peered network that uses this route server) goes to every NVA as
+//!    `65515`, ORIGIN IGP, next hop the instance; to no gateway; a learned route for
+//!    such a range is not sent. Otherwise the receiver is offered the
 //!    first route (in peer configuration order) of the best set that is not its own; an
 //!    NVA receiver with branch-to-branch off ranks the NVA routes alone. Nothing is sent
 //!    when that route has NO_ADVERTISE, or when it crosses between a gateway and anyone
@@ -115,6 +117,9 @@ pub struct ModelConfig {
     pub local_address: Ipv4Addr,
     /// The virtual network's ranges.
     pub vnet: Vec<IpNet>,
+    /// Peered virtual networks' ranges, each with whether the peering uses this route
+    /// server ("use the remote virtual network's gateway or Route Server").
+    pub peered: Vec<(IpNet, bool)>,
     /// The peers, in configuration order: kind of each.
     pub peers: Vec<Kind>,
     /// Branch-to-branch.
@@ -263,6 +268,23 @@ impl Model {
     pub fn set_vnet(&mut self, vnet: Vec<IpNet>) {
         self.config.vnet = vnet;
         self.pass();
+    }
+
+    /// New peered networks (the peers' refresh answers then come as reads).
+    pub fn set_peered(&mut self, peered: Vec<(IpNet, bool)>) {
+        self.config.peered = peered;
+        self.pass();
+    }
+
+    /// Ranges advertised to NVAs (spec 1.6): the VNet's own, and those of peered
+    /// networks that use this route server.
+    fn is_advertised_range(&self, prefix: IpNet) -> bool {
+        self.config.vnet.contains(&prefix)
+            || self
+                .config
+                .peered
+                .iter()
+                .any(|(range, uses)| *uses && *range == prefix)
     }
 
     /// One read of peer `i`'s bytes at `now_ms`: its UPDATEs in order, then one pass.
@@ -461,6 +483,7 @@ impl Model {
     /// Every prefix the model knows.
     fn prefixes(&self) -> BTreeSet<IpNet> {
         let mut all: BTreeSet<IpNet> = self.config.vnet.iter().copied().collect();
+        all.extend(self.config.peered.iter().map(|(range, _)| *range));
         for table in &self.learned {
             all.extend(table.keys().copied());
         }
@@ -469,8 +492,15 @@ impl Model {
         all
     }
 
+    /// Equal to or inside a VNet range, own or peered, whatever the peering's setting
+    /// (spec 1.5: their system routes win).
     fn in_vnet(&self, prefix: IpNet) -> bool {
         self.config.vnet.iter().any(|range| range.contains(&prefix))
+            || self
+                .config
+                .peered
+                .iter()
+                .any(|(range, _)| range.contains(&prefix))
     }
 
     /// One selection pass over every prefix (rule 8): memory, programming, export.
@@ -511,7 +541,7 @@ impl Model {
             );
             for to in (0..n).filter(|&i| self.up[i]) {
                 let to_kind = self.config.peers[to];
-                if self.config.vnet.contains(&prefix) {
+                if self.is_advertised_range(prefix) {
                     if !to_kind.is_gateway() {
                         let route = Route {
                             as_path: vec![self.config.local_asn],
