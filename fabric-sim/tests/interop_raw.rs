@@ -258,3 +258,37 @@ fn two_instances_in_one_process_each_hold_their_own_session() {
     assert_eq!(status["instances"][0]["name"], "IN_0");
     assert_eq!(status["instances"][1]["next_hop"], "198.51.100.2");
 }
+
+#[test]
+fn sighup_applies_switches_and_refuses_a_broken_file_without_changing_anything() {
+    let slot = 74;
+    let dir = workdir("raw-reload");
+    let config = serve_config(slot, &two_peers(slot));
+    let serve = Serve::start(&dir, &config);
+    let _session = establish(slot, 12, 65002);
+
+    let before = serve.event_count();
+    serve.reload(&config.replace(
+        "hold_time = 9\n",
+        "hold_time = 9\nbranch_to_branch = true\nhub_routing_preference = \"aspath\"\n",
+    ));
+    let wait = Duration::from_secs(10);
+    assert!(serve
+        .wait_event_after(before, wait, |e| e["event"] == "branch_to_branch_changed"
+            && e["on"] == true)
+        .is_some());
+    assert!(serve
+        .wait_event_after(before, wait, |e| e["event"]
+            == "hub_routing_preference_changed")
+        .is_some());
+
+    let before = serve.event_count();
+    serve.reload("[[instance]]\nlisten = 17\n");
+    let failed = serve
+        .wait_event_after(before, wait, |e| e["event"] == "reload_failed")
+        .expect("reload_failed");
+    let error = failed["error"].as_str().unwrap_or_default();
+    assert!(error.contains("serve.toml:2:"), "{error}");
+    // Still serving: the session is up and the status answers.
+    assert!(still_established(&serve, addr(slot, 12)));
+}

@@ -12,6 +12,12 @@
 //! hold_time = 180                    # seconds, default 180
 //! max_routes_per_peer = 4000         # default 4000; 0 lifts the limit
 //! vnet_prefixes = ["10.1.0.0/16"]
+//! branch_to_branch = false           # allowBranchToBranchTraffic
+//! hub_routing_preference = "expressroute"  # or "vpngateway", "aspath"
+//! four_octet_asn = false             # beyond Azure: offer 4-octet ASNs (RFC 6793)
+//! ipv6_unicast = false               # beyond Azure: carry IPv6 unicast; needs next_hop_ipv6
+//! next_hop_ipv6 = "2001:db8::1"      # the IPv6 next hop advertised
+//! graceful_restart_helper = false    # beyond Azure: keep a restarting peer's routes (RFC 4724)
 //!
 //! [[instance.peer]]
 //! address = "127.9.0.11"
@@ -33,7 +39,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ipnet::IpNet;
-use route_server::{Config, ConfigError, PeerConfig, PeerKind, BGP_PORT};
+use route_server::{Config, ConfigError, HubRoutingPreference, PeerConfig, PeerKind, BGP_PORT};
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -130,6 +136,14 @@ struct RawInstance {
     vnet_prefixes: Vec<Spanned<String>>,
     #[serde(default)]
     four_octet_asn: bool,
+    #[serde(default)]
+    ipv6_unicast: bool,
+    next_hop_ipv6: Option<Spanned<String>>,
+    #[serde(default)]
+    graceful_restart_helper: bool,
+    #[serde(default)]
+    branch_to_branch: bool,
+    hub_routing_preference: Option<Spanned<String>>,
     #[serde(default, rename = "peer")]
     peers: Vec<Spanned<RawPeer>>,
 }
@@ -256,6 +270,38 @@ fn instance(
     let mut server = Config::azure(next_hop, vnet_prefixes);
     server.router_id = router_id;
     server.extensions.four_octet_asn = inst.four_octet_asn;
+    server.extensions.ipv6_unicast = inst.ipv6_unicast;
+    server.extensions.graceful_restart_helper = inst.graceful_restart_helper;
+    server.branch_to_branch = inst.branch_to_branch;
+    if let Some(v) = &inst.next_hop_ipv6 {
+        server.local_ipv6_address = Some(parse_value(
+            at,
+            v,
+            &field("next_hop_ipv6"),
+            "an IPv6 address",
+        )?);
+    }
+    if inst.ipv6_unicast && server.local_ipv6_address.is_none() {
+        return Err(at.error(
+            inst.listen.span(),
+            Some(field("next_hop_ipv6")),
+            "missing: ipv6_unicast needs the IPv6 next hop to advertise".to_owned(),
+        ));
+    }
+    if let Some(v) = &inst.hub_routing_preference {
+        server.hub_routing_preference = match v.get_ref().as_str() {
+            "expressroute" => HubRoutingPreference::ExpressRoute,
+            "vpngateway" => HubRoutingPreference::VpnGateway,
+            "aspath" => HubRoutingPreference::AsPath,
+            other => {
+                return Err(at.error(
+                    v.span(),
+                    Some(field("hub_routing_preference")),
+                    format!("`{other}` is not one of expressroute, vpngateway, aspath"),
+                ))
+            }
+        };
+    }
     if let Some(asn) = &inst.local_asn {
         server.local_asn = *asn.get_ref();
     }
@@ -630,6 +676,28 @@ passive = false
     fn toml_syntax_error_has_a_line() {
         let e = error_of(&GOOD.replace("asn = 65001", "asn = = 65001"));
         assert_eq!(e.line, Some(11), "{e}");
+    }
+
+    #[test]
+    fn options_beyond_azure_and_azure_switches() {
+        let text = GOOD.replace(
+            "vnet_prefixes = [\"10.1.0.0/16\"]\n",
+            "vnet_prefixes = [\"10.1.0.0/16\"]\nbranch_to_branch = true\nhub_routing_preference = \"aspath\"\nipv6_unicast = true\nnext_hop_ipv6 = \"2001:db8::1\"\ngraceful_restart_helper = true\n",
+        );
+        let c = parse_str(&text).expect("valid");
+        let s = &c.instances[0].server;
+        assert!(s.branch_to_branch);
+        assert_eq!(s.hub_routing_preference, HubRoutingPreference::AsPath);
+        assert!(s.extensions.ipv6_unicast && s.extensions.graceful_restart_helper);
+        assert_eq!(s.local_ipv6_address, Some("2001:db8::1".parse().unwrap()));
+        let e = error_of(&text.replace("next_hop_ipv6 = \"2001:db8::1\"\n", ""));
+        assert_eq!(e.field.as_deref(), Some("instance[0].next_hop_ipv6"));
+        let e = error_of(&text.replace("\"aspath\"", "\"shortest\""));
+        assert_eq!(
+            e.field.as_deref(),
+            Some("instance[0].hub_routing_preference")
+        );
+        assert_eq!(e.line, Some(9));
     }
 
     #[test]

@@ -575,8 +575,10 @@ impl Instance {
             || config.server.local_asn != current.local_asn
             || config.server.hold_time_secs != current.hold_time_secs
             || config.server.limits != current.limits
+            || config.server.extensions != current.extensions
+            || config.server.local_ipv6_address != current.local_ipv6_address
         {
-            ignored.push("next_hop/router_id/local_asn/hold_time/limits");
+            ignored.push("next_hop/router_id/local_asn/hold_time/limits/extensions");
         }
         if !ignored.is_empty() {
             self.printer.line(
@@ -584,6 +586,24 @@ impl Instance {
                 json!({"event": "reload_ignored", "what": ignored}),
             );
         }
+        let branch_to_branch = config.server.branch_to_branch;
+        if branch_to_branch != current.branch_to_branch {
+            self.printer.line(
+                format!("branch-to-branch now {branch_to_branch}"),
+                json!({"event": "branch_to_branch_changed", "on": branch_to_branch}),
+            );
+            self.server.set_branch_to_branch(now, branch_to_branch);
+        }
+        let preference = config.server.hub_routing_preference;
+        if preference != self.server.config().hub_routing_preference {
+            self.printer.line(
+                format!("hub routing preference now {preference:?}"),
+                json!({"event": "hub_routing_preference_changed",
+                       "preference": format!("{preference:?}")}),
+            );
+            self.server.set_hub_routing_preference(now, preference);
+        }
+        let current = self.server.config();
         if vnet != current.vnet_prefixes {
             let text: Vec<String> = vnet.iter().map(ToString::to_string).collect();
             self.printer.line(

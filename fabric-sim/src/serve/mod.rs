@@ -4,9 +4,10 @@
 //! ([`config`] documents every field), accepts connections from the configured peers
 //! only, dials the peers configured `passive = false`, prints session changes and fabric
 //! programming as they happen (text, or JSON lines with `--json`), answers status
-//! requests over HTTP, takes new virtual network ranges from the file on SIGHUP (every
-//! peer is then asked for its routes again with ROUTE-REFRESH, or reset if it cannot
-//! refresh, as Azure does), and on SIGINT or SIGTERM sends every peer Cease /
+//! requests over HTTP, takes new virtual network ranges, branch-to-branch and hub routing
+//! preference from the file on SIGHUP (after a VNet change every NVA is asked for its
+//! routes again with ROUTE-REFRESH, or reset if it cannot refresh, as Azure does), and on
+//! SIGINT or SIGTERM sends every peer Cease /
 //! Administrative Shutdown with an RFC 9003 message before it exits.
 //!
 //! # Why tokio, current-thread, a task per connection
@@ -47,7 +48,8 @@
 //! reason, examples), `route_limit_exceeded` (peer, counted, limit),
 //! `route_refresh_received` (peer, family, subtype), `route_refresh_sent`,
 //! `session_reset`, `routes_kept_stale`, `write_queue_full`, `vnet_changed`,
-//! `reload_failed`, `reload_ignored`, `warning`, `stopped`. `--quiet` leaves out
+//! `branch_to_branch_changed`, `hub_routing_preference_changed`, `reload_failed`,
+//! `reload_ignored`, `warning`, `stopped`. `--quiet` leaves out
 //! `program` and `remove`.
 //!
 //! # Linux socket options
