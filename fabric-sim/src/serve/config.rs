@@ -1,6 +1,7 @@
 //! The `serve` configuration file (TOML), and errors that name the file, line and field.
 //!
 //! ```toml
+//! # (fabric-sim/examples/serve.toml is a complete example, parsed by a unit test)
 //! status = "127.0.0.1:9179"          # optional: the HTTP status endpoint
 //!
 //! [[instance]]
@@ -698,6 +699,16 @@ passive = false
             Some("instance[0].hub_routing_preference")
         );
         assert_eq!(e.line, Some(9));
+    }
+
+    #[test]
+    fn the_example_file_parses() {
+        let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/serve.toml"));
+        let c = load(path).expect("examples/serve.toml is valid");
+        assert_eq!(c.instances.len(), 2);
+        assert_eq!(c.instances[0].peers.len(), 3);
+        assert!(c.instances[0].peers[1].ttl_security);
+        assert!(!c.instances[0].server.peers[2].passive);
     }
 
     #[test]
