@@ -95,7 +95,7 @@
 //! # Oracles
 //!
 //! [`reference`](mod@reference) is a model of the routing rules written from the spec alone (no use of
-//! this crate's code); [`fuzzing`] drives it and a [`RouteServer`] in the [`testing`]
+//! this crate's code); the `fuzzing` module (feature `fuzzing`) drives it and a [`RouteServer`] in the [`testing`]
 //! lab side by side and checks they agree after every step (the `route_server_inputs`
 //! fuzz target, and `tests/differential.rs` with 1,000 proptest programs).
 //!
@@ -184,6 +184,7 @@
 #![forbid(unsafe_code)]
 
 mod config;
+#[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod policy;
 pub mod reference;
