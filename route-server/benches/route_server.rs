@@ -17,12 +17,12 @@ use bgp_wire::{Message, Nlri, UpdatePacker};
 use criterion::{BatchSize, Criterion};
 use ipnet::{IpNet, Ipv4Net};
 use route_server::testing::{route, Lab};
-use route_server::{Config, Input, Output, PeerConfig, PeerId};
+use route_server::{Config, ConnectionId, Input, Output, PeerConfig};
 
 /// A lab with `n` NVAs up, and for each the bytes of its UPDATEs announcing its routes.
 struct Setup {
     lab: Lab,
-    bursts: Vec<(PeerId, Vec<u8>)>,
+    bursts: Vec<(ConnectionId, Vec<u8>)>,
 }
 
 fn nva(i: usize) -> Ipv4Addr {
@@ -66,7 +66,7 @@ fn setup(nvas: usize, routes: impl Fn(usize) -> Vec<IpNet>, lift_limits: bool) -
         for update in packer.finish_updates() {
             Message::Update(update).emit(&mut bytes, &params);
         }
-        bursts.push((speaker.peer.expect("accepted"), bytes));
+        bursts.push((speaker.connection.expect("accepted"), bytes));
     }
     Setup { lab, bursts }
 }
@@ -83,15 +83,21 @@ fn run(setup: &mut Setup) -> Tally {
     let mut tally = Tally::default();
     let now = setup.lab.now;
     let server = &mut setup.lab.server;
-    for (peer, bytes) in &setup.bursts {
-        server.handle_input(now, Input::Received { peer: *peer, bytes });
+    for (connection, bytes) in &setup.bursts {
+        server.handle_input(
+            now,
+            Input::Received {
+                connection: *connection,
+                bytes,
+            },
+        );
         while let Some(output) = server.poll_output() {
             match output {
                 Output::Transmit { bytes, .. } if bytes.get(18) == Some(&2) => {
                     tally.updates_out += 1;
                     tally.bytes_out += bytes.len();
                 }
-                Output::Program(_) => tally.fabric_changes += 1,
+                Output::Program(changes) => tally.fabric_changes += changes.len(),
                 _ => {}
             }
         }

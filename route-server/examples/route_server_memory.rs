@@ -62,14 +62,19 @@ fn measure(name: &str, nvas: usize, routes: impl Fn(usize) -> Vec<IpNet>) {
         for update in packer.finish_updates() {
             Message::Update(update).emit(&mut bytes, &params);
         }
-        bursts.push((speaker.peer.expect("accepted"), bytes));
+        bursts.push((speaker.connection.expect("accepted"), bytes));
     }
     let before = counting_allocator::live_bytes();
     let now = lab.now;
     let mut out_messages = 0usize;
-    for (peer, bytes) in &bursts {
-        lab.server
-            .handle_input(now, Input::Received { peer: *peer, bytes });
+    for (connection, bytes) in &bursts {
+        lab.server.handle_input(
+            now,
+            Input::Received {
+                connection: *connection,
+                bytes,
+            },
+        );
         while lab.server.poll_output().is_some() {
             out_messages += 1;
         }

@@ -38,6 +38,22 @@ pub const AZURE_KEEPALIVE_SECS: u16 = 60;
 /// Hold time Azure Route Server proposes, in seconds.
 pub const AZURE_HOLD_TIME_SECS: u16 = 180;
 
+/// BGP's TCP port (RFC 4271 section 8.2.1).
+pub const BGP_PORT: u16 = 179;
+
+/// Default wait between our outbound connection attempts ([`PeerConfig::connect_retry_time`]):
+/// RFC 4271 section 10 suggests 120 s. Azure NVAs connect in, and their connections are
+/// accepted at once whatever this timer says.
+pub const DEFAULT_CONNECT_RETRY_TIME: Duration = Duration::from_secs(120);
+
+/// Default idle time after a session failure before we connect out again
+/// ([`PeerConfig::idle_hold_time`]).
+pub const DEFAULT_IDLE_HOLD_TIME: Duration = Duration::from_secs(5);
+
+/// The longest the idle hold time grows to while a peer keeps failing (RFC 4271's
+/// DampPeerOscillations).
+pub const DEFAULT_MAX_IDLE_HOLD_TIME: Duration = Duration::from_secs(300);
+
 /// What kind of neighbour a peer is. NVAs are the peers a user configures; the
 /// ExpressRoute and VPN gateways are peered automatically in Azure and only exchange routes
 /// with NVAs when branch-to-branch is on.
@@ -139,9 +155,25 @@ pub struct PeerConfig {
     pub inbound_map: Option<RouteMap>,
     /// Route map applied to routes advertised to this peer.
     pub outbound_map: Option<RouteMap>,
-    /// Wait for the peer to connect instead of connecting out (the default: NVAs open the
-    /// sessions toward the route server's addresses).
+    /// Never connect out; only wait for the peer to connect (the default: NVAs open the
+    /// sessions toward the route server's addresses). Whatever this says, a connection
+    /// from a configured peer is accepted whenever its session is not Established.
     pub passive: bool,
+    /// The peer's TCP port for our outbound connections ([`BGP_PORT`], 179, by default).
+    pub remote_port: u16,
+    /// The local address our outbound connections to this peer are bound to; `None` binds
+    /// to the instance's own address ([`Config::local_address`], or
+    /// [`Config::local_ipv6_address`] for an IPv6 peer).
+    pub local_address: Option<IpAddr>,
+    /// ConnectRetryTime (RFC 4271 section 10): the wait between our outbound attempts,
+    /// jittered to 0.75..=1.0 of it ([`DEFAULT_CONNECT_RETRY_TIME`] by default). It never
+    /// delays the peer's own connections, which are accepted at once.
+    pub connect_retry_time: Duration,
+    /// IdleHoldTime (RFC 4271 section 8.1.1): how long we stay idle after a session
+    /// failure before connecting out again, doubled on each failure without a stable
+    /// session between, up to [`DEFAULT_MAX_IDLE_HOLD_TIME`] ([`DEFAULT_IDLE_HOLD_TIME`]
+    /// by default). Like the connect retry time it only delays our own attempts.
+    pub idle_hold_time: Duration,
 }
 
 impl PeerConfig {
@@ -155,6 +187,10 @@ impl PeerConfig {
             inbound_map: None,
             outbound_map: None,
             passive: true,
+            remote_port: BGP_PORT,
+            local_address: None,
+            connect_retry_time: DEFAULT_CONNECT_RETRY_TIME,
+            idle_hold_time: DEFAULT_IDLE_HOLD_TIME,
         }
     }
 
@@ -310,7 +346,10 @@ impl Config {
     ///
     /// A [`ConfigError`] naming the peer, the field and the reason.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.local_asn == 0 || (!self.extensions.four_octet_asn && self.local_asn > 0xFFFF) {
+        if self.local_asn == 0
+            || self.local_asn == 23456
+            || (!self.extensions.four_octet_asn && self.local_asn > 0xFFFF)
+        {
             return Err(ConfigError::LocalAsn {
                 asn: self.local_asn,
             });
@@ -322,6 +361,13 @@ impl Config {
         }
         if self.limits.ecmp_width == 0 {
             return Err(ConfigError::EcmpWidth);
+        }
+        // RFC 4271 section 6.2: a BGP identifier is a valid unicast host address; RFC 6286
+        // relaxes that to any non-zero 4-octet value, which is what peers check.
+        if self.router_id.is_unspecified() {
+            return Err(ConfigError::RouterId {
+                router_id: self.router_id,
+            });
         }
         let nvas = self
             .peers
@@ -365,6 +411,36 @@ impl Config {
         }
         if peer.asn == 0 {
             return Err(ConfigError::PeerAsnZero { peer: at });
+        }
+        if peer.remote_port == 0 {
+            return Err(ConfigError::PeerField {
+                peer: at,
+                field: "remote_port",
+                reason: "port 0 cannot be connected to",
+            });
+        }
+        if peer.connect_retry_time.is_zero() {
+            return Err(ConfigError::PeerField {
+                peer: at,
+                field: "connect_retry_time",
+                reason: "must be longer than zero",
+            });
+        }
+        if let Some(local) = peer.local_address {
+            if local.is_ipv4() != peer.address.is_ipv4() {
+                return Err(ConfigError::PeerField {
+                    peer: at,
+                    field: "local_address",
+                    reason: "not of the peer address's family",
+                });
+            }
+            if local.is_unspecified() || local.is_multicast() {
+                return Err(ConfigError::PeerField {
+                    peer: at,
+                    field: "local_address",
+                    reason: "not a unicast address",
+                });
+            }
         }
         // Gateways are Azure's own and live in 65515; the list binds NVAs only.
         if peer.kind == PeerKind::Nva && !self.extensions.allow_reserved_asns {
@@ -497,9 +573,22 @@ pub enum ConfigError {
     /// ECMP width 0.
     #[error("limits.ecmp_width: must be at least 1")]
     EcmpWidth,
-    /// Router id 0.0.0.0.
-    #[error("router_id: must not be 0.0.0.0")]
-    RouterId,
+    /// Router id 0.0.0.0 (RFC 6286: the BGP identifier is a non-zero 4-octet value).
+    #[error("router_id: {router_id} is not a usable BGP identifier (must not be 0.0.0.0)")]
+    RouterId {
+        /// The refused value.
+        router_id: Ipv4Addr,
+    },
+    /// A peer setting out of range.
+    #[error("peer {peer}: field `{field}`: {reason}")]
+    PeerField {
+        /// The peer.
+        peer: IpAddr,
+        /// The field.
+        field: &'static str,
+        /// What is wrong.
+        reason: &'static str,
+    },
     /// A command named a peer that does not exist.
     #[error("{peer}: not configured")]
     UnknownPeer {

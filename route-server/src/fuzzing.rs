@@ -201,8 +201,11 @@ pub fn route_server_inputs(data: &[u8]) -> RunSummary {
     summary.rejected = lab
         .events
         .iter()
-        .filter(|e| matches!(e, crate::Event::RouteRejected { .. }))
-        .count();
+        .map(|e| match e {
+            crate::Event::RoutesRejected { count, .. } => *count,
+            _ => 0,
+        })
+        .sum();
     summary
 }
 

@@ -26,25 +26,57 @@
 //! [`RouteServer::poll_timeout`]:
 //!
 //! ```
+//! use std::collections::BTreeMap;
 //! use std::net::{IpAddr, Ipv4Addr};
-//! use route_server::{Config, Input, Instant, Output, PeerConfig, RouteServer};
+//! use route_server::{Config, ConnectionId, Input, Instant, Output, PeerConfig, RouteServer};
 //!
 //! let nva = IpAddr::V4(Ipv4Addr::new(10, 1, 2, 4));
 //! let config = Config::azure(Ipv4Addr::new(10, 1, 1, 4), vec!["10.1.0.0/16".parse().unwrap()])
 //!     .with_peer(PeerConfig::nva(nva, 65001));
 //! let mut server = RouteServer::new(config, Instant::ZERO).expect("valid configuration");
+//! let mut sockets: BTreeMap<ConnectionId, &str> = BTreeMap::new(); // the driver's own
 //! server.handle_input(Instant::ZERO, Input::ConnectionOffered { from: nva });
 //! while let Some(output) = server.poll_output() {
 //!     match output {
-//!         Output::Accepted { peer, .. } => println!("connection belongs to {peer}"),
-//!         Output::Transmit { peer, bytes } => println!("write {} bytes to {peer}", bytes.len()),
-//!         Output::Program(change) => println!("fabric: {change:?}"),
-//!         other => println!("{other:?}"),
+//!         Output::Accepted { connection, .. } => { sockets.insert(connection, "accepted socket"); }
+//!         Output::Refused { .. } => {} // close the offered socket
+//!         Output::Transmit { connection, bytes, .. } => println!("write {} bytes to {connection}", bytes.len()),
+//!         Output::Connect { connection, remote, port, local, .. } => println!("dial {remote}:{port} from {local:?} as {connection}"),
+//!         Output::Disconnect { connection, .. } => { sockets.remove(&connection); } // flush, close
+//!         Output::Program(changes) => println!("fabric: {} prefixes changed", changes.len()),
+//!         Output::Event(event) => println!("{event:?}"),
 //!     }
 //! }
+//! assert_eq!(sockets.len(), 1);
 //! let next = server.poll_timeout(); // call handle_timeout then
 //! assert!(next.is_some());
 //! ```
+//!
+//! **Connections.** The route server names every TCP connection with a [`ConnectionId`]
+//! and allocates them all (as quinn's endpoint does); the driver keeps a map from token to
+//! socket and echoes the token in every input:
+//!
+//! * The driver accepts TCP on port 179 and passes [`Input::ConnectionOffered`]. The first
+//!   output of that call answers it: [`Output::Accepted`] with the new token, or
+//!   [`Output::Refused`] (close the socket). A configured peer is accepted whatever state
+//!   its session is in, but Established (RFC 4271 section 6.8; back-off after failures
+//!   only delays our own attempts), so a restarted NVA is back as soon as it connects.
+//! * [`Output::Connect`] asks for an outbound connection (remote address, port, local
+//!   address to bind) under a new token; answer it with exactly one [`Input::Connected`]
+//!   or [`Input::ConnectFailed`]. A `Connected` that is no longer wanted (the peer's
+//!   connection won the collision meanwhile) is answered with [`Output::Disconnect`].
+//! * Bytes read go in as [`Input::Received`], in chunks of at most
+//!   [`RECOMMENDED_RECEIVE_CHUNK`] (256 KiB; peak memory grows with the chunk); end of
+//!   stream or an error as [`Input::Closed`]. [`Output::Transmit`] is written in order;
+//!   [`Output::Disconnect`] is closed after what was written before it is flushed (a
+//!   NOTIFICATION), or abandoned while still connecting.
+//! * Inputs for a token that is no longer current (late bytes, a late close after a
+//!   reconnect) are ignored, so they never reach the connection's successor.
+//! * The send side (RFC 9687): when a write would block because the peer does not read,
+//!   pass [`Input::TransmitBlocked`], and [`Input::TransmitProgress`] when it drains
+//!   again. If nothing drains for the send hold time, the session is closed with
+//!   NOTIFICATION 8 (Send Hold Timer Expired) and the peer's routes are withdrawn. A
+//!   driver needs buffer no more than what was transmitted meanwhile.
 //!
 //! Methods come in four kinds: **inputs** ([`RouteServer::handle_input`],
 //! [`RouteServer::handle_timeout`]); **commands** ([`RouteServer::add_peer`],
@@ -113,20 +145,24 @@ mod server;
 mod store;
 pub mod testing;
 
-pub use bgp_fsm::Instant;
+pub use bgp_fsm::{ConnectionOrigin, Instant, SessionEnd, State, StopReason};
+pub use bgp_wire::{Afi, EncodeError, ErrorCode, Family, Notification, RouteRefreshSubtype, Safi};
 pub use config::{
     reserved_asn, Config, ConfigError, Extensions, HubRoutingPreference, LimitCounting, Limits,
     PeerConfig, PeerKind, PeeredVnet, AZURE_ASN, AZURE_ECMP_WIDTH, AZURE_EXPRESSROUTE_PREFIX_LIMIT,
     AZURE_HOLD_TIME_SECS, AZURE_KEEPALIVE_SECS, AZURE_MAX_PEERS, AZURE_MAX_ROUTES_PER_PEER,
-    DEFAULT_BATCH_WINDOW,
+    BGP_PORT, DEFAULT_BATCH_WINDOW, DEFAULT_CONNECT_RETRY_TIME, DEFAULT_IDLE_HOLD_TIME,
+    DEFAULT_MAX_IDLE_HOLD_TIME,
 };
-pub use policy::PeerId;
+pub use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+pub use policy::{PeerId, RejectReason, Tier};
 pub use route::RouteAttrs;
 pub use route_map::{
     MapOutcome, MatchCondition, Modification, NextStep, RouteMap, RouteMapAction, RouteMapError,
     RouteMapRule, AZURE_COMMUNITIES,
 };
 pub use server::{
-    compare_instances, Event, FabricChange, Inconsistency, Input, Output, PeerMetrics,
-    RefuseReason, RouteEntry, RouteServer,
+    compare_instances, ConnectionId, Event, FabricChange, FabricChanges, Inconsistency, Input,
+    Output, PeerMetrics, RefuseReason, RouteEntry, RouteServer, RECOMMENDED_RECEIVE_CHUNK,
+    REJECTED_EXAMPLES,
 };

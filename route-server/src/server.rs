@@ -2,12 +2,13 @@
 
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
-use std::net::IpAddr;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use bgp_fsm::{
-    Input as SessionInput, Instant, Output as SessionOutput, PeerAsn, Session, SessionConfig,
-    SessionEnd, SessionEvent, State, StopReason,
+    ConnectionOrigin, Input as SessionInput, Instant, Output as SessionOutput, PeerAsn, Session,
+    SessionConfig, SessionEnd, SessionEvent, State, StopReason,
 };
 use bgp_wire::{
     Family, GracefulRestart, GracefulRestartFamily, MpNextHop, Nlri, RouteRefreshSubtype,
@@ -23,67 +24,134 @@ use crate::policy::{self, Candidate, ExportSource, PeerId, RejectReason, Tier};
 use crate::route::RouteAttrs;
 use crate::store::{self, AdjRibIn, AdjRibsOut, AttrId, AttrPool, FoldState, OutChange, PrefixMap};
 
-/// An event from the network or the clock, for [`RouteServer::handle_input`].
+/// The largest chunk of received bytes we recommend passing in one [`Input::Received`]:
+/// 256 KiB. Any size works (messages may be split or joined anywhere), but the UPDATEs of
+/// one chunk are decoded before they are imported, so peak memory grows with the chunk:
+/// at a million routes, 8 MiB chunks cost about 180 MiB more than 256 KiB ones.
+pub const RECOMMENDED_RECEIVE_CHUNK: usize = 256 * 1024;
+
+/// One TCP connection, as the route server names it.
+///
+/// **The route server allocates every token; the driver echoes it.** A token is made for
+/// each connection the server asks for ([`Output::Connect`]) and for each offered
+/// connection it accepts ([`Output::Accepted`]); the driver passes it back with every
+/// input about that connection and keys its sockets by it. Tokens are never reused, so an
+/// input naming a connection that is no longer its peer's current one (late bytes, a late
+/// close after a reconnect) is recognised and ignored: it never reaches the successor.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub struct ConnectionId(u64);
+
+impl ConnectionId {
+    /// The token's number, for logs and maps (unique within one [`RouteServer`]).
+    #[must_use]
+    pub fn as_u64(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for ConnectionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "conn#{}", self.0)
+    }
+}
+
+/// An event from the network, for [`RouteServer::handle_input`].
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Input<'a> {
-    /// A TCP connection arrived from `from`. Answered by [`Output::Accepted`] (the
-    /// connection now belongs to that peer) or [`Output::Refused`] (close it).
+    /// A TCP connection arrived from `from`. Answered at once: the first output the call
+    /// leaves is [`Output::Accepted`] (the connection now belongs to that peer, under a
+    /// new [`ConnectionId`]) or [`Output::Refused`] (close it). A configured peer's
+    /// connection is accepted in every state but Established; when the peer has another
+    /// connection under way, the collision is resolved by RFC 4271 section 6.8.
     ConnectionOffered {
         /// The remote address.
         from: IpAddr,
     },
-    /// The connection asked for by [`Output::Connect`] is up. Ignored when the peer
-    /// already has a connection (the peer connected first): the driver closes the new
-    /// one. Collisions are thus resolved by keeping the first connection; peers are
-    /// passive by default, so they only arise with [`PeerConfig::passive`] off.
+    /// The connection asked for by [`Output::Connect`] is up. If it is no longer wanted
+    /// (the peer's own connection won meanwhile) it is answered with
+    /// [`Output::Disconnect`] for the same token.
     Connected {
-        /// The peer.
-        peer: PeerId,
+        /// The token of the [`Output::Connect`].
+        connection: ConnectionId,
     },
     /// The connection asked for by [`Output::Connect`] could not be made.
     ConnectFailed {
-        /// The peer.
-        peer: PeerId,
+        /// The token of the [`Output::Connect`].
+        connection: ConnectionId,
     },
-    /// Bytes read from a peer's connection, split or joined anywhere.
+    /// Bytes read from a connection, split or joined anywhere (chunks of at most
+    /// [`RECOMMENDED_RECEIVE_CHUNK`] keep peak memory low). Ignored when the connection
+    /// is not current.
     Received {
-        /// The peer.
-        peer: PeerId,
+        /// The connection.
+        connection: ConnectionId,
         /// The bytes.
         bytes: &'a [u8],
     },
-    /// The peer's connection closed or failed.
+    /// The connection closed or failed (read end-of-stream, reset, write error).
     Closed {
-        /// The peer.
-        peer: PeerId,
+        /// The connection.
+        connection: ConnectionId,
+    },
+    /// A write to the connection could not complete: the peer is not reading and the
+    /// socket's send buffer is full. Starts RFC 9687's SendHoldTimer if it is not
+    /// running; when no write progresses for the send hold time (the larger of 8 minutes
+    /// and twice the hold time), the session is closed with NOTIFICATION 8 (Send Hold
+    /// Timer Expired) and the peer's routes are withdrawn. A driver sends this whenever
+    /// a write would block, and [`Input::TransmitProgress`] when bytes drain again;
+    /// while blocked it keeps at most the bytes of the [`Output::Transmit`]s since.
+    TransmitBlocked {
+        /// The connection.
+        connection: ConnectionId,
+    },
+    /// The connection accepted more bytes after [`Input::TransmitBlocked`]: stops the
+    /// SendHoldTimer.
+    TransmitProgress {
+        /// The connection.
+        connection: ConnectionId,
     },
 }
 
 /// What the route server asks of its driver, from [`RouteServer::poll_output`].
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub enum Output {
-    /// Write these bytes (one whole BGP message) to the peer's connection.
+    /// Write these bytes (one whole BGP message) to the connection.
     Transmit {
-        /// The peer.
+        /// The connection.
+        connection: ConnectionId,
+        /// The peer it belongs to.
         peer: PeerId,
         /// The message.
         bytes: Vec<u8>,
     },
-    /// Open a TCP connection to the peer; answer with [`Input::Connected`] or
-    /// [`Input::ConnectFailed`].
+    /// Open a TCP connection from `local` to `remote`:`port`; answer with exactly one
+    /// [`Input::Connected`] or [`Input::ConnectFailed`] carrying `connection`, unless an
+    /// [`Output::Disconnect`] for it comes first (then abandon the attempt).
     Connect {
+        /// The token of the new connection.
+        connection: ConnectionId,
         /// The peer.
         peer: PeerId,
-        /// Its address.
-        address: IpAddr,
+        /// The peer's address.
+        remote: IpAddr,
+        /// The peer's port ([`PeerConfig::remote_port`], 179 by default).
+        port: u16,
+        /// The local address to bind ([`PeerConfig::local_address`], else the
+        /// instance's own address of that family); `None`: let the system choose.
+        local: Option<IpAddr>,
     },
-    /// Close the peer's connection (after flushing what was written).
+    /// Close the connection after flushing what was written to it (a NOTIFICATION), or
+    /// abandon it if it is still being opened.
     Disconnect {
-        /// The peer.
+        /// The connection.
+        connection: ConnectionId,
+        /// The peer it belonged to.
         peer: PeerId,
     },
-    /// The connection offered from `from` is accepted for `peer`.
+    /// The connection offered from `from` is accepted for `peer` as `connection`.
     Accepted {
+        /// The token of the connection from now on.
+        connection: ConnectionId,
         /// The peer it belongs to.
         peer: PeerId,
         /// The remote address.
@@ -96,34 +164,47 @@ pub enum Output {
         /// Why.
         reason: RefuseReason,
     },
-    /// A change to program into the fabric.
-    Program(FabricChange),
+    /// Changes to program into the fabric: every prefix whose programming changed in one
+    /// pass, in prefix order.
+    Program(FabricChanges),
     /// Something happened.
     Event(Event),
 }
 
 /// Why an offered connection was refused.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[non_exhaustive]
 pub enum RefuseReason {
     /// No configured peer has that address.
     NotAPeer,
-    /// The peer already has a connection (or one is being opened).
-    AlreadyConnected,
-    /// The peer's session is stopped or holding off after a failure.
-    NotListening,
+    /// The peer's session is Established (RFC 4271 section 6.8: a new connection
+    /// colliding with an Established one is closed).
+    AlreadyEstablished,
+    /// The operator shut the peer down ([`RouteServer::shutdown_peer`]).
+    AdministrativelyDown,
 }
 
-/// A route to program into the fabric (the effective routes of the VMs this instance
-/// serves), or to remove.
-#[derive(Clone, PartialEq, Eq, Hash, Debug)]
-pub enum FabricChange {
+impl fmt::Display for RefuseReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::NotAPeer => "no configured peer has this address",
+            Self::AlreadyEstablished => "the peer's session is already established",
+            Self::AdministrativelyDown => "the peer is administratively shut down",
+        })
+    }
+}
+
+/// One prefix's new programming in the fabric (the effective routes of the VMs this
+/// instance serves), as [`FabricChanges::iter`] yields it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum FabricChange<'a> {
     /// Program `prefix` toward these next hops (ECMP when several), replacing what was
     /// programmed for it.
     Set {
         /// The prefix.
         prefix: IpNet,
-        /// Distinct next hops, lowest first.
-        next_hops: Vec<IpAddr>,
+        /// Distinct next hops, lowest first; never empty.
+        next_hops: &'a [IpAddr],
     },
     /// Remove what was programmed for `prefix`.
     Remove {
@@ -131,6 +212,69 @@ pub enum FabricChange {
         prefix: IpNet,
     },
 }
+
+/// A batch of fabric changes: what one pass over many prefixes changed, stored flat (one
+/// vector of prefixes and one of next hops, not a vector per prefix).
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Default)]
+pub struct FabricChanges {
+    /// Per prefix, its next hops as `next_hops[start..start + len]`; `len` 0 removes.
+    entries: Vec<(IpNet, u32, u32)>,
+    next_hops: Vec<IpAddr>,
+}
+
+impl FabricChanges {
+    /// Prefixes changed.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether nothing changed.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The changes, in the order they were made (prefix order within a pass).
+    pub fn iter(&self) -> impl Iterator<Item = FabricChange<'_>> + '_ {
+        self.entries.iter().map(|&(prefix, start, len)| {
+            let (start, len) = (start as usize, len as usize);
+            match self.next_hops.get(start..start + len) {
+                Some(next_hops) if !next_hops.is_empty() => FabricChange::Set { prefix, next_hops },
+                _ => FabricChange::Remove { prefix },
+            }
+        })
+    }
+
+    /// Applies the changes to a table of prefix to next hops (what
+    /// [`RouteServer::fabric`] holds after them).
+    pub fn apply_to(&self, fabric: &mut BTreeMap<IpNet, Vec<IpAddr>>) {
+        for change in self.iter() {
+            match change {
+                FabricChange::Set { prefix, next_hops } => {
+                    fabric.insert(prefix, next_hops.to_vec());
+                }
+                FabricChange::Remove { prefix } => {
+                    fabric.remove(&prefix);
+                }
+            }
+        }
+    }
+
+    fn set(&mut self, prefix: IpNet, next_hops: &[IpAddr]) {
+        let start = u32::try_from(self.next_hops.len()).expect("under 2^32 next hops per pass");
+        let len = u32::try_from(next_hops.len()).expect("under 2^32 next hops per prefix");
+        self.next_hops.extend_from_slice(next_hops);
+        self.entries.push((prefix, start, len));
+    }
+
+    fn remove(&mut self, prefix: IpNet) {
+        self.entries.push((prefix, 0, 0));
+    }
+}
+
+/// The most example prefixes an [`Event::RoutesRejected`] lists.
+pub const REJECTED_EXAMPLES: usize = 8;
 
 /// Something the operator (or a test) should know.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -142,7 +286,7 @@ pub enum Event {
         peer: PeerId,
     },
     /// An established session ended; its routes are withdrawn (or kept stale through a
-    /// graceful restart).
+    /// graceful restart). `reason` carries the NOTIFICATION sent or received.
     PeerDown {
         /// The peer.
         peer: PeerId,
@@ -159,14 +303,42 @@ pub enum Event {
         /// The limit.
         limit: u32,
     },
-    /// A received route was not learned; the session stays up.
-    RouteRejected {
+    /// Received routes were not learned; the session stays up. One event per peer and
+    /// reason for all the UPDATEs of one [`Input::Received`] (a peer reflecting a whole
+    /// table back raises a handful of these, not one per prefix).
+    RoutesRejected {
         /// The peer.
         peer: PeerId,
-        /// The prefix as received.
-        prefix: IpNet,
         /// Why.
         reason: RejectReason,
+        /// How many routes (prefixes as received, duplicates included).
+        count: usize,
+        /// The first of them, at most [`REJECTED_EXAMPLES`].
+        examples: Vec<IpNet>,
+    },
+    /// A connection's session ended before it was Established: the peer's OPEN was
+    /// refused (wrong ASN 2/2, unacceptable hold time 2/6, ...), a NOTIFICATION came, the
+    /// connection failed, or it lost a collision. `reason` carries the NOTIFICATION sent
+    /// or received. (An Established session's end is [`Event::PeerDown`].)
+    SessionEnded {
+        /// The peer.
+        peer: PeerId,
+        /// The connection the session ran on, if it had one.
+        connection: Option<ConnectionId>,
+        /// The state it ended in.
+        state: State,
+        /// Why.
+        reason: SessionEnd,
+    },
+    /// The peer sent a ROUTE-REFRESH: a request to re-send our routes of `family`
+    /// (answered at once), or the BoRR / EoRR markers of its own refresh (RFC 7313).
+    RouteRefreshReceived {
+        /// The peer.
+        peer: PeerId,
+        /// The family.
+        family: Family,
+        /// Request, BoRR or EoRR.
+        subtype: RouteRefreshSubtype,
     },
     /// ROUTE-REFRESH sent to a peer after a virtual network change.
     RouteRefreshSent {
@@ -262,8 +434,22 @@ struct Established {
 #[derive(Debug)]
 struct Peer {
     config: PeerConfig,
+    /// The session that is (or will be) the peer's BGP session.
     session: Session,
+    /// Tags the session's events: a session replaced meanwhile has another serial.
+    serial: u64,
+    /// Its connection: being opened (`connection_up` false) or up.
+    connection: Option<ConnectionId>,
     connection_up: bool,
+    /// Its state as its events told so far (the state a `Down` ends).
+    state: State,
+    /// The connection its last `CloseTcp` closed, for the `Down` that follows.
+    closed: Option<ConnectionId>,
+    /// A second connection, opened by the peer while our own connection to it was up
+    /// but not Established: RFC 4271 section 6.8 decides which one stays.
+    rival: Option<Rival>,
+    /// Shut down by the operator: its connections are refused until started again.
+    admin_down: bool,
     established: Option<Established>,
     rib_in: AdjRibIn,
     stale_deadline: Option<Instant>,
@@ -273,6 +459,25 @@ struct Peer {
     limit_batch: Option<LimitBatch>,
     /// The session is being torn down for its route limit: later UPDATEs are ignored.
     limit_hit: bool,
+}
+
+/// The peer's own connection, opened while ours was up (a connection collision).
+#[derive(Debug)]
+struct Rival {
+    connection: ConnectionId,
+    session: Session,
+    /// Whether the connection is still open (its session may have closed it).
+    open: bool,
+    state: State,
+    /// Tags its events (see `Peer::serial`).
+    serial: u64,
+}
+
+/// Which of a peer's sessions.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Slot {
+    Main,
+    Rival,
 }
 
 /// A [`LimitCounting::HeldPlusBatch`] batch: UPDATEs from one peer counted together.
@@ -305,8 +510,19 @@ pub struct RouteServer {
     /// of Azure's non-reverting failover.
     loc: PrefixMap<Tier>,
     programmed: BTreeMap<IpNet, Vec<IpAddr>>,
+    /// Fabric changes of the pass under way, output as one [`Output::Program`].
+    fabric_out: FabricChanges,
+    /// Rejected routes of the UPDATEs under way, output as [`Event::RoutesRejected`].
+    rejected: Vec<(PeerId, RejectReason, usize, Vec<IpNet>)>,
     outputs: VecDeque<Output>,
     to_drain: BTreeSet<PeerId>,
+    /// The next connection token.
+    next_connection: u64,
+    /// The next session serial.
+    next_serial: u64,
+    /// Outbound connections asked for and not yet answered, with their peer (so a late
+    /// [`Input::Connected`] can be answered with [`Output::Disconnect`]).
+    connecting: BTreeMap<ConnectionId, PeerId>,
     now: Instant,
 }
 
@@ -335,8 +551,13 @@ impl RouteServer {
             pool: AttrPool::default(),
             loc: PrefixMap::default(),
             programmed: BTreeMap::new(),
+            fabric_out: FabricChanges::default(),
+            rejected: Vec::new(),
             outputs: VecDeque::new(),
             to_drain: BTreeSet::new(),
+            next_connection: 0,
+            next_serial: 0,
+            connecting: BTreeMap::new(),
             now,
         };
         if !server.config.extensions.ipv6_unicast {
@@ -362,34 +583,25 @@ impl RouteServer {
     // ----- A. Inputs ------------------------------------------------------------------
 
     /// Feeds one network event. Afterwards drain [`poll_output`](Self::poll_output).
+    /// Inputs naming a connection that is not (or no longer) a peer's are ignored, but for
+    /// a late [`Input::Connected`], which is answered with [`Output::Disconnect`].
     pub fn handle_input(&mut self, now: Instant, input: Input<'_>) {
         self.now = self.now.max(now);
         match input {
             Input::ConnectionOffered { from } => self.offer_connection(now, from),
-            Input::Connected { peer } => {
-                if let Some(p) = self.peers.get_mut(&peer) {
-                    if !p.connection_up {
-                        p.connection_up = true;
-                        p.session.handle_input(now, SessionInput::TcpCrAcked);
-                        self.to_drain.insert(peer);
-                    }
-                }
+            Input::Connected { connection } => self.connected(now, connection),
+            Input::ConnectFailed { connection } | Input::Closed { connection } => {
+                self.connecting.remove(&connection);
+                self.connection_input(now, connection, SessionInput::TcpConnectionFails);
             }
-            Input::ConnectFailed { peer } | Input::Closed { peer } => {
-                if let Some(p) = self.peers.get_mut(&peer) {
-                    p.connection_up = false;
-                    p.session
-                        .handle_input(now, SessionInput::TcpConnectionFails);
-                    self.to_drain.insert(peer);
-                }
+            Input::Received { connection, bytes } => {
+                self.connection_input(now, connection, SessionInput::Received(bytes));
             }
-            Input::Received { peer, bytes } => {
-                if let Some(p) = self.peers.get_mut(&peer) {
-                    if p.connection_up {
-                        p.session.handle_input(now, SessionInput::Received(bytes));
-                        self.to_drain.insert(peer);
-                    }
-                }
+            Input::TransmitBlocked { connection } => {
+                self.connection_input(now, connection, SessionInput::TransmitBlocked);
+            }
+            Input::TransmitProgress { connection } => {
+                self.connection_input(now, connection, SessionInput::TransmitProgress);
             }
         }
         self.drain_all(now);
@@ -477,13 +689,20 @@ impl RouteServer {
         }
         self.rib_peers[slot] = Some(id);
         session.start(now);
+        let serial = self.new_serial();
         self.config.peers.push(peer.clone());
         self.peers.insert(
             id,
             Peer {
                 config: peer,
                 session,
+                serial,
+                connection: None,
                 connection_up: false,
+                state: State::Idle,
+                closed: None,
+                rival: None,
+                admin_down: false,
                 established: None,
                 rib_in,
                 stale_deadline: None,
@@ -506,6 +725,9 @@ impl RouteServer {
         let Some(p) = self.peers.get_mut(&peer) else {
             return Err(ConfigError::UnknownPeer { peer });
         };
+        if let Some(rival) = &mut p.rival {
+            rival.session.stop(now, StopReason::PeerDeconfigured);
+        }
         p.session.stop(now, StopReason::PeerDeconfigured);
         self.drain_peer(now, peer);
         let Some(p) = self.peers.remove(&peer) else {
@@ -529,10 +751,12 @@ impl RouteServer {
     /// `message` (RFC 9003); it stays down until [`start_peer`](Self::start_peer).
     pub fn shutdown_peer(&mut self, now: Instant, peer: PeerId, message: Option<&str>) {
         if let Some(p) = self.peers.get_mut(&peer) {
-            p.session.stop(
-                now,
-                StopReason::AdministrativeShutdown(message.map(str::to_owned)),
-            );
+            p.admin_down = true;
+            let reason = StopReason::AdministrativeShutdown(message.map(str::to_owned));
+            if let Some(rival) = &mut p.rival {
+                rival.session.stop(now, reason.clone());
+            }
+            p.session.stop(now, reason);
             self.to_drain.insert(peer);
         }
         self.drain_all(now);
@@ -541,6 +765,7 @@ impl RouteServer {
     /// Starts a peer's session again after [`shutdown_peer`](Self::shutdown_peer).
     pub fn start_peer(&mut self, now: Instant, peer: PeerId) {
         if let Some(p) = self.peers.get_mut(&peer) {
+            p.admin_down = false;
             p.session.start(now);
             self.to_drain.insert(peer);
         }
@@ -621,6 +846,18 @@ impl RouteServer {
             .iter()
             .find(|(_, p)| p.config.address == address)
             .map(|(id, _)| *id)
+    }
+
+    /// The configuration of a peer.
+    #[must_use]
+    pub fn peer_config(&self, peer: PeerId) -> Option<&PeerConfig> {
+        self.peers.get(&peer).map(|p| &p.config)
+    }
+
+    /// The peer a connection belongs to, while it is one of its current connections.
+    #[must_use]
+    pub fn connection_peer(&self, connection: ConnectionId) -> Option<PeerId> {
+        self.find_connection(connection).map(|(id, _)| id)
     }
 
     /// Configured peers, in id order.
@@ -754,6 +991,9 @@ impl RouteServer {
         );
         s.hold_time = self.config.hold_time_secs;
         s.passive = peer.passive;
+        s.connect_retry_time = peer.connect_retry_time;
+        s.idle_hold_time = peer.idle_hold_time;
+        s.max_idle_hold_time = crate::config::DEFAULT_MAX_IDLE_HOLD_TIME.max(peer.idle_hold_time);
         s.rng_seed = self.config.rng_seed ^ u64::from(id.0).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         s.capabilities.four_octet_as = true;
         s.capabilities.families = vec![Family::IPV4_UNICAST];
@@ -786,29 +1026,183 @@ impl RouteServer {
             });
             return;
         };
+        let Some(p) = self.peers.get(&id) else {
+            return;
+        };
+        let refused = if p.admin_down {
+            Some(RefuseReason::AdministrativelyDown)
+        } else if p.session.state() == State::Established {
+            Some(RefuseReason::AlreadyEstablished)
+        } else {
+            None
+        };
+        if let Some(reason) = refused {
+            self.outputs.push_back(Output::Refused { from, reason });
+            return;
+        }
+        let origin = p.session.connection_origin();
+        let (current, up) = (p.connection, p.connection_up);
+        let connection = self.new_connection_id();
+        self.outputs.push_back(Output::Accepted {
+            connection,
+            peer: id,
+            from,
+        });
+        match (current, up, origin) {
+            (Some(_), true, Some(ConnectionOrigin::Local)) => {
+                // Our connection is up but not Established: a collision. The peer's
+                // connection runs its own session; RFC 4271 section 6.8 decides at the
+                // first OPEN. An older connection of the peer's is superseded.
+                let serial = self.new_serial();
+                let Some(config) = self
+                    .peers
+                    .get(&id)
+                    .map(|p| self.session_config(&p.config, id))
+                else {
+                    return;
+                };
+                let mut session = Session::new(config, now)
+                    .expect("the peer's first session was built from the same settings");
+                if let Some(old) = self.peers.get_mut(&id).and_then(|p| p.rival.as_mut()) {
+                    old.session
+                        .handle_input(now, SessionInput::OpenCollisionDump);
+                    self.drain_peer(now, id);
+                }
+                session.handle_input(now, SessionInput::ManualStartWithPassiveTcpEstablishment);
+                session.handle_input(now, SessionInput::TcpConnectionValid);
+                session.handle_input(now, SessionInput::TcpConnectionConfirmed);
+                if let Some(p) = self.peers.get_mut(&id) {
+                    p.rival = Some(Rival {
+                        connection,
+                        session,
+                        open: true,
+                        state: State::Active,
+                        serial,
+                    });
+                }
+                self.to_drain.insert(id);
+                return;
+            }
+            (Some(_), true, _) => {
+                // The peer opened a new connection while its previous one was still
+                // being set up: it gave that one up (a restart); the newer one stays.
+                if let Some(p) = self.peers.get_mut(&id) {
+                    p.session.handle_input(now, SessionInput::OpenCollisionDump);
+                }
+                self.drain_peer(now, id);
+            }
+            (Some(pending), false, _) => {
+                // Our own attempt is still under way: the peer's connection is up
+                // already, so ours is abandoned.
+                self.connecting.insert(pending, id);
+                self.outputs.push_back(Output::Disconnect {
+                    connection: pending,
+                    peer: id,
+                });
+            }
+            (None, _, _) => {}
+        }
         let Some(p) = self.peers.get_mut(&id) else {
             return;
         };
-        if p.connection_up {
-            self.outputs.push_back(Output::Refused {
-                from,
-                reason: RefuseReason::AlreadyConnected,
-            });
-            return;
+        if p.session.state() == State::Idle {
+            // Idle after a failure (or a route-limit teardown): the back-off only delays
+            // our own attempts; the peer's connection is taken at once.
+            p.session
+                .handle_input(now, SessionInput::ManualStartWithPassiveTcpEstablishment);
         }
-        if !matches!(p.session.state(), State::Active | State::Connect) {
-            self.outputs.push_back(Output::Refused {
-                from,
-                reason: RefuseReason::NotListening,
-            });
-            return;
-        }
+        p.connection = Some(connection);
         p.connection_up = true;
-        self.outputs.push_back(Output::Accepted { peer: id, from });
         p.session
             .handle_input(now, SessionInput::TcpConnectionValid);
         p.session
             .handle_input(now, SessionInput::TcpConnectionConfirmed);
+        self.to_drain.insert(id);
+    }
+
+    fn new_connection_id(&mut self) -> ConnectionId {
+        let id = ConnectionId(self.next_connection);
+        self.next_connection += 1;
+        id
+    }
+
+    fn new_serial(&mut self) -> u64 {
+        let serial = self.next_serial;
+        self.next_serial += 1;
+        serial
+    }
+
+    /// The peer and session a connection belongs to, while it is current.
+    fn find_connection(&self, connection: ConnectionId) -> Option<(PeerId, Slot)> {
+        self.peers.iter().find_map(|(id, p)| {
+            if p.connection == Some(connection) {
+                Some((*id, Slot::Main))
+            } else if p
+                .rival
+                .as_ref()
+                .is_some_and(|r| r.open && r.connection == connection)
+            {
+                Some((*id, Slot::Rival))
+            } else {
+                None
+            }
+        })
+    }
+
+    /// An outbound connection is up; a late one (no longer wanted) is closed.
+    fn connected(&mut self, now: Instant, connection: ConnectionId) {
+        let owner = self.connecting.remove(&connection);
+        if let Some((id, Slot::Main)) = self.find_connection(connection) {
+            if let Some(p) = self.peers.get_mut(&id) {
+                if !p.connection_up {
+                    p.connection_up = true;
+                    p.session.handle_input(now, SessionInput::TcpCrAcked);
+                    self.to_drain.insert(id);
+                    return;
+                }
+            }
+        }
+        if let Some(peer) = owner {
+            self.outputs
+                .push_back(Output::Disconnect { connection, peer });
+        }
+    }
+
+    /// Passes an input about one connection to the session running on it, if any.
+    fn connection_input(
+        &mut self,
+        now: Instant,
+        connection: ConnectionId,
+        input: SessionInput<'_>,
+    ) {
+        let Some((id, slot)) = self.find_connection(connection) else {
+            return;
+        };
+        let Some(p) = self.peers.get_mut(&id) else {
+            return;
+        };
+        let fails = matches!(input, SessionInput::TcpConnectionFails);
+        match slot {
+            Slot::Main => {
+                if fails {
+                    p.connection = None;
+                    p.connection_up = false;
+                    p.closed = Some(connection);
+                } else if !p.connection_up {
+                    return;
+                }
+                p.session.handle_input(now, input);
+            }
+            Slot::Rival => {
+                let Some(rival) = p.rival.as_mut() else {
+                    return;
+                };
+                if fails {
+                    rival.open = false;
+                }
+                rival.session.handle_input(now, input);
+            }
+        }
         self.to_drain.insert(id);
     }
 
@@ -818,10 +1212,12 @@ impl RouteServer {
         }
     }
 
-    /// Moves one session's outputs out and acts on its events, until it is quiet.
+    /// Moves a peer's sessions' outputs out and acts on their events, until they are
+    /// quiet. Events are tagged with their session's serial, so events of a session
+    /// discarded meanwhile (a collision's loser) are dropped.
     fn drain_peer(&mut self, now: Instant, id: PeerId) {
         loop {
-            let mut events = Vec::new();
+            let mut events: Vec<(u64, SessionEvent)> = Vec::new();
             {
                 let Some(peer) = self.peers.get_mut(&id) else {
                     return;
@@ -829,21 +1225,65 @@ impl RouteServer {
                 while let Some(out) = peer.session.poll_output() {
                     match out {
                         SessionOutput::Transmit(bytes) => {
-                            self.outputs.push_back(Output::Transmit { peer: id, bytes })
+                            if let (Some(connection), true) = (peer.connection, peer.connection_up)
+                            {
+                                self.outputs.push_back(Output::Transmit {
+                                    connection,
+                                    peer: id,
+                                    bytes,
+                                });
+                            }
                         }
                         SessionOutput::ConnectTcp => {
+                            let connection = ConnectionId(self.next_connection);
+                            self.next_connection += 1;
+                            peer.connection = Some(connection);
+                            peer.connection_up = false;
+                            self.connecting.insert(connection, id);
                             self.outputs.push_back(Output::Connect {
+                                connection,
                                 peer: id,
-                                address: peer.config.address,
+                                remote: peer.config.address,
+                                port: peer.config.remote_port,
+                                local: local_address_for(&self.config, &peer.config),
                             });
                         }
                         SessionOutput::CloseTcp => {
-                            if peer.connection_up {
+                            if let Some(connection) = peer.connection.take() {
                                 peer.connection_up = false;
-                                self.outputs.push_back(Output::Disconnect { peer: id });
+                                peer.closed = Some(connection);
+                                self.outputs.push_back(Output::Disconnect {
+                                    connection,
+                                    peer: id,
+                                });
                             }
                         }
-                        SessionOutput::Event(event) => events.push(event),
+                        SessionOutput::Event(event) => events.push((peer.serial, event)),
+                    }
+                }
+                if let Some(rival) = &mut peer.rival {
+                    while let Some(out) = rival.session.poll_output() {
+                        match out {
+                            SessionOutput::Transmit(bytes) if rival.open => {
+                                self.outputs.push_back(Output::Transmit {
+                                    connection: rival.connection,
+                                    peer: id,
+                                    bytes,
+                                });
+                            }
+                            SessionOutput::CloseTcp if rival.open => {
+                                rival.open = false;
+                                self.outputs.push_back(Output::Disconnect {
+                                    connection: rival.connection,
+                                    peer: id,
+                                });
+                            }
+                            // A rival only ever runs on the peer's connection.
+                            SessionOutput::Transmit(_)
+                            | SessionOutput::CloseTcp
+                            | SessionOutput::ConnectTcp => {}
+                            SessionOutput::Event(event) => events.push((rival.serial, event)),
+                        }
                     }
                 }
             }
@@ -853,17 +1293,111 @@ impl RouteServer {
             // Consecutive UPDATEs are imported together (one selection pass); the route
             // limit still counts them one by one.
             let mut updates = Vec::new();
-            for event in events {
-                match event {
-                    SessionEvent::Update(update) => updates.push(update),
-                    other => {
+            for (serial, event) in events {
+                let Some(peer) = self.peers.get(&id) else {
+                    return;
+                };
+                let slot = if serial == peer.serial {
+                    Slot::Main
+                } else if peer.rival.as_ref().is_some_and(|r| r.serial == serial) {
+                    Slot::Rival
+                } else {
+                    continue; // a discarded session's
+                };
+                match (slot, event) {
+                    (Slot::Main, SessionEvent::Update(update)) => updates.push(update),
+                    (Slot::Main, other) => {
                         self.apply_updates(now, id, std::mem::take(&mut updates));
                         self.session_event(now, id, other);
+                    }
+                    (Slot::Rival, other) => {
+                        self.apply_updates(now, id, std::mem::take(&mut updates));
+                        self.rival_event(now, id, other);
                     }
                 }
             }
             self.apply_updates(now, id, updates);
         }
+    }
+
+    /// An event of the session on the peer's colliding connection.
+    fn rival_event(&mut self, now: Instant, id: PeerId, event: SessionEvent) {
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        let Some(rival) = peer.rival.as_mut() else {
+            return;
+        };
+        match event {
+            SessionEvent::StateChanged { to, .. } => rival.state = to,
+            SessionEvent::OpenReceived { peer_id, peer_asn } => {
+                self.resolve_collision(now, id, peer_id, peer_asn);
+            }
+            SessionEvent::Down(reason) => {
+                let event = Event::SessionEnded {
+                    peer: id,
+                    connection: Some(rival.connection),
+                    state: rival.state,
+                    reason,
+                };
+                peer.rival = None;
+                self.outputs.push_back(Output::Event(event));
+            }
+            SessionEvent::Established(negotiated) => {
+                // Not reached: the collision is resolved at the rival's OPEN, before its
+                // KEEPALIVE. Should it be, the rival wins and takes the main's place.
+                peer.session
+                    .handle_input(now, SessionInput::OpenCollisionDump);
+                self.drain_peer(now, id);
+                self.promote_rival(id);
+                self.session_event(now, id, SessionEvent::Established(negotiated));
+            }
+            SessionEvent::Update(_) | SessionEvent::RouteRefresh(_) => {}
+        }
+    }
+
+    /// RFC 4271 section 6.8 between the peer's two connections, once an OPEN told the
+    /// peer's BGP identifier: the connection opened by the speaker with the higher
+    /// identifier stays (RFC 6286: the higher AS on a tie), the other gets Cease /
+    /// Connection Collision Resolution (6/7). A connection colliding with an Established
+    /// one always loses. The identifier is known from either connection's OPEN (it is
+    /// the same speaker), so the collision is resolved at the first OPEN while both
+    /// connections are up (section 6.8 allows examining OpenSent connections when the
+    /// identifier is known); the peer, applying the same rule, keeps the same one.
+    fn resolve_collision(&mut self, now: Instant, id: PeerId, peer_id: Ipv4Addr, peer_asn: u32) {
+        let Some(p) = self.peers.get_mut(&id) else {
+            return;
+        };
+        let Some(rival) = p.rival.as_mut() else {
+            return;
+        };
+        if !(p.connection_up && rival.open) {
+            return;
+        }
+        if p.session.state() == State::Established {
+            rival
+                .session
+                .handle_input(now, SessionInput::OpenCollisionDump);
+        } else if !p.session.resolve_collision(now, peer_id, peer_asn) {
+            rival.session.resolve_collision(now, peer_id, peer_asn);
+        }
+        self.drain_peer(now, id);
+    }
+
+    /// The rival session becomes the peer's session (the previous one lost or ended).
+    fn promote_rival(&mut self, id: PeerId) {
+        let Some(p) = self.peers.get_mut(&id) else {
+            return;
+        };
+        let Some(rival) = p.rival.take() else {
+            return;
+        };
+        p.session = rival.session;
+        p.serial = rival.serial;
+        p.state = rival.state;
+        p.connection = rival.open.then_some(rival.connection);
+        p.connection_up = rival.open;
+        p.closed = None;
     }
 
     fn session_event(&mut self, now: Instant, id: PeerId, event: SessionEvent) {
@@ -898,14 +1432,44 @@ impl RouteServer {
                 self.to_drain.insert(id);
             }
             SessionEvent::RouteRefresh(refresh) => {
+                self.outputs
+                    .push_back(Output::Event(Event::RouteRefreshReceived {
+                        peer: id,
+                        family: refresh.family,
+                        subtype: refresh.subtype,
+                    }));
                 if refresh.subtype == RouteRefreshSubtype::Normal {
                     self.resend(now, id, refresh.family);
                 }
             }
-            SessionEvent::Down(reason) => self.peer_down(now, id, reason),
-            SessionEvent::StateChanged { .. }
-            | SessionEvent::OpenReceived { .. }
-            | SessionEvent::Update(_) => {}
+            SessionEvent::Down(reason) => {
+                let Some(peer) = self.peers.get_mut(&id) else {
+                    return;
+                };
+                let connection = peer.closed.take();
+                if peer.established.is_some() {
+                    self.peer_down(now, id, reason);
+                } else {
+                    let state = peer.state;
+                    self.outputs.push_back(Output::Event(Event::SessionEnded {
+                        peer: id,
+                        connection,
+                        state,
+                        reason,
+                    }));
+                }
+                // The peer's other connection, if any, carries on as its session.
+                self.promote_rival(id);
+            }
+            SessionEvent::StateChanged { to, .. } => {
+                if let Some(peer) = self.peers.get_mut(&id) {
+                    peer.state = to;
+                }
+            }
+            SessionEvent::OpenReceived { peer_id, peer_asn } => {
+                self.resolve_collision(now, id, peer_id, peer_asn);
+            }
+            SessionEvent::Update(_) => {}
         }
     }
 
@@ -981,6 +1545,14 @@ impl RouteServer {
                 break;
             }
             self.import_update(id, &update, &mut dirty);
+        }
+        for (peer, reason, count, examples) in self.rejected.drain(..) {
+            self.outputs.push_back(Output::Event(Event::RoutesRejected {
+                peer,
+                reason,
+                count,
+                examples,
+            }));
         }
         // A sort of the touched prefixes costs less than keeping them in a tree as they come.
         dirty.sort_unstable_by_key(|&prefix| store::order_key(prefix));
@@ -1079,11 +1651,7 @@ impl RouteServer {
         if update.treatment() >= Some(bgp_wire::Treatment::TreatAsWithdraw) {
             for (_, nlri) in update.announced() {
                 let reason = RejectReason::MalformedAttributes;
-                self.outputs.push_back(Output::Event(Event::RouteRejected {
-                    peer: id,
-                    prefix: nlri.prefix,
-                    reason,
-                }));
+                note_rejected(&mut self.rejected, id, reason, nlri.prefix);
             }
         }
         if let Some(family) = update.end_of_rib() {
@@ -1134,11 +1702,7 @@ impl RouteServer {
                     Err(reason) => {
                         for prefix in routes {
                             dirty.extend(peer.rib_in.withdraw(rib, prefix));
-                            self.outputs.push_back(Output::Event(Event::RouteRejected {
-                                peer: id,
-                                prefix,
-                                reason,
-                            }));
+                            note_rejected(&mut self.rejected, id, reason, prefix);
                         }
                     }
                 }
@@ -1152,11 +1716,7 @@ impl RouteServer {
                     }
                     Err(reason) => {
                         dirty.extend(peer.rib_in.withdraw(rib, prefix));
-                        self.outputs.push_back(Output::Event(Event::RouteRejected {
-                            peer: id,
-                            prefix,
-                            reason,
-                        }));
+                        note_rejected(&mut self.rejected, id, reason, prefix);
                     }
                 }
             }
@@ -1302,31 +1862,22 @@ impl RouteServer {
                 } else {
                     Vec::new()
                 };
-                let change = if hops.is_empty() {
-                    self.programmed
-                        .remove(&prefix)
-                        .map(|_| FabricChange::Remove { prefix })
+                if hops.is_empty() {
+                    if self.programmed.remove(&prefix).is_some() {
+                        self.fabric_out.remove(prefix);
+                    }
                 } else {
                     match self.programmed.entry(prefix) {
-                        Entry::Occupied(slot) if *slot.get() == hops => None,
+                        Entry::Occupied(slot) if *slot.get() == hops => {}
                         Entry::Occupied(mut slot) => {
-                            slot.insert(hops.clone());
-                            Some(FabricChange::Set {
-                                prefix,
-                                next_hops: hops,
-                            })
+                            self.fabric_out.set(prefix, &hops);
+                            slot.insert(hops);
                         }
                         Entry::Vacant(slot) => {
-                            slot.insert(hops.clone());
-                            Some(FabricChange::Set {
-                                prefix,
-                                next_hops: hops,
-                            })
+                            self.fabric_out.set(prefix, &hops);
+                            slot.insert(hops);
                         }
                     }
-                };
-                if let Some(change) = change {
-                    self.outputs.push_back(Output::Program(change));
                 }
             }
             wanted.clear();
@@ -1400,6 +1951,10 @@ impl RouteServer {
         }
         for id in memo.into_values().flatten() {
             self.pool.release(id);
+        }
+        if !self.fabric_out.is_empty() {
+            let changes = std::mem::take(&mut self.fabric_out);
+            self.outputs.push_back(Output::Program(changes));
         }
         for (&to, out) in receivers.iter().zip(pending) {
             if let Some(out) = out {
@@ -1493,6 +2048,36 @@ impl RouteServer {
         }
         self.to_drain.insert(to);
     }
+}
+
+/// Counts one rejected route into the pending [`Event::RoutesRejected`] of its peer and
+/// reason.
+fn note_rejected(
+    rejected: &mut Vec<(PeerId, RejectReason, usize, Vec<IpNet>)>,
+    peer: PeerId,
+    reason: RejectReason,
+    prefix: IpNet,
+) {
+    match rejected
+        .iter_mut()
+        .find(|(p, r, _, _)| *p == peer && *r == reason)
+    {
+        Some((_, _, count, examples)) => {
+            *count += 1;
+            if examples.len() < REJECTED_EXAMPLES {
+                examples.push(prefix);
+            }
+        }
+        None => rejected.push((peer, reason, 1, vec![prefix])),
+    }
+}
+
+/// The local address outbound connections to `peer` bind to.
+fn local_address_for(config: &Config, peer: &PeerConfig) -> Option<IpAddr> {
+    peer.local_address.or(match peer.address {
+        IpAddr::V4(_) => Some(IpAddr::V4(config.local_address)),
+        IpAddr::V6(_) => config.local_ipv6_address.map(IpAddr::V6),
+    })
 }
 
 /// Announcements and withdrawals waiting to be packed for one peer.

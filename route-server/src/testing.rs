@@ -24,7 +24,7 @@ use ipnet::IpNet;
 use crate::config::Config;
 use crate::policy::PeerId;
 use crate::route::RouteAttrs;
-use crate::server::{Event, FabricChange, Input, Output, RouteServer};
+use crate::server::{ConnectionId, Event, Input, Output, RouteServer};
 
 /// One BGP speaker of the lab.
 #[derive(Debug)]
@@ -37,6 +37,8 @@ pub struct Speaker {
     pub peer: Option<PeerId>,
     /// Whether its TCP connection is up.
     pub connected: bool,
+    /// The route server's token for its current connection.
+    pub connection: Option<ConnectionId>,
     /// `false` once crashed: it neither sends, receives nor runs timers.
     pub alive: bool,
     /// What it announces, re-sent whenever the session comes up or a refresh is asked.
@@ -69,7 +71,7 @@ pub struct Lab {
     pub messages_out: usize,
     /// Bytes the route server transmitted.
     pub bytes_out: usize,
-    /// Fabric changes output.
+    /// Fabric changes output (prefixes, summed over the [`Output::Program`] batches).
     pub fabric_changes: usize,
     to_server: VecDeque<(IpAddr, Action)>,
 }
@@ -77,8 +79,8 @@ pub struct Lab {
 #[derive(Debug)]
 enum Action {
     Offer,
-    Bytes(Vec<u8>),
-    Closed,
+    Bytes(ConnectionId, Vec<u8>),
+    Closed(ConnectionId),
 }
 
 /// A session configuration for an NVA in `asn` at `address` peering with Azure's 65515,
@@ -144,6 +146,7 @@ impl Lab {
             session,
             peer: None,
             connected: false,
+            connection: None,
             alive: true,
             announced: BTreeMap::new(),
             received: BTreeMap::new(),
@@ -203,7 +206,10 @@ impl Lab {
             s.connected = false;
             s.session
                 .handle_input(self.now, SessionInput::TcpConnectionFails);
-            self.to_server.push_back((s.address, Action::Closed));
+            if let Some(connection) = s.connection.take() {
+                self.to_server
+                    .push_back((s.address, Action::Closed(connection)));
+            }
         }
         self.settle();
     }
@@ -212,8 +218,9 @@ impl Lab {
     /// them (malformed input, for fuzzing).
     pub fn inject(&mut self, i: usize, bytes: Vec<u8>) {
         let s = &self.speakers[i];
-        if s.connected {
-            self.to_server.push_back((s.address, Action::Bytes(bytes)));
+        if let (true, Some(connection)) = (s.connected, s.connection) {
+            self.to_server
+                .push_back((s.address, Action::Bytes(connection, bytes)));
         }
         self.settle();
     }
@@ -269,24 +276,28 @@ impl Lab {
             }
             while let Some((from, action)) = self.to_server.pop_front() {
                 moved = true;
-                let peer = self.server.peer_by_address(from);
-                match (action, peer) {
-                    (Action::Offer, _) => self
-                        .server
-                        .handle_input(self.now, Input::ConnectionOffered { from }),
-                    (Action::Bytes(bytes), Some(peer)) => {
+                match action {
+                    Action::Offer => {
+                        self.server
+                            .handle_input(self.now, Input::ConnectionOffered { from });
+                        // The answer is the first output: bind the connection before
+                        // anything else the server sends on it.
+                        if let Some(output) = self.server.poll_output() {
+                            self.server_output(output);
+                        }
+                    }
+                    Action::Bytes(connection, bytes) => {
                         self.server.handle_input(
                             self.now,
                             Input::Received {
-                                peer,
+                                connection,
                                 bytes: &bytes,
                             },
                         );
                     }
-                    (Action::Closed, Some(peer)) => {
-                        self.server.handle_input(self.now, Input::Closed { peer })
-                    }
-                    (_, None) => {}
+                    Action::Closed(connection) => self
+                        .server
+                        .handle_input(self.now, Input::Closed { connection }),
                 }
             }
             if !moved {
@@ -298,20 +309,32 @@ impl Lab {
 
     fn server_output(&mut self, output: Output) {
         match output {
-            Output::Transmit { peer, bytes } => {
+            Output::Transmit {
+                connection, bytes, ..
+            } => {
                 self.messages_out += 1;
                 self.bytes_out += bytes.len();
-                if let Some(s) = self.speakers.iter_mut().find(|s| s.peer == Some(peer)) {
+                if let Some(s) = self
+                    .speakers
+                    .iter_mut()
+                    .find(|s| s.connection == Some(connection))
+                {
                     if s.alive && s.connected {
                         s.inbox.extend_from_slice(&bytes);
                     }
                 }
             }
-            Output::Connect { peer, .. } => self
+            // Lab speakers do not listen: the route server's own attempts fail.
+            Output::Connect { connection, .. } => self
                 .server
-                .handle_input(self.now, Input::ConnectFailed { peer }),
-            Output::Disconnect { peer } => {
-                if let Some(s) = self.speakers.iter_mut().find(|s| s.peer == Some(peer)) {
+                .handle_input(self.now, Input::ConnectFailed { connection }),
+            Output::Disconnect { connection, .. } => {
+                if let Some(s) = self
+                    .speakers
+                    .iter_mut()
+                    .find(|s| s.connection == Some(connection))
+                {
+                    s.connection = None;
                     if s.alive && s.connected {
                         // What was written before the close (a NOTIFICATION) arrives first.
                         let bytes = std::mem::take(&mut s.inbox);
@@ -327,10 +350,15 @@ impl Lab {
                     }
                 }
             }
-            Output::Accepted { peer, from } => {
+            Output::Accepted {
+                connection,
+                peer,
+                from,
+            } => {
                 if let Some(s) = self.speakers.iter_mut().find(|s| s.address == from) {
                     s.peer = Some(peer);
                     s.connected = true;
+                    s.connection = Some(connection);
                     s.session.handle_input(self.now, SessionInput::TcpCrAcked);
                 }
             }
@@ -340,16 +368,9 @@ impl Lab {
                         .handle_input(self.now, SessionInput::TcpConnectionFails);
                 }
             }
-            Output::Program(change) => {
-                self.fabric_changes += 1;
-                match change {
-                    FabricChange::Set { prefix, next_hops } => {
-                        self.fabric.insert(prefix, next_hops);
-                    }
-                    FabricChange::Remove { prefix } => {
-                        self.fabric.remove(&prefix);
-                    }
-                }
+            Output::Program(changes) => {
+                self.fabric_changes += changes.len();
+                changes.apply_to(&mut self.fabric);
             }
             Output::Event(event) => self.events.push(event),
         }
@@ -380,12 +401,17 @@ impl Lab {
                 SessionOutput::CloseTcp => {
                     if s.connected {
                         s.connected = false;
-                        if !burst.is_empty() {
+                        if let Some(connection) = s.connection.take() {
+                            if !burst.is_empty() {
+                                let bytes = std::mem::take(&mut burst);
+                                self.to_server
+                                    .push_back((s.address, Action::Bytes(connection, bytes)));
+                            }
                             self.to_server
-                                .push_back((s.address, Action::Bytes(std::mem::take(&mut burst))));
+                                .push_back((s.address, Action::Closed(connection)));
                         }
-                        self.to_server.push_back((s.address, Action::Closed));
                     }
+                    burst.clear();
                 }
                 SessionOutput::Event(SessionEvent::Update(update)) => {
                     s.updates_received += 1;
@@ -402,8 +428,9 @@ impl Lab {
                 }
             }
         }
-        if !burst.is_empty() && s.connected {
-            self.to_server.push_back((s.address, Action::Bytes(burst)));
+        if let (false, true, Some(connection)) = (burst.is_empty(), s.connected, s.connection) {
+            self.to_server
+                .push_back((s.address, Action::Bytes(connection, burst)));
         }
         if resend {
             let routes: Vec<(IpNet, Vec<PathAttribute>)> = self.speakers[i]
@@ -420,8 +447,9 @@ impl Lab {
                     burst.extend_from_slice(&bytes);
                 }
             }
-            if !burst.is_empty() {
-                self.to_server.push_back((s.address, Action::Bytes(burst)));
+            if let (false, Some(connection)) = (burst.is_empty(), s.connection) {
+                self.to_server
+                    .push_back((s.address, Action::Bytes(connection, burst)));
             }
         }
         moved
@@ -502,8 +530,9 @@ impl Lab {
                 burst.extend_from_slice(&bytes);
             }
         }
-        if !burst.is_empty() {
-            self.to_server.push_back((s.address, Action::Bytes(burst)));
+        if let (false, Some(connection)) = (burst.is_empty(), s.connection) {
+            self.to_server
+                .push_back((s.address, Action::Bytes(connection, burst)));
         }
     }
 }

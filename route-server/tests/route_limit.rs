@@ -81,9 +81,16 @@ fn end_of_rib(lab: &Lab) -> Vec<u8> {
 /// Feeds `bytes` to the route server as reads of `chunk` bytes (all at the lab's current
 /// time), then lets the lab settle.
 fn feed(lab: &mut Lab, peer: PeerId, bytes: &[u8], chunk: usize) {
+    let speaker = lab.speaker_of(peer).expect("the peer's speaker");
+    let connection = lab.speakers[speaker].connection.expect("connected");
     for piece in bytes.chunks(chunk) {
-        lab.server
-            .handle_input(lab.now, Input::Received { peer, bytes: piece });
+        lab.server.handle_input(
+            lab.now,
+            Input::Received {
+                connection,
+                bytes: piece,
+            },
+        );
     }
     lab.settle();
 }

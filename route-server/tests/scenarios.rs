@@ -368,7 +368,15 @@ fn own_asn_and_as_zero_are_dropped_and_the_session_stays_up() {
         .events
         .iter()
         .filter_map(|e| match e {
-            Event::RouteRejected { prefix, reason, .. } => Some((*prefix, *reason)),
+            Event::RoutesRejected {
+                examples,
+                reason,
+                count,
+                ..
+            } => {
+                assert_eq!(*count, examples.len(), "one UPDATE, one prefix each");
+                Some((examples[0], *reason))
+            }
             _ => None,
         })
         .collect();
