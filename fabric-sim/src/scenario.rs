@@ -150,6 +150,15 @@ pub enum Action {
         /// The range.
         range: IpNet,
     },
+    /// A route table is associated with a subnet (or none: `route_table` is `None`).
+    AssociateRouteTable {
+        /// The VNet.
+        vnet: usize,
+        /// The subnet (index into the VNet's subnets).
+        subnet: usize,
+        /// The route table.
+        route_table: Option<usize>,
+    },
     /// Branch-to-branch is switched.
     BranchToBranch {
         /// The route server's VNet.
@@ -448,6 +457,8 @@ struct RawEvent {
     to: Option<Spanned<String>>,
     use_remote_gateway: Option<bool>,
     bytes: Option<Spanned<String>>,
+    subnet: Option<Spanned<String>>,
+    route_table: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Debug)]
@@ -632,8 +643,13 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
         // error's position when it points at one.
         let field = text
             .get(span.clone())
-            .filter(|s| !s.is_empty() && s.len() < 60 && !s.contains('\n'))
-            .unwrap_or("(file)")
+            .filter(|s| {
+                !s.is_empty()
+                    && s.len() < 60
+                    && s.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            })
+            .unwrap_or("(syntax)")
             .to_string();
         ctx.at(span, field, message)
     })?;
@@ -1495,6 +1511,33 @@ fn build_action(
                 range: ctx.prefix(r, &f("range"))?,
             }
         }
+        "associate_route_table" => {
+            let v = need(ctx, &ev.vnet, span.clone(), f("vnet"), "`vnet`")?;
+            let vnet = topo
+                .vnet_by_name(v.get_ref())
+                .ok_or_else(|| ctx.at(v.span(), f("vnet"), format!("no VNet is named `{}`", v.get_ref())))?;
+            let sn = need(ctx, &ev.subnet, span.clone(), f("subnet"), "`subnet`")?;
+            let subnet = topo.vnets[vnet]
+                .subnets
+                .iter()
+                .position(|s| &s.name == sn.get_ref())
+                .ok_or_else(|| ctx.at(sn.span(), f("subnet"), format!("VNet `{}` has no subnet `{}`", topo.vnets[vnet].name, sn.get_ref())))?;
+            let route_table = match &ev.route_table {
+                None => None,
+                Some(t) if t.get_ref().is_empty() => None,
+                Some(t) => Some(
+                    topo.route_tables
+                        .iter()
+                        .position(|r| &r.name == t.get_ref())
+                        .ok_or_else(|| ctx.at(t.span(), f("route_table"), format!("no route table is named `{}`", t.get_ref())))?,
+                ),
+            };
+            Action::AssociateRouteTable {
+                vnet,
+                subnet,
+                route_table,
+            }
+        }
         "branch_to_branch" => Action::BranchToBranch {
             vnet: rs_vnet()?,
             on: *need(ctx, &ev.on, span.clone(), f("on"), "`on` (true or false)")?,
@@ -1512,7 +1555,7 @@ fn build_action(
                 ev.action.span(),
                 f("do"),
                 format!(
-                    "unknown action `{other}` (announce, withdraw, resend, prepend, communities, stop_keepalives, resume_keepalives, crash, restart, reset, inject, instance_down, instance_up, add_peering, add_range, branch_to_branch, preference)"
+                    "unknown action `{other}` (announce, withdraw, resend, prepend, communities, stop_keepalives, resume_keepalives, crash, restart, reset, inject, instance_down, instance_up, add_peering, add_range, associate_route_table, branch_to_branch, preference)"
                 ),
             ))
         }

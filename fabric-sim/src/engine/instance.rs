@@ -8,8 +8,8 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use ipnet::IpNet;
 use route_server::{
-    Config, Event, FabricChange, HubRoutingPreference, Input, Output, PeerConfig, PeerKind,
-    PeeredVnet, RouteAttrs, RouteServer,
+    Config, ConnectionId, Event, FabricChange, HubRoutingPreference, Input, Output, PeerConfig,
+    PeerKind, PeeredVnet, RouteAttrs, RouteServer,
 };
 
 use crate::Instant;
@@ -60,6 +60,8 @@ pub(crate) struct InstanceSettings {
 pub(crate) struct Instance {
     server: Option<RouteServer>,
     settings: InstanceSettings,
+    /// The route server's token for each speaker's current connection.
+    connections: BTreeMap<IpAddr, ConnectionId>,
     /// What this instance programmed into the fabric (empty while down).
     pub(crate) programmed: BTreeMap<IpNet, Vec<IpAddr>>,
 }
@@ -85,6 +87,7 @@ impl Instance {
         let mut instance = Self {
             server: None,
             settings,
+            connections: BTreeMap::new(),
             programmed: BTreeMap::new(),
         };
         instance.start(now, out);
@@ -135,6 +138,7 @@ impl Instance {
     /// Takes the instance down: every route it programmed goes.
     pub(crate) fn go_down(&mut self) {
         self.server = None;
+        self.connections.clear();
         self.programmed.clear();
     }
 
@@ -169,20 +173,20 @@ impl Instance {
         bytes: &[u8],
         out: &mut Vec<InstanceAction>,
     ) {
-        if let Some(server) = &mut self.server {
-            if let Some(peer) = server.peer_by_address(IpAddr::V4(from)) {
-                server.handle_input(now, Input::Received { peer, bytes });
-            }
+        if let (Some(server), Some(&connection)) =
+            (&mut self.server, self.connections.get(&IpAddr::V4(from)))
+        {
+            server.handle_input(now, Input::Received { connection, bytes });
         }
         self.drain(now, out);
     }
 
     /// `from`'s connection closed.
     pub(crate) fn closed(&mut self, now: Instant, from: Ipv4Addr, out: &mut Vec<InstanceAction>) {
-        if let Some(server) = &mut self.server {
-            if let Some(peer) = server.peer_by_address(IpAddr::V4(from)) {
-                server.handle_input(now, Input::Closed { peer });
-            }
+        if let (Some(server), Some(connection)) =
+            (&mut self.server, self.connections.remove(&IpAddr::V4(from)))
+        {
+            server.handle_input(now, Input::Closed { connection });
         }
         self.drain(now, out);
     }
@@ -297,45 +301,64 @@ impl Instance {
             return;
         };
         while let Some(output) = server.poll_output() {
-            let address_of = |server: &RouteServer, peer| {
-                server
-                    .peers()
-                    .find(|(id, _)| *id == peer)
-                    .map(|(_, c)| c.address)
-            };
+            let address_of =
+                |server: &RouteServer, peer| server.peer_config(peer).map(|c| c.address);
             match output {
-                Output::Transmit { peer, bytes } => {
-                    if let Some(to) = address_of(server, peer) {
+                Output::Transmit {
+                    connection, bytes, ..
+                } => {
+                    if let Some((&to, _)) = self.connections.iter().find(|(_, c)| **c == connection)
+                    {
                         out.push(InstanceAction::Send { to, bytes });
                     }
                 }
                 // Simulated NVAs and gateways open the sessions (the route server's peers
                 // are passive by default); a connection it asks for fails at once.
-                Output::Connect { peer, .. } => {
-                    server.handle_input(now, Input::ConnectFailed { peer })
+                Output::Connect { connection, .. } => {
+                    server.handle_input(now, Input::ConnectFailed { connection })
                 }
-                Output::Disconnect { peer } => {
-                    if let Some(to) = address_of(server, peer) {
+                Output::Disconnect { connection, .. } => {
+                    let to = self
+                        .connections
+                        .iter()
+                        .find(|(_, c)| **c == connection)
+                        .map(|(a, _)| *a);
+                    if let Some(to) = to {
+                        self.connections.remove(&to);
                         out.push(InstanceAction::Close { to });
                     }
                 }
-                Output::Accepted { from, .. } => out.push(InstanceAction::Accept { from }),
+                Output::Accepted {
+                    connection, from, ..
+                } => {
+                    self.connections.insert(from, connection);
+                    out.push(InstanceAction::Accept { from });
+                }
                 Output::Refused { from, reason } => {
                     out.push(InstanceAction::Log(format!(
-                        "refused a connection from {from}: {reason:?}"
+                        "refused a connection from {from}: {reason}"
                     )));
                     out.push(InstanceAction::Refuse { from });
                 }
-                Output::Program(FabricChange::Set { prefix, next_hops }) => {
-                    self.programmed.insert(prefix, next_hops.clone());
-                    out.push(InstanceAction::Program { prefix, next_hops });
-                }
-                Output::Program(FabricChange::Remove { prefix }) => {
-                    self.programmed.remove(&prefix);
-                    out.push(InstanceAction::Program {
-                        prefix,
-                        next_hops: Vec::new(),
-                    });
+                Output::Program(changes) => {
+                    for change in changes.iter() {
+                        match change {
+                            FabricChange::Set { prefix, next_hops } => {
+                                self.programmed.insert(prefix, next_hops.to_vec());
+                                out.push(InstanceAction::Program {
+                                    prefix,
+                                    next_hops: next_hops.to_vec(),
+                                });
+                            }
+                            FabricChange::Remove { prefix } => {
+                                self.programmed.remove(&prefix);
+                                out.push(InstanceAction::Program {
+                                    prefix,
+                                    next_hops: Vec::new(),
+                                });
+                            }
+                        }
+                    }
                 }
                 Output::Event(event) => {
                     let name = |peer| {
@@ -358,12 +381,33 @@ impl Instance {
                                 name(peer)
                             )
                         }
-                        Event::RouteRejected {
+                        Event::RoutesRejected {
                             peer,
-                            prefix,
                             reason,
+                            count,
+                            examples,
                         } => {
-                            format!("route {prefix} from {} rejected: {reason}", name(peer))
+                            let list: Vec<String> =
+                                examples.iter().map(ToString::to_string).collect();
+                            format!(
+                                "{count} route(s) from {} rejected ({}): {reason}",
+                                name(peer),
+                                list.join(", ")
+                            )
+                        }
+                        Event::SessionEnded {
+                            peer,
+                            state,
+                            reason,
+                            ..
+                        } => {
+                            format!(
+                                "session attempt with {} ended in {state:?}: {reason:?}",
+                                name(peer)
+                            )
+                        }
+                        Event::RouteRefreshReceived { peer, .. } => {
+                            format!("ROUTE-REFRESH received from {}", name(peer))
                         }
                         Event::RouteRefreshSent { peer } => {
                             format!("ROUTE-REFRESH sent to {}", name(peer))

@@ -232,13 +232,18 @@ impl Sim {
                         .instances[*i]
                 })
                 .collect();
-            let speaker = Speaker::new(
+            match Speaker::new(
                 spec,
                 &addresses,
                 splitmix(seed.wrapping_add(1000 + k as u64)),
                 Instant::ZERO,
-            );
-            sim.speakers.push(speaker);
+            ) {
+                Ok(speaker) => sim.speakers.push(speaker),
+                Err(e) => {
+                    sim.note(spec.name.clone(), format!("cannot run: {e}"));
+                    sim.speakers.push(Speaker::broken());
+                }
+            }
         }
         for k in 0..sim.speakers.len() {
             if sim.topology.speakers[k].running {
@@ -799,6 +804,22 @@ impl Sim {
                     })
                     .collect();
                 self.refresh_peered(&others);
+            }
+            Action::AssociateRouteTable {
+                vnet,
+                subnet,
+                route_table,
+            } => {
+                let text = format!(
+                    "subnet {}/{} gets route table {}",
+                    self.topology.vnets[*vnet].name,
+                    self.topology.vnets[*vnet].subnets[*subnet].name,
+                    route_table.map_or("(none)".to_string(), |t| self.topology.route_tables[t]
+                        .name
+                        .clone())
+                );
+                self.note("timeline".into(), text);
+                self.topology.vnets[*vnet].subnets[*subnet].route_table = *route_table;
             }
             Action::BranchToBranch { vnet, on } => {
                 let text = format!(

@@ -96,18 +96,22 @@ pub(crate) fn attributes(a: &Announcement) -> Vec<PathAttribute> {
 
 impl Speaker {
     /// A speaker as `spec` describes it (not started), with addresses of the instances.
+    ///
+    /// # Errors
+    ///
+    /// When `bgp_fsm` refuses the session configuration (AS 0 or 23456, ...): such a
+    /// speaker cannot run at all.
     pub(crate) fn new(
         spec: &SpeakerSpec,
         rs_addresses: &[Ipv4Addr],
         seed: u64,
         now: Instant,
-    ) -> Self {
+    ) -> Result<Self, String> {
         let mut links = Vec::new();
         let mut config = Vec::new();
         for (k, (&rs, &rs_address)) in spec.peers.iter().zip(rs_addresses).enumerate() {
             let c = session_config(spec, seed.wrapping_add(k as u64));
-            let session =
-                Session::new(c.clone(), now).expect("speaker configurations are built valid");
+            let session = Session::new(c.clone(), now).map_err(|e| e.to_string())?;
             config.push(c);
             links.push(SpeakerLink {
                 rs,
@@ -119,11 +123,21 @@ impl Speaker {
                 received: BTreeMap::new(),
             });
         }
-        Self {
+        Ok(Self {
             alive: false,
             muted: false,
             links,
             config,
+        })
+    }
+
+    /// A speaker that cannot run: no sessions.
+    pub(crate) fn broken() -> Self {
+        Self {
+            alive: false,
+            muted: false,
+            links: Vec::new(),
+            config: Vec::new(),
         }
     }
 
