@@ -6,7 +6,7 @@
 //! calling route-server code), every live speaker's sessions to instances that are up
 //! must be Established, and nothing may panic.
 //!
-//! `FABRIC_SIM_DST_SEEDS=N` runs N seeds (default 400); `FABRIC_SIM_DST_SEED=S` runs seed
+//! `FABRIC_SIM_DST_SEEDS=N` runs N seeds (default 2,000); `FABRIC_SIM_DST_SEED=S` runs seed
 //! S alone. A failing seed prints the command that replays it.
 
 use std::net::Ipv4Addr;
@@ -60,7 +60,7 @@ fn subnet(name: &str, prefix: &str) -> Subnet {
 /// NVA prefixes overlap on purpose (ECMP, prepends); gateway prefixes never meet them (the
 /// oracle leaves non-reverting failover out); some fall inside VNet ranges (never
 /// programmed), one is a supernet.
-const NVA_POOL: [&str; 8] = [
+const NVA_POOL: [&str; 10] = [
     "10.250.0.0/16",
     "10.251.0.0/16",
     "10.252.1.0/24",
@@ -69,6 +69,8 @@ const NVA_POOL: [&str; 8] = [
     "10.1.9.0/24",
     "10.11.0.0/16",
     "172.31.0.0/16",
+    "10.13.0.0/16",
+    "10.13.5.0/24",
 ];
 const GATEWAY_POOL: [&str; 3] = ["192.168.0.0/16", "192.168.7.0/24", "198.51.100.0/24"];
 
@@ -153,6 +155,30 @@ fn generate(seed: u64) -> Scenario {
             a: vnets.len() - 1,
             b: 0,
             a_uses_remote_gateway: rng.chance(70),
+            b_uses_remote_gateway: false,
+        });
+    }
+    // A VNet peered only with the first spoke: its range is protected at that spoke's
+    // NICs but unknown to the hub's route server, which may program it.
+    if vnets.len() > 1 && rng.chance(50) {
+        vnets.push(Vnet {
+            name: "side".into(),
+            region: "r1".into(),
+            ranges: vec![net("10.13.0.0/16")],
+            subnets: vec![subnet("app", "10.13.1.0/24")],
+            route_server: None,
+        });
+        vms.push(Vm {
+            name: "side-vm".into(),
+            vnet: vnets.len() - 1,
+            subnet: 0,
+            ip: Ipv4Addr::new(10, 13, 1, 4),
+            speaker: None,
+        });
+        peerings.push(Peering {
+            a: vnets.len() - 1,
+            b: 1,
+            a_uses_remote_gateway: false,
             b_uses_remote_gateway: false,
         });
     }
@@ -413,7 +439,7 @@ fn random_topologies_and_faults_match_the_oracle_after_every_quiet_period() {
             let n: u64 = std::env::var("FABRIC_SIM_DST_SEEDS")
                 .ok()
                 .and_then(|s| s.parse().ok())
-                .unwrap_or(400);
+                .unwrap_or(2000);
             (1..=n).collect()
         }
     };
