@@ -11,7 +11,7 @@
 
 use std::net::Ipv4Addr;
 
-use crate::effective::{lookup, NextHopType};
+use crate::effective::NextHopType;
 use crate::engine::Sim;
 use crate::model::SpeakerKind;
 
@@ -46,8 +46,7 @@ fn walk(sim: &Sim, vm: usize, destination: Ipv4Addr, hops: Vec<String>, out: &mu
     if hops.len() > MAX_HOPS {
         return end(hops, "drop:too-many-hops".into(), out);
     }
-    let routes = sim.effective_routes(vm);
-    let Some(route) = lookup(&routes, destination) else {
+    let Some(route) = sim.lookup(vm, destination) else {
         return end(hops, "drop".into(), out);
     };
     match route.next_hop_type {

@@ -410,6 +410,27 @@ fn check_seed(seed: u64) -> Vec<String> {
         ) {
             problems.push(format!("at {t:?}: {d}"));
         }
+        // Self-consistency (the simulator against itself): the in-place lookup used by
+        // traces and large networks agrees with the materialized tables shown to users.
+        for vm in 0..sim.topology.vms.len() {
+            let table = sim.effective_routes(vm);
+            for d in [
+                Ipv4Addr::new(8, 8, 8, 8),
+                Ipv4Addr::new(10, 250, 0, 1),
+                Ipv4Addr::new(10, 13, 5, 1),
+                Ipv4Addr::new(10, 1, 9, 1),
+                Ipv4Addr::new(192, 168, 7, 1),
+            ] {
+                let materialized = fabric_sim::effective::lookup(&table, d).cloned();
+                let in_place = sim.lookup(vm, d);
+                if materialized != in_place {
+                    problems.push(format!(
+                        "at {t:?}: {} -> {d}: table {materialized:?}, lookup {in_place:?}",
+                        sim.topology.vms[vm].name
+                    ));
+                }
+            }
+        }
         for (k, spec) in sim.topology.speakers.iter().enumerate() {
             if !sim.speaker_live(k) {
                 continue;

@@ -155,6 +155,10 @@ pub struct Sim {
     pending_offers: BTreeMap<LinkKey, PendingOffer>,
     speakers: Vec<Speaker>,
     log: Vec<LogLine>,
+    /// Per VM: its route server's VNet and its position among the VMs that one serves.
+    placement: Vec<Option<(usize, usize)>>,
+    /// Per VNet: the ranges of the VNets peered with it.
+    peered_cache: Vec<Vec<IpNet>>,
     /// Program changes counted (for benchmarks).
     pub program_changes: u64,
     /// Bytes carried by links (for benchmarks).
@@ -185,9 +189,12 @@ impl Sim {
             pending_offers: BTreeMap::new(),
             speakers: Vec::new(),
             log: Vec::new(),
+            placement: Vec::new(),
+            peered_cache: Vec::new(),
             program_changes: 0,
             bytes_carried: 0,
         };
+        sim.recompute_placement();
         let seed = scenario.seed;
         for v in 0..sim.topology.vnets.len() {
             let Some(rs) = sim.topology.vnets[v].route_server.clone() else {
@@ -765,6 +772,7 @@ impl Sim {
                 );
                 self.note("timeline".into(), text);
                 self.topology.peerings.push(peering.clone());
+                self.recompute_placement();
                 self.refresh_peered(&[peering.a, peering.b]);
             }
             Action::AddRange { vnet, range } => {
@@ -774,6 +782,7 @@ impl Sim {
                 );
                 self.note("timeline".into(), text);
                 self.topology.vnets[*vnet].ranges.push(*range);
+                self.recompute_placement();
                 let ranges = self.topology.vnets[*vnet].ranges.clone();
                 let keys: Vec<(usize, usize)> = self
                     .instances
@@ -976,26 +985,61 @@ impl Sim {
     /// served by one route server alternate between its instances in scenario order;
     /// while an instance is down, the other serves all of them.
     pub fn serving_instance(&self, vm: usize) -> Option<(usize, usize)> {
-        let rs_vnet = self.route_server_of(self.topology.vms[vm].vnet)?;
-        let position = self
+        let (rs_vnet, position) = self.placement.get(vm).copied().flatten()?;
+        let up0 = self
+            .instances
+            .get(&(rs_vnet, 0))
+            .is_some_and(Instance::is_up);
+        let up1 = self
+            .instances
+            .get(&(rs_vnet, 1))
+            .is_some_and(Instance::is_up);
+        match (up0, up1) {
+            (true, true) => Some((rs_vnet, position % 2)),
+            (true, false) => Some((rs_vnet, 0)),
+            (false, true) => Some((rs_vnet, 1)),
+            (false, false) => None,
+        }
+    }
+
+    /// Recomputes what depends on peerings and ranges only: each VM's route server and
+    /// its position among the VMs that route server serves, and each VNet's peered
+    /// ranges (so that a lookup does not scan every VM or peering).
+    fn recompute_placement(&mut self) {
+        let serving: Vec<Option<usize>> = (0..self.topology.vnets.len())
+            .map(|v| self.route_server_of(v))
+            .collect();
+        let mut counts: BTreeMap<usize, usize> = BTreeMap::new();
+        self.placement = self
             .topology
             .vms
             .iter()
-            .enumerate()
-            .filter(|(_, v)| self.route_server_of(v.vnet) == Some(rs_vnet))
-            .position(|(i, _)| i == vm)?;
-        let up: Vec<usize> = (0..2)
-            .filter(|i| {
-                self.instances
-                    .get(&(rs_vnet, *i))
-                    .is_some_and(Instance::is_up)
+            .map(|vm| {
+                let rs = serving[vm.vnet]?;
+                let count = counts.entry(rs).or_insert(0);
+                let position = *count;
+                *count += 1;
+                Some((rs, position))
             })
             .collect();
-        match up.len() {
-            0 => None,
-            1 => Some((rs_vnet, up[0])),
-            _ => Some((rs_vnet, position % 2)),
-        }
+        self.peered_cache = (0..self.topology.vnets.len())
+            .map(|v| {
+                self.topology
+                    .peerings
+                    .iter()
+                    .filter_map(|p| {
+                        if p.a == v {
+                            Some(p.b)
+                        } else if p.b == v {
+                            Some(p.a)
+                        } else {
+                            None
+                        }
+                    })
+                    .flat_map(|o| self.topology.vnets[o].ranges.clone())
+                    .collect()
+            })
+            .collect();
     }
 
     /// The VNet whose route server programs VNet `v`'s NICs: its own, else the one its
@@ -1016,21 +1060,8 @@ impl Sim {
     }
 
     /// Ranges of the VNets peered with `v`.
-    pub fn peered_ranges(&self, v: usize) -> Vec<IpNet> {
-        self.topology
-            .peerings
-            .iter()
-            .filter_map(|p| {
-                if p.a == v {
-                    Some(p.b)
-                } else if p.b == v {
-                    Some(p.a)
-                } else {
-                    None
-                }
-            })
-            .flat_map(|o| self.topology.vnets[o].ranges.clone())
-            .collect()
+    pub fn peered_ranges(&self, v: usize) -> &[IpNet] {
+        &self.peered_cache[v]
     }
 
     /// The route view of VM `vm`: everything its effective routes depend on.
@@ -1042,6 +1073,111 @@ impl Sim {
             route_table: vnet.subnets[v.subnet].route_table,
             instance: self.serving_instance(vm),
         }
+    }
+
+    /// The active effective route VM `vm` uses for `destination` (longest prefix), found
+    /// without building the VM's table: system and user routes are looked up in place and
+    /// the serving instance's programmed routes by one map probe per prefix length, so a
+    /// lookup costs the same for every VM whatever the number of routes, and nothing is
+    /// stored per VM. Gives what [`effective::lookup`] over
+    /// [`Sim::effective_routes`] gives.
+    pub fn lookup(&self, vm: usize, destination: Ipv4Addr) -> Option<EffectiveRoute> {
+        use crate::effective::{NextHopType, Source};
+        use crate::model::UserNextHop;
+        let view = self.view_of(vm);
+        let vnet = &self.topology.vnets[view.vnet];
+        let v4 = |n: &IpNet| match n {
+            IpNet::V4(n) => Some(*n),
+            IpNet::V6(_) => None,
+        };
+        let own: Vec<ipnet::Ipv4Net> = vnet.ranges.iter().filter_map(v4).collect();
+        let peered: Vec<ipnet::Ipv4Net> = self
+            .peered_ranges(view.vnet)
+            .iter()
+            .filter_map(v4)
+            .collect();
+        let table = view.route_table.map(|t| &self.topology.route_tables[t]);
+        let mut best: Option<EffectiveRoute> = None;
+        let mut offer = |route: EffectiveRoute| {
+            let better = best.as_ref().map_or(true, |b| {
+                (route.prefix.prefix_len(), route.source) > (b.prefix.prefix_len(), b.source)
+            });
+            if better {
+                best = Some(route);
+            }
+        };
+        let system = |prefix, next_hop_type| EffectiveRoute {
+            prefix,
+            source: Source::Default,
+            active: true,
+            next_hop_type,
+            next_hops: Vec::new(),
+        };
+        for r in own.iter().filter(|r| r.contains(&destination)) {
+            offer(system(*r, NextHopType::VnetLocal));
+        }
+        for r in peered.iter().filter(|r| r.contains(&destination)) {
+            offer(system(*r, NextHopType::VNetPeering));
+        }
+        offer(system(ipnet::Ipv4Net::default(), NextHopType::Internet));
+        if let Some(programmed) = view
+            .instance
+            .filter(|_| table.map_or(true, |t| t.propagate_gateway_routes))
+            .and_then(|rs| self.instances.get(&rs))
+            .map(|i| &i.programmed)
+        {
+            for len in 0..=32u8 {
+                let Ok(prefix) = ipnet::Ipv4Net::new(destination, len) else {
+                    continue;
+                };
+                let prefix = prefix.trunc();
+                let Some(hops) = programmed.get(&IpNet::V4(prefix)) else {
+                    continue;
+                };
+                if own.iter().chain(&peered).any(|r| r.contains(&prefix)) {
+                    continue;
+                }
+                let mut next_hops: Vec<Ipv4Addr> = hops
+                    .iter()
+                    .filter_map(|h| match h {
+                        IpAddr::V4(a) => Some(*a),
+                        IpAddr::V6(_) => None,
+                    })
+                    .collect();
+                next_hops.sort();
+                next_hops.dedup();
+                offer(EffectiveRoute {
+                    prefix,
+                    source: Source::VirtualNetworkGateway,
+                    active: true,
+                    next_hop_type: NextHopType::VirtualNetworkGateway,
+                    next_hops,
+                });
+            }
+        }
+        for udr in table
+            .iter()
+            .flat_map(|t| &t.routes)
+            .filter(|u| u.prefix.contains(&destination))
+        {
+            let (next_hop_type, next_hops) = match udr.next_hop {
+                UserNextHop::VirtualAppliance(a) => (NextHopType::VirtualAppliance, vec![a]),
+                UserNextHop::Internet => (NextHopType::Internet, Vec::new()),
+                UserNextHop::Drop => (NextHopType::None, Vec::new()),
+                UserNextHop::VnetLocal => (NextHopType::VnetLocal, Vec::new()),
+                UserNextHop::VirtualNetworkGateway => {
+                    (NextHopType::VirtualNetworkGateway, Vec::new())
+                }
+            };
+            offer(EffectiveRoute {
+                prefix: udr.prefix,
+                source: Source::User,
+                active: true,
+                next_hop_type,
+                next_hops,
+            });
+        }
+        best
     }
 
     /// Effective routes of VM `vm` now.
@@ -1058,7 +1194,7 @@ impl Sim {
             .map_or(&empty, |i| &i.programmed);
         effective::compute(
             &self.topology.vnets[view.vnet].ranges,
-            &self.peered_ranges(view.vnet),
+            self.peered_ranges(view.vnet),
             view.route_table.map(|t| &self.topology.route_tables[t]),
             bgp,
         )
