@@ -92,6 +92,28 @@ enum Command {
     },
 }
 
+/// Writes a line to standard output; a closed pipe (`| head`) ends the program quietly
+/// instead of panicking.
+fn write_out(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write to standard output: {e}");
+        std::process::exit(2);
+    }
+}
+
+macro_rules! say {
+    ($($arg:tt)*) => { write_out(&format!("{}\n", format!($($arg)*))) };
+}
+
+macro_rules! say_raw {
+    ($($arg:tt)*) => { write_out(&format!($($arg)*)) };
+}
+
 fn load(path: &std::path::Path) -> Result<Scenario, String> {
     scenario::load(path).map_err(|e| e.to_string())
 }
@@ -104,21 +126,21 @@ fn time_arg(at: Option<&str>, scenario: &Scenario) -> Result<Duration, String> {
 }
 
 fn print_outcome(outcome: &run::Outcome, verbose: bool) {
-    println!("== {} ==", outcome.name);
-    println!(
+    say!("== {} ==", outcome.name);
+    say!(
         "Sessions at the end:\n{}\n",
         render::sessions_table(&outcome.sessions)
     );
-    println!(
+    say!(
         "Timeline:\n{}\n",
         render::timeline_table(&outcome.log, verbose)
     );
     if let Some(last) = outcome.last() {
-        println!("{}", render::routes_tables(last, None));
+        say!("{}", render::routes_tables(last, None));
     }
     if !outcome.results.is_empty() {
         let passed = outcome.results.iter().filter(|r| r.passed).count();
-        println!(
+        say!(
             "Expectations ({passed}/{} pass):\n{}\n",
             outcome.results.len(),
             render::results_table(&outcome.results)
@@ -165,9 +187,9 @@ fn real_main(cli: Cli) -> Result<ExitCode, String> {
                 scenario::parse("<built-in default scenario>", fabric_sim::DEFAULT_SCENARIO)
                     .map_err(|e| e.to_string())?;
             let outcome = replay(&scenario, true)?;
-            println!("{}\n", scenario.description.trim());
+            say!("{}\n", scenario.description.trim());
             print_outcome(&outcome, false);
-            println!("Next: `fabric-sim run fabric-sim/scenarios/*.toml`, `fabric-sim --help`.");
+            say!("Next: `fabric-sim run fabric-sim/scenarios/*.toml`, `fabric-sim --help`.");
             Ok(if outcome.passed() {
                 ExitCode::SUCCESS
             } else {
@@ -206,12 +228,12 @@ fn real_main(cli: Cli) -> Result<ExitCode, String> {
                 } else {
                     serde_json::Value::Array(json_out)
                 };
-                println!(
+                say!(
                     "{}",
                     serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?
                 );
             } else if scenarios.len() > 1 {
-                println!(
+                say!(
                     "{} scenario(s): {}",
                     scenarios.len(),
                     if all_passed {
@@ -237,13 +259,13 @@ fn real_main(cli: Cli) -> Result<ExitCode, String> {
             let sim = run::run_to(&s, at).map_err(|e| e.to_string())?;
             let routes = sim.effective_routes(index);
             if json {
-                println!(
+                say!(
                     "{}",
                     serde_json::to_string_pretty(&render::routes_json_of(&vm, &routes))
                         .map_err(|e| e.to_string())?
                 );
             } else {
-                println!(
+                say!(
                     "Effective routes of {vm} at {at:?}:\n{}",
                     render::routes_table(&routes)
                 );
@@ -266,19 +288,19 @@ fn real_main(cli: Cli) -> Result<ExitCode, String> {
             let sim = run::run_to(&s, at).map_err(|e| e.to_string())?;
             let paths = trace::trace(&sim, index, to);
             if json {
-                println!(
+                say!(
                     "{}",
                     serde_json::to_string_pretty(&render::trace_json(&paths))
                         .map_err(|e| e.to_string())?
                 );
             } else {
-                println!("{from} -> {to} at {at:?}:\n{}", render::trace_table(&paths));
+                say!("{from} -> {to} at {at:?}:\n{}", render::trace_table(&paths));
             }
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Dot { file }) => {
             let s = load(&file)?;
-            print!("{}", render::dot(&s.topology));
+            say_raw!("{}", render::dot(&s.topology));
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Report { file, output }) => {
@@ -286,7 +308,7 @@ fn real_main(cli: Cli) -> Result<ExitCode, String> {
             let outcome = replay(&s, false)?;
             std::fs::write(&output, render::html(&s.topology, &outcome))
                 .map_err(|e| format!("{}: {e}", output.display()))?;
-            println!(
+            say!(
                 "wrote {} ({} expectation(s), {})",
                 output.display(),
                 outcome.results.len(),

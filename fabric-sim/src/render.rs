@@ -197,7 +197,8 @@ pub fn trace_json(paths: &[TracePath]) -> Value {
 }
 
 fn dot_id(s: &str) -> String {
-    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+    // Labels carry Graphviz's own `\n` line breaks, so backslashes pass unchanged.
+    format!("\"{}\"", s.replace('"', "\\\""))
 }
 
 /// The topology as a Graphviz digraph: VNets as clusters, VMs and speakers as nodes,
