@@ -127,6 +127,14 @@ pub enum Action {
         /// The bytes.
         bytes: Vec<u8>,
     },
+    /// A speaker gets a session to one more instance (a new bgpConnection; the instance may
+    /// refuse it: reserved ASN, a ninth peer).
+    AddPeer {
+        /// The speaker.
+        speaker: usize,
+        /// The instance: `(route-server VNet, instance)`.
+        instance: (usize, usize),
+    },
     /// A route-server instance goes down (maintenance).
     InstanceDown {
         /// The route server's VNet.
@@ -1467,6 +1475,15 @@ fn build_action(
                 bytes,
             }
         }
+        "add_peer" => {
+            let sp = speaker()?;
+            let i = need(ctx, &ev.instance, span.clone(), f("instance"), "`instance` (IN_0, IN_1 or VNET/IN_x)")?;
+            let instance = instance_of(ctx, topo, Some(sp), None, i, f("instance"))?;
+            if topo.speakers[sp].peers.contains(&instance) {
+                return Err(ctx.at(i.span(), f("instance"), "the speaker already peers with this instance"));
+            }
+            Action::AddPeer { speaker: sp, instance }
+        }
         "instance_down" | "instance_up" => {
             let v = rs_vnet()?;
             let i = need(ctx, &ev.instance, span.clone(), f("instance"), "`instance` (IN_0 or IN_1)")?;
@@ -1555,7 +1572,7 @@ fn build_action(
                 ev.action.span(),
                 f("do"),
                 format!(
-                    "unknown action `{other}` (announce, withdraw, resend, prepend, communities, stop_keepalives, resume_keepalives, crash, restart, reset, inject, instance_down, instance_up, add_peering, add_range, associate_route_table, branch_to_branch, preference)"
+                    "unknown action `{other}` (announce, withdraw, resend, prepend, communities, stop_keepalives, resume_keepalives, crash, restart, reset, inject, add_peer, instance_down, instance_up, add_peering, add_range, associate_route_table, branch_to_branch, preference)"
                 ),
             ))
         }

@@ -269,10 +269,23 @@ fn generate(seed: u64) -> Scenario {
     let mut crashed = vec![false; speaker_count];
     let mut muted = vec![false; speaker_count];
     let mut down = [false; 2];
+    let mut half_peered: Vec<bool> = topology
+        .speakers
+        .iter()
+        .map(|s| s.peers.len() == 1)
+        .collect();
     for _ in 0..phases {
         for _ in 0..1 + rng.below(3) {
             let k = rng.below(speaker_count);
-            let action = match rng.below(12) {
+            let action = match rng.below(13) {
+                12 if half_peered[k] => {
+                    half_peered[k] = false;
+                    let have = topology.speakers[k].peers[0].1;
+                    Action::AddPeer {
+                        speaker: k,
+                        instance: (0, 1 - have),
+                    }
+                }
                 0 if !crashed[k] => {
                     crashed[k] = true;
                     Action::Crash { speaker: k }

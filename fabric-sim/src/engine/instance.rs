@@ -130,6 +130,25 @@ impl Instance {
         self.drain(now, out);
     }
 
+    /// Configures one more peer (refusals are logged, as at start).
+    pub(crate) fn add_peer(
+        &mut self,
+        now: Instant,
+        peer: InstancePeer,
+        out: &mut Vec<InstanceAction>,
+    ) {
+        self.settings.peers.push(peer.clone());
+        if let Some(server) = &mut self.server {
+            if let Err(e) = server.add_peer(now, peer_config(&peer)) {
+                out.push(InstanceAction::Log(format!(
+                    "peer {} (AS {}) refused: {e}",
+                    peer.address, peer.asn
+                )));
+            }
+        }
+        self.drain(now, out);
+    }
+
     /// Whether the instance is up.
     pub(crate) fn is_up(&self) -> bool {
         self.server.is_some()

@@ -720,6 +720,44 @@ impl Sim {
                     );
                 }
             }
+            Action::AddPeer { speaker, instance } => {
+                let text = format!(
+                    "{} gets a session to {}",
+                    name(self, *speaker),
+                    self.instance_name(*instance)
+                );
+                self.note("timeline".into(), text);
+                let spec = self.topology.speakers[*speaker].clone();
+                let mut out = Vec::new();
+                if let Some(i) = self.instances.get_mut(instance) {
+                    i.add_peer(
+                        now,
+                        InstancePeer {
+                            address: spec.ip,
+                            asn: spec.asn,
+                            kind: spec.kind,
+                        },
+                        &mut out,
+                    );
+                }
+                self.instance_actions(*instance, out);
+                let Some(address) = self.topology.vnets[instance.0]
+                    .route_server
+                    .as_ref()
+                    .map(|r| r.instances[instance.1])
+                else {
+                    return;
+                };
+                let seed = splitmix(self.seq ^ (*speaker as u64) << 16);
+                let mut out = Vec::new();
+                match self.speakers[*speaker]
+                    .add_link(&spec, *instance, address, seed, now, &mut out)
+                {
+                    Ok(()) => self.topology.speakers[*speaker].peers.push(*instance),
+                    Err(e) => self.note(spec.name.clone(), format!("cannot add the session: {e}")),
+                }
+                self.speaker_actions(*speaker, out);
+            }
             Action::InstanceDown { vnet, instance } => {
                 let rs = (*vnet, *instance);
                 let text = format!("{} goes down", self.instance_name(rs));

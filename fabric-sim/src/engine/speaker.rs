@@ -141,6 +141,46 @@ impl Speaker {
         }
     }
 
+    /// Adds a session toward one more instance, announcing what the first session
+    /// announces (or the configured routes); it connects at once if the speaker runs.
+    ///
+    /// # Errors
+    ///
+    /// When `bgp_fsm` refuses the session configuration.
+    pub(crate) fn add_link(
+        &mut self,
+        spec: &SpeakerSpec,
+        rs: (usize, usize),
+        rs_address: Ipv4Addr,
+        seed: u64,
+        now: Instant,
+        out: &mut Vec<SpeakerAction>,
+    ) -> Result<(), String> {
+        let c = session_config(spec, seed);
+        let mut session = Session::new(c.clone(), now).map_err(|e| e.to_string())?;
+        let announced = self.links.first().map_or_else(
+            || spec.routes.iter().map(|a| (a.prefix, a.clone())).collect(),
+            |l| l.announced.clone(),
+        );
+        if self.alive {
+            session.start(now);
+        }
+        self.config.push(c);
+        self.links.push(SpeakerLink {
+            rs,
+            rs_address,
+            session,
+            attempt: None,
+            conn: None,
+            announced,
+            received: BTreeMap::new(),
+        });
+        if self.alive {
+            self.drain(now, self.links.len() - 1, out);
+        }
+        Ok(())
+    }
+
     /// Boots: fresh sessions, each connecting out.
     pub(crate) fn start(&mut self, now: Instant, out: &mut Vec<SpeakerAction>) {
         self.alive = true;
