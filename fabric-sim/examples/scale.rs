@@ -145,6 +145,8 @@ fn main() {
             hold_time: 180,
             running: true,
             routes,
+            inbound_map: None,
+            outbound_map: None,
         });
         vms.push(Vm {
             name: format!("nva{k}"),

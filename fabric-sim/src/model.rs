@@ -188,6 +188,10 @@ pub struct SpeakerSpec {
     pub running: bool,
     /// Routes it announces at time zero (to every instance).
     pub routes: Vec<Announcement>,
+    /// Route map the route server applies to routes learned from it.
+    pub inbound_map: Option<route_server::RouteMap>,
+    /// Route map the route server applies to routes it advertises to it.
+    pub outbound_map: Option<route_server::RouteMap>,
 }
 
 /// An internal load balancer whose front end is a next hop.

@@ -420,6 +420,44 @@ struct RawSpeaker {
     running: Option<bool>,
     #[serde(default)]
     route: Vec<RawRoute>,
+    #[serde(default)]
+    inbound_map: Vec<RawMapRule>,
+    #[serde(default)]
+    outbound_map: Vec<RawMapRule>,
+}
+
+/// One route-map rule as written: `match` conditions, `action` (`permit` or `drop`),
+/// `modify` (when permitted), `next` (`continue` or `terminate`).
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct RawMapRule {
+    #[serde(rename = "match", default)]
+    conditions: Option<RawMatch>,
+    action: Option<Spanned<String>>,
+    modify: Option<RawModify>,
+    next: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct RawMatch {
+    prefix_equals: Option<Vec<Spanned<String>>>,
+    prefix_contains: Option<Vec<Spanned<String>>>,
+    community_equals: Option<Vec<Spanned<String>>>,
+    community_contains: Option<Vec<Spanned<String>>>,
+    as_path_equals: Option<Vec<u32>>,
+    as_path_contains: Option<Vec<u32>>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct RawModify {
+    replace_prefix: Option<Spanned<String>>,
+    as_path_add: Option<Vec<u32>>,
+    as_path_replace: Option<Vec<u32>>,
+    community_add: Option<Vec<Spanned<String>>>,
+    community_replace: Option<Vec<Spanned<String>>>,
+    community_remove: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Deserialize, Debug)]
@@ -1106,7 +1144,11 @@ fn build(ctx: &Ctx<'_>, raw: RawScenario) -> Result<Scenario, ScenarioError> {
                 speaker: Some(speakers.len()),
             });
         }
+        let inbound_map = route_map(ctx, &rs.inbound_map, &at("inbound_map"))?;
+        let outbound_map = route_map(ctx, &rs.outbound_map, &at("outbound_map"))?;
         speakers.push(SpeakerSpec {
+            inbound_map,
+            outbound_map,
             name: rs.name.get_ref().clone(),
             kind,
             vnet,
@@ -1214,6 +1256,141 @@ fn build(ctx: &Ctx<'_>, raw: RawScenario) -> Result<Scenario, ScenarioError> {
         timeline,
         expectations,
     })
+}
+
+fn route_map(
+    ctx: &Ctx<'_>,
+    rules: &[RawMapRule],
+    at: &str,
+) -> Result<Option<route_server::RouteMap>, ScenarioError> {
+    use route_server::{MatchCondition, Modification, NextStep, RouteMapAction, RouteMapRule};
+    if rules.is_empty() {
+        return Ok(None);
+    }
+    let communities = |list: &[Spanned<String>],
+                       field: &str|
+     -> Result<Vec<bgp_wire::Community>, ScenarioError> {
+        list.iter()
+            .enumerate()
+            .map(|(i, s)| {
+                ctx.community(s, &format!("{field}[{i}]"))
+                    .map(|(a, b)| bgp_wire::Community::new(a, b))
+            })
+            .collect()
+    };
+    let prefixes = |list: &[Spanned<String>], field: &str| -> Result<Vec<IpNet>, ScenarioError> {
+        list.iter()
+            .enumerate()
+            .map(|(i, s)| ctx.prefix(s, &format!("{field}[{i}]")))
+            .collect()
+    };
+    let mut out = Vec::new();
+    for (r, rule) in rules.iter().enumerate() {
+        let f = |name: &str| format!("{at}[{r}].{name}");
+        let mut conditions = Vec::new();
+        if let Some(m) = &rule.conditions {
+            if let Some(l) = &m.prefix_equals {
+                conditions.push(MatchCondition::PrefixEquals(prefixes(
+                    l,
+                    &f("match.prefix_equals"),
+                )?));
+            }
+            if let Some(l) = &m.prefix_contains {
+                conditions.push(MatchCondition::PrefixContains(prefixes(
+                    l,
+                    &f("match.prefix_contains"),
+                )?));
+            }
+            if let Some(l) = &m.community_equals {
+                conditions.push(MatchCondition::CommunityEquals(communities(
+                    l,
+                    &f("match.community_equals"),
+                )?));
+            }
+            if let Some(l) = &m.community_contains {
+                conditions.push(MatchCondition::CommunityContains(communities(
+                    l,
+                    &f("match.community_contains"),
+                )?));
+            }
+            if let Some(l) = &m.as_path_equals {
+                conditions.push(MatchCondition::AsPathEquals(l.clone()));
+            }
+            if let Some(l) = &m.as_path_contains {
+                conditions.push(MatchCondition::AsPathContains(l.clone()));
+            }
+        }
+        let action = match rule.action.as_ref().map(|a| a.get_ref().as_str()) {
+            Some("drop") => {
+                if rule.modify.is_some() {
+                    let span = rule.action.as_ref().map_or(0..0, Spanned::span);
+                    return Err(ctx.at(span, f("modify"), "a rule that drops cannot also modify"));
+                }
+                RouteMapAction::Drop
+            }
+            None | Some("permit") => {
+                let mut mods = Vec::new();
+                if let Some(m) = &rule.modify {
+                    if let Some(p) = &m.replace_prefix {
+                        mods.push(Modification::ReplacePrefix(
+                            ctx.prefix(p, &f("modify.replace_prefix"))?,
+                        ));
+                    }
+                    if let Some(l) = &m.as_path_add {
+                        mods.push(Modification::AsPathAdd(l.clone()));
+                    }
+                    if let Some(l) = &m.as_path_replace {
+                        mods.push(Modification::AsPathReplace(l.clone()));
+                    }
+                    if let Some(l) = &m.community_add {
+                        mods.push(Modification::CommunityAdd(communities(
+                            l,
+                            &f("modify.community_add"),
+                        )?));
+                    }
+                    if let Some(l) = &m.community_replace {
+                        mods.push(Modification::CommunityReplace(communities(
+                            l,
+                            &f("modify.community_replace"),
+                        )?));
+                    }
+                    if let Some(l) = &m.community_remove {
+                        mods.push(Modification::CommunityRemove(communities(
+                            l,
+                            &f("modify.community_remove"),
+                        )?));
+                    }
+                }
+                RouteMapAction::Modify(mods)
+            }
+            Some(other) => {
+                let span = rule.action.as_ref().map_or(0..0, Spanned::span);
+                return Err(ctx.at(
+                    span,
+                    f("action"),
+                    format!("`{other}` is not permit or drop"),
+                ));
+            }
+        };
+        let next_step = match rule.next.as_ref().map(|n| n.get_ref().as_str()) {
+            None | Some("terminate") => NextStep::Terminate,
+            Some("continue") => NextStep::Continue,
+            Some(other) => {
+                let span = rule.next.as_ref().map_or(0..0, Spanned::span);
+                return Err(ctx.at(
+                    span,
+                    f("next"),
+                    format!("`{other}` is not continue or terminate"),
+                ));
+            }
+        };
+        out.push(RouteMapRule {
+            conditions,
+            action,
+            next_step,
+        });
+    }
+    Ok(Some(route_server::RouteMap { rules: out }))
 }
 
 fn default_instances(subnets: &[Subnet]) -> Option<Vec<Ipv4Addr>> {

@@ -217,6 +217,8 @@ fn generate(seed: u64) -> Scenario {
             hold_time: 180,
             running: true,
             routes,
+            inbound_map: None,
+            outbound_map: None,
         });
         vms.push(Vm {
             name: format!("nva{k}"),
@@ -247,6 +249,8 @@ fn generate(seed: u64) -> Scenario {
             hold_time: 180,
             running: true,
             routes,
+            inbound_map: None,
+            outbound_map: None,
         });
     }
     vms.sort_by_key(|v| v.vnet);

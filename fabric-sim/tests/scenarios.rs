@@ -103,7 +103,6 @@ scenarios! {
     s31_expressroute_ecmp_loss => "31-expressroute-ecmp-loss.toml",
     s32_peer_count_limit => "32-peer-count-limit.toml",
     s33_hold_timer => "33-hold-timer.toml",
-    #[ignore = "scenario 35 needs route maps, which scenario files cannot configure yet (the route server has them: route-server/src/route_map.rs)"]
     s35_route_maps => "35-route-maps.toml",
 }
 

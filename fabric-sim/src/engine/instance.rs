@@ -40,6 +40,8 @@ pub(crate) struct InstancePeer {
     pub(crate) address: Ipv4Addr,
     pub(crate) asn: u32,
     pub(crate) kind: crate::model::SpeakerKind,
+    pub(crate) inbound_map: Option<route_server::RouteMap>,
+    pub(crate) outbound_map: Option<route_server::RouteMap>,
 }
 
 /// The dynamic settings of a route server (they survive an instance restart).
@@ -68,13 +70,16 @@ pub(crate) struct Instance {
 
 fn peer_config(peer: &InstancePeer) -> PeerConfig {
     let address = IpAddr::V4(peer.address);
-    match peer.kind {
+    let mut config = match peer.kind {
         crate::model::SpeakerKind::Nva => PeerConfig::nva(address, peer.asn),
         crate::model::SpeakerKind::ExpressRoute => {
             PeerConfig::gateway(address, PeerKind::ExpressRoute)
         }
         crate::model::SpeakerKind::VpnGateway => PeerConfig::gateway(address, PeerKind::VpnGateway),
-    }
+    };
+    config.inbound_map.clone_from(&peer.inbound_map);
+    config.outbound_map.clone_from(&peer.outbound_map);
+    config
 }
 
 impl Instance {

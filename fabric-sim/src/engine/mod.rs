@@ -217,6 +217,8 @@ impl Sim {
                             address: s.ip,
                             asn: s.asn,
                             kind: s.kind,
+                            inbound_map: s.inbound_map.clone(),
+                            outbound_map: s.outbound_map.clone(),
                         })
                         .collect(),
                     seed: splitmix(seed ^ ((v as u64) << 8 | i as u64)),
@@ -736,6 +738,8 @@ impl Sim {
                             address: spec.ip,
                             asn: spec.asn,
                             kind: spec.kind,
+                            inbound_map: spec.inbound_map.clone(),
+                            outbound_map: spec.outbound_map.clone(),
                         },
                         &mut out,
                     );
