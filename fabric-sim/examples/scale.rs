@@ -143,6 +143,7 @@ fn main() {
             peers: vec![(0, 0), (0, 1)],
             route_refresh: true,
             hold_time: 180,
+            offers_ipv6: false,
             running: true,
             routes,
             inbound_map: None,

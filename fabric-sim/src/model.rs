@@ -184,6 +184,8 @@ pub struct SpeakerSpec {
     pub route_refresh: bool,
     /// Hold time it proposes, in seconds.
     pub hold_time: u16,
+    /// Whether it offers the IPv6 unicast family (multiprotocol capability) as well.
+    pub offers_ipv6: bool,
     /// Whether it is running at time zero.
     pub running: bool,
     /// Routes it announces at time zero (to every instance).

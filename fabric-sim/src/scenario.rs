@@ -417,6 +417,7 @@ struct RawSpeaker {
     peers: Option<Vec<Spanned<String>>>,
     route_refresh: Option<bool>,
     hold_time: Option<u16>,
+    ipv6_unicast: Option<bool>,
     running: Option<bool>,
     #[serde(default)]
     route: Vec<RawRoute>,
@@ -794,9 +795,9 @@ fn build(ctx: &Ctx<'_>, raw: RawScenario) -> Result<Scenario, ScenarioError> {
         unique(ctx, &mut names, &rv.name, &format!("vnet[{v}].name"))?;
         let mut ranges = Vec::new();
         for (r, range) in rv.ranges.get_ref().iter().enumerate() {
-            ranges.push(IpNet::V4(
-                ctx.prefix_v4(range, &format!("vnet[{v}].ranges[{r}]"))?,
-            ));
+            // IPv6 ranges are accepted (the route server warns that it does not carry
+            // them, spec scenario 34); subnets, VMs and routes at NICs are IPv4.
+            ranges.push(ctx.prefix(range, &format!("vnet[{v}].ranges[{r}]"))?);
         }
         if ranges.is_empty() {
             return Err(ctx.at(
@@ -1157,6 +1158,7 @@ fn build(ctx: &Ctx<'_>, raw: RawScenario) -> Result<Scenario, ScenarioError> {
             peers,
             route_refresh: rs.route_refresh.unwrap_or(true),
             hold_time: rs.hold_time.unwrap_or(route_server::AZURE_HOLD_TIME_SECS),
+            offers_ipv6: rs.ipv6_unicast.unwrap_or(false),
             running: rs.running.unwrap_or(true),
             routes,
         });

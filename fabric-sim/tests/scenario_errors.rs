@@ -88,3 +88,11 @@ fn a_spoke_using_a_remote_route_server_that_does_not_exist_is_refused() {
         (14, "peering[0].use_remote_gateway")
     );
 }
+
+#[test]
+fn an_ipv6_subnet_is_refused_naming_the_field() {
+    let text = GOOD_HEAD.replace("prefix = \"10.1.3.0/24\"", "prefix = \"fd00:1::/64\"");
+    let e = error(&text);
+    assert_eq!((e.line, e.field.as_str()), (5, "vnet[0].subnet[0].prefix"));
+    assert!(e.message.contains("only IPv4"), "{e}");
+}

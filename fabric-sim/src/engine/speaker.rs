@@ -70,6 +70,9 @@ fn session_config(spec: &SpeakerSpec, seed: u64) -> SessionConfig {
     config.connect_retry_time = SPEAKER_CONNECT_RETRY;
     config.capabilities.route_refresh = spec.route_refresh;
     config.capabilities.enhanced_route_refresh = false;
+    if spec.offers_ipv6 && !config.capabilities.families.contains(&Family::IPV6_UNICAST) {
+        config.capabilities.families.push(Family::IPV6_UNICAST);
+    }
     config.rng_seed = seed;
     config
 }
