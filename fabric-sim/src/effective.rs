@@ -192,3 +192,185 @@ pub fn lookup(routes: &[EffectiveRoute], destination: Ipv4Addr) -> Option<&Effec
         .filter(|r| r.active && r.prefix.contains(&destination))
         .max_by_key(|r| r.prefix.prefix_len())
 }
+
+#[cfg(test)]
+mod tests {
+    //! Cases from spec section 1.5 and the Azure UDR document it cites: expected values
+    //! are the spec's, not this module's.
+    use super::*;
+    use crate::model::UserRoute;
+
+    fn n(s: &str) -> IpNet {
+        s.parse().expect("test prefix")
+    }
+
+    fn a(s: &str) -> Ipv4Addr {
+        s.parse().expect("test address")
+    }
+
+    fn bgp(entries: &[(&str, &[&str])]) -> BTreeMap<IpNet, Vec<IpAddr>> {
+        entries
+            .iter()
+            .map(|(p, hops)| (n(p), hops.iter().map(|h| IpAddr::V4(a(h))).collect()))
+            .collect()
+    }
+
+    fn table(propagate: bool, routes: &[(&str, UserNextHop)]) -> RouteTable {
+        RouteTable {
+            name: "rt".into(),
+            propagate_gateway_routes: propagate,
+            routes: routes
+                .iter()
+                .map(|(p, h)| UserRoute {
+                    prefix: p.parse().expect("test prefix"),
+                    next_hop: *h,
+                })
+                .collect(),
+        }
+    }
+
+    fn active(
+        routes: &[EffectiveRoute],
+        prefix: &str,
+    ) -> Option<(Source, NextHopType, Vec<Ipv4Addr>)> {
+        let p: Ipv4Net = prefix.parse().expect("test prefix");
+        routes
+            .iter()
+            .find(|r| r.active && r.prefix == p)
+            .map(|r| (r.source, r.next_hop_type, r.next_hops.clone()))
+    }
+
+    #[test]
+    fn user_route_beats_bgp_beats_system_for_the_same_prefix() {
+        // Spec scenario 2: the firewall's subnet with UDR 0/0 -> Internet; BGP 0/0 invalid.
+        let udr = table(true, &[("0.0.0.0/0", UserNextHop::Internet)]);
+        let routes = compute(
+            &[n("10.1.0.0/16")],
+            &[],
+            Some(&udr),
+            &bgp(&[("0.0.0.0/0", &["10.1.2.5"])]),
+        );
+        assert_eq!(
+            active(&routes, "0.0.0.0/0"),
+            Some((Source::User, NextHopType::Internet, vec![]))
+        );
+        let zero: Vec<&EffectiveRoute> = routes
+            .iter()
+            .filter(|r| r.prefix.prefix_len() == 0)
+            .collect();
+        assert_eq!(
+            zero.len(),
+            3,
+            "the UDR, the BGP route and the system route are all listed"
+        );
+        assert_eq!(zero.iter().filter(|r| r.active).count(), 1);
+        // Without the UDR, BGP beats the system default.
+        let routes = compute(
+            &[n("10.1.0.0/16")],
+            &[],
+            None,
+            &bgp(&[("0.0.0.0/0", &["10.1.2.5"])]),
+        );
+        assert_eq!(
+            active(&routes, "0.0.0.0/0"),
+            Some((
+                Source::VirtualNetworkGateway,
+                NextHopType::VirtualNetworkGateway,
+                vec![a("10.1.2.5")]
+            ))
+        );
+    }
+
+    #[test]
+    fn vnet_and_peered_ranges_are_never_overridden_by_bgp_even_more_specific() {
+        // Spec 1.5 exception and scenario 12: 10.1.5.0/24 inside the VNet and
+        // 10.11.0.0/16 equal to a peered range are not injected; 10.0.0.0/8 is.
+        let programmed = bgp(&[
+            ("10.1.5.0/24", &["10.1.2.4"]),
+            ("10.11.0.0/16", &["10.1.2.4"]),
+            ("10.0.0.0/8", &["10.1.2.4"]),
+        ]);
+        let routes = compute(&[n("10.1.0.0/16")], &[n("10.11.0.0/16")], None, &programmed);
+        assert!(routes.iter().all(|r| r.prefix.to_string() != "10.1.5.0/24"));
+        assert_eq!(
+            active(&routes, "10.11.0.0/16"),
+            Some((Source::Default, NextHopType::VNetPeering, vec![]))
+        );
+        assert_eq!(
+            lookup(&routes, a("10.1.5.9")).map(|r| r.next_hop_type),
+            Some(NextHopType::VnetLocal)
+        );
+        assert_eq!(
+            lookup(&routes, a("10.11.0.1")).map(|r| r.next_hop_type),
+            Some(NextHopType::VNetPeering)
+        );
+        assert_eq!(
+            lookup(&routes, a("10.200.0.1")).map(|r| r.next_hops.clone()),
+            Some(vec![a("10.1.2.4")])
+        );
+    }
+
+    #[test]
+    fn propagate_gateway_routes_no_removes_every_bgp_route() {
+        // Spec 1.5 and scenario 14: gateway and route-server routes both go; UDRs stay.
+        let udr = table(
+            false,
+            &[("10.99.0.0/16", UserNextHop::VirtualAppliance(a("10.1.2.9")))],
+        );
+        let programmed = bgp(&[
+            ("10.250.0.0/16", &["10.1.2.4"]),
+            ("192.168.0.0/16", &["10.1.0.4"]),
+        ]);
+        let routes = compute(
+            &[n("10.11.0.0/16")],
+            &[n("10.1.0.0/16")],
+            Some(&udr),
+            &programmed,
+        );
+        assert!(routes
+            .iter()
+            .all(|r| r.source != Source::VirtualNetworkGateway));
+        assert_eq!(
+            active(&routes, "10.99.0.0/16"),
+            Some((
+                Source::User,
+                NextHopType::VirtualAppliance,
+                vec![a("10.1.2.9")]
+            ))
+        );
+    }
+
+    #[test]
+    fn longest_prefix_wins_before_source() {
+        // Spec 1.5 step 1: a BGP /24 beats a user /16 for addresses inside the /24.
+        let udr = table(true, &[("10.0.0.0/16", UserNextHop::Drop)]);
+        let routes = compute(
+            &[n("10.1.0.0/16")],
+            &[],
+            Some(&udr),
+            &bgp(&[("10.0.1.0/24", &["10.1.0.5"])]),
+        );
+        assert_eq!(
+            lookup(&routes, a("10.0.1.7")).map(|r| r.source),
+            Some(Source::VirtualNetworkGateway)
+        );
+        assert_eq!(
+            lookup(&routes, a("10.0.2.7")).map(|r| r.next_hop_type),
+            Some(NextHopType::None)
+        );
+    }
+
+    #[test]
+    fn ecmp_next_hops_are_listed_once_in_order() {
+        let routes = compute(
+            &[n("10.1.0.0/16")],
+            &[],
+            None,
+            &bgp(&[("10.250.0.0/16", &["10.1.2.5", "10.1.2.4", "10.1.2.5"])]),
+        );
+        assert_eq!(
+            active(&routes, "10.250.0.0/16").map(|r| r.2),
+            Some(vec![a("10.1.2.4"), a("10.1.2.5")])
+        );
+    }
+}
