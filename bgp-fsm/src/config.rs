@@ -268,6 +268,12 @@ pub struct SessionConfig {
     /// PassiveTcpEstablishment: ManualStart and AutomaticStart wait for the peer to
     /// connect (state Active) instead of connecting (state Connect).
     pub passive: bool,
+    /// Never initiate a TCP connection: every start is passive, and the ConnectRetryTimer
+    /// expiring in Active keeps listening instead of connecting (RFC 4271's
+    /// PassiveTcpEstablishment only governs how a start begins: Active still connects
+    /// when the timer expires). What route servers and most daemons call a passive peer.
+    /// Default false.
+    pub listen_only: bool,
     /// DelayOpen with its DelayOpenTime: after the TCP connection comes up, wait this
     /// long for the peer's OPEN before sending ours.
     pub delay_open: Option<Duration>,
@@ -315,6 +321,7 @@ impl SessionConfig {
             min_hold_time: None,
             connect_retry_time: Duration::from_secs(120),
             passive: false,
+            listen_only: false,
             delay_open: None,
             allow_automatic_start: true,
             idle_hold_time: Duration::from_secs(5),

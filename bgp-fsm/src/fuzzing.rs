@@ -9,7 +9,8 @@
 //!   connection;
 //! * Established is only reported after the peer sent a valid OPEN and then a KEEPALIVE
 //!   on the current connection;
-//! * `poll_timeout` is never at or before a time already handled.
+//! * `poll_timeout` is never at or before a time already handled;
+//! * a listen-only session never asks for a connection.
 
 use std::net::Ipv4Addr;
 
@@ -105,7 +106,8 @@ pub struct Report {
 /// Runs `data` as a program of inputs against one session and checks the invariants
 /// listed in the module documentation, panicking when one fails.
 ///
-/// The first byte selects the configuration (bit 0: passive, bit 1: DelayOpen) and the
+/// The first byte selects the configuration (bit 0: passive, bit 1: DelayOpen, bit 2:
+/// listen-only, which must never ask for a connection) and the
 /// jitter seed; each further byte is one operation (its value modulo 24), some of which
 /// read an argument byte or a length-prefixed run of raw bytes.
 pub fn fsm_inputs(data: &[u8]) -> Report {
@@ -115,6 +117,7 @@ pub fn fsm_inputs(data: &[u8]) -> Report {
         return report;
     };
     let mut config = config(flags & 1 != 0, flags & 2 != 0);
+    config.listen_only = flags & 4 != 0;
     config.rng_seed = u64::from(flags);
     let mut now = Instant::ZERO;
     let mut session = Session::new(config, now).expect("fixed configuration is valid");
@@ -220,7 +223,13 @@ fn check_outputs(session: &mut Session, view: &mut PeerView, report: &mut Report
                     report.notifications_sent += 1;
                 }
             }
-            Output::CloseTcp | Output::ConnectTcp => {}
+            Output::ConnectTcp => {
+                assert!(
+                    !session.config().listen_only,
+                    "a listen-only session asked for a connection"
+                );
+            }
+            Output::CloseTcp => {}
             Output::Event(SessionEvent::Established(_)) => {
                 assert!(
                     view.saw_open_then_keepalive(),

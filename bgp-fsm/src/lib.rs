@@ -36,7 +36,9 @@
 //!
 //! # RFC 4271 optional attributes, and choices
 //!
-//! * **PassiveTcpEstablishment**: [`SessionConfig::passive`], or events 4, 5 and 7.
+//! * **PassiveTcpEstablishment**: [`SessionConfig::passive`], or events 4, 5 and 7. As
+//!   the RFC has it, a passive session still connects when its ConnectRetryTimer
+//!   expires in Active; [`SessionConfig::listen_only`] never connects at all.
 //! * **DelayOpen**, **DelayOpenTime**: [`SessionConfig::delay_open`].
 //! * **SendNOTIFICATIONwithoutOPEN**: [`SessionConfig::send_notification_without_open`].
 //! * **AllowAutomaticStart**: [`SessionConfig::allow_automatic_start`]; the session

@@ -360,3 +360,42 @@ fn sending_an_update_restarts_the_keepalive_timer() {
         .unwrap();
     assert_eq!(session.timer(Timer::Keepalive), Some(secs(40)));
 }
+
+/// RFC 4271 section 8.2.2, Active: ConnectRetryTimer_Expires initiates a TCP connection
+/// even with PassiveTcpEstablishment. A listen-only session never asks for one: not at
+/// its start, not when the timer would have fired, not after failures with automatic
+/// restarts; and it still takes the peer's connections.
+#[test]
+fn a_listen_only_session_never_asks_for_a_connection() {
+    let mut config = local_config();
+    config.listen_only = true;
+    let mut session = Session::new(config, Instant::ZERO).unwrap();
+    session.start(Instant::ZERO);
+    let mut log: Vec<(Instant, Output)> = drain(&mut session)
+        .into_iter()
+        .map(|o| (Instant::ZERO, o))
+        .collect();
+    assert_eq!(session.state(), State::Active);
+    log.extend(run_alone(&mut session, secs(3600)));
+    // Three connections that fail before the OPEN: each restart listens again.
+    for round in 1..=3u64 {
+        let at = secs(3600 * round + 1);
+        session.handle_input(at, Input::TcpConnectionConfirmed);
+        session.handle_input(at, Input::TcpConnectionFails);
+        log.extend(drain(&mut session).into_iter().map(|o| (at, o)));
+        log.extend(run_alone(&mut session, secs(3600 * (round + 1))));
+        assert_eq!(session.state(), State::Active, "round {round}");
+    }
+    assert!(
+        !log.iter().any(|(_, o)| matches!(o, Output::ConnectTcp)),
+        "{log:?}"
+    );
+    // The same session without listen_only (passive only) connects when the timer fires.
+    let mut config = local_config();
+    config.passive = true;
+    let mut session = Session::new(config, Instant::ZERO).unwrap();
+    session.start(Instant::ZERO);
+    drain(&mut session);
+    let log = run_alone(&mut session, secs(120));
+    assert!(log.iter().any(|(_, o)| matches!(o, Output::ConnectTcp)));
+}

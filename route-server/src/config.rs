@@ -25,6 +25,12 @@ pub const AZURE_MAX_ROUTES_PER_PEER: u32 = 4000;
 /// model of "announced at once".
 pub const DEFAULT_BATCH_WINDOW: Duration = Duration::from_secs(1);
 
+/// How long a peer's enhanced route refresh may take before the routes it did not re-send
+/// are swept without its EoRR ([`Limits::refresh_stale_time`]). RFC 7313 leaves the value
+/// to the implementation; five minutes is longer than any table of Azure's size takes to
+/// re-send, and shorter than the hold time of a dead peer would leave stale routes.
+pub const DEFAULT_REFRESH_STALE_TIME: Duration = Duration::from_secs(300);
+
 /// The most next hops the Azure fabric spreads one prefix over.
 pub const AZURE_ECMP_WIDTH: usize = 8;
 
@@ -218,6 +224,10 @@ pub struct Limits {
     pub batch_window: Duration,
     /// The most distinct next hops programmed for one prefix.
     pub ecmp_width: usize,
+    /// How long a peer's enhanced route refresh (RFC 7313) may take: routes it held when
+    /// its BoRR came and has not re-sent are swept at its EoRR, or when this time has
+    /// passed without one ([`DEFAULT_REFRESH_STALE_TIME`]).
+    pub refresh_stale_time: Duration,
     /// ExpressRoute's gateway-to-circuit limit: with branch-to-branch on, the virtual
     /// network ranges plus the routes sent to the ExpressRoute gateway must stay within
     /// it. Crossing it raises an [`Event::Warning`](crate::Event::Warning); `None` never
@@ -232,6 +242,7 @@ impl Default for Limits {
             max_routes_per_peer: Some(AZURE_MAX_ROUTES_PER_PEER),
             counting: LimitCounting::HeldPlusBatch,
             batch_window: DEFAULT_BATCH_WINDOW,
+            refresh_stale_time: DEFAULT_REFRESH_STALE_TIME,
             ecmp_width: AZURE_ECMP_WIDTH,
             expressroute_prefix_limit: Some(AZURE_EXPRESSROUTE_PREFIX_LIMIT),
         }
@@ -291,7 +302,8 @@ pub struct Config {
     pub limits: Limits,
     /// Behaviour beyond Azure.
     pub extensions: Extensions,
-    /// Seed of the sessions' connect-retry jitter.
+    /// Seed of the sessions' connect-retry jitter and of the Rib's hashing: the same
+    /// configuration and inputs give the same run.
     pub rng_seed: u64,
 }
 

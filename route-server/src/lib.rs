@@ -86,7 +86,11 @@
 //! [`RouteServer::start_peer`]); **outputs** ([`RouteServer::poll_output`],
 //! [`RouteServer::poll_timeout`]); and **read-outs** ([`RouteServer::learned_routes`],
 //! [`RouteServer::advertised_routes`], [`RouteServer::metrics`], [`RouteServer::fabric`],
-//! [`compare_instances`]).
+//! [`RouteServer::peer_config`], [`RouteServer::peer_state`],
+//! [`RouteServer::connection_peer`], [`compare_instances`]).
+//!
+//! A driver depends on this crate alone: the types its API uses are re-exported
+//! ([`SessionEnd`], [`State`], [`Notification`], [`Family`], [`IpNet`], [`Instant`], ...).
 //!
 //! # Structure
 //!
@@ -131,6 +135,20 @@
 //! * Gateway routes compete with NVA routes for programming whatever branch-to-branch
 //!   says (the VMs get gateway routes either way); branch-to-branch only gates what is
 //!   advertised between gateways and NVAs.
+//! * After a virtual network change (ranges added or removed, a peering created) every
+//!   established NVA gets a ROUTE-REFRESH, or a session reset when it did not negotiate
+//!   route refresh, as the spec says (section 1.3: "ARS sends ROUTE-REFRESH to every
+//!   NVA"). The gateways get neither: they are Azure's own iBGP peers, the spec names
+//!   NVAs only, and resetting an ExpressRoute gateway for a VNet change would cut
+//!   on-premises off, which Azure does not report. (Our import keeps every learned route
+//!   whatever the ranges, so the refresh is Azure's behaviour reproduced, not needed
+//!   for correctness.)
+//! * A configured peer's connection is accepted in every state but Established: back-off
+//!   after failures only delays our own outbound attempts, and a passive peer
+//!   ([`PeerConfig::passive`], the default) is never dialled. With two connections
+//!   RFC 4271 section 6.8 decides, as of the first OPEN that tells the peer's BGP
+//!   identifier; a newer connection of the peer's replaces an older one not yet
+//!   Established (the peer gave that one up).
 //! * Under `ASPath` preference equal paths rank ExpressRoute first, then VPN and NVA
 //!   together. Failover away from the preferred kind does not revert unless the fallback
 //!   path is longer ([`Extensions::revertive_preference`] changes that).
@@ -152,7 +170,7 @@ pub use config::{
     PeerConfig, PeerKind, PeeredVnet, AZURE_ASN, AZURE_ECMP_WIDTH, AZURE_EXPRESSROUTE_PREFIX_LIMIT,
     AZURE_HOLD_TIME_SECS, AZURE_KEEPALIVE_SECS, AZURE_MAX_PEERS, AZURE_MAX_ROUTES_PER_PEER,
     BGP_PORT, DEFAULT_BATCH_WINDOW, DEFAULT_CONNECT_RETRY_TIME, DEFAULT_IDLE_HOLD_TIME,
-    DEFAULT_MAX_IDLE_HOLD_TIME,
+    DEFAULT_MAX_IDLE_HOLD_TIME, DEFAULT_REFRESH_STALE_TIME,
 };
 pub use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 pub use policy::{PeerId, RejectReason, Tier};

@@ -1,7 +1,7 @@
 //! The route server: sessions by peer, import, selection, programming, export.
 
 use std::collections::btree_map::Entry;
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
@@ -330,6 +330,13 @@ pub enum Event {
         /// Why.
         reason: SessionEnd,
     },
+    /// An offered connection was refused ([`Output::Refused`] told the driver).
+    ConnectionRefused {
+        /// The remote address.
+        from: IpAddr,
+        /// Why.
+        reason: RefuseReason,
+    },
     /// The peer sent a ROUTE-REFRESH: a request to re-send our routes of `family`
     /// (answered at once), or the BoRR / EoRR markers of its own refresh (RFC 7313).
     RouteRefreshReceived {
@@ -339,6 +346,19 @@ pub enum Event {
         family: Family,
         /// Request, BoRR or EoRR.
         subtype: RouteRefreshSubtype,
+    },
+    /// A peer's enhanced route refresh ended (RFC 7313): the routes it held at its BoRR
+    /// and did not re-send were withdrawn, at its EoRR or when
+    /// [`Limits::refresh_stale_time`](crate::Limits::refresh_stale_time) ran out.
+    RefreshSwept {
+        /// The peer.
+        peer: PeerId,
+        /// The family refreshed.
+        family: Family,
+        /// Routes withdrawn.
+        routes: usize,
+        /// No EoRR came in time.
+        timed_out: bool,
     },
     /// ROUTE-REFRESH sent to a peer after a virtual network change.
     RouteRefreshSent {
@@ -428,7 +448,17 @@ struct Established {
     receive: SessionParams,
     families: Vec<Family>,
     route_refresh: bool,
+    enhanced_route_refresh: bool,
     graceful_restart: Option<GracefulRestart>,
+}
+
+/// A peer's enhanced route refresh under way (RFC 7313): the routes of `family` it held
+/// at its BoRR and has not re-sent (announced or withdrawn) since.
+#[derive(Debug)]
+struct RefreshMark {
+    family: Family,
+    deadline: Instant,
+    unrefreshed: HashSet<IpNet>,
 }
 
 #[derive(Debug)]
@@ -459,6 +489,8 @@ struct Peer {
     limit_batch: Option<LimitBatch>,
     /// The session is being torn down for its route limit: later UPDATEs are ignored.
     limit_hit: bool,
+    /// Its enhanced route refreshes under way, one per family at most.
+    refreshes: Vec<RefreshMark>,
 }
 
 /// The peer's own connection, opened while ours was up (a connection collision).
@@ -618,10 +650,22 @@ impl RouteServer {
                 continue;
             };
             peer.session.handle_timeout(now);
+            if let Some(rival) = &mut peer.rival {
+                rival.session.handle_timeout(now);
+            }
             self.to_drain.insert(id);
             if peer.stale_deadline.is_some_and(|at| at <= now) {
                 peer.stale_deadline = None;
                 dirty.extend(peer.rib_in.sweep_stale(&mut self.rib));
+            }
+            let expired: Vec<Family> = peer
+                .refreshes
+                .iter()
+                .filter(|r| r.deadline <= now)
+                .map(|r| r.family)
+                .collect();
+            for family in expired {
+                self.end_peer_refresh(now, id, family, true);
             }
         }
         self.drain_all(now);
@@ -709,6 +753,7 @@ impl RouteServer {
                 over_prefix_limit: false,
                 limit_batch: None,
                 limit_hit: false,
+                refreshes: Vec::new(),
             },
         );
         self.to_drain.insert(id);
@@ -772,9 +817,9 @@ impl RouteServer {
         self.drain_all(now);
     }
 
-    /// Replaces the virtual network's own ranges. Every established peer is asked to
+    /// Replaces the virtual network's own ranges. Every established NVA is asked to
     /// re-send its routes (ROUTE-REFRESH), or has its session reset when it does not
-    /// support route refresh, as Azure does.
+    /// support route refresh, as Azure does; the gateways are left alone.
     pub fn set_vnet_prefixes(&mut self, now: Instant, prefixes: Vec<IpNet>) {
         let mut dirty: BTreeSet<IpNet> = self.config.vnet_prefixes.iter().copied().collect();
         dirty.extend(prefixes.iter().copied());
@@ -783,7 +828,7 @@ impl RouteServer {
     }
 
     /// Replaces the peered virtual networks (with their use-remote-route-server setting);
-    /// refreshes or resets every established peer like
+    /// refreshes or resets every established NVA like
     /// [`set_vnet_prefixes`](Self::set_vnet_prefixes).
     pub fn set_peered_vnets(&mut self, now: Instant, peered: Vec<PeeredVnet>) {
         let mut dirty: BTreeSet<IpNet> = self
@@ -826,7 +871,14 @@ impl RouteServer {
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.peers
             .values()
-            .flat_map(|p| [p.session.poll_timeout(), p.stale_deadline])
+            .flat_map(|p| {
+                [
+                    p.session.poll_timeout(),
+                    p.stale_deadline,
+                    p.rival.as_ref().and_then(|r| r.session.poll_timeout()),
+                    p.refreshes.iter().map(|r| r.deadline).min(),
+                ]
+            })
             .flatten()
             .min()
     }
@@ -975,6 +1027,13 @@ impl RouteServer {
         self.rib.attr_set_count() + self.pool.len()
     }
 
+    /// The seed of the Rib's hashing ([`Config::rng_seed`]), for diagnostics: a run is
+    /// reproducible from its configuration.
+    #[must_use]
+    pub fn rib_hash_seed(&self) -> u64 {
+        self.rib.config().hash_seed
+    }
+
     /// Heap bytes of the learned routes ([`rib::Rib::memory_usage`]; memory diagnostics).
     #[must_use]
     pub fn rib_memory(&self) -> rib::MemoryUsage {
@@ -991,11 +1050,15 @@ impl RouteServer {
         );
         s.hold_time = self.config.hold_time_secs;
         s.passive = peer.passive;
+        s.listen_only = peer.passive;
         s.connect_retry_time = peer.connect_retry_time;
         s.idle_hold_time = peer.idle_hold_time;
         s.max_idle_hold_time = crate::config::DEFAULT_MAX_IDLE_HOLD_TIME.max(peer.idle_hold_time);
         s.rng_seed = self.config.rng_seed ^ u64::from(id.0).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        s.capabilities.four_octet_as = true;
+        // Azure supports 2-octet ASNs only; the capability (RFC 6793) is offered when the
+        // 4-octet extension is on. Without it a peer's 4-octet ASNs still pass through
+        // AS4_PATH, which RFC 6793 has every speaker merge.
+        s.capabilities.four_octet_as = self.config.extensions.four_octet_asn;
         s.capabilities.families = vec![Family::IPV4_UNICAST];
         if self.config.extensions.ipv6_unicast {
             s.capabilities.families.push(Family::IPV6_UNICAST);
@@ -1020,10 +1083,7 @@ impl RouteServer {
 
     fn offer_connection(&mut self, now: Instant, from: IpAddr) {
         let Some(id) = self.peer_by_address(from) else {
-            self.outputs.push_back(Output::Refused {
-                from,
-                reason: RefuseReason::NotAPeer,
-            });
+            self.refuse(from, RefuseReason::NotAPeer);
             return;
         };
         let Some(p) = self.peers.get(&id) else {
@@ -1037,7 +1097,7 @@ impl RouteServer {
             None
         };
         if let Some(reason) = refused {
-            self.outputs.push_back(Output::Refused { from, reason });
+            self.refuse(from, reason);
             return;
         }
         let origin = p.session.connection_origin();
@@ -1113,11 +1173,19 @@ impl RouteServer {
         }
         p.connection = Some(connection);
         p.connection_up = true;
+        p.closed = None;
         p.session
             .handle_input(now, SessionInput::TcpConnectionValid);
         p.session
             .handle_input(now, SessionInput::TcpConnectionConfirmed);
         self.to_drain.insert(id);
+    }
+
+    /// Answers an offered connection with a refusal, and tells the operator.
+    fn refuse(&mut self, from: IpAddr, reason: RefuseReason) {
+        self.outputs.push_back(Output::Refused { from, reason });
+        self.outputs
+            .push_back(Output::Event(Event::ConnectionRefused { from, reason }));
     }
 
     fn new_connection_id(&mut self) -> ConnectionId {
@@ -1239,6 +1307,7 @@ impl RouteServer {
                             self.next_connection += 1;
                             peer.connection = Some(connection);
                             peer.connection_up = false;
+                            peer.closed = None;
                             self.connecting.insert(connection, id);
                             self.outputs.push_back(Output::Connect {
                                 connection,
@@ -1374,7 +1443,9 @@ impl RouteServer {
         if !(p.connection_up && rival.open) {
             return;
         }
-        if p.session.state() == State::Established {
+        // The state as of this event: a chunk holding OPEN and KEEPALIVE has moved the
+        // session on already, but the collision is decided as the OPEN arrived.
+        if p.state == State::Established {
             rival
                 .session
                 .handle_input(now, SessionInput::OpenCollisionDump);
@@ -1413,6 +1484,7 @@ impl RouteServer {
                     receive: negotiated.receive.clone(),
                     families: negotiated.families.clone(),
                     route_refresh: negotiated.route_refresh,
+                    enhanced_route_refresh: negotiated.enhanced_route_refresh,
                     graceful_restart: negotiated.graceful_restart.clone(),
                 });
                 self.outputs
@@ -1438,8 +1510,19 @@ impl RouteServer {
                         family: refresh.family,
                         subtype: refresh.subtype,
                     }));
-                if refresh.subtype == RouteRefreshSubtype::Normal {
-                    self.resend(now, id, refresh.family);
+                match refresh.subtype {
+                    RouteRefreshSubtype::Normal => self.answer_refresh(now, id, refresh.family),
+                    RouteRefreshSubtype::BeginningOfRefresh => {
+                        self.begin_peer_refresh(now, id, refresh.family);
+                    }
+                    RouteRefreshSubtype::EndOfRefresh => {
+                        if let Some(peer) = self.peers.get_mut(&id) {
+                            // Like End-of-RIB: the peer's table is complete again.
+                            peer.limit_batch = None;
+                        }
+                        self.end_peer_refresh(now, id, refresh.family, false);
+                    }
+                    RouteRefreshSubtype::Reserved(_) => {}
                 }
             }
             SessionEvent::Down(reason) => {
@@ -1482,6 +1565,7 @@ impl RouteServer {
         };
         peer.limit_batch = None;
         peer.limit_hit = false;
+        peer.refreshes.clear();
         self.rib_out.clear(&mut self.pool, id);
         self.outputs.push_back(Output::Event(Event::PeerDown {
             peer: id,
@@ -1506,6 +1590,81 @@ impl RouteServer {
                 peer.rib_in.clear(&mut self.rib).into_iter().collect()
             }
         };
+        self.process(now, dirty, None);
+    }
+
+    /// Answers a peer's ROUTE-REFRESH: everything advertised to it in `family` again,
+    /// between BoRR and EoRR when it negotiated enhanced route refresh (RFC 7313 section
+    /// 4), so it can sweep what we no longer send.
+    fn answer_refresh(&mut self, now: Instant, id: PeerId, family: Family) {
+        let enhanced = self
+            .peers
+            .get(&id)
+            .and_then(|p| p.established.as_ref())
+            .is_some_and(|e| e.enhanced_route_refresh);
+        let demarcate = |server: &mut Self, subtype| {
+            if let Some(peer) = server.peers.get_mut(&id) {
+                let refresh = bgp_wire::RouteRefresh::new(family, subtype);
+                // Refused only outside Established or for a family not negotiated,
+                // which the session checked before reporting the request.
+                let _ = peer.session.send_route_refresh(now, refresh);
+                server.to_drain.insert(id);
+            }
+        };
+        if enhanced {
+            demarcate(self, RouteRefreshSubtype::BeginningOfRefresh);
+        }
+        self.resend(now, id, family);
+        if enhanced {
+            demarcate(self, RouteRefreshSubtype::EndOfRefresh);
+        }
+    }
+
+    /// The peer's BoRR (RFC 7313 section 4): its routes of `family` are stale until it
+    /// re-sends them; those it does not are swept at its EoRR or after
+    /// [`Limits::refresh_stale_time`](crate::Limits::refresh_stale_time).
+    fn begin_peer_refresh(&mut self, now: Instant, id: PeerId, family: Family) {
+        let stale_time = self.config.limits.refresh_stale_time;
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        let v6 = family == Family::IPV6_UNICAST;
+        let unrefreshed: HashSet<IpNet> = peer
+            .rib_in
+            .received_prefixes(&self.rib, v6)
+            .into_iter()
+            .collect();
+        // A BoRR while a refresh of the family is under way starts it over.
+        peer.refreshes.retain(|r| r.family != family);
+        peer.refreshes.push(RefreshMark {
+            family,
+            deadline: now + stale_time,
+            unrefreshed,
+        });
+    }
+
+    /// The peer's EoRR, or its refresh timed out: withdraws the routes it held at its
+    /// BoRR and did not re-send.
+    fn end_peer_refresh(&mut self, now: Instant, id: PeerId, family: Family, timed_out: bool) {
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        let Some(index) = peer.refreshes.iter().position(|r| r.family == family) else {
+            return;
+        };
+        let mark = peer.refreshes.swap_remove(index);
+        let mut stale: Vec<IpNet> = mark.unrefreshed.into_iter().collect();
+        stale.sort_unstable();
+        let mut dirty = BTreeSet::new();
+        for prefix in &stale {
+            dirty.extend(peer.rib_in.withdraw(&mut self.rib, *prefix));
+        }
+        self.outputs.push_back(Output::Event(Event::RefreshSwept {
+            peer: id,
+            family,
+            routes: stale.len(),
+            timed_out,
+        }));
         self.process(now, dirty, None);
     }
 
@@ -1643,6 +1802,17 @@ impl RouteServer {
             return;
         };
         let rib = &mut self.rib;
+        if !peer.refreshes.is_empty() {
+            // Re-sent (or withdrawn) during an enhanced route refresh: not stale.
+            for (family, nlri) in update
+                .routes_to_withdraw()
+                .chain(update.routes_to_announce())
+            {
+                if let Some(mark) = peer.refreshes.iter_mut().find(|r| r.family == family) {
+                    mark.unrefreshed.remove(&nlri.prefix);
+                }
+            }
+        }
         for (family, nlri) in update.routes_to_withdraw() {
             if family == Family::IPV4_UNICAST || family == Family::IPV6_UNICAST {
                 dirty.extend(peer.rib_in.withdraw(rib, nlri.prefix));
@@ -1731,6 +1901,11 @@ impl RouteServer {
             let Some(peer) = self.peers.get_mut(&id) else {
                 continue;
             };
+            // Azure refreshes every NVA (spec section 1.3); the gateways are Azure's own
+            // and are neither refreshed nor reset (see the crate docs).
+            if peer.config.kind.is_gateway() {
+                continue;
+            }
             let Some(established) = &peer.established else {
                 continue;
             };

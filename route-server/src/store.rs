@@ -430,6 +430,15 @@ impl AdjRibIn {
         touched
     }
 
+    /// Every received prefix held of one family (IPv6 or IPv4), as the peer sent it.
+    pub(crate) fn received_prefixes(&self, rib: &Rib, v6: bool) -> Vec<IpNet> {
+        rib.adj_rib_in(self.peer)
+            .into_iter()
+            .filter_map(|route| self.received(route.prefix, route.path_id))
+            .filter(|received| received.addr().is_ipv6() == v6)
+            .collect()
+    }
+
     /// Every stored prefix with its path, in prefix order.
     pub(crate) fn iter(&self, rib: &Rib) -> Vec<(IpNet, AttrHandle)> {
         let mut out: Vec<(IpNet, IpNet, AttrHandle)> = Vec::new();

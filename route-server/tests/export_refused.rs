@@ -20,6 +20,9 @@ fn nva(last: u8) -> Ipv4Addr {
 
 fn two_nvas() -> Lab {
     let mut config = Config::azure(RS, vec!["10.1.0.0/16".parse().expect("range")]);
+    // 4-octet AS sessions (RFC 6793), so the prepended 65515 costs 4 bytes: with 2-octet
+    // sessions (Azure's default) it costs 2, and a 4095-byte UPDATE would still fit.
+    config.extensions.four_octet_asn = true;
     for (last, asn) in [(4, 65001), (5, 65002)] {
         config
             .peers

@@ -5,8 +5,8 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use bgp_wire::{
-    AttrValue, ErrorCode, Family, Message, MessageType, MpNlri, Notification, RouteRefresh,
-    RouteRefreshSubtype, SessionParams, Treatment, Update,
+    ErrorCode, Family, Message, MessageType, Notification, RouteRefresh, RouteRefreshSubtype,
+    SessionParams, Update,
 };
 
 use crate::collision::collision_winner;
@@ -14,9 +14,17 @@ use crate::config::{ConfigError, SessionConfig};
 use crate::event::{
     ConnectionOrigin, Input, Output, SendError, SessionEnd, SessionEvent, State, StopReason,
 };
-use crate::negotiate::{check_open, Negotiated};
+use crate::negotiate::Negotiated;
 use crate::rng::SplitMix64;
 use crate::time::Instant;
+
+mod counters;
+mod receive;
+mod timers;
+
+pub use counters::{Counters, PrefixCounts};
+pub use timers::Timer;
+use timers::TimerTable;
 
 /// The HoldTimer value while waiting for the peer's OPEN (RFC 4271 section 8.2.2
 /// suggests 4 minutes).
@@ -31,140 +39,6 @@ const FSM_UNEXPECTED_IN_ESTABLISHED: u8 = 3;
 const MAX_NOTIFICATION_DATA: usize = bgp_wire::MAX_MESSAGE_LEN - bgp_wire::HEADER_LEN - 2;
 /// Damping doubles at most this many times (5 s << 16 is far past any sane cap).
 const MAX_DAMPING_LEVEL: u32 = 16;
-
-/// The session's timers, in the order they fire when due at the same instant.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-pub enum Timer {
-    /// HoldTimer: the peer has been silent for the hold time.
-    Hold,
-    /// SendHoldTimer (RFC 9687): the peer has not read for the send hold time.
-    SendHold,
-    /// KeepaliveTimer: time to send a KEEPALIVE.
-    Keepalive,
-    /// DelayOpenTimer: time to send our OPEN.
-    DelayOpen,
-    /// ConnectRetryTimer: time to retry the TCP connection.
-    ConnectRetry,
-    /// IdleHoldTimer: time to leave Idle after a failure.
-    IdleHold,
-}
-
-impl Timer {
-    const ALL: [Self; 6] = [
-        Self::Hold,
-        Self::SendHold,
-        Self::Keepalive,
-        Self::DelayOpen,
-        Self::ConnectRetry,
-        Self::IdleHold,
-    ];
-
-    fn index(self) -> usize {
-        self as usize
-    }
-}
-
-/// Deadlines of the six timers; `None` when stopped.
-#[derive(Clone, Debug, Default)]
-struct TimerTable([Option<Instant>; 6]);
-
-impl TimerTable {
-    fn set(&mut self, timer: Timer, at: Instant) {
-        self.0[timer.index()] = Some(at);
-    }
-    fn stop(&mut self, timer: Timer) {
-        self.0[timer.index()] = None;
-    }
-    fn get(&self, timer: Timer) -> Option<Instant> {
-        self.0[timer.index()]
-    }
-    fn is_running(&self, timer: Timer) -> bool {
-        self.get(timer).is_some()
-    }
-    /// The earliest deadline, ties broken by [`Timer::ALL`] order.
-    fn next(&self) -> Option<(Timer, Instant)> {
-        let mut best: Option<(Timer, Instant)> = None;
-        for timer in Timer::ALL {
-            if let Some(at) = self.get(timer) {
-                if best.map_or(true, |(_, b)| at < b) {
-                    best = Some((timer, at));
-                }
-            }
-        }
-        best
-    }
-}
-
-/// Counts of what the session received and sent; reset when the session reaches
-/// Established.
-#[derive(Clone, PartialEq, Eq, Debug, Default)]
-pub struct Counters {
-    /// Messages received (all types) since Established.
-    pub messages_received: u64,
-    /// Messages sent since Established.
-    pub messages_sent: u64,
-    /// UPDATEs received since Established.
-    pub updates_received: u64,
-    /// UPDATEs sent since Established.
-    pub updates_sent: u64,
-    /// NLRI received per family, in order of first appearance.
-    pub prefixes: Vec<(Family, PrefixCounts)>,
-}
-
-impl Counters {
-    /// The counts for `family` (zero when none was received).
-    pub fn prefixes(&self, family: Family) -> PrefixCounts {
-        self.prefixes
-            .iter()
-            .find(|(f, _)| *f == family)
-            .map(|(_, c)| *c)
-            .unwrap_or_default()
-    }
-
-    fn entry(&mut self, family: Family) -> &mut PrefixCounts {
-        let index = match self.prefixes.iter().position(|(f, _)| *f == family) {
-            Some(index) => index,
-            None => {
-                self.prefixes.push((family, PrefixCounts::default()));
-                self.prefixes.len() - 1
-            }
-        };
-        &mut self.prefixes[index].1
-    }
-
-    fn count_update(&mut self, update: &Update) {
-        self.updates_received += 1;
-        let v4 = self.entry(Family::IPV4_UNICAST);
-        v4.announced += update.nlri.len() as u64;
-        v4.withdrawn += update.withdrawn.len() as u64;
-        for attr in &update.attributes {
-            match &attr.value {
-                AttrValue::MpReachNlri(reach) => {
-                    if let MpNlri::Prefixes(p) = &reach.nlri {
-                        self.entry(reach.family).announced += p.len() as u64;
-                    }
-                }
-                AttrValue::MpUnreachNlri(unreach) => {
-                    if let MpNlri::Prefixes(p) = &unreach.nlri {
-                        self.entry(unreach.family).withdrawn += p.len() as u64;
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
-}
-
-/// Announced and withdrawn NLRI received for one family, as sent (before any policy and
-/// before RFC 7606 treat-as-withdraw). The owner derives its prefix limits from these or
-/// from its own RIB, and stops the session with [`StopReason::MaxPrefixes`].
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
-pub struct PrefixCounts {
-    /// NLRI announced.
-    pub announced: u64,
-    /// NLRI withdrawn.
-    pub withdrawn: u64,
-}
 
 /// The TCP side as the session sees it.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -560,208 +434,6 @@ impl Session {
         &self.config
     }
 
-    // ----- Received bytes -----
-
-    fn handle_received(&mut self, bytes: &[u8]) {
-        // Bytes only come over a connection; stale ones (from a connection already
-        // dropped) are not an event of the new one.
-        if !matches!(self.connection, Connection::Up(_)) || bytes.is_empty() {
-            return;
-        }
-        let generation = self.connection_generation;
-        // A message cut by the previous chunk is completed from the front of this one;
-        // everything after it is framed straight from the caller's slice, so only
-        // incomplete tails are ever copied.
-        let Some(rest) = self.complete_buffered(bytes, generation) else {
-            return;
-        };
-        if rest.is_empty() {
-            return;
-        }
-        if let Some(consumed) = self.process_messages(rest, generation) {
-            if self.connection_generation == generation {
-                self.rx.clear();
-                self.rx
-                    .extend_from_slice(rest.get(consumed..).unwrap_or_default());
-            }
-        }
-    }
-
-    /// Moves bytes from `bytes` into the receive buffer until it holds the whole message
-    /// it had the beginning of, and handles that message. Returns the bytes left over, or
-    /// `None` when all were used or the connection ended.
-    fn complete_buffered<'b>(&mut self, mut bytes: &'b [u8], generation: u64) -> Option<&'b [u8]> {
-        if self.rx.is_empty() {
-            return Some(bytes);
-        }
-        let take = |rx: &mut Vec<u8>, bytes: &mut &'b [u8], wanted: usize| {
-            let n = wanted.saturating_sub(rx.len()).min(bytes.len());
-            let (head, tail) = bytes.split_at(n);
-            rx.extend_from_slice(head);
-            *bytes = tail;
-        };
-        take(&mut self.rx, &mut bytes, bgp_wire::HEADER_LEN);
-        if self.rx.len() < bgp_wire::HEADER_LEN {
-            return None;
-        }
-        let params = self.receive_params();
-        match bgp_wire::frame(&self.rx, &params) {
-            Ok(Some(_)) => {}
-            Ok(None) => {
-                let length = self
-                    .rx
-                    .get(16..18)
-                    .map_or(0, |b| usize::from(u16::from_be_bytes([b[0], b[1]])));
-                take(&mut self.rx, &mut bytes, length);
-                if self.rx.len() < length {
-                    return None; // all of `bytes` went into the buffer
-                }
-            }
-            Err(error) => {
-                self.rx.clear();
-                self.dispatch(Event::BgpHeaderErr(error.notification()));
-                return None;
-            }
-        }
-        let mut buffered = std::mem::take(&mut self.rx);
-        let consumed = self.process_messages(&buffered, generation)?;
-        if self.connection_generation != generation {
-            return None;
-        }
-        buffered.drain(..consumed.min(buffered.len()));
-        if buffered.is_empty() {
-            self.rx = buffered;
-            return Some(bytes);
-        }
-        // Not reached with a consistent framer (the buffer held exactly one message);
-        // if it is, fall back to buffering everything rather than lose bytes.
-        buffered.extend_from_slice(bytes);
-        let consumed = self.process_messages(&buffered, generation)?;
-        if self.connection_generation == generation {
-            buffered.drain(..consumed.min(buffered.len()));
-            self.rx = buffered;
-        }
-        None
-    }
-
-    /// Decodes and handles every whole message at the start of `buf`; returns how many
-    /// bytes were used, or `None` when the connection ended on the way.
-    fn process_messages(&mut self, buf: &[u8], generation: u64) -> Option<usize> {
-        let mut offset = 0;
-        // The parameters change once per connection, when the OPEN is accepted: clone
-        // them then rather than per message.
-        let mut params = self.receive_params();
-        let mut negotiated = self.negotiated.is_some();
-        loop {
-            if self.negotiated.is_some() != negotiated {
-                params = self.receive_params();
-                negotiated = self.negotiated.is_some();
-            }
-            let rest = buf.get(offset..).unwrap_or_default();
-            match bgp_wire::frame(rest, &params) {
-                Ok(None) => return Some(offset),
-                Ok(Some(len)) => {
-                    let Some(message) = rest.get(..len).filter(|m| m.len() >= bgp_wire::HEADER_LEN)
-                    else {
-                        return Some(offset);
-                    };
-                    offset += len;
-                    self.counters.messages_received += 1;
-                    let event = self.decode(message, &params);
-                    self.dispatch(event);
-                }
-                Err(error) => {
-                    // Every state with a connection drops it on a header error; the
-                    // rest of the stream cannot be framed anyway.
-                    self.dispatch(Event::BgpHeaderErr(error.notification()));
-                    return None;
-                }
-            }
-            if self.connection_generation != generation {
-                return None;
-            }
-        }
-    }
-
-    fn receive_params(&self) -> SessionParams {
-        match &self.negotiated {
-            Some(n) => n.receive.clone(),
-            None => SessionParams::default(),
-        }
-    }
-
-    /// Turns one framed message into its event, decoding only what the state expects.
-    fn decode(&self, message: &[u8], params: &SessionParams) -> Event {
-        let message_type = MessageType(message.get(18).copied().unwrap_or(0));
-        let expected = match self.state {
-            State::Idle => false,
-            State::Connect | State::Active | State::OpenSent => message_type == MessageType::OPEN,
-            State::OpenConfirm => message_type == MessageType::KEEPALIVE,
-            State::Established => message_type != MessageType::OPEN,
-        };
-        if message_type == MessageType::NOTIFICATION {
-            let notification = match Message::parse(message, params) {
-                Ok(Message::Notification(n)) => n,
-                // A malformed NOTIFICATION still ends the session; keep what it says.
-                _ => raw_notification(message),
-            };
-            return if notification.code == ErrorCode::OPEN_MESSAGE && notification.subcode == 1 {
-                Event::NotifMsgVerErr(notification)
-            } else {
-                Event::NotifMsg(notification)
-            };
-        }
-        if !expected {
-            return Event::UnexpectedMessage;
-        }
-        match Message::parse(message, params) {
-            Ok(Message::Open(open)) => match check_open(&self.config, &open) {
-                Ok(negotiated) => Event::BgpOpen(Box::new(negotiated)),
-                Err(notification) => Event::BgpOpenMsgErr(notification),
-            },
-            Ok(Message::Keepalive) => Event::KeepAliveMsg,
-            Ok(Message::Update(update)) => match update.treatment() {
-                Some(Treatment::SessionReset) => {
-                    let notification = update
-                        .issues
-                        .iter()
-                        .find(|i| i.treatment == Treatment::SessionReset)
-                        .map(|i| i.error.notification())
-                        .unwrap_or_else(|| Notification::new(ErrorCode::UPDATE_MESSAGE, 0));
-                    Event::UpdateMsgErr(notification)
-                }
-                _ => {
-                    let mut update = flag_unusable_next_hop(update);
-                    // RFC 7606 sections 7.2, 7.5, 7.9 and 7.10 apply to UPDATEs from an
-                    // external peer; the codec cannot tell, the session can.
-                    if self.negotiated.as_ref().is_some_and(|n| !n.internal) {
-                        update.apply_external_peer_rules();
-                    }
-                    Event::UpdateMsg(update)
-                }
-            },
-            // We never advertise the ORF capability (RFC 5291), so a request carrying ORF
-            // entries has the wrong length for this session (RFC 7313 section 5).
-            Ok(Message::RouteRefresh(refresh)) if !refresh.orf_entries.is_empty() => {
-                let mut notification = Notification::new(ErrorCode::ROUTE_REFRESH, 1);
-                notification.data = message.to_vec();
-                Event::UpdateMsgErr(notification)
-            }
-            Ok(Message::RouteRefresh(refresh)) => Event::RouteRefreshMsg(refresh),
-            Ok(Message::Notification(n)) => Event::NotifMsg(n),
-            Err(error) => {
-                let notification = error.notification();
-                if notification.code == ErrorCode::MESSAGE_HEADER {
-                    Event::BgpHeaderErr(notification)
-                } else if message_type == MessageType::OPEN {
-                    Event::BgpOpenMsgErr(notification)
-                } else {
-                    Event::UpdateMsgErr(notification)
-                }
-            }
-        }
-    }
-
     fn handle_transmit_blocked(&mut self) {
         let has_peer_state = matches!(
             self.state,
@@ -880,6 +552,8 @@ impl Session {
                     false,
                 );
             }
+            // A listen-only session never arms the timer; should it fire, keep listening.
+            Event::ConnectRetryTimerExpires if self.config.listen_only => {}
             Event::ConnectRetryTimerExpires => {
                 self.arm_connect_retry();
                 self.connection = Connection::Pending;
@@ -1121,8 +795,13 @@ impl Session {
     // ----- Actions -----
 
     /// Leaves Idle: ConnectRetryCounter to zero, ConnectRetryTimer on, connect or listen.
+    /// A listen-only session always listens, and without the timer (it never connects).
     fn begin(&mut self, passive: bool) {
         self.connect_retry_counter = 0;
+        if self.config.listen_only {
+            self.set_state(State::Active);
+            return;
+        }
         self.arm_connect_retry();
         if passive {
             self.set_state(State::Active);
@@ -1364,38 +1043,4 @@ impl Session {
     fn push_event(&mut self, event: SessionEvent) {
         self.outputs.push_back(Output::Event(event));
     }
-}
-
-/// A NOTIFICATION read field by field, for one the codec refused.
-fn raw_notification(message: &[u8]) -> Notification {
-    Notification {
-        code: ErrorCode(message.get(19).copied().unwrap_or(0)),
-        subcode: message.get(20).copied().unwrap_or(0),
-        data: message.get(21..).unwrap_or_default().to_vec(),
-    }
-}
-
-/// RFC 4271 section 6.3: routes whose NEXT_HOP no router can use (0.0.0.0, broadcast,
-/// multicast, class E) are ignored without a NOTIFICATION. The session marks the UPDATE
-/// treat-as-withdraw (an [`AttrIssue`](bgp_wire::AttrIssue) on NEXT_HOP), so the owner's
-/// handling of [`Update::treatment`] covers it.
-fn flag_unusable_next_hop(mut update: Update) -> Update {
-    if update.nlri.is_empty() || !update.has_unusable_next_hop() {
-        return update;
-    }
-    let Some(next_hop) = update.next_hop() else {
-        return update;
-    };
-    let mut attribute = vec![0x40, 3, 4];
-    attribute.extend_from_slice(&next_hop.octets());
-    update.issues.push(bgp_wire::AttrIssue {
-        type_code: 3,
-        treatment: Treatment::TreatAsWithdraw,
-        error: bgp_wire::DecodeError::new(
-            bgp_wire::DecodeErrorKind::InvalidNextHopAttribute { attribute },
-            0,
-            "NEXT_HOP is not a usable unicast address",
-        ),
-    });
-    update
 }
