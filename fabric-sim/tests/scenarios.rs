@@ -103,5 +103,6 @@ scenarios! {
     s32_peer_count_limit => "32-peer-count-limit.toml",
     s33_hold_timer => "33-hold-timer.toml",
     s34_ipv6 => "34-ipv6.toml",
+    s90_malformed_update => "90-malformed-update.toml",
     s35_route_maps => "35-route-maps.toml",
 }
