@@ -19,6 +19,10 @@
 //! 5. At a NIC: longest prefix first; at equal prefix user route > BGP > system;
 //!    BGP routes equal to or inside the VNet's or a peered VNet's range are not
 //!    injected; propagate gateway routes = No drops BGP routes.
+//! 6. Every NVA with an Established session to an instance receives from it the route
+//!    server's VNet ranges and the ranges of peered VNets that use the route server, each
+//!    with AS path `65515` and the instance's own address as next hop (spec 1.6), and
+//!    never the ranges of peered VNets that do not use it.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -274,6 +278,7 @@ pub fn disagreements(sim: &Sim, extra_destinations: &[Ipv4Addr]) -> Vec<String> 
             ));
         }
     }
+    out.extend(advertised_ranges_disagreements(sim));
     let mut destinations: Vec<Ipv4Addr> = extra_destinations.to_vec();
     for k in 0..sim.topology.speakers.len() {
         for rs in sim.speaker_instances(k) {
@@ -296,6 +301,83 @@ pub fn disagreements(sim: &Sim, extra_destinations: &[Ipv4Addr]) -> Vec<String> 
                     "{} -> {d}: simulator {got:?}, oracle {want:?}",
                     sim.topology.vms[vm].name
                 ));
+            }
+        }
+    }
+    out
+}
+
+/// Rule 6: what NVAs receive of the virtual network ranges.
+fn advertised_ranges_disagreements(sim: &Sim) -> Vec<String> {
+    let topo = &sim.topology;
+    let mut out = Vec::new();
+    for (k, spec) in topo.speakers.iter().enumerate() {
+        if spec.kind != SpeakerKind::Nva || !sim.speaker_live(k) {
+            continue;
+        }
+        for (v, i) in sim.speaker_instances(k) {
+            if sim.session_state(k, (v, i)).as_deref() != Some("Established") {
+                continue;
+            }
+            let Some(rs) = &topo.vnets[v].route_server else {
+                continue;
+            };
+            let instance_address = rs.instances[i];
+            let mut advertised: Vec<Ipv4Net> = topo.vnets[v].ranges.iter().filter_map(v4).collect();
+            let mut withheld: Vec<Ipv4Net> = Vec::new();
+            for p in &topo.peerings {
+                let (other, uses) = if p.b == v {
+                    (p.a, p.a_uses_remote_gateway)
+                } else if p.a == v {
+                    (p.b, p.b_uses_remote_gateway)
+                } else {
+                    continue;
+                };
+                let ranges = topo.vnets[other].ranges.iter().filter_map(v4);
+                if uses {
+                    advertised.extend(ranges);
+                } else {
+                    withheld.extend(ranges);
+                }
+            }
+            let received = sim.received(k, (v, i));
+            for r in &advertised {
+                let got = received.and_then(|t| t.get(&IpNet::V4(*r)));
+                let ok = got.is_some_and(|a| {
+                    let path: Vec<u32> = a
+                        .as_path
+                        .segments
+                        .iter()
+                        .flat_map(|s| s.asns.iter().copied())
+                        .collect();
+                    path == [route_server::AZURE_ASN] && a.next_hop == IpAddr::V4(instance_address)
+                });
+                if !ok {
+                    out.push(format!(
+                        "{} from {}/IN_{i}: VNet range {r} expected with path [65515] via {instance_address}, got {got:?}",
+                        spec.name, topo.vnets[v].name
+                    ));
+                }
+            }
+            for r in &withheld {
+                // A peered range an NVA itself announces may come back from another NVA;
+                // only the route server's own advertisement (path 65515 alone) is wrong.
+                let own = received
+                    .and_then(|t| t.get(&IpNet::V4(*r)))
+                    .is_some_and(|a| {
+                        a.as_path
+                            .segments
+                            .iter()
+                            .flat_map(|s| s.asns.iter())
+                            .count()
+                            == 1
+                    });
+                if own {
+                    out.push(format!(
+                        "{} from {}/IN_{i}: range {r} of a VNet not using the route server was advertised",
+                        spec.name, topo.vnets[v].name
+                    ));
+                }
             }
         }
     }
