@@ -1300,7 +1300,11 @@ impl Sim {
     }
 
     /// What speaker `k` received on its session to `rs`.
-    pub fn received(&self, k: usize, rs: (usize, usize)) -> Option<&BTreeMap<IpNet, RouteAttrs>> {
+    pub fn received(
+        &self,
+        k: usize,
+        rs: (usize, usize),
+    ) -> Option<&BTreeMap<IpNet, std::rc::Rc<RouteAttrs>>> {
         self.speakers[k]
             .links
             .iter()

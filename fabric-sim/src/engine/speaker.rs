@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
+use std::rc::Rc;
 use std::time::Duration;
 
 use bgp_fsm::{
@@ -49,8 +50,8 @@ pub(crate) struct SpeakerLink {
     pub(crate) conn: Option<u64>,
     /// What it announces on this session.
     pub(crate) announced: BTreeMap<IpNet, Announcement>,
-    /// What it received on this session.
-    pub(crate) received: BTreeMap<IpNet, RouteAttrs>,
+    /// What it received on this session; the prefixes of one UPDATE share its attributes.
+    pub(crate) received: BTreeMap<IpNet, Rc<RouteAttrs>>,
 }
 
 /// A speaker.
@@ -496,19 +497,26 @@ impl Speaker {
     }
 }
 
-fn apply_received(table: &mut BTreeMap<IpNet, RouteAttrs>, update: &Update) {
+fn apply_received(table: &mut BTreeMap<IpNet, Rc<RouteAttrs>>, update: &Update) {
     for (_, nlri) in update.routes_to_withdraw() {
         table.remove(&nlri.prefix);
     }
     let Some(next_hop) = update.next_hop() else {
         return;
     };
+    let mut shared: Option<Rc<RouteAttrs>> = None;
     for (family, nlri) in update.routes_to_announce() {
         if family == Family::IPV4_UNICAST {
-            table.insert(
-                nlri.prefix,
-                RouteAttrs::from_wire(&update.attributes, IpAddr::V4(next_hop), true),
-            );
+            let attrs = shared
+                .get_or_insert_with(|| {
+                    Rc::new(RouteAttrs::from_wire(
+                        &update.attributes,
+                        IpAddr::V4(next_hop),
+                        true,
+                    ))
+                })
+                .clone();
+            table.insert(nlri.prefix, attrs);
         }
     }
 }
