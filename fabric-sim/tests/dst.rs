@@ -1,6 +1,7 @@
 //! Deterministic simulation testing: seeded random topologies and fault timelines
 //! (crashes and restarts, keepalives stopped and resumed, connection resets, malformed
-//! messages, an instance down and back, announcements, withdrawals and prepends,
+//! messages, an NVA going over the route limit, a half-peered NVA getting its second
+//! session, an instance down and back, announcements, withdrawals and prepends,
 //! branch-to-branch and preference switches). After every quiet period, every NIC's
 //! routes must equal the oracle's (`fabric_sim::oracle`, written from the spec, never
 //! calling route-server code), every live speaker's sessions to instances that are up
@@ -26,6 +27,10 @@ use route_server::HubRoutingPreference;
 /// Longer than the hold time (180 s) plus the speakers' connect-retry back-off, so that
 /// every fault has played out.
 const QUIET: Duration = Duration::from_secs(900);
+
+/// The route server's per-peer limit in generated topologies (Azure's is 4,000; the
+/// counting rule is the same).
+const ROUTE_LIMIT: usize = 40;
 
 /// The hold time plus the links' latency and a margin.
 const HOLD_PLUS: Duration = Duration::from_secs(182);
@@ -97,7 +102,8 @@ fn generate(seed: u64) -> Scenario {
                 HubRoutingPreference::VpnGateway,
                 HubRoutingPreference::AsPath,
             ][rng.below(3)],
-            max_routes_per_peer: Some(route_server::AZURE_MAX_ROUTES_PER_PEER),
+            // A low limit keeps the over-the-limit fault cheap; the rule is Azure's.
+            max_routes_per_peer: Some(ROUTE_LIMIT as u32),
         }),
     }];
     let mut route_tables = Vec::new();
@@ -286,7 +292,31 @@ fn generate(seed: u64) -> Scenario {
     for _ in 0..phases {
         for _ in 0..1 + rng.below(3) {
             let k = rng.below(speaker_count);
-            let action = match rng.below(13) {
+            let action = match rng.below(14) {
+                13 if topology.speakers[k].kind == SpeakerKind::Nva => {
+                    // Over the route limit: ROUTE_LIMIT + 1 more /24s.
+                    let spec = &topology.speakers[k];
+                    Action::Announce {
+                        speaker: k,
+                        instance: None,
+                        routes: (0..=ROUTE_LIMIT as u32)
+                            .map(|j| Announcement {
+                                prefix: IpNet::V4(
+                                    Ipv4Net::new(
+                                        Ipv4Addr::from(
+                                            u32::from(Ipv4Addr::new(100, 64, 0, 0)) + j * 256,
+                                        ),
+                                        24,
+                                    )
+                                    .expect("valid"),
+                                ),
+                                as_path: vec![spec.asn],
+                                next_hop: spec.ip,
+                                communities: Vec::new(),
+                            })
+                            .collect(),
+                    }
+                }
                 12 if half_peered[k] => {
                     half_peered[k] = false;
                     let have = topology.speakers[k].peers[0].1;
@@ -487,7 +517,8 @@ fn check_seed(seed: u64) -> Vec<String> {
             }
             for rs in sim.speaker_instances(k) {
                 let state = sim.session_state(k, rs).unwrap_or_default();
-                if sim.instance_up(rs) && state != "Established" {
+                let over_limit = sim.announced(k, rs).is_some_and(|t| t.len() > ROUTE_LIMIT);
+                if sim.instance_up(rs) && state != "Established" && !over_limit {
                     problems.push(format!(
                         "at {t:?}: live {} is {state} toward IN_{}",
                         spec.name, rs.1
