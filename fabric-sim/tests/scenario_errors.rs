@@ -96,3 +96,60 @@ fn an_ipv6_subnet_is_refused_naming_the_field() {
     assert_eq!((e.line, e.field.as_str()), (5, "vnet[0].subnet[0].prefix"));
     assert!(e.message.contains("only IPv4"), "{e}");
 }
+
+/// Mutated scenario files (characters replaced, lines dropped or repeated) are either
+/// refused with an error or run; nothing panics. Seeded, so a failure replays.
+#[test]
+fn mutated_files_never_panic() {
+    let original = fabric_sim::DEFAULT_SCENARIO;
+    let lines: Vec<&str> = original.lines().collect();
+    let alphabet: Vec<char> = "[]{}=\",.:/0123456789abcxyz_ \n#'-\u{e9}".chars().collect();
+    let mut state: u64 = 0x5eed;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut ran = 0;
+    for _ in 0..1500 {
+        let text = match next() % 3 {
+            0 => {
+                let mut chars: Vec<char> = original.chars().collect();
+                for _ in 0..1 + next() % 3 {
+                    let at = (next() % chars.len() as u64) as usize;
+                    chars[at] = alphabet[(next() % alphabet.len() as u64) as usize];
+                }
+                chars.into_iter().collect::<String>()
+            }
+            1 => {
+                let drop = (next() % lines.len() as u64) as usize;
+                lines
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| *i != drop)
+                    .map(|(_, l)| *l)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            }
+            _ => {
+                let repeat = (next() % lines.len() as u64) as usize;
+                let mut out: Vec<&str> = lines.clone();
+                out.insert(repeat, lines[repeat]);
+                out.join("\n")
+            }
+        };
+        match parse("mutated.toml", &text) {
+            Err(e) => assert_eq!(e.file, "mutated.toml"),
+            Ok(mut s) => {
+                // Keep runs short: the point is that a file that parses also runs.
+                s.duration = s.duration.min(std::time::Duration::from_secs(30));
+                s.expectations.retain(|x| x.at <= s.duration);
+                s.timeline.retain(|a| a.at <= s.duration);
+                fabric_sim::run::run(&s, |_| {}).expect("a valid file runs");
+                ran += 1;
+            }
+        }
+    }
+    assert!(ran > 0, "some mutations still parse and run");
+}
