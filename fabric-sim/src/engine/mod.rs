@@ -230,17 +230,24 @@ impl Sim {
             }
         }
         for (k, spec) in scenario.topology.speakers.iter().enumerate() {
-            let addresses: Vec<Ipv4Addr> = spec
-                .peers
-                .iter()
-                .map(|(v, i)| {
-                    sim.topology.vnets[*v]
-                        .route_server
-                        .as_ref()
-                        .expect("validated")
-                        .instances[*i]
-                })
-                .collect();
+            // A topology built by hand (not through the scenario parser) may name an
+            // instance that does not exist: that session is left out, and said so.
+            let mut addresses: Vec<Option<Ipv4Addr>> = Vec::new();
+            for (v, i) in &spec.peers {
+                let address = sim
+                    .topology
+                    .vnets
+                    .get(*v)
+                    .and_then(|vnet| vnet.route_server.as_ref())
+                    .and_then(|rs| rs.instances.get(*i).copied());
+                if address.is_none() {
+                    sim.note(
+                        spec.name.clone(),
+                        format!("no route-server instance {i} in VNet #{v}: session left out"),
+                    );
+                }
+                addresses.push(address);
+            }
             match Speaker::new(
                 spec,
                 &addresses,

@@ -99,7 +99,8 @@ pub(crate) fn attributes(a: &Announcement) -> Vec<PathAttribute> {
 }
 
 impl Speaker {
-    /// A speaker as `spec` describes it (not started), with addresses of the instances.
+    /// A speaker as `spec` describes it (not started), with the addresses of the
+    /// instances it peers with (`None`: no such instance, the session is left out).
     ///
     /// # Errors
     ///
@@ -107,13 +108,16 @@ impl Speaker {
     /// speaker cannot run at all.
     pub(crate) fn new(
         spec: &SpeakerSpec,
-        rs_addresses: &[Ipv4Addr],
+        rs_addresses: &[Option<Ipv4Addr>],
         seed: u64,
         now: Instant,
     ) -> Result<Self, String> {
         let mut links = Vec::new();
         let mut config = Vec::new();
-        for (k, (&rs, &rs_address)) in spec.peers.iter().zip(rs_addresses).enumerate() {
+        for (k, (&rs, rs_address)) in spec.peers.iter().zip(rs_addresses).enumerate() {
+            let Some(rs_address) = *rs_address else {
+                continue;
+            };
             let c = session_config(spec, seed.wrapping_add(k as u64));
             let session = Session::new(c.clone(), now).map_err(|e| e.to_string())?;
             config.push(c);
@@ -190,8 +194,8 @@ impl Speaker {
         self.alive = true;
         self.muted = false;
         for (link, config) in self.links.iter_mut().zip(&self.config) {
-            link.session =
-                Session::new(config.clone(), now).expect("speaker configurations are built valid");
+            link.session = Session::new(config.clone(), now)
+                .expect("this configuration was accepted when the speaker was built");
             link.attempt = None;
             link.conn = None;
             link.received.clear();
