@@ -7,7 +7,9 @@ mod interop_support;
 
 use std::io::{Read as _, Write as _};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use interop_support::{addr, serve_config, wait_for, workdir, Serve, PORT};
 
@@ -21,12 +23,26 @@ fn connect_from(local: Ipv4Addr, slot: u8) -> TcpStream {
 
 /// `connect(2)` from a chosen local address (std's TcpStream cannot bind first).
 fn connect_bound(local: SocketAddr, remote: SocketAddr) -> TcpStream {
+    connect_with(local, remote, None)
+}
+
+/// As [`connect_bound`], with `SO_RCVBUF` set to `receive_buffer` before connecting (so
+/// the advertised window stays small when the test stops reading).
+fn connect_with(local: SocketAddr, remote: SocketAddr, receive_buffer: Option<u32>) -> TcpStream {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
     let stream = runtime.block_on(async {
-        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        let socket = if local.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()
+        } else {
+            tokio::net::TcpSocket::new_v6()
+        }
+        .expect("socket");
+        if let Some(size) = receive_buffer {
+            socket.set_recv_buffer_size(size).expect("SO_RCVBUF");
+        }
         socket.bind(local).expect("bind local address");
         socket
             .connect(remote)
@@ -44,20 +60,20 @@ fn connect_bound(local: SocketAddr, remote: SocketAddr) -> TcpStream {
 /// An OPEN (RFC 4271 section 4.2) from `asn` with hold time 9 s, BGP identifier `id`,
 /// and the capabilities multiprotocol IPv4 unicast (RFC 4760) and 4-octet AS (RFC 6793).
 fn open(asn: u16, id: Ipv4Addr) -> Vec<u8> {
-    let caps: [u8; 12] = [
-        1,
-        4,
-        0,
-        1,
-        0,
-        1, // multiprotocol: AFI 1, reserved, SAFI 1
-        65,
-        4,
-        0,
-        0,
-        (asn >> 8) as u8,
-        asn as u8, // 4-octet AS
-    ];
+    open_with_families(asn, id, &[(1, 1)])
+}
+
+/// As [`open`], with a multiprotocol capability (RFC 4760: code 1, length 4, AFI,
+/// reserved, SAFI) for each (AFI, SAFI) of `families`.
+fn open_with_families(asn: u16, id: Ipv4Addr, families: &[(u16, u8)]) -> Vec<u8> {
+    let mut caps = Vec::new();
+    for (afi, safi) in families {
+        caps.extend_from_slice(&[1, 4]);
+        caps.extend_from_slice(&afi.to_be_bytes());
+        caps.extend_from_slice(&[0, *safi]);
+    }
+    // 4-octet AS: code 65, length 4, the ASN in four octets.
+    caps.extend_from_slice(&[65, 4, 0, 0, (asn >> 8) as u8, asn as u8]);
     let mut body = vec![4]; // version
     body.extend_from_slice(&asn.to_be_bytes());
     body.extend_from_slice(&9u16.to_be_bytes());
@@ -291,4 +307,250 @@ fn sighup_applies_switches_and_refuses_a_broken_file_without_changing_anything()
     assert!(error.contains("serve.toml:2:"), "{error}");
     // Still serving: the session is up and the status answers.
     assert!(still_established(&serve, addr(slot, 12)));
+}
+
+/// An UPDATE (RFC 4271 section 4.3) announcing `prefixes` (all /24) from AS `asn` with
+/// next hop `next_hop`: ORIGIN IGP, a one-AS AS_SEQUENCE in 4 octets (RFC 6793, both
+/// sides offer it), and, when `large_communities` is not empty, a LARGE_COMMUNITY
+/// attribute (RFC 8092, type 32, optional transitive, extended length) carrying them.
+fn update(
+    prefixes: &[[u8; 3]],
+    asn: u32,
+    next_hop: Ipv4Addr,
+    large_communities: &[[u32; 3]],
+) -> Vec<u8> {
+    let mut attrs = vec![0x40, 1, 1, 0]; // ORIGIN: IGP
+    attrs.extend_from_slice(&[0x40, 2, 6, 2, 1]); // AS_PATH: AS_SEQUENCE of one
+    attrs.extend_from_slice(&asn.to_be_bytes());
+    attrs.extend_from_slice(&[0x40, 3, 4]); // NEXT_HOP
+    attrs.extend_from_slice(&next_hop.octets());
+    if !large_communities.is_empty() {
+        attrs.extend_from_slice(&[0xD0, 32]);
+        attrs.extend_from_slice(&((12 * large_communities.len()) as u16).to_be_bytes());
+        for community in large_communities {
+            for part in community {
+                attrs.extend_from_slice(&part.to_be_bytes());
+            }
+        }
+    }
+    let mut body = vec![0, 0]; // no withdrawn routes
+    body.extend_from_slice(&(attrs.len() as u16).to_be_bytes());
+    body.extend_from_slice(&attrs);
+    for prefix in prefixes {
+        body.push(24);
+        body.extend_from_slice(prefix);
+    }
+    message(2, &body)
+}
+
+/// Sends a KEEPALIVE on `stream` every second until `stop` is set (at most 120), so the
+/// route server's hold timer never fires: only its send side can notice a peer that
+/// does not read.
+fn keepalives(stream: Arc<Mutex<TcpStream>>, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        for _ in 0..120 {
+            if stop.load(Ordering::Relaxed) {
+                return;
+            }
+            let _ = stream.lock().expect("stream lock").write_all(&keepalive());
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    })
+}
+
+/// Reads and discards what arrives on `stream` until end of stream, an error, or
+/// `stop` (at most 120 s), so this peer is always a good reader.
+fn drain(mut stream: TcpStream, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let mut buf = vec![0; 64 * 1024];
+        while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+            match stream.read(&mut buf) {
+                Ok(0) => return,
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(_) => return,
+            }
+        }
+    })
+}
+
+fn peer_status(serve: &Serve, peer: Ipv4Addr) -> serde_json::Value {
+    let status = serve.get("/status");
+    status["instances"][0]["peers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| p["address"] == peer.to_string().as_str())
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// The peak resident set of process `pid` in KiB (Linux `VmHWM`).
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+#[test]
+fn a_peer_that_stops_reading_is_closed_by_the_send_hold_timer_and_the_others_stay_up() {
+    let slot = 75;
+    let dir = workdir("raw-send-hold");
+    let (stalled, sender) = (addr(slot, 11), addr(slot, 12));
+    // Peer 11 gets a send hold time of 2 s (RFC 9687's default would be 8 minutes); the
+    // route limit is lifted so the sender's churn is not cut short by it.
+    let peers = format!(
+        "[[instance.peer]]\naddress = \"{stalled}\"\nasn = 65001\nsend_hold_time = 2\n\n[[instance.peer]]\naddress = \"{sender}\"\nasn = 65002\n"
+    );
+    let config = serve_config(slot, &peers).replace(
+        "hold_time = 9\n",
+        "hold_time = 9\nmax_routes_per_peer = 0\n",
+    );
+    let serve = Serve::start(&dir, &config);
+    let stop = Arc::new(AtomicBool::new(false));
+
+    // The stalled peer: a 4 KiB receive buffer, the handshake, one route of its own,
+    // KEEPALIVEs every second from a thread, and from now on it reads nothing.
+    let mut stalled_stream = connect_with(
+        SocketAddr::from((stalled, 0)),
+        SocketAddr::from((addr(slot, 1), PORT)),
+        Some(4096),
+    );
+    stalled_stream
+        .write_all(&open(65001, stalled))
+        .expect("OPEN");
+    read_until(&mut stalled_stream, 1).expect("the route server's OPEN");
+    stalled_stream.write_all(&keepalive()).expect("KEEPALIVE");
+    read_until(&mut stalled_stream, 4).expect("the route server's KEEPALIVE");
+    stalled_stream
+        .write_all(&update(&[[10, 200, 0]], 65001, stalled, &[]))
+        .expect("UPDATE");
+    let stalled_writer = Arc::new(Mutex::new(stalled_stream.try_clone().expect("clone")));
+    let stalled_keepalives = keepalives(stalled_writer, stop.clone());
+
+    // The sender: a good reader, KEEPALIVEs from a thread, UPDATEs from this thread.
+    let sender_stream = establish(slot, 12, 65002);
+    let sender_reader = drain(sender_stream.try_clone().expect("clone"), stop.clone());
+    let sender_writer = Arc::new(Mutex::new(sender_stream));
+    let sender_keepalives = keepalives(sender_writer.clone(), stop.clone());
+
+    let wait = Duration::from_secs(10);
+    assert!(
+        serve
+            .wait_event(wait, |e| e["event"] == "program"
+                && e["prefix"] == "10.200.0.0/24")
+            .is_some(),
+        "the stalled peer's route was not programmed"
+    );
+
+    // Churn: 2,000 routes, each in its own UPDATE (30 large communities make each route's
+    // attributes distinct and about 400 bytes), re-announced with new attributes each
+    // round. Every round is about 800 KB toward the stalled peer; stop as soon as the
+    // route server reports that peer's socket blocked (at most 40 rounds, 60 s).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut blocked = None;
+    for round in 0..40u32 {
+        let mut batch = Vec::new();
+        for i in 0..2000u32 {
+            let prefix = [172, 16 + (i / 256) as u8, (i % 256) as u8];
+            let communities: Vec<[u32; 3]> = (0..30).map(|k| [65002, i, round * 100 + k]).collect();
+            batch.extend_from_slice(&update(&[prefix], 65002, sender, &communities));
+        }
+        sender_writer
+            .lock()
+            .expect("stream lock")
+            .write_all(&batch)
+            .expect("send UPDATEs");
+        blocked = wait_for(
+            Duration::from_millis(500),
+            Duration::from_millis(50),
+            || {
+                let p = peer_status(&serve, stalled);
+                (p["write_blocked"] == true).then_some(p)
+            },
+        );
+        if blocked.is_some() || Instant::now() > deadline {
+            break;
+        }
+    }
+    let blocked = blocked.expect("the stalled peer's socket never filled up");
+    let queued = blocked["write_queued_bytes"]
+        .as_u64()
+        .expect("queued bytes");
+    eprintln!("stalled peer blocked with {queued} bytes queued in serve");
+    assert!(queued <= fabric_sim::serve::MAX_WRITE_QUEUE as u64);
+
+    // RFC 9687: no progress for the send hold time closes the session with
+    // NOTIFICATION 8; the peer's routes are withdrawn; the other session stays up.
+    let down = serve
+        .wait_event(wait, |e| {
+            e["event"] == "peer_down" && e["peer"] == stalled.to_string().as_str()
+        })
+        .expect("the stalled peer was not closed");
+    let reason = down["reason"].as_str().unwrap_or_default();
+    assert!(reason.starts_with("send hold timer expired"), "{down}");
+    assert!(
+        serve
+            .events()
+            .iter()
+            .all(|e| e["event"] != "write_queue_full"),
+        "closed by the queue cap, not by the send hold timer"
+    );
+    assert!(
+        serve
+            .wait_event(wait, |e| e["event"] == "remove"
+                && e["prefix"] == "10.200.0.0/24")
+            .is_some(),
+        "the stalled peer's route was not withdrawn"
+    );
+    assert!(still_established(&serve, sender));
+    assert!(!serve.programmed().contains_key("10.200.0.0/24"));
+
+    // Reading now, the stalled peer finds what was queued, then the NOTIFICATION Send
+    // Hold Timer Expired (8/0) the route server attempted, then the end of the stream.
+    let mut last = None;
+    stalled_stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let started = Instant::now();
+    let mut count = 0;
+    let end = loop {
+        let mut header = [0u8; 19];
+        if let Err(e) = stalled_stream.read_exact(&mut header) {
+            break e;
+        }
+        let len = usize::from(u16::from_be_bytes([header[16], header[17]]));
+        let mut body = vec![0; len - 19];
+        if let Err(e) = stalled_stream.read_exact(&mut body) {
+            break e;
+        }
+        count += 1;
+        last = Some((header[18], body));
+    };
+    eprintln!(
+        "read {count} messages in {:?}, then {end:?}",
+        started.elapsed()
+    );
+    assert_eq!(end.kind(), std::io::ErrorKind::UnexpectedEof, "{end}");
+    let (kind, body) = last.expect("messages before the close");
+    assert_eq!((kind, &body[..2]), (3, &[8, 0][..]), "last message");
+
+    let peak = peak_rss_kib(serve.pid());
+    eprintln!("serve peak RSS: {peak:?} KiB");
+    // The queue cap (64 MiB) bounds what a stalled peer can hold; the whole process,
+    // with 2,000 routes, stays well under twice that.
+    assert!(peak.is_some_and(|kib| kib < 2 * 64 * 1024), "{peak:?}");
+
+    stop.store(true, Ordering::Relaxed);
+    for t in [stalled_keepalives, sender_keepalives, sender_reader] {
+        let _ = t.join();
+    }
 }

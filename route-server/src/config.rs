@@ -182,6 +182,12 @@ pub struct PeerConfig {
     /// session between, up to [`DEFAULT_MAX_IDLE_HOLD_TIME`] ([`DEFAULT_IDLE_HOLD_TIME`]
     /// by default). Like the connect retry time it only delays our own attempts.
     pub idle_hold_time: Duration,
+    /// SendHoldTime (RFC 9687): how long a write to this peer may make no progress (the
+    /// peer does not read) before the session is closed with NOTIFICATION 8 (Send Hold
+    /// Timer Expired) and its routes withdrawn. `None` (the default) is the RFC's
+    /// default, the larger of 8 minutes and twice the negotiated hold time; a set value
+    /// must be longer than zero.
+    pub send_hold_time: Option<Duration>,
 }
 
 impl PeerConfig {
@@ -199,6 +205,7 @@ impl PeerConfig {
             local_address: None,
             connect_retry_time: DEFAULT_CONNECT_RETRY_TIME,
             idle_hold_time: DEFAULT_IDLE_HOLD_TIME,
+            send_hold_time: None,
         }
     }
 
@@ -437,6 +444,15 @@ impl Config {
             return Err(ConfigError::PeerField {
                 peer: at,
                 field: "connect_retry_time",
+                reason: "must be longer than zero",
+            });
+        }
+        if peer.send_hold_time.is_some_and(|t| t.is_zero()) {
+            // A zero SendHoldTime would close every session whose socket is momentarily
+            // full; RFC 9687 has the timer run for minutes by default.
+            return Err(ConfigError::PeerField {
+                peer: at,
+                field: "send_hold_time",
                 reason: "must be longer than zero",
             });
         }

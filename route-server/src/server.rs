@@ -1064,6 +1064,7 @@ impl RouteServer {
         s.listen_only = peer.passive;
         s.connect_retry_time = peer.connect_retry_time;
         s.idle_hold_time = peer.idle_hold_time;
+        s.send_hold_time = peer.send_hold_time;
         s.max_idle_hold_time = crate::config::DEFAULT_MAX_IDLE_HOLD_TIME.max(peer.idle_hold_time);
         s.rng_seed = self.config.rng_seed ^ u64::from(id.0).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         // Azure supports 2-octet ASNs only; the capability (RFC 6793) is offered when the

@@ -885,6 +885,36 @@ fn progress_on_the_send_side_stops_the_send_hold_timer() {
     assert_eq!(net.remotes[nva].session.state(), State::Established);
 }
 
+#[test]
+fn a_configured_send_hold_time_replaces_the_rfc_9687_default() {
+    let mut peer = PeerConfig::nva(IpAddr::V4(NVA), NVA_ASN);
+    peer.send_hold_time = Some(Duration::from_secs(20));
+    let mut net = Net::new(config_with(peer));
+    let (_, answer) = net.dial_in(NVA, nva_session(NVA, NVA_ASN));
+    let connection = accepted_connection(&answer);
+    net.pump();
+    net.server
+        .handle_input(net.now, Input::TransmitBlocked { connection });
+    let blocked_at = net.now;
+    // One second short of the configured 20 s the session is still up...
+    net.now = blocked_at + Duration::from_secs(19);
+    net.server.handle_timeout(net.now);
+    let _ = net.server_outputs();
+    assert_eq!(net.state(), State::Established);
+    // ...and at 20 s (far below the 8-minute default) it is closed with NOTIFICATION 8.
+    net.now = blocked_at + Duration::from_secs(20);
+    net.server.handle_timeout(net.now);
+    let _ = net.server_outputs();
+    assert_ne!(net.state(), State::Established);
+    assert_eq!(
+        net.notifications_on(connection)
+            .iter()
+            .map(|n| n.code)
+            .collect::<Vec<_>>(),
+        vec![ErrorCode::SEND_HOLD_TIMER_EXPIRED]
+    );
+}
+
 // ----- 5. Bulk outputs -------------------------------------------------------------------
 
 #[test]
@@ -1261,6 +1291,13 @@ fn bad_peer_session_settings_are_refused_naming_the_field() {
     assert!(
         error.to_string().contains("field `connect_retry_time`"),
         "{error}"
+    );
+    let mut peer = PeerConfig::nva(IpAddr::V4(NVA), NVA_ASN);
+    peer.send_hold_time = Some(Duration::ZERO);
+    let error = RouteServer::new(config_with(peer), Instant::ZERO).expect_err("zero");
+    assert_eq!(
+        error.to_string(),
+        "peer 10.1.2.4: field `send_hold_time`: must be longer than zero"
     );
 }
 

@@ -31,6 +31,9 @@
 //! max_routes = 100                   # this peer's route limit
 //! connect_retry = 120                # seconds between our connection attempts (default 120)
 //! idle_hold = 5                      # seconds idle after a failure before dialling again
+//! send_hold_time = 480               # seconds (1 to 86400) a write to the peer may make no
+//!                                    # progress before the session is closed with
+//!                                    # NOTIFICATION 8 (RFC 9687); default max(480, 2 x hold)
 //! ```
 
 use std::fmt;
@@ -46,6 +49,10 @@ use toml::Spanned;
 
 /// The longest TCP-MD5 key Linux accepts (`TCP_MD5SIG_MAXKEYLEN`).
 pub const MD5_MAX_KEY_LEN: usize = 80;
+
+/// The longest `send_hold_time` accepted, in seconds (a day: far beyond RFC 9687's
+/// default of at most twice the largest hold time, 2 x 65535 s, and still a bound).
+pub const MAX_SEND_HOLD_TIME_SECS: u64 = 86_400;
 
 /// A whole `serve` configuration, checked.
 #[derive(Clone, Debug)]
@@ -163,6 +170,7 @@ struct RawPeer {
     max_routes: Option<Spanned<u32>>,
     connect_retry: Option<Spanned<u64>>,
     idle_hold: Option<Spanned<u64>>,
+    send_hold_time: Option<Spanned<u64>>,
 }
 
 /// Reads and checks the configuration file at `path`.
@@ -373,6 +381,17 @@ fn instance(
                 }
                 *slot = Duration::from_secs(*v.get_ref());
             }
+        }
+        if let Some(v) = &p.send_hold_time {
+            let secs = *v.get_ref();
+            if secs == 0 || secs > MAX_SEND_HOLD_TIME_SECS {
+                return Err(at.error(
+                    v.span(),
+                    Some(pf("send_hold_time")),
+                    format!("{secs} s: must be 1 to {MAX_SEND_HOLD_TIME_SECS} seconds"),
+                ));
+            }
+            peer.send_hold_time = Some(Duration::from_secs(secs));
         }
         let md5_password = match &p.md5_password {
             None => None,
@@ -709,6 +728,28 @@ passive = false
         assert_eq!(c.instances[0].peers.len(), 3);
         assert!(c.instances[0].peers[1].ttl_security);
         assert!(!c.instances[0].server.peers[2].passive);
+    }
+
+    #[test]
+    fn send_hold_time_is_read_per_peer_and_checked() {
+        let text = GOOD.replace("passive = false", "passive = false\nsend_hold_time = 30");
+        let c = parse_str(&text).expect("valid");
+        let peers = &c.instances[0].server.peers;
+        // Not set: None, which the session turns into RFC 9687's default.
+        assert_eq!(peers[0].send_hold_time, None);
+        assert_eq!(peers[1].send_hold_time, Some(Duration::from_secs(30)));
+        for bad in ["0", "86401"] {
+            let e = error_of(&GOOD.replace(
+                "passive = false",
+                &format!("passive = false\nsend_hold_time = {bad}"),
+            ));
+            assert_eq!(e.line, Some(20), "{e}");
+            assert_eq!(
+                e.field.as_deref(),
+                Some("instance[0].peer[1].send_hold_time")
+            );
+            assert!(e.message.contains("must be 1 to 86400 seconds"), "{e}");
+        }
     }
 
     #[test]

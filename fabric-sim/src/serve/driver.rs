@@ -32,6 +32,15 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long writers may flush their last messages (the shutdown NOTIFICATIONs) at exit.
 const FLUSH_AT_EXIT: Duration = Duration::from_secs(3);
 
+/// How long a closed connection's writer may go on writing what was queued before it
+/// (the NOTIFICATION last). A peer that does not read would otherwise keep the socket
+/// and its queue (up to [`MAX_WRITE_QUEUE`]) forever; after this the socket is dropped.
+const FLUSH_ON_CLOSE: Duration = Duration::from_secs(5);
+
+/// How long a closed connection waits, once its writer has sent our FIN, for the peer to
+/// close its side before the socket is dropped.
+const LINGER_AFTER_FIN: Duration = Duration::from_secs(2);
+
 /// The most bytes a writer hands to one `write` call.
 const WRITE_BATCH: usize = 256 * 1024;
 
@@ -710,11 +719,27 @@ impl Instance {
     /// is written (`flush`) or at once.
     fn close(&mut self, conn: ConnectionId, flush: bool) {
         if let Some(c) = self.conns.remove(&conn) {
-            c.reader_task.abort();
             drop(c.writer);
             if flush {
-                self.closing.push(c.writer_task);
+                // The reader goes on (what it reads is dropped: the connection is no
+                // longer known) until the peer closes after our FIN: closing a socket
+                // with unread bytes makes Linux send a RST, which discards what the peer
+                // has not read yet, the NOTIFICATION included.
+                let (writer, reader) = (c.writer_task, c.reader_task);
+                let (stop_writer, stop_reader) = (writer.abort_handle(), reader.abort_handle());
+                self.closing.push(tokio::spawn(async move {
+                    if tokio::time::timeout(FLUSH_ON_CLOSE, writer).await.is_err() {
+                        stop_writer.abort();
+                    }
+                    if tokio::time::timeout(LINGER_AFTER_FIN, reader)
+                        .await
+                        .is_err()
+                    {
+                        stop_reader.abort();
+                    }
+                }));
             } else {
+                c.reader_task.abort();
                 c.writer_task.abort();
             }
         }
@@ -1040,6 +1065,11 @@ fn describe_end(end: &SessionEnd) -> String {
         SessionEnd::NotificationSent(n) => format!("sent {n}"),
         SessionEnd::NotificationReceived(n) => format!("received {n}"),
         SessionEnd::ErrorNotSent(n) => format!("error {n} (not sent)"),
+        SessionEnd::SendHoldTimerExpired => {
+            "send hold timer expired (RFC 9687): the peer read nothing for the send hold \
+             time; NOTIFICATION 8 queued and the connection closed"
+                .to_owned()
+        }
         other => format!("{other:?}"),
     }
 }

@@ -32,11 +32,18 @@
 //! # Bounded memory per connection
 //!
 //! A reader holds one [`READ_CHUNK`] buffer and at most the instance channel's capacity
-//! of chunks in flight. A writer's queue is bounded by [`MAX_WRITE_QUEUE`]: a peer that
-//! stops reading has its session closed when the queue would grow past it (before that,
-//! its blocked socket is reported in the status output). A peer that sends garbage gets
-//! the NOTIFICATION the route server chooses and its connection is closed; the other
-//! connections never see it.
+//! of chunks in flight. A writer's queue is bounded by [`MAX_WRITE_QUEUE`]. A peer that
+//! stops reading is closed by the first of two limits: RFC 9687's send hold timer, which
+//! starts when its socket stops taking bytes and, after the peer's `send_hold_time`
+//! without progress (by default the larger of 8 minutes and twice the hold time), closes
+//! the session with NOTIFICATION 8 (Send Hold Timer Expired) and withdraws its routes;
+//! or the queue reaching [`MAX_WRITE_QUEUE`] (event `write_queue_full`). While blocked,
+//! its socket is reported in the status output (`write_blocked`, `write_queued_bytes`).
+//! A closed connection's writer gets a few seconds to write what was queued (the
+//! NOTIFICATION last) and the peer a moment to close its side after our FIN; then the
+//! socket and its queue are dropped whatever the peer does. A peer that sends garbage
+//! gets the NOTIFICATION the route server chooses and its connection is closed; the
+//! other connections never see it.
 //!
 //! # What it prints
 //!
