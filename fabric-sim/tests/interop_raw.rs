@@ -1,7 +1,8 @@
 //! `fabric-sim serve` against hand-written BGP speakers on loopback (no daemon needed):
 //! bad input gets the NOTIFICATION RFC 4271 section 6.1 prescribes and touches no other
-//! session. Messages are written byte by byte from RFC 4271 section 4, not with the
-//! project's encoder.
+//! session; a peer that stops reading is closed by the send hold timer (RFC 9687); a
+//! session over IPv6 loopback carries both families. Messages are written and read byte
+//! by byte from RFC 4271 section 4 and RFC 4760, not with the project's codec.
 
 mod interop_support;
 
@@ -553,4 +554,199 @@ fn a_peer_that_stops_reading_is_closed_by_the_send_hold_timer_and_the_others_sta
     for t in [stalled_keepalives, sender_keepalives, sender_reader] {
         let _ = t.join();
     }
+}
+
+/// The prefixes of an NLRI field (RFC 4271 section 4.3: length in bits, then the
+/// significant octets), written `address/length`; `v6` picks the address family.
+fn nlri_prefixes(mut field: &[u8], v6: bool) -> Vec<String> {
+    let mut out = Vec::new();
+    while let Some((&bits, rest)) = field.split_first() {
+        let octets = usize::from(bits).div_ceil(8);
+        let Some(significant) = rest.get(..octets) else {
+            break;
+        };
+        let address = if v6 {
+            let mut a = [0u8; 16];
+            a[..octets].copy_from_slice(significant);
+            std::net::Ipv6Addr::from(a).to_string()
+        } else {
+            let mut a = [0u8; 4];
+            a[..octets].copy_from_slice(significant);
+            Ipv4Addr::from(a).to_string()
+        };
+        out.push(format!("{address}/{bits}"));
+        field = &rest[octets..];
+    }
+    out
+}
+
+/// What an UPDATE body announces: (prefix, next hop) for the IPv4 NLRI (with the
+/// NEXT_HOP attribute) and for MP_REACH_NLRI (RFC 4760, type 14) of IPv6 unicast (with
+/// its first, global, next hop).
+fn announced(body: &[u8]) -> Vec<(String, String)> {
+    let withdrawn = usize::from(u16::from_be_bytes([body[0], body[1]]));
+    let at = 2 + withdrawn;
+    let attrs_len = usize::from(u16::from_be_bytes([body[at], body[at + 1]]));
+    let mut attrs = &body[at + 2..at + 2 + attrs_len];
+    let nlri = &body[at + 2 + attrs_len..];
+    let mut next_hop = String::new();
+    let mut out = Vec::new();
+    while attrs.len() >= 3 {
+        let (flags, kind) = (attrs[0], attrs[1]);
+        let (len, head) = if flags & 0x10 != 0 {
+            (usize::from(u16::from_be_bytes([attrs[2], attrs[3]])), 4)
+        } else {
+            (usize::from(attrs[2]), 3)
+        };
+        let value = &attrs[head..head + len];
+        match kind {
+            3 => next_hop = Ipv4Addr::new(value[0], value[1], value[2], value[3]).to_string(),
+            14 if value[..3] == [0, 2, 1] => {
+                let nh_len = usize::from(value[3]);
+                let mut nh = [0u8; 16];
+                nh.copy_from_slice(&value[4..20]);
+                let hop = std::net::Ipv6Addr::from(nh).to_string();
+                for prefix in nlri_prefixes(&value[4 + nh_len + 1..], true) {
+                    out.push((prefix, hop.clone()));
+                }
+            }
+            _ => {}
+        }
+        attrs = &attrs[head + len..];
+    }
+    for prefix in nlri_prefixes(nlri, false) {
+        out.push((prefix, next_hop.clone()));
+    }
+    out
+}
+
+/// An UPDATE announcing `prefix` (IPv6, `bits` long) from AS `asn` in MP_REACH_NLRI
+/// (RFC 4760) with next hop `next_hop`; no NEXT_HOP attribute, as RFC 4760 allows.
+fn update_v6(
+    prefix: std::net::Ipv6Addr,
+    bits: u8,
+    asn: u32,
+    next_hop: std::net::Ipv6Addr,
+) -> Vec<u8> {
+    let octets = usize::from(bits).div_ceil(8);
+    let mut reach = vec![0, 2, 1, 16]; // AFI 2, SAFI 1, next hop length 16
+    reach.extend_from_slice(&next_hop.octets());
+    reach.push(0); // reserved
+    reach.push(bits);
+    reach.extend_from_slice(&prefix.octets()[..octets]);
+    let mut attrs = vec![0x40, 1, 1, 0]; // ORIGIN: IGP
+    attrs.extend_from_slice(&[0x40, 2, 6, 2, 1]); // AS_PATH: AS_SEQUENCE of one
+    attrs.extend_from_slice(&asn.to_be_bytes());
+    attrs.extend_from_slice(&[0x80, 14, reach.len() as u8]); // MP_REACH_NLRI, optional
+    attrs.extend_from_slice(&reach);
+    let mut body = vec![0, 0];
+    body.extend_from_slice(&(attrs.len() as u16).to_be_bytes());
+    body.extend_from_slice(&attrs);
+    message(2, &body)
+}
+
+/// An UPDATE withdrawing `prefix` (IPv6, `bits` long) in MP_UNREACH_NLRI (RFC 4760,
+/// type 15); the only attribute.
+fn withdraw_v6(prefix: std::net::Ipv6Addr, bits: u8) -> Vec<u8> {
+    let octets = usize::from(bits).div_ceil(8);
+    let mut unreach = vec![0, 2, 1, bits];
+    unreach.extend_from_slice(&prefix.octets()[..octets]);
+    let mut attrs = vec![0x80, 15, unreach.len() as u8];
+    attrs.extend_from_slice(&unreach);
+    let mut body = vec![0, 0];
+    body.extend_from_slice(&(attrs.len() as u16).to_be_bytes());
+    body.extend_from_slice(&attrs);
+    message(2, &body)
+}
+
+#[test]
+fn a_session_over_ipv6_loopback_carries_ipv4_and_ipv6_routes() {
+    let slot = 76;
+    let dir = workdir("raw-ipv6");
+    let rs_port = PORT + 76;
+    let config = format!(
+        "status = \"{status}:{sport}\"\n\n[[instance]]\nlisten = \"[::1]:{rs_port}\"\nnext_hop = \"198.51.100.1\"\nhold_time = 9\nfour_octet_asn = true\nipv6_unicast = true\nnext_hop_ipv6 = \"2001:db8::1\"\nvnet_prefixes = [\"10.1.0.0/16\", \"2001:db8:10::/48\"]\n\n[[instance.peer]]\naddress = \"::1\"\nasn = 65001\n",
+        status = addr(slot, 1),
+        sport = PORT + 79,
+    );
+    let serve = Serve::start(&dir, &config);
+    let loopback6 = std::net::Ipv6Addr::LOCALHOST;
+    let mut stream = connect_with(
+        SocketAddr::from((loopback6, 0)),
+        SocketAddr::from((loopback6, rs_port)),
+        None,
+    );
+    assert_eq!(stream.local_addr().expect("local").ip(), loopback6);
+    let id = Ipv4Addr::new(192, 0, 2, 11);
+    stream
+        .write_all(&open_with_families(65001, id, &[(1, 1), (2, 1)]))
+        .expect("OPEN");
+    let their_open = read_until(&mut stream, 1).expect("the route server's OPEN");
+    // Its optional parameters offer multiprotocol IPv6 unicast: code 1, length 4, AFI 2,
+    // reserved, SAFI 1 (RFC 4760 section 8).
+    assert!(
+        their_open.windows(6).any(|w| w == [1, 4, 0, 2, 0, 1]),
+        "no IPv6 unicast capability in {their_open:?}"
+    );
+    stream.write_all(&keepalive()).expect("KEEPALIVE");
+    read_until(&mut stream, 4).expect("the route server's KEEPALIVE");
+
+    // The route server advertises both VNet ranges: the IPv4 one with its IPv4 next hop
+    // in NEXT_HOP, the IPv6 one in MP_REACH_NLRI with next_hop_ipv6.
+    let mut learned = std::collections::BTreeMap::new();
+    for _ in 0..100 {
+        if learned.len() >= 2 {
+            break;
+        }
+        let Some((kind, body)) = read_message(&mut stream) else {
+            break;
+        };
+        if kind == 2 {
+            learned.extend(announced(&body));
+        } else if kind == 4 {
+            stream.write_all(&keepalive()).expect("KEEPALIVE");
+        }
+    }
+    assert_eq!(
+        learned.get("10.1.0.0/16").map(String::as_str),
+        Some("198.51.100.1"),
+        "{learned:?}"
+    );
+    assert_eq!(
+        learned.get("2001:db8:10::/48").map(String::as_str),
+        Some("2001:db8::1"),
+        "{learned:?}"
+    );
+
+    // The NVA's routes of both families are programmed with its next hops.
+    let v6_prefix: std::net::Ipv6Addr = "2001:db8:100::".parse().expect("prefix");
+    let v6_hop: std::net::Ipv6Addr = "2001:db8:ffff::11".parse().expect("next hop");
+    stream
+        .write_all(&update(&[[172, 16, 0]], 65001, id, &[]))
+        .expect("UPDATE");
+    stream
+        .write_all(&update_v6(v6_prefix, 48, 65001, v6_hop))
+        .expect("UPDATE");
+    let wait = Duration::from_secs(10);
+    let programmed = wait_for(wait, Duration::from_millis(50), || {
+        let fabric = serve.programmed();
+        (fabric.contains_key("172.16.0.0/24") && fabric.contains_key("2001:db8:100::/48"))
+            .then_some(fabric)
+    })
+    .expect("both routes programmed");
+    assert_eq!(programmed["172.16.0.0/24"], ["192.0.2.11"]);
+    assert_eq!(programmed["2001:db8:100::/48"], ["2001:db8:ffff::11"]);
+    let peers = serve.get("/status")["instances"][0]["peers"].clone();
+    assert_eq!(peers[0]["address"], "::1");
+    assert_eq!(peers[0]["state"], "Established");
+
+    // An MP_UNREACH_NLRI withdrawal removes the IPv6 route only.
+    stream
+        .write_all(&withdraw_v6(v6_prefix, 48))
+        .expect("UPDATE");
+    assert!(serve
+        .wait_event(wait, |e| e["event"] == "remove"
+            && e["prefix"] == "2001:db8:100::/48")
+        .is_some());
+    assert!(serve.programmed().contains_key("172.16.0.0/24"));
 }

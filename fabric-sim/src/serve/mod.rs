@@ -74,7 +74,9 @@
 //! `fabric-sim serve` subcommand on loopback (capabilities, 1,000 routes with communities to a
 //! second NVA, ECMP, withdrawal, ROUTE-REFRESH with BoRR/EoRR, kill -9 and restart, route
 //! limit, VNet change, SIGTERM, TCP-MD5, GTSM); `tests/interop_raw.rs` sends it malformed
-//! input by hand. `tools/bench/e2e.sh` measures it side by side with the daemons as route
+//! input by hand, stalls a peer's reading until the send hold timer closes it, and runs
+//! a session over IPv6 loopback (`listen = "[::1]:port"`, a peer at `::1`) carrying
+//! IPv4 routes and, with `ipv6_unicast`, IPv6 routes in MP_REACH_NLRI / MP_UNREACH_NLRI. `tools/bench/e2e.sh` measures it side by side with the daemons as route
 //! servers.
 //!
 //! # Calling it
