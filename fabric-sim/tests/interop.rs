@@ -663,9 +663,9 @@ fn limit_scenario(slot: u8, dir: &std::path::Path, serve: &Serve, nva: &dyn Nva)
 
 #[test]
 fn bird_as_nva() {
-    if !require(&[BIRD, BIRDC]) {
+    let Some(_report) = require(&[BIRD, BIRDC]) else {
         return;
-    }
+    };
     let slot = 1;
     let dir = workdir("bird");
     let serve = Serve::start(&dir, &serve_config(slot, &scenario_peers(slot, true, "")));
@@ -678,9 +678,9 @@ fn bird_as_nva() {
 /// ROUTE-REFRESH is framed by BoRR and EoRR.
 #[test]
 fn bird_enhanced_refresh_answer_is_framed_by_borr_and_eorr() {
-    if !require(&[BIRD, BIRDC]) {
+    let Some(_report) = require(&[BIRD, BIRDC]) else {
         return;
-    }
+    };
     let slot = 5;
     let dir = workdir("bird-borr");
     let serve = Serve::start(&dir, &serve_config(slot, &scenario_peers(slot, true, "")));
@@ -707,9 +707,9 @@ fn bird_enhanced_refresh_answer_is_framed_by_borr_and_eorr() {
 
 #[test]
 fn bird_over_route_limit_gets_cease_max_prefixes() {
-    if !require(&[BIRD, BIRDC]) {
+    let Some(_report) = require(&[BIRD, BIRDC]) else {
         return;
-    }
+    };
     let slot = 2;
     let dir = workdir("bird-limit");
     let serve = Serve::start(
@@ -722,9 +722,9 @@ fn bird_over_route_limit_gets_cease_max_prefixes() {
 
 #[test]
 fn sigterm_sends_administrative_shutdown_with_its_message() {
-    if !require(&[BIRD, BIRDC]) {
+    let Some(_report) = require(&[BIRD, BIRDC]) else {
         return;
-    }
+    };
     let slot = 3;
     let dir = workdir("shutdown");
     let mut serve = Serve::start(&dir, &serve_config(slot, &scenario_peers(slot, true, "")));
@@ -752,9 +752,9 @@ fn sigterm_sends_administrative_shutdown_with_its_message() {
 
 #[test]
 fn connections_from_unconfigured_addresses_are_refused() {
-    if !require(&[BIRD, BIRDC]) {
+    let Some(_report) = require(&[BIRD, BIRDC]) else {
         return;
-    }
+    };
     let slot = 4;
     let dir = workdir("refuse");
     // Only .12 is configured; BIRD at .11 dials in and must be refused.
@@ -774,9 +774,9 @@ fn connections_from_unconfigured_addresses_are_refused() {
 
 #[test]
 fn frr_as_nva() {
-    if !require(&[FRR_BGPD, VTYSH, BIRD, BIRDC]) {
+    let Some(_report) = require(&[FRR_BGPD, VTYSH, BIRD, BIRDC]) else {
         return;
-    }
+    };
     let slot = 11;
     let dir = workdir("frr");
     let serve = Serve::start(&dir, &serve_config(slot, &scenario_peers(slot, true, "")));
@@ -787,9 +787,9 @@ fn frr_as_nva() {
 
 #[test]
 fn frr_over_route_limit_gets_cease_max_prefixes() {
-    if !require(&[FRR_BGPD, VTYSH]) {
+    let Some(_report) = require(&[FRR_BGPD, VTYSH]) else {
         return;
-    }
+    };
     let slot = 12;
     let dir = workdir("frr-limit");
     let serve = Serve::start(
@@ -802,9 +802,9 @@ fn frr_over_route_limit_gets_cease_max_prefixes() {
 
 #[test]
 fn gobgp_as_nva() {
-    if !require(&[GOBGPD, GOBGP, BIRD, BIRDC]) {
+    let Some(_report) = require(&[GOBGPD, GOBGP, BIRD, BIRDC]) else {
         return;
-    }
+    };
     let slot = 21;
     let dir = workdir("gobgp");
     let serve = Serve::start(&dir, &serve_config(slot, &scenario_peers(slot, true, "")));
@@ -820,9 +820,9 @@ fn gobgp_as_nva() {
 
 #[test]
 fn gobgp_over_route_limit_gets_cease_max_prefixes() {
-    if !require(&[GOBGPD, GOBGP]) {
+    let Some(_report) = require(&[GOBGPD, GOBGP]) else {
         return;
-    }
+    };
     let slot = 22;
     let dir = workdir("gobgp-limit");
     let serve = Serve::start(
@@ -840,9 +840,9 @@ fn gobgp_over_route_limit_gets_cease_max_prefixes() {
 
 #[test]
 fn openbgpd_as_nva_dialled_by_the_route_server() {
-    if !require(&[OPENBGPD, BGPCTL, BIRD, BIRDC]) {
+    let Some(_report) = require(&[OPENBGPD, BGPCTL, BIRD, BIRDC]) else {
         return;
-    }
+    };
     let slot = 31;
     let dir = workdir("openbgpd");
     let serve = Serve::start(
@@ -856,9 +856,9 @@ fn openbgpd_as_nva_dialled_by_the_route_server() {
 
 #[test]
 fn openbgpd_over_route_limit_gets_cease_max_prefixes() {
-    if !require(&[OPENBGPD, BGPCTL]) {
+    let Some(_report) = require(&[OPENBGPD, BGPCTL]) else {
         return;
-    }
+    };
     let slot = 32;
     let dir = workdir("openbgpd-limit");
     let extra = format!("{OPENBGPD_PEER}\nmax_routes = 500");
@@ -873,9 +873,9 @@ fn openbgpd_over_route_limit_gets_cease_max_prefixes() {
 #[test]
 fn exabgp_as_nva() {
     let exabgp = exabgp_bin();
-    if !require(&[&exabgp, BIRD, BIRDC]) {
+    let Some(_report) = require(&[&exabgp, BIRD, BIRDC]) else {
         return;
-    }
+    };
     let slot = 41;
     let dir = workdir("exabgp");
     let serve = Serve::start(&dir, &serve_config(slot, &scenario_peers(slot, true, "")));
@@ -892,9 +892,9 @@ fn exabgp_as_nva() {
 #[test]
 fn exabgp_over_route_limit_gets_cease_max_prefixes() {
     let exabgp = exabgp_bin();
-    if !require(&[&exabgp]) {
+    let Some(_report) = require(&[&exabgp]) else {
         return;
-    }
+    };
     let slot = 42;
     let dir = workdir("exabgp-limit");
     let serve = Serve::start(
@@ -913,7 +913,8 @@ fn exabgp_over_route_limit_gets_cease_max_prefixes() {
 // ----- TCP-MD5 (RFC 2385) and GTSM (RFC 5082), against BIRD ---------------------------
 
 /// A route server with one BIRD peer at .11 configured with `peer_extra`, BIRD with
-/// `bird_options` in its BGP protocol; whether the session comes up within `wait`.
+/// `bird_options` in its BGP protocol; whether the session comes up within `wait`. The
+/// caller has checked that BIRD is installed ([`require`]).
 fn session_with_bird(
     test: &str,
     slot: u8,
@@ -921,10 +922,6 @@ fn session_with_bird(
     bird_options: &str,
     wait: Duration,
 ) -> bool {
-    if !require(&[BIRD, BIRDC]) {
-        // Skipped (not under CI): nothing to check.
-        return true;
-    }
     let dir = workdir(test);
     let peers = format!(
         "[[instance.peer]]\naddress = \"{}\"\nasn = 65001\nport = {PORT}\nconnect_retry = 2\nidle_hold = 1\n{peer_extra}\n",
@@ -951,6 +948,9 @@ fn session_with_bird(
 
 #[test]
 fn md5_signed_session_with_bird_dialling_in() {
+    let Some(_report) = require(&[BIRD, BIRDC]) else {
+        return;
+    };
     assert!(session_with_bird(
         "md5-in",
         51,
@@ -962,6 +962,9 @@ fn md5_signed_session_with_bird_dialling_in() {
 
 #[test]
 fn md5_signed_session_dialled_by_the_route_server() {
+    let Some(_report) = require(&[BIRD, BIRDC]) else {
+        return;
+    };
     // BIRD only listens; the route server connects, signing from its first SYN.
     assert!(session_with_bird(
         "md5-out",
@@ -974,6 +977,9 @@ fn md5_signed_session_dialled_by_the_route_server() {
 
 #[test]
 fn md5_with_different_keys_never_comes_up() {
+    let Some(_report) = require(&[BIRD, BIRDC]) else {
+        return;
+    };
     // The kernel drops every segment whose signature does not verify (RFC 2385 section 2),
     // so neither side sees a single BGP message.
     assert!(!session_with_bird(
@@ -987,6 +993,9 @@ fn md5_with_different_keys_never_comes_up() {
 
 #[test]
 fn md5_required_by_bird_but_not_configured_never_comes_up() {
+    let Some(_report) = require(&[BIRD, BIRDC]) else {
+        return;
+    };
     assert!(!session_with_bird(
         "md5-missing",
         54,
@@ -998,6 +1007,9 @@ fn md5_required_by_bird_but_not_configured_never_comes_up() {
 
 #[test]
 fn gtsm_session_with_bird_using_ttl_security() {
+    let Some(_report) = require(&[BIRD, BIRDC]) else {
+        return;
+    };
     // BIRD with `ttl security on` and multihop 2 drops packets below TTL 254: the session
     // only comes up because the route server sends with TTL 255 (RFC 5082 section 3).
     assert!(session_with_bird(
@@ -1011,6 +1023,9 @@ fn gtsm_session_with_bird_using_ttl_security() {
 
 #[test]
 fn gtsm_session_dialled_by_the_route_server() {
+    let Some(_report) = require(&[BIRD, BIRDC]) else {
+        return;
+    };
     assert!(session_with_bird(
         "gtsm-out",
         56,
@@ -1022,6 +1037,9 @@ fn gtsm_session_dialled_by_the_route_server() {
 
 #[test]
 fn gtsm_drops_a_peer_sending_with_a_lower_ttl() {
+    let Some(_report) = require(&[BIRD, BIRDC]) else {
+        return;
+    };
     // Without ttl security BIRD sends with TTL 2 (multihop 2). Its only peer uses GTSM,
     // so the route server's listener itself requires TTL 255: BIRD's SYN is dropped.
     assert!(!session_with_bird(
@@ -1094,9 +1112,9 @@ fn vnet_change(
 
 #[test]
 fn vnet_change_sends_route_refresh_and_bird_resends_its_routes() {
-    if !require(&[BIRD, BIRDC]) {
+    let Some(_report) = require(&[BIRD, BIRDC]) else {
         return;
-    }
+    };
     let slot = 61;
     let dir = workdir("vnet-bird");
     let peers = scenario_peers(slot, true, "");
@@ -1120,9 +1138,9 @@ fn vnet_change_sends_route_refresh_and_bird_resends_its_routes() {
 #[test]
 fn vnet_change_resets_exabgp_which_cannot_refresh() {
     let exabgp = exabgp_bin();
-    if !require(&[&exabgp]) {
+    let Some(_report) = require(&[&exabgp]) else {
         return;
-    }
+    };
     let slot = 62;
     let dir = workdir("vnet-exabgp");
     let peers = scenario_peers(slot, true, "");
@@ -1142,9 +1160,9 @@ fn vnet_change_resets_exabgp_which_cannot_refresh() {
 fn azure_defaults_offer_no_four_octet_as_capability() {
     // Azure accepts 2-octet ASNs only: without the extension the OPEN carries no 4-octet
     // AS capability (RFC 6793), so BIRD runs the session with 2-octet AS_PATHs.
-    if !require(&[BIRD, BIRDC]) {
+    let Some(_report) = require(&[BIRD, BIRDC]) else {
         return;
-    }
+    };
     let slot = 6;
     let dir = workdir("azure-caps");
     let serve = Serve::start(&dir, &azure_config(slot, &scenario_peers(slot, true, "")));
@@ -1162,4 +1180,41 @@ fn azure_defaults_offer_no_four_octet_as_capability() {
         !caps.contains("4-octet AS numbers") && !caps.contains("AS4"),
         "{caps}"
     );
+}
+
+// ----- The suite itself: CI=true turns a missing daemon into a failure -----------------
+
+/// Runs this test binary's `test` alone in a child with the daemon search list set to an
+/// empty directory ([`DAEMON_PATH_VAR`]) and `CI` as given: (success, stdout + stderr).
+fn run_without_daemons(test: &str, ci: Option<&str>) -> (bool, String) {
+    let dir = workdir(&format!("no-daemons-{}", ci.unwrap_or("unset")));
+    let mut cmd = std::process::Command::new(std::env::current_exe().expect("test binary"));
+    cmd.args([test, "--exact", "--test-threads=1"])
+        .env(DAEMON_PATH_VAR, &*dir)
+        .env("PATH", &*dir);
+    match ci {
+        Some(value) => cmd.env("CI", value),
+        None => cmd.env_remove("CI"),
+    };
+    let out = cmd.output().expect("run the test binary");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[test]
+fn the_suite_fails_under_ci_when_a_daemon_is_missing_and_skips_otherwise() {
+    let (passed, text) = run_without_daemons("bird_as_nva", Some("true"));
+    assert!(!passed, "CI=true with BIRD missing passed:\n{text}");
+    assert!(
+        text.contains("interop: bird_as_nva: FAILED: CI=true and"),
+        "{text}"
+    );
+    assert!(text.contains("1 failed"), "{text}");
+    let (passed, text) = run_without_daemons("bird_as_nva", None);
+    assert!(passed, "without CI a missing BIRD must skip:\n{text}");
+    assert!(text.contains("interop: bird_as_nva: SKIPPED:"), "{text}");
 }

@@ -47,20 +47,123 @@ pub fn addr(slot: u8, host: u8) -> Ipv4Addr {
     Ipv4Addr::new(127, 21, slot, host)
 }
 
-/// Whether `binary` exists. Missing: under `CI=true` the test fails; elsewhere it says it
-/// skipped and the caller returns.
-pub fn require(binaries: &[&str]) -> bool {
-    let missing: Vec<&&str> = binaries.iter().filter(|b| !Path::new(b).exists()).collect();
-    if missing.is_empty() {
-        return true;
+/// The variable that, when set, replaces where the daemons are looked for: a PATH-style
+/// list of directories, searched for each daemon's file name (FRR's `bgpd` included).
+/// Unset, each daemon is taken from where its package installs it. Setting it to an
+/// empty directory is how the tests simulate daemons that are not installed.
+pub const DAEMON_PATH_VAR: &str = "FABRIC_SIM_DAEMON_PATH";
+
+/// Where `binary` (an absolute path, where the package installs it) is found: itself, or
+/// with `search` (a PATH-style list, see [`DAEMON_PATH_VAR`]) the first directory of the
+/// list holding a file of its name.
+pub fn locate(binary: &str, search: Option<&str>) -> Option<PathBuf> {
+    match search {
+        None => Path::new(binary).exists().then(|| PathBuf::from(binary)),
+        Some(dirs) => {
+            let name = Path::new(binary).file_name()?;
+            std::env::split_paths(dirs)
+                .map(|dir| dir.join(name))
+                .find(|candidate| candidate.is_file())
+        }
     }
+}
+
+/// What [`require`] decided, before anything is printed.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum Availability {
+    /// Every binary is there: the test runs.
+    Run,
+    /// Some are missing outside CI: the test says so and returns.
+    Skip(String),
+    /// Some are missing under `CI=true`: the test fails with this message.
+    Fail(String),
+}
+
+/// Decides whether a test needing `binaries` runs, skips or fails, given the daemon search
+/// list (`search`, see [`locate`]) and whether `CI=true`.
+pub fn availability(binaries: &[&str], search: Option<&str>, ci: bool) -> Availability {
+    let missing: Vec<&str> = binaries
+        .iter()
+        .copied()
+        .filter(|b| locate(b, search).is_none())
+        .collect();
+    if missing.is_empty() {
+        Availability::Run
+    } else if ci {
+        Availability::Fail(format!(
+            "CI=true and {missing:?} missing: install bird2 frr gobgpd openbgpd and exabgp (see .ci/run)"
+        ))
+    } else {
+        Availability::Skip(format!(
+            "{missing:?} not installed (set CI=true to make this a failure)"
+        ))
+    }
+}
+
+/// The running test's name (libtest names each test's thread after it).
+fn test_name() -> String {
+    std::thread::current()
+        .name()
+        .unwrap_or("interop test")
+        .to_owned()
+}
+
+/// Writes `line` to the process's stderr directly: libtest captures `eprintln!` of
+/// passing tests, and these lines are meant for the CI log.
+fn log_line(line: &str) {
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+/// Whether the daemons `binaries` are there. Missing: under `CI=true` the test fails;
+/// elsewhere it prints that it skipped and the caller returns (`None`). Present: the
+/// returned guard prints, when the test ends, its result, its wall time and the daemons
+/// it ran, straight to stderr, so CI logs show what ran even when everything passes.
+pub fn require(binaries: &[&str]) -> Option<Reported> {
+    let search = std::env::var(DAEMON_PATH_VAR).ok();
     let ci = std::env::var("CI").is_ok_and(|v| v == "true");
-    assert!(
-        !ci,
-        "CI=true and {missing:?} missing: install bird2 frr gobgpd openbgpd and exabgp (see .ci/run)"
-    );
-    eprintln!("skipped: {missing:?} not installed (set CI=true to make this a failure)");
-    false
+    let name = test_name();
+    match availability(binaries, search.as_deref(), ci) {
+        Availability::Run => Some(Reported {
+            name,
+            daemons: binaries
+                .iter()
+                .filter_map(|b| locate(b, search.as_deref()))
+                .map(|p| p.display().to_string())
+                .collect(),
+            started: Instant::now(),
+        }),
+        Availability::Skip(why) => {
+            log_line(&format!("interop: {name}: SKIPPED: {why}"));
+            None
+        }
+        Availability::Fail(why) => {
+            log_line(&format!("interop: {name}: FAILED: {why}"));
+            panic!("{why}");
+        }
+    }
+}
+
+/// One running interop test; prints its result line when dropped (see [`require`]).
+pub struct Reported {
+    name: String,
+    daemons: Vec<String>,
+    started: Instant,
+}
+
+impl Drop for Reported {
+    fn drop(&mut self) {
+        let result = if std::thread::panicking() {
+            "FAILED"
+        } else {
+            "ok"
+        };
+        log_line(&format!(
+            "interop: {}: {result} in {:.2} s with {}",
+            self.name,
+            self.started.elapsed().as_secs_f64(),
+            self.daemons.join(" ")
+        ));
+    }
 }
 
 /// The ExaBGP executable (pip installs it on PATH or under pyenv).
@@ -1289,4 +1392,47 @@ fn spawn_exabgp(dir: &Path, conf: &Path) -> Proc {
         .arg("server")
         .arg(conf);
     Proc::spawn("exabgp", cmd, &dir.join("exabgp.out"))
+}
+
+// ------------------------------------------------------------------------------------
+// The support code's own checks
+// ------------------------------------------------------------------------------------
+
+#[test]
+fn a_missing_daemon_fails_under_ci_skips_elsewhere_and_is_found_by_file_name() {
+    // An empty directory as the whole search list: as if nothing were installed.
+    let dir = workdir("daemon-path");
+    let search = dir.to_str().expect("UTF-8 temp path").to_owned();
+    let expected_missing = format!("{:?}", [BIRD, BIRDC]);
+    match availability(&[BIRD, BIRDC], Some(&search), true) {
+        Availability::Fail(why) => {
+            assert!(why.starts_with("CI=true and"), "{why}");
+            assert!(why.contains(&expected_missing), "{why}");
+        }
+        other => panic!("under CI=true: {other:?}"),
+    }
+    match availability(&[BIRD, BIRDC], Some(&search), false) {
+        Availability::Skip(why) => assert!(why.contains(&expected_missing), "{why}"),
+        other => panic!("outside CI: {other:?}"),
+    }
+    // A file of the daemon's name in a later directory of the list is found there.
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).expect("mkdir");
+    std::fs::write(bin.join("bird"), "").expect("write");
+    let two = std::env::join_paths([dir.to_path_buf(), bin.clone()]).expect("join");
+    let two = two.to_str().expect("UTF-8");
+    assert_eq!(locate(BIRD, Some(two)), Some(bin.join("bird")));
+    // FRR's daemon is looked for by its file name too.
+    std::fs::write(bin.join("bgpd"), "").expect("write");
+    assert_eq!(
+        availability(&[BIRD, FRR_BGPD], Some(two), true),
+        Availability::Run
+    );
+    assert_eq!(
+        availability(&[BIRD, BIRDC], Some(two), true),
+        Availability::Fail(format!(
+            "CI=true and {:?} missing: install bird2 frr gobgpd openbgpd and exabgp (see .ci/run)",
+            [BIRDC]
+        ))
+    );
 }
