@@ -47,17 +47,91 @@
 //!
 //! # What it prints
 //!
-//! One line per event, `NAME text` or, with `--json`, one object with `"instance"` and
-//! `"event"`: `listening`, `status_listening`, `peer_up` (peer, asn), `peer_down` (peer,
-//! asn, reason with the NOTIFICATION), `session_ended` (a session that ended before
-//! Established), `connection_closed`, `connect_failed`, `refused` (from, reason),
-//! `program` (prefix, next_hops), `remove` (prefix), `routes_rejected` (peer, count,
-//! reason, examples), `route_limit_exceeded` (peer, counted, limit),
-//! `route_refresh_received` (peer, family, subtype), `route_refresh_sent`,
-//! `session_reset`, `routes_kept_stale`, `write_queue_full`, `vnet_changed`,
-//! `branch_to_branch_changed`, `hub_routing_preference_changed`, `reload_failed`,
-//! `reload_ignored`, `warning`, `stopped`. `--quiet` leaves out
-//! `program` and `remove`.
+//! One line per event on stdout. As text: `INSTANCE text`. With `--json`: one JSON object
+//! per line, always with `"instance"` (the instance's name; `"status"` for the status
+//! endpoint's own line) and `"event"`, plus the fields below (addresses and prefixes are
+//! strings, counts numbers). `--quiet` leaves out `program` and `remove`.
+//!
+//! | `event` | further fields | when |
+//! |---|---|---|
+//! | `listening` | `address` | an instance's listener is open |
+//! | `status_listening` | `address` | the status endpoint is open |
+//! | `peer_up` | `peer`, `asn` | a session reached Established |
+//! | `peer_down` | `peer`, `asn`, `reason` | an Established session ended (`reason` names the NOTIFICATION sent or received, or the cause, e.g. `send hold timer expired ...`) |
+//! | `session_ended` | `peer`, `state`, `reason` | a session ended before Established |
+//! | `connection_closed` | `peer`, `why` | the peer closed its socket, or it failed |
+//! | `connect_failed` | `peer`, `error` | an outbound connection attempt failed |
+//! | `connection_error` | `peer`, `error` | an accepted socket could not be set up |
+//! | `refused` | `from`, `reason` | a connection from an address that is no usable peer |
+//! | `program` | `prefix`, `next_hops` (array) | the fabric's route for `prefix` is set |
+//! | `remove` | `prefix` | the fabric's route for `prefix` is removed |
+//! | `routes_rejected` | `peer`, `count`, `reason`, `examples` (array of prefixes) | routes refused by policy |
+//! | `route_limit_exceeded` | `peer`, `counted`, `limit` | the peer went over its route limit (Cease 6/1 sent) |
+//! | `route_refresh_received` | `peer`, `family`, `subtype` | the peer asked for our routes again |
+//! | `route_refresh_sent` | `peer` | we asked the peer for its routes (after a VNet change) |
+//! | `session_reset` | `peer` | a peer that cannot refresh was reset instead |
+//! | `routes_kept_stale` | `peer`, `routes` | graceful restart helper kept a restarting peer's routes |
+//! | `write_queue_full` | `peer` | over [`MAX_WRITE_QUEUE`] bytes queued: connection closed |
+//! | `vnet_changed` | `vnet_prefixes` | SIGHUP changed the VNet ranges |
+//! | `branch_to_branch_changed` | `on` | SIGHUP changed allowBranchToBranchTraffic |
+//! | `hub_routing_preference_changed` | `preference` | SIGHUP changed the hub routing preference |
+//! | `reload_failed` | `error` (file, line, field) | SIGHUP found a bad file; nothing changed |
+//! | `reload_ignored` | `what` | SIGHUP changed something that needs a restart |
+//! | `warning` | `text` | a warning from the route server |
+//! | `other` | `debug` | a route-server event this list does not name yet |
+//! | `stopped` | `message` | SIGINT/SIGTERM handled; the RFC 9003 text sent |
+//!
+//! A session with one NVA, as printed (`--json`):
+//!
+//! ```text
+//! {"address":"127.21.99.1:17979","event":"status_listening","instance":"status"}
+//! {"address":"127.21.99.1:17900","event":"listening","instance":"rs1"}
+//! {"asn":65001,"event":"peer_up","instance":"rs1","peer":"127.21.99.11"}
+//! {"event":"program","instance":"rs1","next_hops":["192.0.2.11"],"prefix":"172.16.0.0/24"}
+//! {"event":"connection_closed","instance":"rs1","peer":"127.21.99.11","why":"closed by peer"}
+//! {"asn":65001,"event":"peer_down","instance":"rs1","peer":"127.21.99.11","reason":"TcpConnectionFails"}
+//! {"event":"remove","instance":"rs1","prefix":"172.16.0.0/24"}
+//! {"event":"stopped","instance":"rs1","message":"fabric-sim serve: route server shutting down"}
+//! ```
+//!
+//! # The status endpoint
+//!
+//! With `status = "ADDR:PORT"` in the file, an HTTP/1.0 endpoint answers GET with JSON
+//! (one request per connection):
+//!
+//! * `GET /status`: every instance with its peers: `state` (the RFC 4271 state), `uptime_secs`
+//!   (`null` when not Established), Azure's metrics `BgpPeerStatus` (1 up, 0 down),
+//!   `CountOfRoutesLearnedFromPeer` and `CountOfRoutesAdvertisedToPeer`, and the socket's
+//!   `write_blocked` and `write_queued_bytes` (`null` without a connection).
+//! * `GET /learned-routes?peer=ADDR[&instance=NAME]`, `GET /advertised-routes?...`: the
+//!   rows of `az network routeserver peering list-learned-routes` / `list-advertised-routes`.
+//! * `GET /fabric[?instance=NAME]`: what the instance programs, prefix to next hops.
+//!
+//! `instance` defaults to the first one. Answers captured from a running `serve` (one
+//! NVA, 127.21.99.11 in AS 65001, announcing 172.16.0.0/24; a second peer configured
+//! but not connected):
+//!
+//! ```text
+//! $ curl -s http://127.21.99.1:17979/status
+//! {"instances":[{"fabric_routes":1,"listen":"127.21.99.1:17900","local_asn":65515,
+//!   "name":"rs1","next_hop":"198.51.100.1","peers":[
+//!   {"BgpPeerStatus":1,"CountOfRoutesAdvertisedToPeer":1,"CountOfRoutesLearnedFromPeer":1,
+//!    "address":"127.21.99.11","asn":65001,"state":"Established","uptime_secs":2.451736665,
+//!    "write_blocked":false,"write_queued_bytes":0},
+//!   {"BgpPeerStatus":0,"CountOfRoutesAdvertisedToPeer":0,"CountOfRoutesLearnedFromPeer":0,
+//!    "address":"127.21.99.12","asn":65002,"state":"Active","uptime_secs":null,
+//!    "write_blocked":false,"write_queued_bytes":null}]}]}
+//! $ curl -s 'http://127.21.99.1:17979/learned-routes?peer=127.21.99.11'
+//! {"value":[{"asPath":"65001","localAddress":"198.51.100.1","network":"172.16.0.0/24",
+//!   "nextHop":"192.0.2.11","origin":"EBgp","sourcePeer":"127.21.99.11","weight":32768}]}
+//! $ curl -s 'http://127.21.99.1:17979/advertised-routes?peer=127.21.99.11'
+//! {"value":[{"asPath":"65515","localAddress":"198.51.100.1","network":"10.1.0.0/16",
+//!   "nextHop":"198.51.100.1","origin":"Igp","sourcePeer":"127.21.99.11","weight":0}]}
+//! $ curl -s http://127.21.99.1:17979/fabric
+//! {"routes":[{"next_hops":["192.0.2.11"],"prefix":"172.16.0.0/24"}]}
+//! ```
+//!
+//! (Line breaks added; each answer is one line.)
 //!
 //! # Linux socket options
 //!
@@ -195,4 +269,25 @@ pub fn run(args: ServeArgs) -> Result<(), ServeError> {
         quiet: args.quiet,
     };
     runtime.block_on(driver::serve(&args.config, config, output))
+}
+
+#[cfg(test)]
+mod tests {
+    /// Compares the code with its own documentation: every `"event"` the driver prints
+    /// has a row in the module's table.
+    #[test]
+    fn every_printed_event_is_in_the_documented_table() {
+        let driver = include_str!("driver.rs");
+        let docs = include_str!("mod.rs");
+        let mut seen = 0;
+        for piece in driver.split("\"event\": \"").skip(1) {
+            let name = &piece[..piece.find('"').expect("closing quote")];
+            assert!(
+                docs.contains(&format!("//! | `{name}` |")),
+                "{name} undocumented"
+            );
+            seen += 1;
+        }
+        assert!(seen >= 25, "only {seen} events found in driver.rs");
+    }
 }
