@@ -1062,15 +1062,29 @@ fn describe_end(end: &SessionEnd) -> String {
             notification: Some(n),
             ..
         } => format!("stopped, sent {n}"),
+        SessionEnd::Stopped {
+            notification: None, ..
+        } => "stopped (no connection to send a NOTIFICATION on)".to_owned(),
         SessionEnd::NotificationSent(n) => format!("sent {n}"),
         SessionEnd::NotificationReceived(n) => format!("received {n}"),
         SessionEnd::ErrorNotSent(n) => format!("error {n} (not sent)"),
+        SessionEnd::HoldTimerExpired => {
+            "hold timer expired: nothing received for the hold time; sent 4/0".to_owned()
+        }
         SessionEnd::SendHoldTimerExpired => {
             "send hold timer expired (RFC 9687): the peer read nothing for the send hold \
              time; NOTIFICATION 8 queued and the connection closed"
                 .to_owned()
         }
-        other => format!("{other:?}"),
+        SessionEnd::TcpConnectionFails => "TCP connection closed by the peer, or failed".to_owned(),
+        SessionEnd::CollisionResolution => {
+            "connection collision (RFC 4271 6.8): this connection lost; sent 6/7".to_owned()
+        }
+        SessionEnd::UnexpectedEvent => {
+            "unexpected event in Connect or Active (such as a KEEPALIVE before any OPEN): \
+             connection dropped"
+                .to_owned()
+        }
     }
 }
 

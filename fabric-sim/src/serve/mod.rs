@@ -81,7 +81,8 @@
 //! | `other` | `debug` | a route-server event this list does not name yet |
 //! | `stopped` | `message` | SIGINT/SIGTERM handled; the RFC 9003 text sent |
 //!
-//! A session with one NVA, as printed (`--json`):
+//! A session with one NVA (a second peer configured, never connected), as printed
+//! (`--json`), up to SIGTERM:
 //!
 //! ```text
 //! {"address":"127.21.99.1:17979","event":"status_listening","instance":"status"}
@@ -89,8 +90,9 @@
 //! {"asn":65001,"event":"peer_up","instance":"rs1","peer":"127.21.99.11"}
 //! {"event":"program","instance":"rs1","next_hops":["192.0.2.11"],"prefix":"172.16.0.0/24"}
 //! {"event":"connection_closed","instance":"rs1","peer":"127.21.99.11","why":"closed by peer"}
-//! {"asn":65001,"event":"peer_down","instance":"rs1","peer":"127.21.99.11","reason":"TcpConnectionFails"}
+//! {"asn":65001,"event":"peer_down","instance":"rs1","peer":"127.21.99.11","reason":"TCP connection closed by the peer, or failed"}
 //! {"event":"remove","instance":"rs1","prefix":"172.16.0.0/24"}
+//! {"event":"session_ended","instance":"rs1","peer":"127.21.99.12","reason":"stopped (no connection to send a NOTIFICATION on)","state":"Active"}
 //! {"event":"stopped","instance":"rs1","message":"fabric-sim serve: route server shutting down"}
 //! ```
 //!
