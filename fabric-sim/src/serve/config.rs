@@ -727,6 +727,10 @@ passive = false
         assert_eq!(c.instances.len(), 2);
         assert_eq!(c.instances[0].peers.len(), 3);
         assert!(c.instances[0].peers[1].ttl_security);
+        assert_eq!(
+            c.instances[0].server.peers[1].send_hold_time,
+            Some(Duration::from_secs(120))
+        );
         assert!(!c.instances[0].server.peers[2].passive);
     }
 
