@@ -401,10 +401,31 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
-#[test]
-fn a_peer_that_stops_reading_is_closed_by_the_send_hold_timer_and_the_others_stay_up() {
-    let slot = 75;
-    let dir = workdir("raw-send-hold");
+/// A route server with two peers, in test slot `slot`: `stalled` (.11, send hold time
+/// 2 s) completed the handshake, announced 10.200.0.0/24, keeps sending KEEPALIVEs from
+/// a thread and reads nothing (4 KiB receive buffer); `sender` (.12) reads everything and
+/// has churned routes toward it until the route server reported its socket blocked.
+struct Stall {
+    serve: Serve,
+    stalled: Ipv4Addr,
+    sender: Ipv4Addr,
+    stalled_stream: TcpStream,
+    /// The stalled peer's status row when its socket was first reported blocked.
+    blocked: serde_json::Value,
+    stop: Arc<AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Stall {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+fn stall_a_peer(slot: u8, dir: &std::path::Path) -> Stall {
     let (stalled, sender) = (addr(slot, 11), addr(slot, 12));
     // Peer 11 gets a send hold time of 2 s (RFC 9687's default would be 8 minutes); the
     // route limit is lifted so the sender's churn is not cut short by it.
@@ -415,7 +436,7 @@ fn a_peer_that_stops_reading_is_closed_by_the_send_hold_timer_and_the_others_sta
         "hold_time = 9\n",
         "hold_time = 9\nmax_routes_per_peer = 0\n",
     );
-    let serve = Serve::start(&dir, &config);
+    let serve = Serve::start(dir, &config);
     let stop = Arc::new(AtomicBool::new(false));
 
     // The stalled peer: a 4 KiB receive buffer, the handshake, one route of its own,
@@ -483,6 +504,26 @@ fn a_peer_that_stops_reading_is_closed_by_the_send_hold_timer_and_the_others_sta
         }
     }
     let blocked = blocked.expect("the stalled peer's socket never filled up");
+    Stall {
+        serve,
+        stalled,
+        sender,
+        stalled_stream,
+        blocked,
+        stop,
+        threads: vec![stalled_keepalives, sender_keepalives, sender_reader],
+    }
+}
+
+#[test]
+fn a_peer_that_stops_reading_is_closed_by_the_send_hold_timer_and_the_others_stay_up() {
+    let slot = 75;
+    let dir = workdir("raw-send-hold");
+    let mut stall = stall_a_peer(slot, &dir);
+    let (serve, stalled, sender, blocked) =
+        (&stall.serve, stall.stalled, stall.sender, &stall.blocked);
+    let stalled_stream = &mut stall.stalled_stream;
+    let wait = Duration::from_secs(10);
     let queued = blocked["write_queued_bytes"]
         .as_u64()
         .expect("queued bytes");
@@ -512,7 +553,7 @@ fn a_peer_that_stops_reading_is_closed_by_the_send_hold_timer_and_the_others_sta
             .is_some(),
         "the stalled peer's route was not withdrawn"
     );
-    assert!(still_established(&serve, sender));
+    assert!(still_established(serve, sender));
     assert!(!serve.programmed().contains_key("10.200.0.0/24"));
 
     // Reading now, the stalled peer finds what was queued, then the NOTIFICATION Send
@@ -549,11 +590,49 @@ fn a_peer_that_stops_reading_is_closed_by_the_send_hold_timer_and_the_others_sta
     // The queue cap (64 MiB) bounds what a stalled peer can hold; the whole process,
     // with 2,000 routes, stays well under twice that.
     assert!(peak.is_some_and(|kib| kib < 2 * 64 * 1024), "{peak:?}");
+}
 
-    stop.store(true, Ordering::Relaxed);
-    for t in [stalled_keepalives, sender_keepalives, sender_reader] {
-        let _ = t.join();
-    }
+/// The sockets process `pid` holds open (Linux: `/proc/PID/fd` links to `socket:[...]`).
+fn open_sockets(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|dir| {
+            dir.filter_map(Result::ok)
+                .filter(|e| {
+                    std::fs::read_link(e.path())
+                        .is_ok_and(|l| l.to_string_lossy().starts_with("socket:"))
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_closed_peer_that_never_reads_again_has_its_socket_and_queue_dropped() {
+    let slot = 77;
+    let dir = workdir("raw-send-hold-gone");
+    let stall = stall_a_peer(slot, &dir);
+    let serve = &stall.serve;
+    let stalled = stall.stalled.to_string();
+    assert!(
+        serve
+            .wait_event(Duration::from_secs(10), |e| e["event"] == "peer_down"
+                && e["peer"] == stalled.as_str())
+            .is_some(),
+        "the stalled peer was not closed"
+    );
+    // Closed, but its writer still holds the socket and the queue, trying to flush them
+    // (the NOTIFICATION last). The peer never reads again: after the flush window (5 s)
+    // and the wait for its FIN (2 s) the route server must have let go of both.
+    let held = open_sockets(serve.pid());
+    assert!(held > 0);
+    let released = wait_for(Duration::from_secs(15), Duration::from_millis(200), || {
+        (open_sockets(serve.pid()) < held).then_some(())
+    });
+    assert!(
+        released.is_some(),
+        "serve still holds {held} sockets, the stalled peer's among them"
+    );
+    assert!(still_established(serve, stall.sender));
 }
 
 /// The prefixes of an NLRI field (RFC 4271 section 4.3: length in bits, then the
