@@ -25,8 +25,10 @@ use crate::types::{
 ///   [`peer`](Self::peer).
 /// * **Mutations**, each returning the [`Changes`] it caused:
 ///   [`announce`](Self::announce), [`withdraw`](Self::withdraw),
-///   [`drop_peer`](Self::drop_peer), [`mark_stale`](Self::mark_stale) (changes nothing
-///   selected) and [`sweep_stale`](Self::sweep_stale).
+///   [`drop_peer`](Self::drop_peer), [`drop_peer_prefixes`](Self::drop_peer_prefixes),
+///   [`mark_stale`](Self::mark_stale) (changes nothing selected) and
+///   [`sweep_stale`](Self::sweep_stale). With [`Ranking::Caller`](crate::Ranking::Caller)
+///   nothing is selected and the changes are always empty.
 /// * **Queries**: [`best`](Self::best), [`ecmp`](Self::ecmp),
 ///   [`paths`](Self::paths), [`best_excluding`](Self::best_excluding),
 ///   [`ecmp_excluding`](Self::ecmp_excluding),
@@ -252,8 +254,32 @@ impl Rib {
         self.attrs.collect();
         let mut out = Vec::new();
         let (v4, v6, mut ctx) = self.tables();
-        v4.drop_peer(&mut ctx, peer.0, &mut out);
-        v6.drop_peer(&mut ctx, peer.0, &mut out);
+        v4.drop_peer(&mut ctx, peer.0, &mut out, None);
+        v6.drop_peer(&mut ctx, peer.0, &mut out, None);
+        Ok(finish(out))
+    }
+
+    /// [`drop_peer`](Self::drop_peer), also appending to `prefixes` the prefix of every
+    /// route removed: IPv4 before IPv6, otherwise in no promised order, and a prefix where
+    /// the peer had several paths (path identifiers) possibly more than once. For a caller
+    /// that ranks itself ([`Ranking::Caller`](crate::Ranking::Caller)), where the
+    /// [`Changes`] are empty: one pass over the peer's routes, with no copy of its
+    /// Adj-RIB-In and no change records.
+    ///
+    /// # Errors
+    ///
+    /// [`RibError::UnknownPeer`].
+    pub fn drop_peer_prefixes(
+        &mut self,
+        peer: PeerId,
+        prefixes: &mut Vec<IpNet>,
+    ) -> Result<Changes, RibError> {
+        self.check(peer)?;
+        self.attrs.collect();
+        let mut out = Vec::new();
+        let (v4, v6, mut ctx) = self.tables();
+        v4.drop_peer(&mut ctx, peer.0, &mut out, Some(prefixes));
+        v6.drop_peer(&mut ctx, peer.0, &mut out, Some(prefixes));
         Ok(finish(out))
     }
 

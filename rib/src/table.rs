@@ -360,8 +360,12 @@ impl Dest {
         }
     }
 
-    /// Runs the decision process and moves the selected paths to the front.
+    /// Runs the decision process and moves the selected paths to the front (nothing when
+    /// the caller ranks).
     fn reselect(&mut self, ctx: &mut Ctx<'_>) {
+        if !ctx.config.ranks() {
+            return;
+        }
         if self.candidates.len() > 1 {
             let contenders = &mut *ctx.scratch;
             contenders.clear();
@@ -559,6 +563,35 @@ impl<K: PrefixKey> Table<K> {
             self.lengths[usize::from(key.prefix_len())] += 1;
             Dest::default()
         });
+        if !ctx.config.ranks() {
+            // Stored only: no decision, no arrival rank (only the decision reads it).
+            match dest.find(peer, path_id) {
+                Some(i) => {
+                    let candidate = &mut dest.candidates[i];
+                    if candidate.attrs != handle {
+                        ctx.attrs.release(candidate.attrs);
+                        ctx.attrs.retain(handle);
+                        candidate.attrs = handle;
+                    }
+                    candidate.flags &= !STALE;
+                }
+                None => {
+                    let slot = usize::from(peer);
+                    self.logs[slot].push(key.adj(path_id));
+                    self.counts[slot] += 1;
+                    ctx.attrs.retain(handle);
+                    dest.candidates.push(Candidate {
+                        path_id: path_id.unwrap_or(0),
+                        attrs: handle,
+                        rank: 0,
+                        peer,
+                        flags: if path_id.is_some() { HAS_PATH_ID } else { 0 },
+                    });
+                }
+            }
+            self.compact_if_sparse(usize::from(peer));
+            return;
+        }
         match dest.find(peer, path_id) {
             Some(i) if dest.candidates[i].attrs == handle => {
                 // The same path again (route refresh, graceful restart): nothing moves,
@@ -627,7 +660,11 @@ impl<K: PrefixKey> Table<K> {
                 }
             }
         }
-        let slot = usize::from(peer);
+        self.compact_if_sparse(usize::from(peer));
+    }
+
+    /// Compacts a peer's log once withdrawn and repeated keys outnumber the live ones.
+    fn compact_if_sparse(&mut self, slot: usize) {
         if self.logs[slot].len() > 2 * self.counts[slot] + 1024 {
             self.compact(slot);
         }
@@ -642,9 +679,10 @@ impl<K: PrefixKey> Table<K> {
         path_id: Option<u32>,
         out: &mut Vec<Change>,
     ) {
-        self.remove_candidate(ctx, peer, key, path_id, out);
+        let _removed = self.remove_candidate(ctx, peer, key, path_id, out);
     }
 
+    /// Removes one path; whether it was there.
     fn remove_candidate(
         &mut self,
         ctx: &mut Ctx<'_>,
@@ -652,22 +690,32 @@ impl<K: PrefixKey> Table<K> {
         key: K,
         path_id: Option<u32>,
         out: &mut Vec<Change>,
-    ) {
+    ) -> bool {
         let Some(dest) = self.loc.get_mut(&key) else {
-            return;
+            return false;
         };
         let Some(i) = dest.find(peer, path_id) else {
-            return;
+            return false;
         };
         self.counts[usize::from(peer)] -= 1;
         let removed = dest.candidates[i];
+        if !ctx.config.ranks() {
+            // Stored only: nothing was selected, nothing changes but the paths.
+            dest.candidates.remove(i);
+            ctx.attrs.release(removed.attrs);
+            if dest.candidates.is_empty() {
+                self.loc.remove(&key);
+                self.lengths[usize::from(key.prefix_len())] -= 1;
+            }
+            return true;
+        }
         if removed.flags & SELECTED == 0 && dest.is_irrelevant(ctx.attrs, ctx.config, removed.attrs)
         {
             // It was out of the running before the MED step: nothing it did affected the
             // others, so its departure changes nothing.
             dest.candidates.remove(i);
             ctx.attrs.release(removed.attrs);
-            return;
+            return true;
         }
         let old = dest.selection();
         dest.candidates.remove(i);
@@ -684,16 +732,30 @@ impl<K: PrefixKey> Table<K> {
             dest.reselect(ctx);
             record(out, key, old, dest);
         }
+        true
     }
 
-    /// Removes every path of `peer`.
-    pub(crate) fn drop_peer(&mut self, ctx: &mut Ctx<'_>, peer: u16, out: &mut Vec<Change>) {
+    /// Removes every path of `peer`; with `touched`, appends the prefix of each path
+    /// removed (its log may repeat a key, but only the first removal finds the path; a
+    /// prefix where the peer had several paths may come more than once).
+    pub(crate) fn drop_peer(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        peer: u16,
+        out: &mut Vec<Change>,
+        mut touched: Option<&mut Vec<IpNet>>,
+    ) {
         let Some(log) = self.logs.get_mut(usize::from(peer)) else {
             return;
         };
         for adj in std::mem::take(log) {
             let (key, path_id) = K::split(adj);
-            self.remove_candidate(ctx, peer, key, path_id, out);
+            let removed = self.remove_candidate(ctx, peer, key, path_id, out);
+            if let (true, Some(touched)) = (removed, touched.as_deref_mut()) {
+                if touched.last() != Some(&key.to_net()) {
+                    touched.push(key.to_net());
+                }
+            }
         }
         debug_assert_eq!(
             self.counts[usize::from(peer)],
@@ -734,7 +796,7 @@ impl<K: PrefixKey> Table<K> {
             .collect();
         for adj in stale {
             let (key, path_id) = K::split(adj);
-            self.remove_candidate(ctx, peer, key, path_id, out);
+            let _removed = self.remove_candidate(ctx, peer, key, path_id, out);
         }
     }
 

@@ -105,8 +105,8 @@
 //!   names the prefixes it touched; they are sorted once and each is re-ranked from all
 //!   its paths (`rib::Rib::paths_unordered`) by [`policy::select`]: hub routing preference by source kind,
 //!   then AS path length, then Azure's non-reverting failover, whose memory (the tier of
-//!   each prefix's last selection) the server keeps. The Rib's own RFC 4271 choice is not
-//!   used: source kinds and that memory are not RFC 4271 steps.
+//!   each prefix's last selection) the server keeps. The Rib runs no RFC 4271 decision
+//!   (`rib::Ranking::Caller`): source kinds and that memory are not RFC 4271 steps.
 //! * **Summaries**: a route an inbound route map summarises is a Rib path of the summary
 //!   under a path identifier the server picks, mapped back to the received prefix; the
 //!   summary's path is that of the lowest received prefix under it.

@@ -15,7 +15,7 @@ use bgp_wire::{
     SessionParams, Update, UpdatePacker,
 };
 use ipnet::IpNet;
-use rib::{AttrHandle, Rib, RibConfig};
+use rib::{AttrHandle, Ranking, Rib, RibConfig};
 
 use crate::config::{
     Config, ConfigError, HubRoutingPreference, LimitCounting, PeerConfig, PeerKind, PeeredVnet,
@@ -576,6 +576,8 @@ impl RouteServer {
             next_peer: 0,
             rib: Rib::new(RibConfig {
                 hash_seed: config.rng_seed,
+                // The server ranks with its own policy (`policy::select`).
+                ranking: Ranking::Caller,
                 ..RibConfig::default()
             }),
             rib_peers: Vec::new(),
@@ -784,10 +786,10 @@ impl RouteServer {
         {
             *slot = None;
         }
-        let dirty: BTreeSet<IpNet> = p.rib_in.remove(&mut self.rib).into_iter().collect();
+        let dirty = p.rib_in.remove(&mut self.rib);
         self.rib_out.clear(&mut self.pool, peer);
         self.config.peers.retain(|c| c.address != p.config.address);
-        self.process(now, dirty, None);
+        self.process_sorted(now, dirty, None);
         self.drain_all(now);
         Ok(())
     }
@@ -1576,21 +1578,22 @@ impl RouteServer {
             SessionEnd::TcpConnectionFails | SessionEnd::HoldTimerExpired
         );
         let helper = self.config.extensions.graceful_restart_helper;
-        let dirty: BTreeSet<IpNet> = match (&established.graceful_restart, helper && restarting) {
+        // Sorted, once each (`AdjRibIn::clear`): no tree of a million prefixes.
+        let dirty: Vec<IpNet> = match (&established.graceful_restart, helper && restarting) {
             (Some(gr), true) if gr.families.iter().any(|f| f.family == Family::IPV4_UNICAST) => {
                 let routes = peer.rib_in.mark_stale(&mut self.rib);
                 peer.stale_deadline =
                     Some(now + Duration::from_secs(u64::from(gr.restart_time.max(1))));
                 self.outputs
                     .push_back(Output::Event(Event::RoutesKeptStale { peer: id, routes }));
-                BTreeSet::new()
+                Vec::new()
             }
             _ => {
                 peer.stale_deadline = None;
-                peer.rib_in.clear(&mut self.rib).into_iter().collect()
+                peer.rib_in.clear(&mut self.rib)
             }
         };
-        self.process(now, dirty, None);
+        self.process_sorted(now, dirty, None);
     }
 
     /// Answers a peer's ROUTE-REFRESH: everything advertised to it in `family` again,

@@ -368,16 +368,15 @@ impl AdjRibIn {
         Some(stored)
     }
 
-    /// Empties the table; returns every stored prefix it held.
+    /// Empties the table; returns every stored prefix it held, sorted, once each.
     pub(crate) fn clear(&mut self, rib: &mut Rib) -> Vec<IpNet> {
-        let mut prefixes: Vec<IpNet> = rib
-            .adj_rib_in(self.peer)
-            .into_iter()
-            .map(|route| route.prefix)
-            .collect();
-        prefixes.dedup();
-        let result = rib.drop_peer(self.peer);
+        // One pass over the peer's routes, no copy of its Adj-RIB-In: withdrawing a
+        // million routes must not cost more memory than holding them did.
+        let mut prefixes = Vec::with_capacity(rib.route_counts(self.peer).total());
+        let result = rib.drop_peer_prefixes(self.peer, &mut prefixes);
         debug_assert!(result.is_ok(), "the peer is registered");
+        prefixes.sort_unstable_by_key(|&prefix| order_key(prefix));
+        prefixes.dedup();
         self.summarised.clear();
         self.contributions.clear();
         self.free_path_ids.clear();
@@ -777,7 +776,10 @@ mod tests {
 
     /// A Rib with one peer.
     fn rib_with_peer() -> (Rib, AdjRibIn) {
-        let mut rib = Rib::new(RibConfig::default());
+        let mut rib = Rib::new(RibConfig {
+            ranking: rib::Ranking::Caller,
+            ..RibConfig::default()
+        });
         let info = rib_peer_info(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 65001, 65515);
         let peer = AdjRibIn::new(&mut rib, info).expect("room for a peer");
         (rib, peer)
