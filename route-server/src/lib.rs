@@ -155,6 +155,7 @@
 #![forbid(unsafe_code)]
 
 mod config;
+mod fabric;
 pub mod fuzzing;
 pub mod policy;
 mod route;
@@ -172,6 +173,7 @@ pub use config::{
     BGP_PORT, DEFAULT_BATCH_WINDOW, DEFAULT_CONNECT_RETRY_TIME, DEFAULT_IDLE_HOLD_TIME,
     DEFAULT_MAX_IDLE_HOLD_TIME, DEFAULT_REFRESH_STALE_TIME,
 };
+pub use fabric::Fabric;
 pub use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 pub use policy::{PeerId, RejectReason, Tier};
 pub use route::RouteAttrs;

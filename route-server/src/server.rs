@@ -1,6 +1,5 @@
 //! The route server: sessions by peer, import, selection, programming, export.
 
-use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
@@ -20,6 +19,7 @@ use rib::{AttrHandle, Ranking, Rib, RibConfig};
 use crate::config::{
     Config, ConfigError, HubRoutingPreference, LimitCounting, PeerConfig, PeerKind, PeeredVnet,
 };
+use crate::fabric::{Fabric, FabricTable};
 use crate::policy::{self, Candidate, ExportSource, PeerId, RejectReason, Tier};
 use crate::route::RouteAttrs;
 use crate::store::{self, AdjRibIn, AdjRibsOut, AttrId, AttrPool, FoldState, OutChange, PrefixMap};
@@ -261,14 +261,14 @@ impl FabricChanges {
         }
     }
 
-    fn set(&mut self, prefix: IpNet, next_hops: &[IpAddr]) {
+    pub(crate) fn set(&mut self, prefix: IpNet, next_hops: &[IpAddr]) {
         let start = u32::try_from(self.next_hops.len()).expect("under 2^32 next hops per pass");
         let len = u32::try_from(next_hops.len()).expect("under 2^32 next hops per prefix");
         self.next_hops.extend_from_slice(next_hops);
         self.entries.push((prefix, start, len));
     }
 
-    fn remove(&mut self, prefix: IpNet) {
+    pub(crate) fn remove(&mut self, prefix: IpNet) {
         self.entries.push((prefix, 0, 0));
     }
 }
@@ -541,7 +541,8 @@ pub struct RouteServer {
     /// The tier of each prefix's last selection, for preferences with tiers: the memory
     /// of Azure's non-reverting failover.
     loc: PrefixMap<Tier>,
-    programmed: BTreeMap<IpNet, Vec<IpAddr>>,
+    /// What is programmed into the fabric per prefix, next-hop sets interned.
+    fabric: FabricTable,
     /// Fabric changes of the pass under way, output as one [`Output::Program`].
     fabric_out: FabricChanges,
     /// Rejected routes of the UPDATEs under way, output as [`Event::RoutesRejected`].
@@ -584,7 +585,7 @@ impl RouteServer {
             rib_out: AdjRibsOut::default(),
             pool: AttrPool::default(),
             loc: PrefixMap::default(),
-            programmed: BTreeMap::new(),
+            fabric: FabricTable::default(),
             fabric_out: FabricChanges::default(),
             rejected: Vec::new(),
             outputs: VecDeque::new(),
@@ -928,8 +929,8 @@ impl RouteServer {
     /// What is programmed into the fabric: prefix to next hops, as the [`Output::Program`]
     /// changes so far built it.
     #[must_use]
-    pub fn fabric(&self) -> &BTreeMap<IpNet, Vec<IpAddr>> {
-        &self.programmed
+    pub fn fabric(&self) -> Fabric<'_> {
+        Fabric::new(&self.fabric)
     }
 
     /// Azure's metrics for a peer.
@@ -1938,7 +1939,7 @@ impl RouteServer {
     fn all_prefixes(&self) -> BTreeSet<IpNet> {
         let mut all: BTreeSet<IpNet> = self.rib.loc_rib().into_iter().map(|(p, _)| p).collect();
         all.extend(self.loc.iter().map(|(prefix, _)| prefix));
-        all.extend(self.programmed.keys().copied());
+        all.extend(self.fabric.prefixes());
         all.extend(self.config.advertised_prefixes().copied());
         all.extend(self.rib_out.prefixes());
         all
@@ -2040,23 +2041,7 @@ impl RouteServer {
                 } else {
                     Vec::new()
                 };
-                if hops.is_empty() {
-                    if self.programmed.remove(&prefix).is_some() {
-                        self.fabric_out.remove(prefix);
-                    }
-                } else {
-                    match self.programmed.entry(prefix) {
-                        Entry::Occupied(slot) if *slot.get() == hops => {}
-                        Entry::Occupied(mut slot) => {
-                            self.fabric_out.set(prefix, &hops);
-                            slot.insert(hops);
-                        }
-                        Entry::Vacant(slot) => {
-                            self.fabric_out.set(prefix, &hops);
-                            slot.insert(hops);
-                        }
-                    }
-                }
+                self.fabric.program(prefix, &hops, &mut self.fabric_out);
             }
             wanted.clear();
             for (slot, &to) in receivers.iter().enumerate() {

@@ -1,0 +1,273 @@
+//! The fabric table: what is programmed per prefix, with next-hop sets interned the way
+//! the Rib interns attribute sets (a million prefixes behind the same two NVAs share one
+//! set), and [`Fabric`], the read-only view [`RouteServer::fabric`] hands out.
+//!
+//! [`RouteServer::fabric`]: crate::RouteServer::fabric
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+use crate::server::FabricChanges;
+use crate::store::{FoldState, PrefixMap};
+
+/// Index of an interned next-hop set.
+type NextHopSetId = u32;
+
+/// Distinct next-hop sets with reference counts; freed slots are reused.
+#[derive(Debug, Default)]
+struct NextHopSets {
+    /// Per id: the set (empty when the slot is free) and how many prefixes use it.
+    sets: Vec<(Box<[IpAddr]>, u32)>,
+    ids: HashMap<Box<[IpAddr]>, NextHopSetId, FoldState>,
+    free: Vec<NextHopSetId>,
+    /// The set interned last: consecutive prefixes mostly share one.
+    last: Option<NextHopSetId>,
+}
+
+impl NextHopSets {
+    fn get(&self, id: NextHopSetId) -> &[IpAddr] {
+        self.sets.get(id as usize).map_or(&[], |(set, _)| set)
+    }
+
+    /// The id of `hops` (not empty), its count raised.
+    fn intern(&mut self, hops: &[IpAddr]) -> NextHopSetId {
+        let id = match self.last {
+            Some(last) if *self.get(last) == *hops => last,
+            _ => match self.ids.get(hops) {
+                Some(&id) => id,
+                None => {
+                    let set: Box<[IpAddr]> = hops.into();
+                    let id = match self.free.pop() {
+                        Some(id) => {
+                            self.sets[id as usize] = (set.clone(), 0);
+                            id
+                        }
+                        None => {
+                            let id = NextHopSetId::try_from(self.sets.len())
+                                .expect("fewer than 2^32 distinct next-hop sets");
+                            self.sets.push((set.clone(), 0));
+                            id
+                        }
+                    };
+                    self.ids.insert(set, id);
+                    id
+                }
+            },
+        };
+        self.sets[id as usize].1 += 1;
+        self.last = Some(id);
+        id
+    }
+
+    /// Lowers the count of `id`; frees the set when no prefix uses it any more.
+    fn release(&mut self, id: NextHopSetId) {
+        let Some((set, count)) = self.sets.get_mut(id as usize) else {
+            return;
+        };
+        *count -= 1;
+        if *count == 0 {
+            let set = std::mem::take(set);
+            self.ids.remove(&set);
+            self.free.push(id);
+            if self.last == Some(id) {
+                self.last = None;
+            }
+        }
+    }
+}
+
+/// What is programmed into the fabric, per prefix.
+#[derive(Debug, Default)]
+pub(crate) struct FabricTable {
+    programmed: PrefixMap<NextHopSetId>,
+    sets: NextHopSets,
+    len: usize,
+}
+
+impl FabricTable {
+    /// Programs `prefix` toward `hops` (removes it when empty), recording a change in
+    /// `out` when that differs from what was programmed.
+    pub(crate) fn program(&mut self, prefix: IpNet, hops: &[IpAddr], out: &mut FabricChanges) {
+        if hops.is_empty() {
+            if let Some(old) = self.programmed.remove(prefix) {
+                self.sets.release(old);
+                self.len -= 1;
+                out.remove(prefix);
+            }
+            return;
+        }
+        if let Some(&old) = self.programmed.get(prefix) {
+            if *self.sets.get(old) == *hops {
+                return;
+            }
+        }
+        let id = self.sets.intern(hops);
+        match self.programmed.insert(prefix, id) {
+            Some(old) => self.sets.release(old),
+            None => self.len += 1,
+        }
+        out.set(prefix, hops);
+    }
+
+    /// Every programmed prefix, in prefix order.
+    pub(crate) fn prefixes(&self) -> impl Iterator<Item = IpNet> + '_ {
+        self.programmed.iter().map(|(prefix, _)| prefix)
+    }
+
+    /// Distinct next-hop sets in use.
+    #[cfg(test)]
+    fn set_count(&self) -> usize {
+        self.sets.ids.len()
+    }
+}
+
+/// What the route server has programmed into the fabric: prefix to next hops (lowest
+/// first, never empty), as the [`Output::Program`](crate::Output::Program) changes built
+/// it. A view: it reads the server's own table, where next-hop sets are shared.
+#[derive(Clone, Copy)]
+pub struct Fabric<'a> {
+    table: &'a FabricTable,
+}
+
+impl<'a> Fabric<'a> {
+    pub(crate) fn new(table: &'a FabricTable) -> Self {
+        Self { table }
+    }
+
+    /// Prefixes programmed.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.table.len
+    }
+
+    /// Whether nothing is programmed.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.table.len == 0
+    }
+
+    /// The next hops of `prefix` (exact match).
+    #[must_use]
+    pub fn get(&self, prefix: &IpNet) -> Option<&'a [IpAddr]> {
+        let table = self.table;
+        table.programmed.get(*prefix).map(|&id| table.sets.get(id))
+    }
+
+    /// Whether `prefix` is programmed.
+    #[must_use]
+    pub fn contains_key(&self, prefix: &IpNet) -> bool {
+        self.table.programmed.get(*prefix).is_some()
+    }
+
+    /// Every prefix with its next hops, in prefix order.
+    pub fn iter(&self) -> impl Iterator<Item = (IpNet, &'a [IpAddr])> + 'a {
+        let table = self.table;
+        table
+            .programmed
+            .iter()
+            .map(move |(prefix, &id)| (prefix, table.sets.get(id)))
+    }
+
+    /// Every programmed prefix, in order.
+    pub fn keys(&self) -> impl Iterator<Item = IpNet> + 'a {
+        self.table.prefixes()
+    }
+
+    /// A copy as a map.
+    #[must_use]
+    pub fn to_map(&self) -> BTreeMap<IpNet, Vec<IpAddr>> {
+        self.iter()
+            .map(|(prefix, hops)| (prefix, hops.to_vec()))
+            .collect()
+    }
+}
+
+impl fmt::Debug for Fabric<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl PartialEq<BTreeMap<IpNet, Vec<IpAddr>>> for Fabric<'_> {
+    fn eq(&self, other: &BTreeMap<IpNet, Vec<IpAddr>>) -> bool {
+        self.len() == other.len()
+            && self
+                .iter()
+                .zip(other)
+                .all(|((a, hops_a), (b, hops_b))| a == *b && hops_a == hops_b.as_slice())
+    }
+}
+
+impl PartialEq<Fabric<'_>> for BTreeMap<IpNet, Vec<IpAddr>> {
+    fn eq(&self, other: &Fabric<'_>) -> bool {
+        other == self
+    }
+}
+
+impl PartialEq<Fabric<'_>> for &BTreeMap<IpNet, Vec<IpAddr>> {
+    fn eq(&self, other: &Fabric<'_>) -> bool {
+        other == *self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn net(s: &str) -> IpNet {
+        s.parse().expect("a prefix")
+    }
+
+    fn hop(s: &str) -> IpAddr {
+        s.parse().expect("an address")
+    }
+
+    #[test]
+    fn prefixes_behind_the_same_next_hops_share_one_set_freed_with_the_last() {
+        let mut table = FabricTable::default();
+        let mut out = FabricChanges::default();
+        let two = [hop("10.0.0.4"), hop("10.0.0.5")];
+        for i in 0..1000u32 {
+            let prefix = IpNet::V4(
+                ipnet::Ipv4Net::new(std::net::Ipv4Addr::from(0x1000_0000 + (i << 8)), 24)
+                    .expect("valid"),
+            );
+            table.program(prefix, &two, &mut out);
+        }
+        table.program(net("2001:db8::/32"), &[hop("fd00::4")], &mut out);
+        assert_eq!(table.set_count(), 2);
+        assert_eq!(out.len(), 1001);
+        // The same programming again changes nothing.
+        let mut again = FabricChanges::default();
+        table.program(net("16.0.0.0/24"), &two, &mut again);
+        assert!(again.is_empty());
+        // Withdrawn everywhere: the set goes.
+        for i in 0..1000u32 {
+            let prefix = IpNet::V4(
+                ipnet::Ipv4Net::new(std::net::Ipv4Addr::from(0x1000_0000 + (i << 8)), 24)
+                    .expect("valid"),
+            );
+            table.program(prefix, &[], &mut out);
+        }
+        assert_eq!(table.set_count(), 1);
+        let view = Fabric::new(&table);
+        assert_eq!(view.len(), 1);
+        let expected: BTreeMap<IpNet, Vec<IpAddr>> =
+            [(net("2001:db8::/32"), vec![hop("fd00::4")])].into();
+        assert_eq!(view, expected);
+        assert_eq!(&expected, view);
+        assert_eq!(view.get(&net("2001:db8::/32")), Some(&[hop("fd00::4")][..]));
+        assert_eq!(view.get(&net("16.0.0.0/24")), None);
+        // A freed slot is reused, and a changed set replaces the old one.
+        table.program(net("10.9.0.0/16"), &[hop("10.0.0.6")], &mut out);
+        table.program(net("10.9.0.0/16"), &[hop("10.0.0.7")], &mut out);
+        assert_eq!(table.set_count(), 2);
+        assert_eq!(
+            Fabric::new(&table).get(&net("10.9.0.0/16")),
+            Some(&[hop("10.0.0.7")][..])
+        );
+    }
+}
