@@ -269,6 +269,11 @@ impl Dest {
         &self.candidates[..n]
     }
 
+    /// Every path, in stored order.
+    pub(crate) fn paths(&self) -> PathSet {
+        self.candidates.iter().map(Candidate::path_ref).collect()
+    }
+
     pub(crate) fn selection(&self) -> PathSet {
         self.selected().iter().map(Candidate::path_ref).collect()
     }
@@ -549,7 +554,9 @@ impl<K: PrefixKey> Table<K> {
             })
     }
 
-    /// Stores (or replaces) a path and re-runs the decision for its prefix.
+    /// Stores (or replaces) a path and re-runs the decision for its prefix; with
+    /// `entries`, appends the prefix's paths as they stand after it.
+    #[allow(clippy::too_many_arguments)] // one hot call site, all arguments plain values
     pub(crate) fn upsert(
         &mut self,
         ctx: &mut Ctx<'_>,
@@ -558,6 +565,7 @@ impl<K: PrefixKey> Table<K> {
         path_id: Option<u32>,
         handle: AttrHandle,
         out: &mut Vec<Change>,
+        entries: Option<&mut Vec<(IpNet, PathSet)>>,
     ) {
         let dest = self.loc.entry(key).or_insert_with(|| {
             self.lengths[usize::from(key.prefix_len())] += 1;
@@ -588,6 +596,9 @@ impl<K: PrefixKey> Table<K> {
                         flags: if path_id.is_some() { HAS_PATH_ID } else { 0 },
                     });
                 }
+            }
+            if let Some(entries) = entries {
+                entries.push((key.to_net(), dest.paths()));
             }
             self.compact_if_sparse(usize::from(peer));
             return;
@@ -659,6 +670,9 @@ impl<K: PrefixKey> Table<K> {
                     }
                 }
             }
+        }
+        if let Some(entries) = entries {
+            entries.push((key.to_net(), dest.paths()));
         }
         self.compact_if_sparse(usize::from(peer));
     }

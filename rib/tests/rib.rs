@@ -593,8 +593,8 @@ fn attribute_accessors_read_the_interned_set() {
 
 /// `Ranking::Caller` against a model written from its documentation: the paths stored
 /// per prefix are exactly what was announced and not withdrawn (a re-announcement
-/// replaces), nothing is selected, no mutation reports a change, and dropping a peer
-/// names exactly the prefixes it held.
+/// replaces), `announce_with_paths` hands back exactly those paths, nothing is selected,
+/// no mutation reports a change, and dropping a peer names exactly the prefixes it held.
 #[test]
 fn caller_ranking_stores_exactly_the_announced_paths_and_selects_nothing() {
     use std::collections::BTreeMap;
@@ -645,11 +645,27 @@ fn caller_ranking_stores_exactly_the_announced_paths_and_selects_nothing() {
                 } else {
                     attrs(&[65001, 65000 + n as u32 % 4], hop as u8)
                 };
-                model
-                    .entry(prefix)
-                    .or_default()
-                    .insert((who, path_id), hop as u8);
-                rib.announce(p[who], &[nlri], &attributes).unwrap()
+                let paths = model.entry(prefix).or_default();
+                paths.insert((who, path_id), hop as u8);
+                let expected: Vec<(usize, Option<u32>)> = paths.keys().copied().collect();
+                // Storing hands back the prefix's entry: every path it now has.
+                let mut entries = Vec::new();
+                let changes = rib
+                    .announce_with_paths(p[who], &[nlri], &attributes, &mut entries)
+                    .unwrap();
+                assert_eq!(entries.len(), 1, "step {step}: one entry per route");
+                assert_eq!(entries[0].0, prefix, "step {step}");
+                let mut handed: Vec<(usize, Option<u32>)> = entries[0]
+                    .1
+                    .iter()
+                    .map(|path| {
+                        let who = p.iter().position(|&id| id == path.peer).unwrap();
+                        (who, path.path_id)
+                    })
+                    .collect();
+                handed.sort();
+                assert_eq!(handed, expected, "step {step}: entry of {prefix}");
+                changes
             }
             6..=8 => {
                 if let Some(paths) = model.get_mut(&prefix) {

@@ -14,7 +14,7 @@ use bgp_wire::{
     SessionParams, Update, UpdatePacker,
 };
 use ipnet::IpNet;
-use rib::{AttrHandle, Ranking, Rib, RibConfig};
+use rib::{AttrHandle, PathSet, Ranking, Rib, RibConfig};
 
 use crate::config::{
     Config, ConfigError, HubRoutingPreference, LimitCounting, PeerConfig, PeerKind, PeeredVnet,
@@ -22,7 +22,10 @@ use crate::config::{
 use crate::fabric::{Fabric, FabricTable};
 use crate::policy::{self, Candidate, ExportSource, PeerId, RejectReason, Tier};
 use crate::route::RouteAttrs;
-use crate::store::{self, AdjRibIn, AdjRibsOut, AttrId, AttrPool, FoldState, OutChange, PrefixMap};
+use crate::store::{
+    self, paths_unknown, AdjRibIn, AdjRibsOut, AttrId, AttrPool, FoldState, OutChange, PrefixMap,
+    Touched,
+};
 
 /// The largest chunk of received bytes we recommend passing in one [`Input::Received`]:
 /// 256 KiB. Any size works (messages may be split or joined anywhere), but the UPDATEs of
@@ -1693,7 +1696,8 @@ impl RouteServer {
         if updates.is_empty() {
             return;
         }
-        let mut dirty = Vec::new();
+        let mut dirty: Vec<Touched> = Vec::new();
+        let mut torn_down = false;
         // Each UPDATE is dropped once imported: a large read's decoded prefixes need not
         // live through the selection pass.
         for update in updates {
@@ -1705,6 +1709,7 @@ impl RouteServer {
             }
             if let Some((counted, limit)) = self.count_against_limit(now, id, &update) {
                 self.limit_exceeded(now, id, counted, limit);
+                torn_down = true;
                 break;
             }
             self.import_update(id, &update, &mut dirty);
@@ -1717,10 +1722,27 @@ impl RouteServer {
                 examples,
             }));
         }
-        // A sort of the touched prefixes costs less than keeping them in a tree as they come.
-        dirty.sort_unstable_by_key(|&prefix| store::order_key(prefix));
-        dirty.dedup();
-        self.process_sorted(now, dirty, None);
+        // A sort of the touched prefixes costs less than keeping them in a tree as they
+        // come. Stable: of a prefix touched more than once, the last entry is current (every
+        // change to a prefix's paths adds one).
+        dirty.sort_by_key(|&(prefix, _)| store::order_key(prefix));
+        let mut prefixes: Vec<IpNet> = Vec::with_capacity(dirty.len());
+        let mut known: Vec<Option<PathSet>> = Vec::with_capacity(dirty.len());
+        for (prefix, paths) in dirty {
+            if prefixes.last() == Some(&prefix) {
+                if let Some(last) = known.last_mut() {
+                    *last = paths;
+                }
+            } else {
+                prefixes.push(prefix);
+                known.push(paths);
+            }
+        }
+        if torn_down {
+            // The teardown changed the Rib after the entries were handed back.
+            known.clear();
+        }
+        self.process_pass(now, prefixes, known, None);
     }
 
     /// Counts one UPDATE against the peer's route limit, as
@@ -1798,7 +1820,7 @@ impl RouteServer {
     }
 
     /// Imports one UPDATE's routes into the peer's Adj-RIB-In (the Rib).
-    fn import_update(&mut self, id: PeerId, update: &Update, dirty: &mut Vec<IpNet>) {
+    fn import_update(&mut self, id: PeerId, update: &Update, dirty: &mut Vec<Touched>) {
         let Some(peer) = self.peers.get_mut(&id) else {
             return;
         };
@@ -1819,7 +1841,7 @@ impl RouteServer {
         }
         for (family, nlri) in update.routes_to_withdraw() {
             if family == Family::IPV4_UNICAST || family == Family::IPV6_UNICAST {
-                dirty.extend(peer.rib_in.withdraw(rib, nlri.prefix));
+                dirty.extend(paths_unknown(peer.rib_in.withdraw(rib, nlri.prefix)));
             }
         }
         if update.treatment() >= Some(bgp_wire::Treatment::TreatAsWithdraw) {
@@ -1831,7 +1853,7 @@ impl RouteServer {
         if let Some(family) = update.end_of_rib() {
             if family == Family::IPV4_UNICAST && peer.stale_deadline.is_some() {
                 peer.stale_deadline = None;
-                dirty.extend(peer.rib_in.sweep_stale(rib));
+                dirty.extend(paths_unknown(peer.rib_in.sweep_stale(rib)));
             }
             return;
         }
@@ -1875,7 +1897,7 @@ impl RouteServer {
                     }
                     Err(reason) => {
                         for prefix in routes {
-                            dirty.extend(peer.rib_in.withdraw(rib, prefix));
+                            dirty.extend(paths_unknown(peer.rib_in.withdraw(rib, prefix)));
                             note_rejected(&mut self.rejected, id, reason, prefix);
                         }
                     }
@@ -1886,10 +1908,12 @@ impl RouteServer {
                 match policy::import(config, &peer.config, prefix, &attrs) {
                     Ok((stored, imported)) => {
                         let wire = store::rib_attributes(&imported, v6);
-                        dirty.extend(peer.rib_in.announce(rib, prefix, stored, &wire));
+                        dirty.extend(paths_unknown(
+                            peer.rib_in.announce(rib, prefix, stored, &wire),
+                        ));
                     }
                     Err(reason) => {
-                        dirty.extend(peer.rib_in.withdraw(rib, prefix));
+                        dirty.extend(paths_unknown(peer.rib_in.withdraw(rib, prefix)));
                         note_rejected(&mut self.rejected, id, reason, prefix);
                     }
                 }
@@ -1953,6 +1977,19 @@ impl RouteServer {
 
     /// [`process`](Self::process) for prefixes already sorted and without duplicates.
     fn process_sorted(&mut self, now: Instant, dirty: Vec<IpNet>, only: Option<PeerId>) {
+        self.process_pass(now, dirty, Vec::new(), only);
+    }
+
+    /// [`process_sorted`](Self::process_sorted), given for some prefixes their paths as
+    /// the Rib handed them back when they were stored (`known[i]` for `dirty[i]`; the
+    /// others, and all when `known` is short, are looked up).
+    fn process_pass(
+        &mut self,
+        now: Instant,
+        dirty: Vec<IpNet>,
+        mut known: Vec<Option<PathSet>>,
+        only: Option<PeerId>,
+    ) {
         if dirty.is_empty() {
             return;
         }
@@ -1979,7 +2016,17 @@ impl RouteServer {
             paths.clear();
             // Any order: the paths are sorted by (peer, received prefix) below, a key no two
             // share.
-            for path in self.rib.paths_unordered(prefix) {
+            let handed_back = known.get_mut(index).and_then(Option::take);
+            let looked_up = match handed_back {
+                Some(_) => None,
+                None => Some(self.rib.paths_unordered(prefix)),
+            };
+            for path in handed_back
+                .iter()
+                .flatten()
+                .copied()
+                .chain(looked_up.into_iter().flatten())
+            {
                 let Some(&Some(source)) = self.rib_peers.get(path.peer.as_u32() as usize) else {
                     continue;
                 };

@@ -21,7 +21,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use bgp_wire::{AttrValue, Family, MpNextHop, MpNlri, MpReach, Nlri, PathAttribute};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
-use rib::{AttrHandle, AttrSet, PeerInfo, Rib, RibError};
+use rib::{AttrHandle, AttrSet, PathSet, PeerInfo, Rib, RibError};
 use smallvec::SmallVec;
 
 use crate::policy::PeerId;
@@ -206,6 +206,16 @@ pub(crate) fn rib_peer_info(address: IpAddr, asn: u32, local_asn: u32) -> PeerIn
     }
 }
 
+/// A stored prefix a mutation touched, with its paths when the Rib handed them back.
+pub(crate) type Touched = (IpNet, Option<PathSet>);
+
+/// `prefixes` touched, their paths to be looked up.
+pub(crate) fn paths_unknown(
+    prefixes: impl IntoIterator<Item = IpNet>,
+) -> impl Iterator<Item = Touched> {
+    prefixes.into_iter().map(|prefix| (prefix, None))
+}
+
 /// One peer's routes after import policy, stored in the Rib. A received route is stored
 /// under its own prefix, or, when an inbound route map summarised it, under the summary
 /// with a path identifier of its own; the path of a stored prefix is that of the lowest
@@ -291,24 +301,32 @@ impl AdjRibIn {
     }
 
     /// Stores the received routes `nlri` (none summarised) with `attributes` (see
-    /// [`rib_attributes`]), in one Rib call. Adds the stored prefixes touched to `touched`.
+    /// [`rib_attributes`]), in one Rib call. Adds the stored prefixes touched to `touched`,
+    /// each route's with its prefix's paths as the Rib handed them back.
     pub(crate) fn announce_many(
         &mut self,
         rib: &mut Rib,
         nlri: &[Nlri],
         attributes: &[PathAttribute],
-        touched: &mut impl Extend<IpNet>,
+        touched: &mut Vec<Touched>,
     ) {
         if !self.summarised.is_empty() {
             for route in nlri {
                 if let Some(stored) = self.forget_summarised(rib, route.prefix) {
-                    touched.extend([stored]);
+                    touched.push((stored, None));
                 }
             }
         }
-        let stored = rib.announce(self.peer, nlri, attributes);
+        let mut entries = Vec::with_capacity(nlri.len());
+        let stored = rib.announce_with_paths(self.peer, nlri, attributes, &mut entries);
         debug_assert!(stored.is_ok(), "the peer is registered");
-        touched.extend(nlri.iter().map(|n| n.prefix));
+        debug_assert_eq!(entries.len(), nlri.len(), "one entry per route");
+        // The prefixes as received (the Rib's are truncated), with the entries.
+        touched.extend(
+            nlri.iter()
+                .zip(entries)
+                .map(|(route, (_, paths))| (route.prefix, Some(paths))),
+        );
     }
 
     /// Stores `received` under `stored` with `attributes`. Returns the stored prefixes
@@ -321,9 +339,9 @@ impl AdjRibIn {
         attributes: &[PathAttribute],
     ) -> SmallVec<[IpNet; 2]> {
         if received == stored {
-            let mut touched = SmallVec::new();
+            let mut touched = Vec::new();
             self.announce_many(rib, &[Nlri::new(received)], attributes, &mut touched);
-            return touched;
+            return touched.into_iter().map(|(prefix, _)| prefix).collect();
         }
         let mut touched = self.withdraw(rib, received);
         let id = self.free_path_ids.pop().unwrap_or_else(|| {
