@@ -751,31 +751,38 @@ impl<K: PrefixKey> Table<K> {
 
     /// Removes every path of `peer`; with `touched`, appends the prefix of each path
     /// removed (its log may repeat a key, but only the first removal finds the path; a
-    /// prefix where the peer had several paths may come more than once).
+    /// prefix where the peer had several paths comes once per path).
+    ///
+    /// Memory never grows: the Loc-RIB's table is shrunk once it is mostly empty, before
+    /// `touched` is filled, and the log itself (kept for that) goes last.
     pub(crate) fn drop_peer(
         &mut self,
         ctx: &mut Ctx<'_>,
         peer: u16,
         out: &mut Vec<Change>,
-        mut touched: Option<&mut Vec<IpNet>>,
+        touched: Option<&mut Vec<IpNet>>,
     ) {
         let Some(log) = self.logs.get_mut(usize::from(peer)) else {
             return;
         };
-        for adj in std::mem::take(log) {
-            let (key, path_id) = K::split(adj);
-            let removed = self.remove_candidate(ctx, peer, key, path_id, out);
-            if let (true, Some(touched)) = (removed, touched.as_deref_mut()) {
-                if touched.last() != Some(&key.to_net()) {
-                    touched.push(key.to_net());
-                }
-            }
-        }
+        let mut log = std::mem::take(log);
+        // Keeps the keys of the paths removed.
+        log.retain(|adj| {
+            let (key, path_id) = K::split(*adj);
+            self.remove_candidate(ctx, peer, key, path_id, out)
+        });
         debug_assert_eq!(
             self.counts[usize::from(peer)],
             0,
             "the log held every live route"
         );
+        if self.loc.len() < self.loc.capacity() / 4 {
+            self.loc.shrink_to_fit();
+        }
+        if let Some(touched) = touched {
+            touched.reserve(log.len());
+            touched.extend(log.iter().map(|adj| K::split(*adj).0.to_net()));
+        }
     }
 
     /// Marks every path of `peer` stale; returns how many.

@@ -226,6 +226,49 @@ mod tests {
     }
 
     #[test]
+    fn fabric_changes_read_back_in_order_what_was_recorded() {
+        use crate::FabricChange;
+
+        let wide: Vec<IpAddr> = (0..300u32)
+            .map(|i| IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + i)))
+            .collect();
+        let two = [hop("10.0.0.4"), hop("10.0.0.5")];
+        let steps: Vec<(IpNet, Vec<IpAddr>)> = vec![
+            (net("10.1.0.0/16"), two.to_vec()),
+            (net("10.2.0.0/16"), two.to_vec()),
+            (net("10.3.0.0/24"), vec![]),
+            (net("2001:db8::/32"), vec![hop("fd00::4")]),
+            (net("0.0.0.0/0"), wide.clone()),
+            (net("2001:db8:1::/48"), vec![]),
+            (net("10.4.0.0/16"), two.to_vec()),
+        ];
+        let mut changes = FabricChanges::default();
+        for (prefix, hops) in &steps {
+            if hops.is_empty() {
+                changes.remove(*prefix);
+            } else {
+                changes.set(*prefix, hops);
+            }
+        }
+        assert_eq!(changes.len(), steps.len());
+        let read: Vec<(IpNet, Vec<IpAddr>)> = changes
+            .iter()
+            .map(|change| match change {
+                FabricChange::Set { prefix, next_hops } => (prefix, next_hops.to_vec()),
+                FabricChange::Remove { prefix } => (prefix, Vec::new()),
+            })
+            .collect();
+        assert_eq!(read, steps);
+        let mut applied = BTreeMap::new();
+        changes.apply_to(&mut applied);
+        assert_eq!(
+            applied.len(),
+            5,
+            "the five prefixes set, none of those removed"
+        );
+    }
+
+    #[test]
     fn prefixes_behind_the_same_next_hops_share_one_set_freed_with_the_last() {
         let mut table = FabricTable::default();
         let mut out = FabricChanges::default();

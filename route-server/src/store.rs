@@ -390,7 +390,7 @@ impl AdjRibIn {
     pub(crate) fn clear(&mut self, rib: &mut Rib) -> Vec<IpNet> {
         // One pass over the peer's routes, no copy of its Adj-RIB-In: withdrawing a
         // million routes must not cost more memory than holding them did.
-        let mut prefixes = Vec::with_capacity(rib.route_counts(self.peer).total());
+        let mut prefixes = Vec::new();
         let result = rib.drop_peer_prefixes(self.peer, &mut prefixes);
         debug_assert!(result.is_ok(), "the peer is registered");
         prefixes.sort_unstable_by_key(|&prefix| order_key(prefix));
