@@ -1,8 +1,7 @@
 //! The benchmark inputs: real UPDATE messages taken out of MRT update dumps and daemon
 //! captures, and a TABLE_DUMP_V2 RIB dump, all loaded into memory before any timing.
 
-use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use bgp_wire::mrt::{MrtBody, MrtReader};
 use bgp_wire::SessionParams;
@@ -82,7 +81,7 @@ impl Corpus {
 
 /// The workspace root (the parent of this crate's folder).
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    mrt_files::workspace_root()
 }
 
 /// Reads a file of the workspace, decompressing `.gz` and `.bz2`.
@@ -92,17 +91,11 @@ pub fn workspace_root() -> PathBuf {
 /// The I/O or decompression error, with the path.
 pub fn read_data(relative: &str) -> Result<Vec<u8>, String> {
     let path = workspace_root().join(relative);
-    let raw = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut out = Vec::new();
-    let result = if relative.ends_with(".gz") {
-        flate2::read::MultiGzDecoder::new(&raw[..]).read_to_end(&mut out)
-    } else if relative.ends_with(".bz2") {
-        bzip2::read::MultiBzDecoder::new(&raw[..]).read_to_end(&mut out)
-    } else {
-        return Ok(raw);
-    };
-    result.map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(out)
+    let contents = mrt_files::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    match contents.error {
+        None => Ok(contents.bytes),
+        Some(e) => Err(format!("{}: {e}", path.display())),
+    }
 }
 
 /// The UPDATE messages of BGP4MP(_ET) MESSAGE records of decompressed MRT data, with the

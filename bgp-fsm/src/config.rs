@@ -98,7 +98,7 @@ impl LocalCapabilities {
         let mut caps: Vec<Capability> = self
             .families
             .iter()
-            .map(|f| Capability::Multiprotocol(*f))
+            .map(|f| Capability::multiprotocol(*f))
             .collect();
         if self.route_refresh {
             caps.push(Capability::RouteRefresh);
@@ -171,7 +171,7 @@ impl RequiredCapability {
     /// Whether `cap` satisfies this requirement.
     pub(crate) fn is_met_by(self, cap: &Capability) -> bool {
         match (self, cap) {
-            (Self::Multiprotocol(f), Capability::Multiprotocol(g)) => f == *g,
+            (Self::Multiprotocol(f), Capability::Multiprotocol { family: g, .. }) => f == *g,
             (Self::RouteRefresh, Capability::RouteRefresh)
             | (Self::EnhancedRouteRefresh, Capability::EnhancedRouteRefresh)
             | (Self::FourOctetAs, Capability::FourOctetAs(_))
@@ -218,7 +218,7 @@ impl RequiredCapability {
 /// The capability code of `cap` (IANA "Capability Codes").
 pub(crate) fn capability_code(cap: &Capability) -> u8 {
     match cap {
-        Capability::Multiprotocol(_) => 1,
+        Capability::Multiprotocol { .. } => 1,
         Capability::RouteRefresh => 2,
         Capability::ExtendedNextHop(_) => 5,
         Capability::ExtendedMessage => 6,
@@ -471,6 +471,6 @@ mod tests {
             domain: Vec::new()
         }));
         assert!(!RequiredCapability::Multiprotocol(Family::IPV6_UNICAST)
-            .is_met_by(&Capability::Multiprotocol(Family::IPV4_UNICAST)));
+            .is_met_by(&Capability::multiprotocol(Family::IPV4_UNICAST)));
     }
 }

@@ -88,7 +88,7 @@ fn open_error(subcode: u8, data: Vec<u8>) -> Notification {
 
 fn has_mp(open: &Open) -> bool {
     open.capabilities()
-        .any(|c| matches!(c, Capability::Multiprotocol(_)))
+        .any(|c| matches!(c, Capability::Multiprotocol { .. }))
 }
 
 fn mp_families(open: &Open) -> Vec<Family> {
@@ -98,7 +98,7 @@ fn mp_families(open: &Open) -> Vec<Family> {
     let mut families: Vec<Family> = open
         .capabilities()
         .filter_map(|c| match c {
-            Capability::Multiprotocol(f) => Some(*f),
+            Capability::Multiprotocol { family, .. } => Some(*family),
             _ => None,
         })
         .collect();

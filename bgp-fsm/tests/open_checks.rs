@@ -245,7 +245,7 @@ fn missing_required_capabilities_are_2_7_and_listed() {
         vec![
             Capability::RouteRefresh,
             Capability::FourOctetAs(PEER_ASN),
-            Capability::Multiprotocol(Family::IPV6_UNICAST),
+            Capability::multiprotocol(Family::IPV6_UNICAST),
         ],
     );
     assert_accepted(&try_open(config, open));

@@ -181,7 +181,7 @@ impl AsPath {
             }
             let lead = &mut path.segments[0];
             let n = left.min(255 - lead.asns.len());
-            lead.asns.insert_many(0, std::iter::repeat(asn).take(n));
+            lead.asns.insert_many(0, std::iter::repeat_n(asn, n));
             left -= n;
         }
         path

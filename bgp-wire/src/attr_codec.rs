@@ -163,7 +163,9 @@ pub(crate) fn decode_attribute_into(
             push_word::<5>(out, flags, u32::from_be_bytes([a, b, c, d]));
             return Ok(());
         }
-        (AttrType::COMMUNITIES, OPT_TRANS, _) if !value.is_empty() && value.len() % 4 == 0 => {
+        (AttrType::COMMUNITIES, OPT_TRANS, _)
+            if !value.is_empty() && value.len().is_multiple_of(4) =>
+        {
             push_communities(out, flags, value);
             return Ok(());
         }
@@ -289,7 +291,7 @@ fn decode_value(
             });
         }
         let malformed = match code {
-            IPV6_EXTENDED_COMMUNITIES => value.is_empty() || value.len() % 20 != 0,
+            IPV6_EXTENDED_COMMUNITIES => value.is_empty() || !value.len().is_multiple_of(20),
             TRAFFIC_ENGINEERING => value.len() < TE_DESCRIPTOR_LEN,
             ATTR_SET => attr_set_is_malformed(value, 0),
             _ => false,
@@ -396,7 +398,7 @@ fn decode_value(
             }
         }
         AttrType::COMMUNITIES => {
-            if value.is_empty() || value.len() % 4 != 0 {
+            if value.is_empty() || !value.len().is_multiple_of(4) {
                 return Err(length_error());
             }
             AttrValue::Communities(decode_communities(value))
@@ -456,7 +458,7 @@ fn decode_value(
 
 /// The value split into `N`-byte items; `None` unless it is a non-zero multiple of `N`.
 fn exact_chunks<const N: usize>(value: &[u8]) -> Option<impl ExactSizeIterator<Item = &[u8; N]>> {
-    if value.is_empty() || value.len() % N != 0 {
+    if value.is_empty() || !value.len().is_multiple_of(N) {
         return None;
     }
     Some(

@@ -117,8 +117,13 @@ mod attr;
 mod attr_codec;
 mod cursor;
 mod error;
-#[doc(hidden)]
+#[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+
+/// The README's example, compiled and run as a doctest so it cannot go stale.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctest;
 mod message;
 pub mod mrt;
 mod notification;

@@ -157,8 +157,21 @@ pub enum Role {
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum Capability {
-    /// 1: multiprotocol extensions (RFC 4760).
-    Multiprotocol(Family),
+    /// 1: multiprotocol extensions (RFC 4760 section 8).
+    ///
+    /// ```text
+    /// 0       7      15      23      31
+    /// +-------+-------+-------+-------+
+    /// |      AFI      | Res.  | SAFI  |
+    /// +-------+-------+-------+-------+
+    /// ```
+    Multiprotocol {
+        /// The family offered.
+        family: Family,
+        /// The reserved octet as received. RFC 4760 has the sender set it to 0 and the
+        /// receiver ignore it; it is kept so a decoded OPEN re-encodes byte for byte.
+        reserved: u8,
+    },
     /// 2: route refresh (RFC 2918).
     RouteRefresh,
     /// 5: extended next hop encoding (RFC 8950): (NLRI family, next-hop AFI) triples.
@@ -440,15 +453,18 @@ fn parse_capability(code: u8, value: &[u8]) -> Option<Capability> {
     let cap = match code {
         1 => {
             let afi = c.read_u16()?;
-            c.read_u8()?; // reserved
+            let reserved = c.read_u8()?;
             let safi = c.read_u8()?;
             whole(
                 &c,
-                Capability::Multiprotocol(Family::new(Afi(afi), Safi(safi))),
+                Capability::Multiprotocol {
+                    family: Family::new(Afi(afi), Safi(safi)),
+                    reserved,
+                },
             )?
         }
         2 if empty() => Capability::RouteRefresh,
-        5 if value.len() % 6 == 0 => {
+        5 if value.len().is_multiple_of(6) => {
             let mut entries = Vec::with_capacity(value.len() / 6);
             while !c.is_empty() {
                 let afi = c.read_u16()?;
@@ -470,7 +486,7 @@ fn parse_capability(code: u8, value: &[u8]) -> Option<Capability> {
                 other => Role::Other(*other),
             })
         }
-        64 if value.len() >= 2 && (value.len() - 2) % 4 == 0 => {
+        64 if value.len() >= 2 && (value.len() - 2).is_multiple_of(4) => {
             let head = c.read_u16()?;
             let mut families = Vec::with_capacity((value.len() - 2) / 4);
             while !c.is_empty() {
@@ -490,7 +506,7 @@ fn parse_capability(code: u8, value: &[u8]) -> Option<Capability> {
             let asn = c.read_u32()?;
             whole(&c, Capability::FourOctetAs(asn))?
         }
-        69 if value.len() % 4 == 0 => {
+        69 if value.len().is_multiple_of(4) => {
             let mut entries = Vec::with_capacity(value.len() / 4);
             while !c.is_empty() {
                 let family = read_family(&mut c)?;
@@ -505,7 +521,7 @@ fn parse_capability(code: u8, value: &[u8]) -> Option<Capability> {
             Capability::AddPath(entries)
         }
         70 if empty() => Capability::EnhancedRouteRefresh,
-        71 if value.len() % 7 == 0 => {
+        71 if value.len().is_multiple_of(7) => {
             let mut families = Vec::with_capacity(value.len() / 7);
             while !c.is_empty() {
                 let family = read_family(&mut c)?;
@@ -540,12 +556,29 @@ fn parse_capability(code: u8, value: &[u8]) -> Option<Capability> {
     Some(cap)
 }
 
-/// The capability code.
 impl Capability {
+    /// The Multiprotocol capability for `family`, reserved octet 0 as RFC 4760 asks
+    /// of a sender.
+    pub const fn multiprotocol(family: Family) -> Self {
+        Self::Multiprotocol {
+            family,
+            reserved: 0,
+        }
+    }
+
+    /// The family of a Multiprotocol capability, whatever its reserved octet; `None`
+    /// for any other capability.
+    pub const fn multiprotocol_family(&self) -> Option<Family> {
+        match self {
+            Self::Multiprotocol { family, .. } => Some(*family),
+            _ => None,
+        }
+    }
+
     /// The capability code (RFC 5492 registry).
     pub fn code(&self) -> u8 {
         match self {
-            Self::Multiprotocol(_) => 1,
+            Self::Multiprotocol { .. } => 1,
             Self::RouteRefresh => 2,
             Self::ExtendedNextHop(_) => 5,
             Self::ExtendedMessage => 6,
@@ -564,7 +597,7 @@ impl Capability {
 
 fn capability_value_len(cap: &Capability) -> usize {
     let len = match cap {
-        Capability::Multiprotocol(_) | Capability::FourOctetAs(_) => 4,
+        Capability::Multiprotocol { .. } | Capability::FourOctetAs(_) => 4,
         Capability::RouteRefresh
         | Capability::ExtendedMessage
         | Capability::EnhancedRouteRefresh => 0,
@@ -594,9 +627,9 @@ fn emit_capability(cap: &Capability, out: &mut Vec<u8>) {
     out.push(u8::try_from(len).expect("capped at 255"));
     let start = out.len();
     match cap {
-        Capability::Multiprotocol(f) => {
-            out.extend_from_slice(&f.afi.0.to_be_bytes());
-            out.extend_from_slice(&[0, f.safi.0]);
+        Capability::Multiprotocol { family, reserved } => {
+            out.extend_from_slice(&family.afi.0.to_be_bytes());
+            out.extend_from_slice(&[*reserved, family.safi.0]);
         }
         Capability::RouteRefresh
         | Capability::ExtendedMessage

@@ -666,7 +666,7 @@ impl Open {
 /// The capability's value length as its fields need it (before any cut).
 fn capability_value_len(cap: &Capability) -> usize {
     match cap {
-        Capability::Multiprotocol(_) | Capability::FourOctetAs(_) => 4,
+        Capability::Multiprotocol { .. } | Capability::FourOctetAs(_) => 4,
         Capability::RouteRefresh
         | Capability::ExtendedMessage
         | Capability::EnhancedRouteRefresh => 0,

@@ -154,7 +154,7 @@ fn open_roundtrip_and_asn() {
         90,
         Ipv4Addr::new(10, 0, 0, 1),
         vec![
-            Capability::Multiprotocol(Family::IPV4_UNICAST),
+            Capability::multiprotocol(Family::IPV4_UNICAST),
             Capability::RouteRefresh,
             Capability::FourOctetAs(4_200_000_001),
             Capability::Unknown {

@@ -1099,8 +1099,6 @@ fn every_captured_message_validates_with_its_session_params() {
 /// sessions, ADD-PATH) that decodes validates with the parameters of its record.
 #[test]
 fn every_mrt_message_that_decodes_validates() {
-    use std::io::Read;
-
     use bgp_wire::mrt::{MrtBody, MrtReader};
 
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/mrt");
@@ -1112,20 +1110,8 @@ fn every_mrt_message_that_decodes_validates() {
     files.sort();
     let mut decoded = 0;
     for path in &files {
-        let raw = std::fs::read(path).unwrap();
         let name = path.to_string_lossy();
-        let mut data = Vec::new();
-        if name.ends_with(".gz") {
-            flate2::read::MultiGzDecoder::new(&raw[..])
-                .read_to_end(&mut data)
-                .unwrap();
-        } else if name.ends_with(".bz2") {
-            bzip2::read::MultiBzDecoder::new(&raw[..])
-                .read_to_end(&mut data)
-                .unwrap();
-        } else {
-            data = raw;
-        }
+        let data = mrt_files::read(path).unwrap().bytes;
         for (_, record) in MrtReader::new(&data).flatten() {
             let MrtBody::Message(message) = &record.body else {
                 continue;

@@ -354,7 +354,8 @@ fn capability() -> impl Strategy<Value = Capability> {
     let known = [1u8, 2, 5, 6, 9, 64, 65, 69, 70, 71, 73, 75];
     let small_family = (any::<u16>(), any::<u8>()).prop_map(|(a, s)| Family::new(Afi(a), Safi(s)));
     prop_oneof![
-        family().prop_map(Capability::Multiprotocol),
+        (family(), any::<u8>())
+            .prop_map(|(family, reserved)| Capability::Multiprotocol { family, reserved }),
         Just(Capability::RouteRefresh),
         vec((small_family.clone(), any::<u16>().prop_map(Afi)), 0..5)
             .prop_map(Capability::ExtendedNextHop),

@@ -48,7 +48,7 @@ const V6_UNICAST: Family = Family::IPV6_UNICAST;
 #[test]
 fn capabilities_match_their_rfc_layouts() {
     // RFC 4760: AFI, reserved, SAFI.
-    check_capability(Capability::Multiprotocol(V6_UNICAST), &[1, 4, 0, 2, 0, 1]);
+    check_capability(Capability::multiprotocol(V6_UNICAST), &[1, 4, 0, 2, 0, 1]);
     // RFC 2918.
     check_capability(Capability::RouteRefresh, &[2, 0]);
     // RFC 8950: NLRI AFI (2), NLRI SAFI (2), next-hop AFI (2).
@@ -318,4 +318,58 @@ fn long_attributes_use_the_extended_length() {
         panic!()
     };
     assert_eq!(back.communities(), update.communities());
+}
+
+#[test]
+fn multiprotocol_reserved_octet_survives_a_round_trip() {
+    // FRR's OPEN from a real session (tests/data/captures), each Multiprotocol
+    // capability's reserved octet set to a non-zero value. RFC 4760 section 8 has the
+    // receiver ignore that octet: the family is what it was, the octet is kept, and the
+    // message re-encodes byte for byte.
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/captures/vectors/open-frr.bin"
+    );
+    let mut wire = std::fs::read(path).expect("the capture is part of the crate");
+    let params = SessionParams::default();
+    let Ok(Message::Open(original)) = Message::parse(&wire, &params) else {
+        panic!("open-frr.bin decodes")
+    };
+    let families: Vec<Family> = original
+        .capabilities()
+        .filter_map(Capability::multiprotocol_family)
+        .collect();
+    assert_eq!(families, [Family::IPV4_UNICAST, Family::IPV6_UNICAST]);
+
+    // Capability code 1, length 4, then AFI (2), reserved (1), SAFI (1).
+    let mut mutated = 0;
+    for afi in [1u8, 2] {
+        let pattern = [1, 4, 0, afi, 0, 1];
+        let at = wire
+            .windows(pattern.len())
+            .position(|w| w == pattern)
+            .expect("FRR sends MP for IPv4 and IPv6 unicast");
+        wire[at + 4] = 0xa5 ^ afi;
+        mutated += 1;
+    }
+    assert_eq!(mutated, 2);
+
+    let Ok(Message::Open(open)) = Message::parse(&wire, &params) else {
+        panic!("a non-zero reserved octet is ignored, not refused")
+    };
+    let decoded: Vec<(Family, u8)> = open
+        .capabilities()
+        .filter_map(|c| match c {
+            Capability::Multiprotocol { family, reserved } => Some((*family, *reserved)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        decoded,
+        [
+            (Family::IPV4_UNICAST, 0xa5 ^ 1),
+            (Family::IPV6_UNICAST, 0xa5 ^ 2)
+        ]
+    );
+    assert_eq!(Message::Open(open).to_bytes(&params), wire);
 }

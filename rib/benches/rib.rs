@@ -6,8 +6,8 @@
 //!
 //! The real dumps (`support/real.rs`): the cut-short RouteViews 2014 TABLE_DUMP_V2 file in
 //! `tests/data/mrt`, and the whole RIPE rrc00 bviews of 2002-07-22 and 2000-01-11 from the
-//! shared reference folder (`../shared/data/real/mrt` beside the workspace), left out when
-//! that folder is absent. Each is decoded before timing; the benches then time only RIB
+//! shared reference folder (`data/real/mrt` in `$BGP_SHARED_DIR` or `../shared` beside the
+//! workspace), left out when that folder is absent. Each is decoded before timing; the benches then time only RIB
 //! calls, one per route: loading every peer's routes, withdrawing and re-announcing every
 //! route of every tenth prefix, and dropping the peer with the most routes.
 //!

@@ -194,6 +194,7 @@ fn is_kept(attribute: &PathAttribute) -> bool {
     )
 }
 
+#[derive(Clone)]
 struct Entry {
     set: AttrSet,
     hash: u64,
@@ -201,6 +202,7 @@ struct Entry {
 }
 
 /// The interning table.
+#[derive(Clone)]
 pub(crate) struct AttrStore {
     entries: Vec<Option<Entry>>,
     free: Vec<u32>,

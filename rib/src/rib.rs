@@ -35,6 +35,7 @@ use crate::types::{
 ///   [`ecmp_excluding`](Self::ecmp_excluding),
 ///   [`explain`](Self::explain), [`lookup`](Self::lookup), [`attrs`](Self::attrs),
 ///   [`adj_rib_in`](Self::adj_rib_in), [`loc_rib`](Self::loc_rib), and counts.
+#[derive(Clone)]
 pub struct Rib {
     config: RibConfig,
     attrs: AttrStore,

@@ -465,6 +465,7 @@ pub(crate) struct Ctx<'a> {
 }
 
 /// One family's Loc-RIB and Adj-RIB-In indexes.
+#[derive(Clone)]
 pub(crate) struct Table<K: PrefixKey> {
     loc: HashMap<K, Dest, SeededState>,
     /// Per peer slot: the keys of the routes it announced, in arrival order. Appending is

@@ -3,7 +3,6 @@
 //! path and Azure-style ECMP set, dropping the biggest peer, longest-prefix match.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::Read;
 use std::net::{IpAddr, Ipv4Addr};
 
 use bgp_wire::mrt::{MrtBody, MrtReader, PeerEntry};
@@ -11,27 +10,12 @@ use bgp_wire::{AttrValue, MpNextHop, Nlri, Origin, PathAttribute, SegmentType};
 use ipnet::IpNet;
 use rib::{PeerId, PeerInfo, Rib, RibConfig};
 
-/// Decompresses what can be decompressed: the big dump is a cut-short bzip2 stream.
-fn read_all(mut reader: impl Read) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        match reader.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => out.extend_from_slice(&buf[..n]),
-        }
-    }
-    out
-}
-
+/// The dump's bytes, as many as decompress: the big dump is a cut-short bzip2 stream.
 fn load_file(name: &str) -> Vec<u8> {
     let path = format!("{}/tests/data/mrt/{name}", env!("CARGO_MANIFEST_DIR"));
-    let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    if name.ends_with(".bz2") {
-        read_all(bzip2::read::BzDecoder::new(file))
-    } else {
-        read_all(flate2::read::GzDecoder::new(file))
-    }
+    mrt_files::read(std::path::Path::new(&path))
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
+        .bytes
 }
 
 /// One path as the test's own decision code sees it.

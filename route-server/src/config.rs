@@ -115,7 +115,8 @@ pub enum HubRoutingPreference {
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
 pub enum LimitCounting {
     /// Azure's rule: the routes held from the peer when the batch started plus every
-    /// route announced in the batch so far, without de-duplication.
+    /// route announced in the batch so far, without de-duplication, whether import
+    /// learns or refuses it (Azure counts the routes an UPDATE carries).
     ///
     /// A batch starts with the first UPDATE the peer sends while no batch is open, and
     /// takes every UPDATE received until [`Limits::batch_window`] has passed since it
@@ -132,7 +133,8 @@ pub enum LimitCounting {
     /// Routes held plus the routes announced in each single UPDATE message.
     HeldPlusMessage,
     /// The number of distinct prefixes the peer would hold once each UPDATE is applied
-    /// (the usual max-prefix of other BGP speakers).
+    /// (the usual max-prefix of other BGP speakers); routes import refuses are not held
+    /// and do not count.
     UniquePrefixes,
 }
 

@@ -17,7 +17,7 @@ use crate::store::{FoldState, PrefixMap};
 type NextHopSetId = u32;
 
 /// Distinct next-hop sets with reference counts; freed slots are reused.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 struct NextHopSets {
     /// Per id: the set (empty when the slot is free) and how many prefixes use it.
     sets: Vec<(Box<[IpAddr]>, u32)>,
@@ -80,7 +80,7 @@ impl NextHopSets {
 }
 
 /// What is programmed into the fabric, per prefix.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct FabricTable {
     programmed: PrefixMap<NextHopSetId>,
     sets: NextHopSets,

@@ -92,6 +92,13 @@
 //! A driver depends on this crate alone: the types its API uses are re-exported
 //! ([`SessionEnd`], [`State`], [`Notification`], [`Family`], [`IpNet`], [`Instant`], ...).
 //!
+//! # Oracles
+//!
+//! [`reference`](mod@reference) is a model of the routing rules written from the spec alone (no use of
+//! this crate's code); [`fuzzing`] drives it and a [`RouteServer`] in the [`testing`]
+//! lab side by side and checks they agree after every step (the `route_server_inputs`
+//! fuzz target, and `tests/differential.rs` with 1,000 proptest programs).
+//!
 //! # Structure
 //!
 //! * **Sessions**: one `bgp_fsm::Session` per configured peer; it frames, decodes and
@@ -104,8 +111,10 @@
 //!   prefixes, a peer's routes when its session ends or its stale routes are swept)
 //!   names the prefixes it touched; they are sorted once and each is re-ranked from all
 //!   its paths (`rib::Rib::paths_unordered`) by [`policy::select`]: hub routing preference by source kind,
-//!   then AS path length, then Azure's non-reverting failover, whose memory (the tier of
-//!   each prefix's last selection) the server keeps. The Rib runs no RFC 4271 decision
+//!   then AS path length, then Azure's non-reverting failover, whose memory the server
+//!   keeps as what was selected: the source kinds of each prefix's last selection, and
+//!   for a prefix failed over the peers it failed over to (never a rank relative to the
+//!   preference, which may change). The Rib runs no RFC 4271 decision
 //!   (`rib::Ranking::Caller`): source kinds and that memory are not RFC 4271 steps.
 //! * **Summaries**: a route an inbound route map summarises is a Rib path of the summary
 //!   under a path identifier the server picks, mapped back to the received prefix; the
@@ -134,7 +143,27 @@
 //!   they get NVA routes with path and next hop unchanged, and no VNet ranges.
 //! * Gateway routes compete with NVA routes for programming whatever branch-to-branch
 //!   says (the VMs get gateway routes either way); branch-to-branch only gates what is
-//!   advertised between gateways and NVAs.
+//!   advertised between gateways and NVAs. With it off, gateway routes are no
+//!   candidates for the NVAs (spec section 4, step 2): an NVA gets the best NVA route
+//!   for a prefix even when a gateway route is the one programmed; the gateways get
+//!   nothing at all (no NVA routes, no routes of the other gateway, no VNet ranges).
+//!   With it on, everyone gets the overall best route.
+//! * One best path, not one per receiver: a peer gets the first route of the best set
+//!   (in peer order, peers numbered as configured) that did not come from itself, and
+//!   nothing when the whole best set is its own
+//!   ([`Extensions::per_client_best_path`] changes that).
+//! * Route maps may not prepend private ASNs (64512-65534) or Azure's reserved ones, as
+//!   Azure's route-map limits say; the spec's scenario 35 prepends 64580 64581 toward
+//!   ExpressRoute, which contradicts those limits, so such a map is refused at
+//!   configuration ([`ConfigError::RouteMap`] names the peer and the field). Public ASNs
+//!   work (ExpressRoute strips private ones toward on-premises anyway).
+//! * IPv4 routes may come in MP_REACH_NLRI; they take its next hop (RFC 4760). A route
+//!   with no next hop of its family is refused with an event
+//!   ([`policy::RejectReason::NoNextHop`]) and counts against the route limit as every
+//!   refused route does: under Azure's rule every route an UPDATE carries counts; under
+//!   [`LimitCounting::UniquePrefixes`] only the routes held do.
+//! * A new hub routing preference is a fresh ranking: failovers under the old one are
+//!   forgotten ([`policy::select`] says why).
 //! * After a virtual network change (ranges added or removed, a peering created) every
 //!   established NVA gets a ROUTE-REFRESH, or a session reset when it did not negotiate
 //!   route refresh, as the spec says (section 1.3: "ARS sends ROUTE-REFRESH to every
@@ -158,6 +187,7 @@ mod config;
 mod fabric;
 pub mod fuzzing;
 pub mod policy;
+pub mod reference;
 mod route;
 mod route_map;
 mod server;
@@ -175,7 +205,7 @@ pub use config::{
 };
 pub use fabric::Fabric;
 pub use ipnet::{IpNet, Ipv4Net, Ipv6Net};
-pub use policy::{PeerId, RejectReason, Tier};
+pub use policy::{PeerId, RejectReason};
 pub use route::RouteAttrs;
 pub use route_map::{
     MapOutcome, MatchCondition, Modification, NextStep, RouteMap, RouteMapAction, RouteMapError,

@@ -9,7 +9,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use bgp_wire::{AsPath, Community, Origin};
+use bgp_wire::{AsPath, AttrFlags, AttrValue, Community, Origin};
 
 use crate::config::{Config, HubRoutingPreference, LimitCounting, PeerConfig, PeerKind};
 use crate::route::RouteAttrs;
@@ -40,6 +40,10 @@ pub enum RejectReason {
     /// The UPDATE's attributes were malformed and RFC 7606 treats its routes as withdrawn
     /// (AS 0 in AS_PATH is one such case, RFC 7607).
     MalformedAttributes,
+    /// The UPDATE carries no next hop of the route's family: an IPv4 route in
+    /// MP_REACH_NLRI whose next hop is not IPv4 (RFC 8950 is not negotiated), or an NLRI
+    /// field without NEXT_HOP. It is treated as a withdrawal of the prefix.
+    NoNextHop,
 }
 
 impl std::fmt::Display for RejectReason {
@@ -52,6 +56,7 @@ impl std::fmt::Display for RejectReason {
             Self::MalformedAttributes => {
                 f.write_str("malformed attributes (RFC 7606 treat-as-withdraw)")
             }
+            Self::NoNextHop => f.write_str("no next hop of the route's address family"),
         }
     }
 }
@@ -128,24 +133,71 @@ pub struct Candidate<'a> {
     pub attrs: &'a RouteAttrs,
 }
 
-/// Which side of the hub routing preference a selection landed on.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-pub enum Tier {
-    /// Routes of the preferred kind (ExpressRoute under `ExpressRoute`, VPN/NVA under
-    /// `VpnGateway`).
-    Preferred,
-    /// The other kinds: a failover.
-    Fallback,
+/// A set of source kinds (what kinds of peer the routes of a selection came from).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
+pub struct KindSet(u8);
+
+impl KindSet {
+    fn bit(kind: PeerKind) -> u8 {
+        match kind {
+            PeerKind::Nva => 1,
+            PeerKind::ExpressRoute => 2,
+            PeerKind::VpnGateway => 4,
+        }
+    }
+
+    /// Adds `kind`.
+    pub fn insert(&mut self, kind: PeerKind) {
+        self.0 |= Self::bit(kind);
+    }
+
+    /// Whether `kind` is in the set.
+    #[must_use]
+    pub fn contains(self, kind: PeerKind) -> bool {
+        self.0 & Self::bit(kind) != 0
+    }
+
+    /// Whether the set is empty.
+    #[must_use]
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
 }
 
-fn tier(preference: HubRoutingPreference, kind: PeerKind) -> Tier {
-    let is_expressroute = kind == PeerKind::ExpressRoute;
-    match (preference, is_expressroute) {
-        (HubRoutingPreference::ExpressRoute, true) | (HubRoutingPreference::VpnGateway, false) => {
-            Tier::Preferred
+impl FromIterator<PeerKind> for KindSet {
+    fn from_iter<I: IntoIterator<Item = PeerKind>>(iter: I) -> Self {
+        let mut set = Self::default();
+        for kind in iter {
+            set.insert(kind);
         }
-        _ => Tier::Fallback,
+        set
     }
+}
+
+/// Whether routes of `kind` are of the preferred kind under `preference` (ExpressRoute
+/// under `ExpressRoute`, VPN and NVA under `VpnGateway`); `None` under `ASPath`, which
+/// prefers no kind.
+#[must_use]
+pub fn is_preferred_kind(preference: HubRoutingPreference, kind: PeerKind) -> Option<bool> {
+    let is_expressroute = kind == PeerKind::ExpressRoute;
+    match preference {
+        HubRoutingPreference::ExpressRoute => Some(is_expressroute),
+        HubRoutingPreference::VpnGateway => Some(!is_expressroute),
+        HubRoutingPreference::AsPath => None,
+    }
+}
+
+/// What selection remembers of a prefix's last selection (Azure's non-reverting
+/// failover, spec section 1.8 and scenario 22). It records what was selected, by source
+/// kind and peer, never a rank relative to a preference: a preference change does not
+/// re-read it (the server forgets it then, see [`select`]).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct Previous<'a> {
+    /// The kinds of the routes selected last (empty: nothing was selected).
+    pub kinds: KindSet,
+    /// While the prefix is failed over: the peers whose routes were selected last. Empty
+    /// when it is not.
+    pub failed_over_to: &'a [PeerId],
 }
 
 /// The outcome of selection for one prefix.
@@ -153,42 +205,67 @@ fn tier(preference: HubRoutingPreference, kind: PeerKind) -> Tier {
 pub struct Selection {
     /// Indices (into the candidates) of every path tied for best, in candidate order.
     pub best: Vec<usize>,
-    /// The tier of the winners, for preferences that have tiers.
-    pub tier: Option<Tier>,
+    /// The kinds of the winners (to remember as [`Previous::kinds`]).
+    pub kinds: KindSet,
+    /// Whether the winners are a failover: routes of the other kind, chosen because the
+    /// preferred ones went away (and kept while they stay, see [`select`]). Remember the
+    /// winners' peers as [`Previous::failed_over_to`] while this is set.
+    pub failed_over: bool,
 }
 
 /// Ranks the paths for one prefix (longest prefix is already decided by the prefix):
 /// hub routing preference by source kind, then shortest AS path; what remains tied is the
-/// ECMP set.
+/// ECMP set. Under `ASPath` equal paths rank ExpressRoute first, then VPN and NVA
+/// together.
 ///
-/// `previous` is the tier of the last selection for this prefix. Azure's preference does
-/// not revert: after a failover to the fallback tier, a returning preferred route only
-/// wins when its AS path is strictly shorter than the best fallback path, unless
-/// `revertive` is set.
+/// **Non-reverting failover** (Azure's default; `revertive` turns it off). A failover
+/// starts when the last selection held routes of the preferred kind and no route of
+/// that kind is left: the best routes of the other kind are selected and remembered.
+/// While failed over, a returning preferred route takes over only when its AS path is
+/// strictly shorter than the best of the other kind ("sticky unless the VPN path is
+/// longer", scenario 22), or when none of the routes failed over to is still among the
+/// best of their kind (traffic has to move anyway, so it moves as a fresh ranking says).
+/// Within the kind failed over to, ranking is fresh: two equal routes are ECMP whichever
+/// came first. Without a failover there is no memory at all: a route of the other kind
+/// that was selected only because no preferred route had arrived yet gives way to the
+/// first preferred route, so the order in which routes first arrive never matters.
+///
+/// **Preference changes** are fresh rankings: the server ranks every prefix under the
+/// new preference with an empty [`Previous`]. A failover is relative to the preference
+/// it happened under ("not on ExpressRoute"); under a new preference the operator has
+/// just said which kind to use, and Azure documents the preference as the ranking order,
+/// not as something that waits for a failure.
 pub fn select(
     preference: HubRoutingPreference,
     revertive: bool,
-    previous: Option<Tier>,
+    previous: Previous<'_>,
     candidates: &[Candidate<'_>],
 ) -> Selection {
     if candidates.is_empty() {
         return Selection::default();
     }
     let len = |c: &Candidate<'_>| c.attrs.as_path.path_length();
-    let shortest = |tier_filter: Option<Tier>| {
+    let preferred = |c: &Candidate<'_>| is_preferred_kind(preference, c.kind);
+    let shortest = |tier: Option<bool>| {
         candidates
             .iter()
-            .filter(|c| tier_filter.map_or(true, |t| tier(preference, c.kind) == t))
+            .filter(|c| tier.map_or(true, |t| preferred(c) == Some(t)))
             .map(len)
             .min()
     };
-    let ranked = |keep: &dyn Fn(&Candidate<'_>) -> bool| -> Vec<usize> {
-        candidates
+    let finish = |keep: &dyn Fn(&Candidate<'_>) -> bool, failed_over: bool| -> Selection {
+        let best: Vec<usize> = candidates
             .iter()
             .enumerate()
             .filter(|(_, c)| keep(c))
             .map(|(i, _)| i)
-            .collect()
+            .collect();
+        let kinds = best.iter().map(|&i| candidates[i].kind).collect();
+        Selection {
+            best,
+            kinds,
+            failed_over,
+        }
     };
     if preference == HubRoutingPreference::AsPath {
         let best_len = shortest(None).expect("candidates is not empty");
@@ -196,29 +273,33 @@ pub fn select(
         let any_er = candidates
             .iter()
             .any(|c| at_best(c) && c.kind == PeerKind::ExpressRoute);
-        let best = ranked(&|c| at_best(c) && (!any_er || c.kind == PeerKind::ExpressRoute));
-        return Selection { best, tier: None };
+        return finish(
+            &|c| at_best(c) && (!any_er || c.kind == PeerKind::ExpressRoute),
+            false,
+        );
     }
-    let preferred = shortest(Some(Tier::Preferred));
-    let fallback = shortest(Some(Tier::Fallback));
-    let winner = match (preferred, fallback) {
-        (Some(_), None) => Tier::Preferred,
-        (None, _) => Tier::Fallback,
+    let was_preferred = [PeerKind::Nva, PeerKind::ExpressRoute, PeerKind::VpnGateway]
+        .into_iter()
+        .any(|k| previous.kinds.contains(k) && is_preferred_kind(preference, k) == Some(true));
+    let in_failover = !previous.failed_over_to.is_empty();
+    let (winner, failed_over) = match (shortest(Some(true)), shortest(Some(false))) {
+        (Some(_), None) => (true, false),
+        (None, _) => (false, !revertive && (was_preferred || in_failover)),
         (Some(p), Some(f)) => {
-            let sticky = !revertive && previous == Some(Tier::Fallback);
-            if sticky && p >= f {
-                Tier::Fallback
-            } else {
-                Tier::Preferred
-            }
+            let still_in_use = candidates.iter().any(|c| {
+                preferred(c) == Some(false)
+                    && len(c) == f
+                    && previous.failed_over_to.contains(&c.peer)
+            });
+            let sticky = !revertive && in_failover && still_in_use && p >= f;
+            (!sticky, sticky)
         }
     };
-    let best_len = shortest(Some(winner)).expect("the winning tier has a candidate");
-    let best = ranked(&|c| tier(preference, c.kind) == winner && len(c) == best_len);
-    Selection {
-        best,
-        tier: Some(winner),
-    }
+    let best_len = shortest(Some(winner)).expect("the winning side has a candidate");
+    finish(
+        &|c| preferred(c) == Some(winner) && len(c) == best_len,
+        failed_over,
+    )
 }
 
 /// The next hops to program for a selection: distinct, lowest first, at most `width`.
@@ -270,9 +351,11 @@ pub enum NotExported {
 /// Export: the route to send `to` for `prefix`, or why none is sent.
 ///
 /// Toward an eBGP peer the local ASN is prepended and the next hop is the instance's own
-/// address (unless transparent); MED and LOCAL_PREF are not passed on. Toward an iBGP peer
-/// (a gateway in 65515) path and next hop are unchanged and LOCAL_PREF is set. Communities
-/// always pass unchanged.
+/// address (unless transparent); MED, LOCAL_PREF, ORIGINATOR_ID and CLUSTER_LIST are not
+/// passed on (RFC 4271 section 5.1.4, RFC 4456 section 8). Toward an iBGP peer (a gateway
+/// in 65515) path and next hop are unchanged and LOCAL_PREF is set. Communities always
+/// pass unchanged; unrecognised optional transitive attributes pass with their Partial
+/// bit set (RFC 4271 section 5).
 ///
 /// # Errors
 ///
@@ -319,6 +402,27 @@ pub fn export(
                 return Err(NotExported::BranchToBranchOff);
             }
             let mut attrs = candidate.attrs.clone();
+            for attribute in &mut attrs.other {
+                // RFC 4271 section 5: an unrecognised optional transitive attribute passed
+                // on has its Partial bit set (the route server did not understand it).
+                let flags = attribute.flags;
+                if matches!(attribute.value, AttrValue::Raw(_))
+                    && flags.is_optional()
+                    && flags.is_transitive()
+                {
+                    attribute.flags = AttrFlags(flags.0 | AttrFlags::PARTIAL);
+                }
+            }
+            if !ibgp {
+                // RFC 4456 section 8: ORIGINATOR_ID and CLUSTER_LIST (learned from the
+                // iBGP gateways) are local to the AS and never sent to an eBGP peer.
+                attrs.other.retain(|a| {
+                    !matches!(
+                        a.value,
+                        AttrValue::OriginatorId(_) | AttrValue::ClusterList(_)
+                    )
+                });
+            }
             if ibgp {
                 attrs.local_pref = Some(attrs.local_pref.unwrap_or(100));
             } else {

@@ -20,7 +20,7 @@ use crate::config::{
     Config, ConfigError, HubRoutingPreference, LimitCounting, PeerConfig, PeerKind, PeeredVnet,
 };
 use crate::fabric::{Fabric, FabricTable};
-use crate::policy::{self, Candidate, ExportSource, PeerId, RejectReason, Tier};
+use crate::policy::{self, Candidate, ExportSource, KindSet, PeerId, Previous, RejectReason};
 use crate::route::RouteAttrs;
 use crate::store::{
     self, paths_unknown, AdjRibIn, AdjRibsOut, AttrId, AttrPool, FoldState, OutChange, PrefixMap,
@@ -519,14 +519,14 @@ struct Established {
 
 /// A peer's enhanced route refresh under way (RFC 7313): the routes of `family` it held
 /// at its BoRR and has not re-sent (announced or withdrawn) since.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct RefreshMark {
     family: Family,
     deadline: Instant,
     unrefreshed: HashSet<IpNet>,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Peer {
     config: PeerConfig,
     /// The session that is (or will be) the peer's BGP session.
@@ -559,7 +559,7 @@ struct Peer {
 }
 
 /// The peer's own connection, opened while ours was up (a connection collision).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Rival {
     connection: ConnectionId,
     session: Session,
@@ -590,7 +590,7 @@ struct LimitBatch {
 
 /// One Azure Route Server instance as a sans-IO state machine. See the [crate
 /// documentation](crate) for the driving loop.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct RouteServer {
     config: Config,
     peers: BTreeMap<PeerId, Peer>,
@@ -603,9 +603,11 @@ pub struct RouteServer {
     rib_out: AdjRibsOut,
     /// Attribute sets of the Adj-RIBs-Out.
     pool: AttrPool,
-    /// The tier of each prefix's last selection, for preferences with tiers: the memory
-    /// of Azure's non-reverting failover.
-    loc: PrefixMap<Tier>,
+    /// The source kinds of each prefix's last selection: half the memory of Azure's
+    /// non-reverting failover ([`policy::select`]).
+    loc: PrefixMap<KindSet>,
+    /// The other half: for each prefix failed over, the peers it failed over to.
+    failovers: BTreeMap<IpNet, Vec<PeerId>>,
     /// What is programmed into the fabric per prefix, next-hop sets interned.
     fabric: FabricTable,
     /// Fabric changes of the pass under way, output as one [`Output::Program`].
@@ -650,6 +652,7 @@ impl RouteServer {
             rib_out: AdjRibsOut::default(),
             pool: AttrPool::default(),
             loc: PrefixMap::default(),
+            failovers: BTreeMap::new(),
             fabric: FabricTable::default(),
             fabric_out: FabricChanges::default(),
             rejected: Vec::new(),
@@ -918,9 +921,16 @@ impl RouteServer {
         self.drain_all(now);
     }
 
-    /// Changes the hub routing preference.
+    /// Changes the hub routing preference. A new preference is a fresh ranking: every
+    /// prefix is ranked under it as if no failover had happened (failovers under the old
+    /// preference are forgotten; see [`policy::select`] for why). Setting the preference
+    /// in force changes nothing.
     pub fn set_hub_routing_preference(&mut self, now: Instant, preference: HubRoutingPreference) {
+        if self.config.hub_routing_preference == preference {
+            return;
+        }
         self.config.hub_routing_preference = preference;
+        self.failovers.clear();
         let all = self.all_prefixes();
         self.process(now, all, None);
         self.drain_all(now);
@@ -1082,10 +1092,11 @@ impl RouteServer {
         out
     }
 
-    /// The selection tier currently recorded for `prefix` (Azure's failover memory).
+    /// The peers `prefix` failed over to, while it is failed over (Azure's non-reverting
+    /// failover, [`policy::select`]); `None` when it is not.
     #[must_use]
-    pub fn selection_tier(&self, prefix: IpNet) -> Option<Tier> {
-        self.loc.get(prefix).copied()
+    pub fn failed_over_to(&self, prefix: IpNet) -> Option<&[PeerId]> {
+        self.failovers.get(&prefix).map(Vec::as_slice)
     }
 
     /// Interned attribute sets alive (memory diagnostics): the Rib's sets of learned
@@ -1846,7 +1857,20 @@ impl RouteServer {
                 (batch.held, batch.announced, 0)
             }
             LimitCounting::HeldPlusMessage => (peer.rib_in.held_fresh(&self.rib), announced, 0),
-            LimitCounting::UniquePrefixes => (0, 0, unique_after(&peer.rib_in, &self.rib, update)),
+            LimitCounting::UniquePrefixes => {
+                let as_path = peer
+                    .established
+                    .as_ref()
+                    .map(|e| update.effective_as_path(&e.receive))
+                    .unwrap_or_default();
+                let (config, from) = (&self.config, &peer.config);
+                let learned = |prefix: IpNet, next_hop: IpAddr| {
+                    let mut attrs = RouteAttrs::from_wire(&update.attributes, next_hop, true);
+                    attrs.as_path = as_path.clone();
+                    policy::import(config, from, prefix, &attrs).is_ok()
+                };
+                (0, 0, unique_after(&peer.rib_in, &self.rib, update, learned))
+            }
         };
         if !policy::exceeds_route_limit(counting, Some(limit), held, in_batch, unique) {
             return None;
@@ -1921,25 +1945,19 @@ impl RouteServer {
         }
         let as_path = update.effective_as_path(&established.receive);
         let aggregator = update.effective_aggregator(&established.receive);
-        let next_hop_v6 = update.mp_reach().and_then(|r| match &r.next_hop {
-            MpNextHop::Ipv6 { global, .. } => Some(IpAddr::V6(*global)),
-            MpNextHop::Ipv4(a) => Some(IpAddr::V4(*a)),
-            MpNextHop::Opaque(_) => None,
-        });
-        let next_hop_v4 = update.next_hop().map(IpAddr::V4);
         let config = &self.config;
-        for (family, next_hop) in [
-            (Family::IPV4_UNICAST, next_hop_v4),
-            (Family::IPV6_UNICAST, next_hop_v6),
-        ] {
+        for (family, next_hop, routes) in announced_groups(update) {
             let Some(next_hop) = next_hop else {
+                // No next hop of the route's family: nothing to program or advertise.
+                // The route replaces (withdraws) what the peer sent before for the prefix,
+                // as RFC 7606 treats an UPDATE it cannot use.
+                for prefix in routes {
+                    dirty.extend(paths_unknown(peer.rib_in.withdraw(rib, prefix)));
+                    note_rejected(&mut self.rejected, id, RejectReason::NoNextHop, prefix);
+                }
                 continue;
             };
-            let mut routes = update
-                .routes_to_announce()
-                .filter(|(f, _)| *f == family)
-                .map(|(_, nlri)| nlri.prefix)
-                .peekable();
+            let mut routes = routes.into_iter().peekable();
             if routes.peek().is_none() {
                 continue;
             }
@@ -2125,25 +2143,57 @@ impl RouteServer {
                     })
                 })
                 .collect();
-            let previous = self.loc.get(prefix).copied();
+            let previous_kinds = self.loc.get(prefix).copied();
             let selection = policy::select(
                 self.config.hub_routing_preference,
                 self.config.extensions.revertive_preference,
-                previous,
+                Previous {
+                    kinds: previous_kinds.unwrap_or_default(),
+                    failed_over_to: self.failovers.get(&prefix).map_or(&[], Vec::as_slice),
+                },
                 &candidates,
             );
+            // Branch-to-branch off: gateway routes are no candidates for the NVAs (spec
+            // section 4, step 2), which get the best NVA route even when a gateway route
+            // is the best for the prefix.
+            let any_gateway = |best: &[usize]| {
+                best.iter()
+                    .any(|&i| candidates.get(i).is_some_and(|c| c.kind.is_gateway()))
+            };
+            // `None`: the best set holds no gateway route, so it is the NVAs' best too.
+            let nva_best: Option<Vec<usize>> =
+                if !self.config.branch_to_branch && any_gateway(&selection.best) {
+                    let nvas: Vec<usize> = (0..candidates.len())
+                        .filter(|&i| !candidates[i].kind.is_gateway())
+                        .collect();
+                    let among: Vec<Candidate<'_>> = nvas.iter().map(|&i| candidates[i]).collect();
+                    let best = policy::select(
+                        self.config.hub_routing_preference,
+                        true,
+                        Previous::default(),
+                        &among,
+                    )
+                    .best;
+                    Some(best.into_iter().map(|i| nvas[i]).collect())
+                } else {
+                    None
+                };
             if only.is_none() {
-                match (selection.best.is_empty(), selection.tier) {
-                    (false, Some(tier)) => {
-                        if previous != Some(tier) {
-                            self.loc.insert(prefix, tier);
-                        }
+                let kinds = (!selection.best.is_empty()).then_some(selection.kinds);
+                if previous_kinds != kinds {
+                    match kinds {
+                        Some(kinds) => self.loc.insert(prefix, kinds),
+                        None => self.loc.remove(prefix),
+                    };
+                }
+                if selection.failed_over {
+                    let to: Vec<PeerId> =
+                        selection.best.iter().map(|&i| candidates[i].peer).collect();
+                    if self.failovers.get(&prefix) != Some(&to) {
+                        self.failovers.insert(prefix, to);
                     }
-                    _ => {
-                        if previous.is_some() {
-                            self.loc.remove(prefix);
-                        }
-                    }
+                } else if !self.failovers.is_empty() {
+                    self.failovers.remove(&prefix);
                 }
                 let hops = if policy::is_programmable(&self.config, prefix) {
                     policy::ecmp_next_hops(&candidates, &selection, self.config.limits.ecmp_width)
@@ -2157,6 +2207,10 @@ impl RouteServer {
                 let Some(peer) = self.peers.get(&to) else {
                     continue;
                 };
+                let best = match &nva_best {
+                    Some(nva_best) if !peer.config.kind.is_gateway() => nva_best,
+                    _ => &selection.best,
+                };
                 let desired = desired_export(
                     &self.config,
                     peer,
@@ -2165,7 +2219,7 @@ impl RouteServer {
                     &advertised,
                     &candidates,
                     &held,
-                    &selection,
+                    best,
                     &memo,
                 );
                 wanted.push((slot, to, desired));
@@ -2404,7 +2458,7 @@ fn desired_export(
     advertised: &BTreeSet<IpNet>,
     candidates: &[Candidate<'_>],
     held: &[(PeerId, PeerKind, AttrHandle)],
-    selection: &policy::Selection,
+    best: &[usize],
     memo: &HashMap<ExportKey, Option<AttrId>, FoldState>,
 ) -> Desired {
     let Some(established) = peer.established.as_ref() else {
@@ -2432,15 +2486,18 @@ fn desired_export(
             })
             .copied()
             .collect();
-        let own = policy::select(config.hub_routing_preference, true, None, &eligible);
+        let own = policy::select(
+            config.hub_routing_preference,
+            true,
+            Previous::default(),
+            &eligible,
+        );
         own.best
             .first()
             .and_then(|&i| eligible.get(i))
             .map(|c| c.peer)
     } else {
-        selection
-            .best
-            .iter()
+        best.iter()
             .filter_map(|&i| candidates.get(i))
             .find(|c| c.peer != to)
             .map(|c| c.peer)
@@ -2472,15 +2529,58 @@ fn desired_export(
     }
 }
 
+/// The routes an UPDATE announces (none when RFC 7606 treats it as withdrawn), by where
+/// they travel: the NLRI field (IPv4 unicast, next hop in NEXT_HOP), then MP_REACH_NLRI
+/// (IPv4 or IPv6 unicast, next hop in MP_REACH_NLRI, RFC 4760 section 3; NEXT_HOP does
+/// not apply to them). The next hop is `None` when the UPDATE has none of the routes'
+/// family (an IPv6 next hop for IPv4 routes needs RFC 8950, not negotiated). Other
+/// families are left out: they are never negotiated.
+fn announced_groups(update: &Update) -> Vec<(Family, Option<IpAddr>, Vec<IpNet>)> {
+    let mut groups = Vec::with_capacity(2);
+    if update.treatment() >= Some(bgp_wire::Treatment::TreatAsWithdraw) {
+        return groups;
+    }
+    if !update.nlri.is_empty() {
+        let next_hop = update.next_hop().map(IpAddr::V4);
+        let prefixes = update.nlri.iter().map(|n| n.prefix).collect();
+        groups.push((Family::IPV4_UNICAST, next_hop, prefixes));
+    }
+    if let Some(reach) = update.mp_reach() {
+        let prefixes: Vec<IpNet> = match &reach.nlri {
+            bgp_wire::MpNlri::Prefixes(list) => list.iter().map(|n| n.prefix).collect(),
+            bgp_wire::MpNlri::Opaque(_) => Vec::new(),
+        };
+        let next_hop = match (reach.family, &reach.next_hop) {
+            (Family::IPV4_UNICAST, MpNextHop::Ipv4(a)) => Some(IpAddr::V4(*a)),
+            (Family::IPV6_UNICAST, MpNextHop::Ipv6 { global, .. }) => Some(IpAddr::V6(*global)),
+            _ => None,
+        };
+        let unicast = reach.family == Family::IPV4_UNICAST || reach.family == Family::IPV6_UNICAST;
+        if unicast && !prefixes.is_empty() {
+            groups.push((reach.family, next_hop, prefixes));
+        }
+    }
+    groups
+}
+
 /// Distinct prefixes a peer would hold once `update` is applied (the `UniquePrefixes`
-/// count).
-fn unique_after(adj: &AdjRibIn, rib: &Rib, update: &Update) -> usize {
+/// count): routes import refuses (`learned` says no) or that have no next hop are not
+/// held, so they do not count.
+fn unique_after(
+    adj: &AdjRibIn,
+    rib: &Rib,
+    update: &Update,
+    learned: impl Fn(IpNet, IpAddr) -> bool,
+) -> usize {
     let mut overlay: BTreeMap<IpNet, bool> = BTreeMap::new();
     for (_, nlri) in update.routes_to_withdraw() {
         overlay.insert(nlri.prefix, false);
     }
-    for (_, nlri) in update.routes_to_announce() {
-        overlay.insert(nlri.prefix, true);
+    for (_, next_hop, prefixes) in announced_groups(update) {
+        for prefix in prefixes {
+            let held = next_hop.is_some_and(|hop| learned(prefix, hop));
+            overlay.insert(prefix, held);
+        }
     }
     let mut count = adj.held(rib);
     for (prefix, present) in overlay {

@@ -87,7 +87,7 @@ pub(crate) struct AttrId(u32);
 
 /// Exported attribute sets shared by reference count: the routes sent to a peer from one
 /// source share a few sets.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct AttrPool {
     slots: Vec<Option<(RouteAttrs, u32)>>,
     index: HashMap<RouteAttrs, u32, FixedState>,
@@ -220,7 +220,7 @@ pub(crate) fn paths_unknown(
 /// under its own prefix, or, when an inbound route map summarised it, under the summary
 /// with a path identifier of its own; the path of a stored prefix is that of the lowest
 /// received prefix under it.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct AdjRibIn {
     /// The peer in the Rib.
     peer: rib::PeerId,
@@ -530,7 +530,7 @@ pub(crate) enum OutChange {
 /// the server's per-prefix tables are searched once or more for every prefix a pass
 /// touches, and an 8-byte IPv4 key both compares faster and takes less room than an
 /// `IpNet`.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct PrefixMap<V> {
     v4: BTreeMap<u64, V>,
     v6: BTreeMap<(u128, u8), V>,
@@ -692,7 +692,7 @@ fn with_entry<K: Ord, R>(
 /// What was sent to every peer, by prefix: the peers holding a route for it, each with
 /// its attribute set, in peer order. One tree for all peers: a pass looks each prefix up
 /// once rather than once per receiver, and a prefix sent to seven peers is one key.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct AdjRibsOut {
     sent: PrefixMap<Routes>,
     /// Routes sent, by peer: indexed by the peer id's number (ids are handed out in

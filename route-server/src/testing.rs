@@ -27,7 +27,7 @@ use crate::route::RouteAttrs;
 use crate::server::{ConnectionId, Event, Input, Output, RouteServer};
 
 /// One BGP speaker of the lab.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Speaker {
     /// Its address (what the route server knows it by).
     pub address: IpAddr,
@@ -55,7 +55,7 @@ pub struct Speaker {
 }
 
 /// The lab: a route server, its speakers, the fabric it programmed, its events.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Lab {
     /// The route server under test.
     pub server: RouteServer,
@@ -76,7 +76,7 @@ pub struct Lab {
     to_server: VecDeque<(IpAddr, Action)>,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 enum Action {
     Offer,
     Bytes(ConnectionId, Vec<u8>),

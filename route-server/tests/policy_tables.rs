@@ -5,7 +5,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use bgp_wire::{AsPath, AsPathSegment, Community, Origin, SegmentType};
 use ipnet::IpNet;
-use route_server::policy::{self, Candidate, ExportSource, PeerId, Tier};
+use route_server::policy::{self, Candidate, ExportSource, PeerId, Previous};
 use route_server::{
     Config, ConfigError, HubRoutingPreference, LimitCounting, MatchCondition, PeerConfig, PeerKind,
     PeeredVnet, RouteAttrs, RouteMap, RouteMapAction, RouteMapRule,
@@ -271,12 +271,15 @@ struct CandidateRow {
 struct SelectCase {
     name: String,
     preference: Option<String>,
-    previous: Option<String>,
+    #[serde(default)]
+    previous_kinds: Vec<String>,
+    #[serde(default)]
+    failed_over_to: Vec<u32>,
     #[serde(default)]
     revertive: bool,
     candidates: Vec<CandidateRow>,
     expect_best: Vec<u32>,
-    expect_tier: Option<String>,
+    expect_failed_over: Option<bool>,
     expect_next_hops: Vec<IpAddr>,
 }
 
@@ -286,14 +289,6 @@ fn preference(name: Option<&str>) -> HubRoutingPreference {
         "VpnGateway" => HubRoutingPreference::VpnGateway,
         "AsPath" => HubRoutingPreference::AsPath,
         other => panic!("unknown preference {other}"),
-    }
-}
-
-fn tier(name: &str) -> Tier {
-    match name {
-        "Preferred" => Tier::Preferred,
-        "Fallback" => Tier::Fallback,
-        other => panic!("unknown tier {other}"),
     }
 }
 
@@ -315,10 +310,15 @@ fn select_table() {
                 attrs,
             })
             .collect();
+        let failed_over_to: Vec<PeerId> = case.failed_over_to.iter().map(|p| PeerId(*p)).collect();
+        let previous = Previous {
+            kinds: case.previous_kinds.iter().map(|k| kind(Some(k))).collect(),
+            failed_over_to: &failed_over_to,
+        };
         let selection = policy::select(
             preference(case.preference.as_deref()),
             case.revertive,
-            case.previous.as_deref().map(tier),
+            previous,
             &candidates,
         );
         let best: Vec<u32> = selection
@@ -327,8 +327,8 @@ fn select_table() {
             .map(|&i| candidates[i].peer.0)
             .collect();
         assert_eq!(best, case.expect_best, "case {:?}", case.name);
-        if let Some(expected) = &case.expect_tier {
-            assert_eq!(selection.tier, Some(tier(expected)), "case {:?}", case.name);
+        if let Some(expected) = case.expect_failed_over {
+            assert_eq!(selection.failed_over, expected, "case {:?}", case.name);
         }
         let hops = policy::ecmp_next_hops(&candidates, &selection, route_server::AZURE_ECMP_WIDTH);
         assert_eq!(hops, case.expect_next_hops, "case {:?}", case.name);

@@ -4,7 +4,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use bgp_wire::{AsPath, Origin};
 use proptest::prelude::*;
-use route_server::policy::{self, Candidate, ExportSource, PeerId, Tier};
+use route_server::policy::{self, Candidate, ExportSource, KindSet, PeerId, Previous};
 use route_server::{Config, HubRoutingPreference, PeerConfig, PeerKind, RouteAttrs};
 
 fn kind(k: u8) -> PeerKind {
@@ -49,7 +49,10 @@ proptest! {
         let candidates: Vec<Candidate<'_>> = rows.iter().zip(&attrs).enumerate()
             .map(|(i, ((k, _, _), a))| Candidate { peer: PeerId(i as u32), kind: kind(*k), attrs: a })
             .collect();
-        let previous = [None, Some(Tier::Preferred), Some(Tier::Fallback)][usize::from(previous)];
+        // The last selection: nothing, an ExpressRoute route, or a failover to peer 0.
+        let kinds: KindSet = match previous { 0 => KindSet::default(), 1 => [PeerKind::ExpressRoute].into_iter().collect(), _ => [PeerKind::VpnGateway].into_iter().collect() };
+        let failed_over_to = if previous == 2 { vec![PeerId(0)] } else { Vec::new() };
+        let previous = Previous { kinds, failed_over_to: &failed_over_to };
         let mut rotated = candidates.clone();
         if !rotated.is_empty() {
             let n = rotate % rotated.len();
@@ -62,7 +65,8 @@ proptest! {
         wa.sort();
         wb.sort();
         prop_assert_eq!(wa, wb);
-        prop_assert_eq!(a.tier, b.tier);
+        prop_assert_eq!(a.failed_over, b.failed_over);
+        prop_assert_eq!(a.kinds, b.kinds);
         prop_assert_eq!(
             policy::ecmp_next_hops(&candidates, &a, 8),
             policy::ecmp_next_hops(&rotated, &b, 8)
@@ -80,7 +84,7 @@ proptest! {
         let candidates: Vec<Candidate<'_>> = attrs.iter().enumerate()
             .map(|(i, a)| Candidate { peer: PeerId(i as u32), kind: PeerKind::Nva, attrs: a })
             .collect();
-        let all = policy::Selection { best: (0..candidates.len()).collect(), tier: None };
+        let all = policy::Selection { best: (0..candidates.len()).collect(), ..Default::default() };
         let hops = policy::ecmp_next_hops(&candidates, &all, width);
         prop_assert!(hops.len() <= width);
         prop_assert!(hops.windows(2).all(|w| w[0] < w[1]));

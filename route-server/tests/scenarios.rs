@@ -9,7 +9,7 @@
 //! 1,000-prefix check, `expressroute_prefix_limit_*`); 20, 21, 22 `hub_routing_preference_*`,
 //! `longest_prefix_beats_preference`, `expressroute_failover_*`; 24
 //! `load_balancer_next_hop_*`; 34 `ipv6_*`; 35 `inbound_route_map_*` (outbound prepend:
-//! `tests/data/export.toml`). Scenarios about VMs, subnets, UDRs, spokes' effective routes
+//! `tests/rfc_attributes_and_route_maps.rs`). Scenarios about VMs, subnets, UDRs, spokes' effective routes
 //! and instance maintenance (2, 5, 14, 19's on-premises side, 23, 26-31) belong to the
 //! fabric simulator, which drives this crate.
 

@@ -118,7 +118,7 @@ enum Event {
 /// One BGP session: the FSM of RFC 4271 section 8 over one TCP connection, sans-IO.
 ///
 /// See the [crate documentation](crate) for the driving rule and a complete example.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Session {
     config: SessionConfig,
     state: State,

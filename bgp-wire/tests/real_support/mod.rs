@@ -8,7 +8,6 @@ pub mod pcap;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use bgp_wire::mrt::{subtype_name, MrtBody, MrtReader};
@@ -21,8 +20,7 @@ pub fn data_dir() -> PathBuf {
 
 /// The shared reference data, when present beside the workspace.
 pub fn shared_dir() -> Option<PathBuf> {
-    let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared"));
-    dir.is_dir().then(|| dir.to_path_buf())
+    mrt_files::shared_dir()
 }
 
 /// Sorted regular files of `dir` whose names end with one of `suffixes` (all if empty).
@@ -51,17 +49,8 @@ pub fn name_of(path: &Path) -> String {
 /// Reads a file, decompressing `.gz` / `.bz2`. A compressed stream cut short (some test
 /// files are byte prefixes of larger archives) yields what was decoded and the error text.
 pub fn load(path: &Path) -> (Vec<u8>, Option<String>) {
-    let raw = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let name = name_of(path);
-    let mut out = Vec::new();
-    let result = if name.ends_with(".gz") {
-        flate2::read::MultiGzDecoder::new(&raw[..]).read_to_end(&mut out)
-    } else if name.ends_with(".bz2") {
-        bzip2::read::MultiBzDecoder::new(&raw[..]).read_to_end(&mut out)
-    } else {
-        return (raw, None);
-    };
-    (out, result.err().map(|e| e.to_string()))
+    let contents = mrt_files::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    (contents.bytes, contents.error)
 }
 
 /// What one MRT file holds and how it decoded.
@@ -75,6 +64,9 @@ pub struct MrtStats {
     pub record_errors: Vec<(usize, String)>,
     /// Records whose emit differs from their bytes.
     pub emit_mismatches: Vec<usize>,
+    /// Entries the reader split out of batched TABLE_DUMP records (a repair; see
+    /// `MrtReader`): each re-emits as a record of its own, checked to read back equal.
+    pub repaired_entries: usize,
     /// BGP messages in BGP4MP records.
     pub messages: usize,
     /// Messages by type name.
@@ -115,12 +107,13 @@ impl MrtStats {
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "{name}: records {} {:?}; record errors {}; emit mismatches {}; messages {} {:?}; \
-             failed {}; re-encode mismatches {}; announced {} withdrawn {}; updates with issues {}; \
-             rib entries {} (failed {})",
+            "{name}: records {} {:?}; record errors {}; repaired entries {}; emit mismatches {}; \
+             messages {} {:?}; failed {}; re-encode mismatches {}; announced {} withdrawn {}; \
+             updates with issues {}; rib entries {} (failed {})",
             self.records,
             self.by_kind,
             self.record_errors.len(),
+            self.repaired_entries,
             self.emit_mismatches.len(),
             self.messages,
             self.by_message_type,
@@ -168,6 +161,7 @@ impl MrtStats {
     /// Adds another file's counts (the record and message census) to these.
     pub fn absorb(&mut self, other: &Self) {
         self.records += other.records;
+        self.repaired_entries += other.repaired_entries;
         self.messages += other.messages;
         self.announced += other.announced;
         self.withdrawn += other.withdrawn;
@@ -205,7 +199,11 @@ impl MrtStats {
 pub fn sweep_mrt(bytes: &[u8], decode: bool) -> MrtStats {
     let mut stats = MrtStats::default();
     let mut out = Vec::new();
-    for item in MrtReader::new(bytes) {
+    let mut reader = MrtReader::new(bytes);
+    loop {
+        let repaired_before = reader.repairs().batched_table_dump_entries;
+        let Some(item) = reader.next() else { break };
+        let repaired = reader.repairs().batched_table_dump_entries != repaired_before;
         let (offset, record) = match item {
             Ok(r) => r,
             Err(e) => {
@@ -225,8 +223,15 @@ pub fn sweep_mrt(bytes: &[u8], decode: bool) -> MrtStats {
         );
         *stats.by_kind.entry(kind).or_default() += 1;
         out.clear();
-        record.emit(&mut out);
-        if bytes.get(offset..offset + out.len()) != Some(&out[..]) {
+        if record.emit(&mut out).is_err() {
+            stats.emit_mismatches.push(offset);
+        } else if repaired {
+            stats.repaired_entries += 1;
+            let again = MrtReader::new(&out).next().and_then(Result::ok);
+            if again.map(|(_, r)| r).as_ref() != Some(&record) {
+                stats.emit_mismatches.push(offset);
+            }
+        } else if bytes.get(offset..offset + out.len()) != Some(&out[..]) {
             stats.emit_mismatches.push(offset);
         }
         if !decode {
@@ -380,7 +385,7 @@ fn mismatch_reason(
 /// Parses a lowercase hex string.
 pub fn hex(s: &str) -> Option<Vec<u8>> {
     let s = s.trim();
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())

@@ -3,10 +3,11 @@
 //!
 //! Three dumps: the cut-short RouteViews 2014 TABLE_DUMP_V2 file kept in the repository
 //! (`rib/tests/data/mrt`, always there), and, when the shared reference folder is present
-//! (`../shared/data/real/mrt` beside the workspace), two whole RIPE RIS bviews in the
+//! (`data/real/mrt` of `mrt_files::shared_dir`: `$BGP_SHARED_DIR`, or `../shared` beside
+//! the workspace), two whole RIPE RIS bviews in the
 //! legacy TABLE_DUMP format: rrc00 of 2002-07-22 and rrc00 of 2000-01-11. The 2000 file
-//! frames its records in a way RFC 6396 does not describe (see [`reframe_batched_v1`]), so
-//! it is rewritten into ordinary TABLE_DUMP records before [`MrtReader`] reads it.
+//! batches a prefix's entries in one record, which RFC 6396 does not describe;
+//! [`MrtReader`] splits such records into their entries (see its docs).
 //!
 //! Peers: a TABLE_DUMP_V2 PEER_INDEX_TABLE entry becomes one RIB peer with its AS and BGP
 //! identifier; a TABLE_DUMP file has no peer table, so each distinct (peer address, peer
@@ -14,22 +15,12 @@
 //! not say). Every peer is external, IGP cost 0.
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::net::{IpAddr, Ipv4Addr};
 
-use bgp_wire::mrt::{decode_rib_attributes, MrtBody, MrtReader, MRT_HEADER_LEN};
+use bgp_wire::mrt::{decode_rib_attributes, MrtBody, MrtReader};
 use bgp_wire::{Family, Nlri, PathAttribute, Treatment};
 use ipnet::IpNet;
 use rib::{PeerId, PeerInfo, Rib, RibConfig};
-
-/// How a dump file frames its records.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Framing {
-    /// RFC 6396 as written.
-    Standard,
-    /// The RIPE RIS TABLE_DUMP files of early 2000: see [`reframe_batched_v1`].
-    BatchedTableDump,
-}
 
 /// One route of a dump: who announced which prefix with which attributes.
 #[derive(Clone, Copy, Debug)]
@@ -67,7 +58,7 @@ impl RealDump {
             .filter(|route| {
                 *seen.entry(route.nlri.prefix).or_insert_with(|| {
                     count += 1;
-                    (count - 1) % 10 == 0
+                    (count - 1).is_multiple_of(10)
                 })
             })
             .copied()
@@ -103,38 +94,34 @@ impl RealDump {
 /// shared folder exists (silently left out otherwise).
 pub(crate) fn available_dumps() -> Vec<RealDump> {
     let in_repo = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/mrt");
-    let shared = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/real/mrt");
-    let files: [(&str, &str, &'static str, &'static str, Framing); 3] = [
+    let shared = mrt_files::shared_dir()
+        .map(|dir| dir.join("data/real/mrt").display().to_string())
+        .unwrap_or_default();
+    let shared = shared.as_str();
+    let files: [(&str, &str, &'static str, &'static str); 3] = [
         (
             in_repo,
             "pyasn__rib.20140523.0600_firstMB.bz2",
             "RouteViews 2014 TABLE_DUMP_V2 (first MiB, in repo)",
             "routeviews-2014-1MiB",
-            Framing::Standard,
         ),
         (
             shared,
             "bgpdump__bview.20020722.2337.gz",
             "RIPE rrc00 bview 2002-07-22 (TABLE_DUMP)",
             "rrc00-2002",
-            Framing::Standard,
         ),
         (
             shared,
             "bgpkit-parser_rrc00__bview.20000111.0032.gz",
             "RIPE rrc00 bview 2000-01-11 (TABLE_DUMP)",
             "rrc00-2000",
-            Framing::BatchedTableDump,
         ),
     ];
     files
         .iter()
-        .filter_map(|&(dir, file, name, label, framing)| {
-            let raw = read_decompressed(&format!("{dir}/{file}"))?;
-            let data = match framing {
-                Framing::Standard => raw,
-                Framing::BatchedTableDump => reframe_batched_v1(&raw),
-            };
+        .filter_map(|&(dir, file, name, label)| {
+            let data = read_decompressed(&format!("{dir}/{file}"))?;
             let mut dump = decode(&data);
             (dump.name, dump.label) = (name, label);
             Some(dump)
@@ -145,64 +132,9 @@ pub(crate) fn available_dumps() -> Vec<RealDump> {
 /// The file's decompressed bytes (as many as decompress: the in-repo dump is a cut-short
 /// bzip2 stream), or `None` when it cannot be opened.
 fn read_decompressed(path: &str) -> Option<Vec<u8>> {
-    let file = std::fs::File::open(path).ok()?;
-    let mut reader: Box<dyn Read> = if path.ends_with(".bz2") {
-        Box::new(bzip2::read::BzDecoder::new(file))
-    } else {
-        Box::new(flate2::read::GzDecoder::new(file))
-    };
-    let mut out = Vec::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        match reader.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => out.extend_from_slice(&buf[..n]),
-        }
-    }
-    Some(out)
-}
-
-/// Rewrites the early-2000 RIPE RIS TABLE_DUMP framing into RFC 6396 records.
-///
-/// Those files put many entries in one record: the body is a view number and sequence
-/// number (2 octets each) followed by entries that each lack them (prefix, length,
-/// status, originated time, peer address, peer AS, attribute length, attributes), and
-/// the header's Length leaves out the leading 4 octets. Each entry becomes one ordinary
-/// TABLE_DUMP AFI_IPv4 record with the batch's view and sequence numbers. Reading stops
-/// at the first header that is not TABLE_DUMP AFI_IPv4 or a record cut short.
-fn reframe_batched_v1(data: &[u8]) -> Vec<u8> {
-    /// Prefix, length, status, originated time, peer address, peer AS, attribute length.
-    const ENTRY_FIXED: usize = 4 + 1 + 1 + 4 + 4 + 2 + 2;
-    let mut out = Vec::with_capacity(data.len() + data.len() / 4);
-    let mut offset = 0;
-    while let Some(header) = data.get(offset..offset + MRT_HEADER_LEN) {
-        let (timestamp, mrt_type, subtype) = (&header[..4], &header[4..6], &header[6..8]);
-        if mrt_type != [0, 12] || subtype != [0, 1] {
-            break;
-        }
-        let declared = u32::from_be_bytes([header[8], header[9], header[10], header[11]]);
-        let body_len = declared as usize + 4;
-        let Some(body) = data.get(offset + MRT_HEADER_LEN..offset + MRT_HEADER_LEN + body_len)
-        else {
-            break;
-        };
-        let (view_and_sequence, mut entries) = body.split_at(4);
-        while let Some(fixed) = entries.get(..ENTRY_FIXED) {
-            let attr_len = usize::from(u16::from_be_bytes([fixed[16], fixed[17]]));
-            let Some(entry) = entries.get(..ENTRY_FIXED + attr_len) else {
-                break;
-            };
-            let length = (4 + entry.len()) as u32;
-            out.extend_from_slice(timestamp);
-            out.extend_from_slice(&[0, 12, 0, 1]);
-            out.extend_from_slice(&length.to_be_bytes());
-            out.extend_from_slice(view_and_sequence);
-            out.extend_from_slice(entry);
-            entries = &entries[entry.len()..];
-        }
-        offset += MRT_HEADER_LEN + body_len;
-    }
-    out
+    mrt_files::read(std::path::Path::new(path))
+        .ok()
+        .map(|contents| contents.bytes)
 }
 
 /// Decodes every unicast route of an MRT RIB dump.
