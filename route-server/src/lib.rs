@@ -184,7 +184,6 @@
 #![forbid(unsafe_code)]
 
 mod config;
-mod fabric;
 pub mod fuzzing;
 pub mod policy;
 pub mod reference;
@@ -203,7 +202,6 @@ pub use config::{
     BGP_PORT, DEFAULT_BATCH_WINDOW, DEFAULT_CONNECT_RETRY_TIME, DEFAULT_IDLE_HOLD_TIME,
     DEFAULT_MAX_IDLE_HOLD_TIME, DEFAULT_REFRESH_STALE_TIME,
 };
-pub use fabric::Fabric;
 pub use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 pub use policy::{PeerId, RejectReason};
 pub use route::RouteAttrs;
@@ -212,7 +210,7 @@ pub use route_map::{
     RouteMapRule, AZURE_COMMUNITIES,
 };
 pub use server::{
-    compare_instances, ConnectionId, Event, FabricChange, FabricChanges, Inconsistency, Input,
-    Output, PeerMetrics, RefuseReason, RouteEntry, RouteServer, RECOMMENDED_RECEIVE_CHUNK,
+    compare_instances, ConnectionId, Event, Fabric, FabricChange, FabricChanges, Inconsistency,
+    Input, Output, PeerMetrics, RefuseReason, RouteEntry, RouteServer, RECOMMENDED_RECEIVE_CHUNK,
     REJECTED_EXAMPLES,
 };

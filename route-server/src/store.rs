@@ -515,7 +515,7 @@ fn v6_net((addr, len): (u128, u8)) -> IpNet {
     IpNet::V6(Ipv6Net::new(Ipv6Addr::from(addr), len).expect("made from a valid prefix"))
 }
 
-/// What [`AdjRibOut::update`] did.
+/// What [`RoutesOut::update`] did.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum OutChange {
     /// The peer already had that (or nothing, and nothing is wanted).

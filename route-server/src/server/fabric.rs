@@ -1,8 +1,5 @@
-//! The fabric table: what is programmed per prefix, with next-hop sets interned the way
-//! the Rib interns attribute sets (a million prefixes behind the same two NVAs share one
-//! set), and [`Fabric`], the read-only view [`RouteServer::fabric`] hands out.
-//!
-//! [`RouteServer::fabric`]: crate::RouteServer::fabric
+//! The fabric: the changes of a pass as one [`Output::Program`](super::Output::Program), the
+//! table of what is programmed (next-hop sets interned) and its read-only view.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -10,8 +7,148 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use crate::server::FabricChanges;
 use crate::store::{FoldState, PrefixMap};
+
+/// One prefix's new programming in the fabric (the effective routes of the VMs this
+/// instance serves), as [`FabricChanges::iter`] yields it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum FabricChange<'a> {
+    /// Program `prefix` toward these next hops (ECMP when several), replacing what was
+    /// programmed for it.
+    Set {
+        /// The prefix.
+        prefix: IpNet,
+        /// Distinct next hops, lowest first; never empty.
+        next_hops: &'a [IpAddr],
+    },
+    /// Remove what was programmed for `prefix`.
+    Remove {
+        /// The prefix.
+        prefix: IpNet,
+    },
+}
+
+/// A batch of fabric changes: what one pass over many prefixes changed, stored flat: one
+/// byte string of changes (a removal of an IPv4 prefix takes 7 bytes) and one vector of
+/// next hops, which consecutive changes toward the same next hops share.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Default)]
+pub struct FabricChanges {
+    /// Per change: the family (4 or 6), the prefix length, the address octets, the count
+    /// of next hops (one octet, 0 removes; 255 is followed by the count in four octets),
+    /// and for a [`FabricChange::Set`] where they start in `next_hops` (four octets).
+    /// Integers are big-endian.
+    changes: Vec<u8>,
+    next_hops: Vec<IpAddr>,
+    /// Where the next hops of the last set start (to share them with the next change).
+    last_start: u32,
+    len: usize,
+}
+
+impl FabricChanges {
+    /// Prefixes changed.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing changed.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The changes, in the order they were made (prefix order within a pass).
+    pub fn iter(&self) -> impl Iterator<Item = FabricChange<'_>> + '_ {
+        let mut rest = &self.changes[..];
+        std::iter::from_fn(move || {
+            let (change, after) = self.decode(rest)?;
+            rest = after;
+            Some(change)
+        })
+    }
+
+    /// The change at the start of `bytes` and what follows it; `None` at the end (the
+    /// bytes are only ever written by [`set`](Self::set) and [`remove`](Self::remove)).
+    fn decode<'a>(&'a self, bytes: &'a [u8]) -> Option<(FabricChange<'a>, &'a [u8])> {
+        let (&family, rest) = bytes.split_first()?;
+        let (&length, rest) = rest.split_first()?;
+        let (prefix, rest) = if family == 6 {
+            let (octets, rest) = rest.split_first_chunk::<16>()?;
+            let net = ipnet::Ipv6Net::new((*octets).into(), length).ok()?;
+            (IpNet::V6(net), rest)
+        } else {
+            let (octets, rest) = rest.split_first_chunk::<4>()?;
+            let net = ipnet::Ipv4Net::new((*octets).into(), length).ok()?;
+            (IpNet::V4(net), rest)
+        };
+        let (&count, rest) = rest.split_first()?;
+        let (count, rest) = match count {
+            0 => return Some((FabricChange::Remove { prefix }, rest)),
+            u8::MAX => {
+                let (count, rest) = rest.split_first_chunk::<4>()?;
+                (u32::from_be_bytes(*count) as usize, rest)
+            }
+            count => (usize::from(count), rest),
+        };
+        let (start, rest) = rest.split_first_chunk::<4>()?;
+        let start = u32::from_be_bytes(*start) as usize;
+        let next_hops = self.next_hops.get(start..start.checked_add(count)?)?;
+        Some((FabricChange::Set { prefix, next_hops }, rest))
+    }
+
+    /// Applies the changes to a table of prefix to next hops (what
+    /// [`RouteServer::fabric`](super::RouteServer::fabric) holds after them).
+    pub fn apply_to(&self, fabric: &mut BTreeMap<IpNet, Vec<IpAddr>>) {
+        for change in self.iter() {
+            match change {
+                FabricChange::Set { prefix, next_hops } => {
+                    fabric.insert(prefix, next_hops.to_vec());
+                }
+                FabricChange::Remove { prefix } => {
+                    fabric.remove(&prefix);
+                }
+            }
+        }
+    }
+
+    fn push_prefix(&mut self, prefix: IpNet) {
+        match prefix {
+            IpNet::V4(net) => {
+                self.changes.extend([4, net.prefix_len()]);
+                self.changes.extend(net.addr().octets());
+            }
+            IpNet::V6(net) => {
+                self.changes.extend([6, net.prefix_len()]);
+                self.changes.extend(net.addr().octets());
+            }
+        }
+        self.len += 1;
+    }
+
+    pub(crate) fn set(&mut self, prefix: IpNet, next_hops: &[IpAddr]) {
+        let count = u32::try_from(next_hops.len()).expect("under 2^32 next hops per prefix");
+        let last = self.next_hops.get(self.last_start as usize..);
+        if last != Some(next_hops) || next_hops.is_empty() {
+            self.last_start =
+                u32::try_from(self.next_hops.len()).expect("under 2^32 next hops per pass");
+            self.next_hops.extend_from_slice(next_hops);
+        }
+        self.push_prefix(prefix);
+        match u8::try_from(count) {
+            Ok(short) if short < u8::MAX => self.changes.push(short),
+            _ => {
+                self.changes.push(u8::MAX);
+                self.changes.extend(count.to_be_bytes());
+            }
+        }
+        self.changes.extend(self.last_start.to_be_bytes());
+    }
+
+    pub(crate) fn remove(&mut self, prefix: IpNet) {
+        self.push_prefix(prefix);
+        self.changes.push(0);
+    }
+}
 
 /// Index of an interned next-hop set.
 type NextHopSetId = u32;
