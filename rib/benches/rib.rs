@@ -1,7 +1,7 @@
 //! RIB benchmarks: loading a million routes, churn, dropping a peer, on synthetic tables
 //! and on real RIB dumps.
 //!
-//! `cargo bench -p rib` (add `-- --quick` for a short run, `-- real_` for the real dumps
+//! `cargo bench -p bgp-rib` (add `-- --quick` for a short run, `-- real_` for the real dumps
 //! only). Throughput is in routes.
 //!
 //! The real dumps (`support/real.rs`): the cut-short RouteViews 2014 TABLE_DUMP_V2 file in

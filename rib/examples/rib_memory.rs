@@ -1,6 +1,6 @@
 //! Prints how many bytes the RIB spends per route, for a few synthetic tables.
 //!
-//! `cargo run --release -p rib --example rib_memory`
+//! `cargo run --release -p bgp-rib --example rib_memory`
 //!
 //! Two measures: the heap the RIB's own tables asked for ([`rib::Rib::memory_usage`], from
 //! their capacities), and the growth of the process's resident memory while loading

@@ -2,7 +2,7 @@
 //! rate, heap bytes per stored route, and the rates of churn (withdraw and re-announce
 //! every tenth prefix) and of dropping the peer with the most routes.
 //!
-//! `cargo run --release -p rib --example rib_real`
+//! `cargo run --release -p bgp-rib --example rib_real`
 //!
 //! The dumps are those of `benches/support/real.rs`: the cut-short RouteViews 2014 file in
 //! the repository, and the two whole RIPE rrc00 bviews of the shared reference folder when
