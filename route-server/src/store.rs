@@ -559,6 +559,7 @@ impl<V> PrefixMap<V> {
     }
 
     /// Sets the value of `prefix`; the one it replaces.
+    #[cfg(test)]
     pub(crate) fn insert(&mut self, prefix: IpNet, value: V) -> Option<V> {
         match prefix {
             IpNet::V4(v4) => self.v4.insert(v4_key(v4), value),
@@ -567,10 +568,45 @@ impl<V> PrefixMap<V> {
     }
 
     /// Removes `prefix`; its value.
+    #[cfg(test)]
     pub(crate) fn remove(&mut self, prefix: IpNet) -> Option<V> {
         match prefix {
             IpNet::V4(v4) => self.v4.remove(&v4_key(v4)),
             IpNet::V6(v6) => self.v6.remove(&v6_key(v6)),
+        }
+    }
+
+    /// Runs `f` on the value of `prefix` (the default when absent) with one search; the
+    /// prefix is kept only while its value differs from the default.
+    pub(crate) fn update<R>(&mut self, prefix: IpNet, f: impl FnOnce(&mut V) -> R) -> R
+    where
+        V: Default + PartialEq,
+    {
+        fn on_entry<K: Ord, V: Default + PartialEq, R>(
+            entry: Entry<'_, K, V>,
+            f: impl FnOnce(&mut V) -> R,
+        ) -> R {
+            match entry {
+                Entry::Occupied(mut slot) => {
+                    let result = f(slot.get_mut());
+                    if *slot.get() == V::default() {
+                        slot.remove();
+                    }
+                    result
+                }
+                Entry::Vacant(slot) => {
+                    let mut value = V::default();
+                    let result = f(&mut value);
+                    if value != V::default() {
+                        slot.insert(value);
+                    }
+                    result
+                }
+            }
+        }
+        match prefix {
+            IpNet::V4(v4) => on_entry(self.v4.entry(v4_key(v4)), f),
+            IpNet::V6(v6) => on_entry(self.v6.entry(v6_key(v6)), f),
         }
     }
 

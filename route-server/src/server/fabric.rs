@@ -7,6 +7,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
+use crate::policy::KindSet;
 use crate::store::{FoldState, PrefixMap};
 
 /// One prefix's new programming in the fabric (the effective routes of the VMs this
@@ -216,42 +217,85 @@ impl NextHopSets {
     }
 }
 
-/// What is programmed into the fabric, per prefix.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct FabricTable {
-    programmed: PrefixMap<NextHopSetId>,
-    sets: NextHopSets,
-    len: usize,
+/// What a pass keeps per prefix for the next one: the source kinds of its last selection
+/// (half of the failover memory; the other half, the peers failed over to, is kept apart
+/// because few prefixes have it) and the next-hop set programmed into the fabric.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+struct PrefixState {
+    selected_kinds: Option<KindSet>,
+    next_hops: Option<NextHopSetId>,
 }
 
-impl FabricTable {
-    /// Programs `prefix` toward `hops` (removes it when empty), recording a change in
-    /// `out` when that differs from what was programmed.
-    pub(crate) fn program(&mut self, prefix: IpNet, hops: &[IpAddr], out: &mut FabricChanges) {
-        if hops.is_empty() {
-            if let Some(old) = self.programmed.remove(prefix) {
-                self.sets.release(old);
-                self.len -= 1;
-                out.remove(prefix);
-            }
-            return;
-        }
-        if let Some(&old) = self.programmed.get(prefix) {
-            if *self.sets.get(old) == *hops {
-                return;
-            }
-        }
-        let id = self.sets.intern(hops);
-        match self.programmed.insert(prefix, id) {
-            Some(old) => self.sets.release(old),
-            None => self.len += 1,
-        }
-        out.set(prefix, hops);
+/// Per-prefix state of the passes, in one tree so that a pass searches it twice per
+/// prefix (the memory read before ranking, then the memory and the fabric written after)
+/// rather than once per table; next-hop sets interned.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct PrefixStates {
+    states: PrefixMap<PrefixState>,
+    sets: NextHopSets,
+    /// Prefixes with next hops programmed.
+    programmed: usize,
+}
+
+impl PrefixStates {
+    /// The source kinds of the last selection for `prefix`, if it had a best path.
+    pub(crate) fn selected_kinds(&self, prefix: IpNet) -> Option<KindSet> {
+        self.states
+            .get(prefix)
+            .and_then(|state| state.selected_kinds)
     }
 
-    /// Every programmed prefix, in prefix order.
+    /// Records a pass's outcome for `prefix` with one search: the source kinds selected
+    /// (`None`: no best path), and the next hops programmed (`hops`, empty: none),
+    /// recording a fabric change in `out` when they differ from what was programmed.
+    pub(crate) fn settle(
+        &mut self,
+        prefix: IpNet,
+        selected_kinds: Option<KindSet>,
+        hops: &[IpAddr],
+        out: &mut FabricChanges,
+    ) {
+        let (sets, programmed) = (&mut self.sets, &mut self.programmed);
+        self.states.update(prefix, |state| {
+            state.selected_kinds = selected_kinds;
+            match (state.next_hops, hops.is_empty()) {
+                (None, true) => {}
+                (Some(old), true) => {
+                    sets.release(old);
+                    state.next_hops = None;
+                    *programmed -= 1;
+                    out.remove(prefix);
+                }
+                (Some(old), false) if *sets.get(old) == *hops => {}
+                (old, false) => {
+                    state.next_hops = Some(sets.intern(hops));
+                    match old {
+                        Some(old) => sets.release(old),
+                        None => *programmed += 1,
+                    }
+                    out.set(prefix, hops);
+                }
+            }
+        });
+    }
+
+    /// Programs `prefix` toward `hops`, keeping its selection memory (tests).
+    #[cfg(test)]
+    fn program(&mut self, prefix: IpNet, hops: &[IpAddr], out: &mut FabricChanges) {
+        let kinds = self.selected_kinds(prefix);
+        self.settle(prefix, kinds, hops, out);
+    }
+
+    /// Every prefix with state, in prefix order.
     pub(crate) fn prefixes(&self) -> impl Iterator<Item = IpNet> + '_ {
-        self.programmed.iter().map(|(prefix, _)| prefix)
+        self.states.iter().map(|(prefix, _)| prefix)
+    }
+
+    /// Every programmed prefix with its next hops, in prefix order.
+    fn programmed(&self) -> impl Iterator<Item = (IpNet, &[IpAddr])> + '_ {
+        self.states
+            .iter()
+            .filter_map(|(prefix, state)| Some((prefix, self.sets.get(state.next_hops?))))
     }
 
     /// Distinct next-hop sets in use.
@@ -266,51 +310,48 @@ impl FabricTable {
 /// it. A view: it reads the server's own table, where next-hop sets are shared.
 #[derive(Clone, Copy)]
 pub struct Fabric<'a> {
-    table: &'a FabricTable,
+    table: &'a PrefixStates,
 }
 
 impl<'a> Fabric<'a> {
-    pub(crate) fn new(table: &'a FabricTable) -> Self {
+    pub(crate) fn new(table: &'a PrefixStates) -> Self {
         Self { table }
     }
 
     /// Prefixes programmed.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.table.len
+        self.table.programmed
     }
 
     /// Whether nothing is programmed.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.table.len == 0
+        self.table.programmed == 0
     }
 
     /// The next hops of `prefix` (exact match).
     #[must_use]
     pub fn get(&self, prefix: &IpNet) -> Option<&'a [IpAddr]> {
         let table = self.table;
-        table.programmed.get(*prefix).map(|&id| table.sets.get(id))
+        let id = table.states.get(*prefix)?.next_hops?;
+        Some(table.sets.get(id))
     }
 
     /// Whether `prefix` is programmed.
     #[must_use]
     pub fn contains_key(&self, prefix: &IpNet) -> bool {
-        self.table.programmed.get(*prefix).is_some()
+        self.get(prefix).is_some()
     }
 
     /// Every prefix with its next hops, in prefix order.
     pub fn iter(&self) -> impl Iterator<Item = (IpNet, &'a [IpAddr])> + 'a {
-        let table = self.table;
-        table
-            .programmed
-            .iter()
-            .map(move |(prefix, &id)| (prefix, table.sets.get(id)))
+        self.table.programmed()
     }
 
     /// Every programmed prefix, in order.
     pub fn keys(&self) -> impl Iterator<Item = IpNet> + 'a {
-        self.table.prefixes()
+        self.iter().map(|(prefix, _)| prefix)
     }
 
     /// A copy as a map.
@@ -407,7 +448,7 @@ mod tests {
 
     #[test]
     fn prefixes_behind_the_same_next_hops_share_one_set_freed_with_the_last() {
-        let mut table = FabricTable::default();
+        let mut table = PrefixStates::default();
         let mut out = FabricChanges::default();
         let two = [hop("10.0.0.4"), hop("10.0.0.5")];
         for i in 0..1000u32 {

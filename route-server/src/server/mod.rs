@@ -32,11 +32,10 @@ use rib::{AttrHandle, PathSet, Ranking, Rib, RibConfig};
 use crate::config::{
     Config, ConfigError, HubRoutingPreference, LimitCounting, PeerConfig, PeerKind, PeeredVnet,
 };
-use crate::policy::{self, Candidate, ExportSource, KindSet, PeerId, Previous, RejectReason};
+use crate::policy::{self, Candidate, ExportSource, PeerId, Previous, RejectReason};
 use crate::route::RouteAttrs;
 use crate::store::{
-    self, paths_unknown, AdjRibIn, AdjRibsOut, AttrId, AttrPool, FoldState, OutChange, PrefixMap,
-    Touched,
+    self, paths_unknown, AdjRibIn, AdjRibsOut, AttrId, AttrPool, FoldState, OutChange, Touched,
 };
 
 mod export;
@@ -53,7 +52,7 @@ use export::PendingOut;
 pub use fabric::Fabric;
 pub use fabric::FabricChange;
 pub use fabric::FabricChanges;
-use fabric::FabricTable;
+use fabric::PrefixStates;
 pub(crate) use readouts::as_path_text;
 pub use readouts::compare_instances;
 
@@ -496,13 +495,12 @@ pub struct RouteServer {
     adj_ribs_out: AdjRibsOut,
     /// Attribute sets of the Adj-RIBs-Out.
     export_pool: AttrPool,
-    /// The source kinds of each prefix's last selection: half the memory of Azure's
-    /// non-reverting failover ([`policy::select`]).
-    last_selected_kinds: PrefixMap<KindSet>,
-    /// The other half: for each prefix failed over, the peers it failed over to.
+    /// For each prefix failed over, the peers it failed over to: half the memory of
+    /// Azure's non-reverting failover ([`policy::select`]).
     failover_peers: BTreeMap<IpNet, Vec<PeerId>>,
-    /// What is programmed into the fabric per prefix, next-hop sets interned ([`fabric`]).
-    fabric: FabricTable,
+    /// Per prefix, the other half (the source kinds of its last selection) and what is
+    /// programmed into the fabric, next-hop sets interned ([`fabric`]).
+    prefix_states: PrefixStates,
     /// Fabric changes of the pass under way, output as one [`Output::Program`].
     fabric_changes: FabricChanges,
     /// Rejected routes of the UPDATEs under way, output as [`Event::RoutesRejected`].
@@ -547,9 +545,8 @@ impl RouteServer {
             peer_of_rib_peer: Vec::new(),
             adj_ribs_out: AdjRibsOut::default(),
             export_pool: AttrPool::default(),
-            last_selected_kinds: PrefixMap::default(),
             failover_peers: BTreeMap::new(),
-            fabric: FabricTable::default(),
+            prefix_states: PrefixStates::default(),
             fabric_changes: FabricChanges::default(),
             rejected_pending: Vec::new(),
             outputs: VecDeque::new(),

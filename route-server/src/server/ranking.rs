@@ -95,8 +95,7 @@ impl RouteServer {
     /// originated.
     pub(super) fn all_prefixes(&self) -> BTreeSet<IpNet> {
         let mut all: BTreeSet<IpNet> = self.learned.loc_rib().into_iter().map(|(p, _)| p).collect();
-        all.extend(self.last_selected_kinds.iter().map(|(prefix, _)| prefix));
-        all.extend(self.fabric.prefixes());
+        all.extend(self.prefix_states.prefixes());
         all.extend(self.config.advertised_prefixes().copied());
         all.extend(self.adj_ribs_out.prefixes());
         all
@@ -197,7 +196,7 @@ impl RouteServer {
                     })
                 })
                 .collect();
-            let previous_kinds = self.last_selected_kinds.get(prefix).copied();
+            let previous_kinds = self.prefix_states.selected_kinds(prefix);
             let selection = policy::select(
                 self.config.hub_routing_preference,
                 self.config.extensions.revertive_preference,
@@ -234,12 +233,6 @@ impl RouteServer {
                 };
             if only.is_none() {
                 let kinds = (!selection.best.is_empty()).then_some(selection.kinds);
-                if previous_kinds != kinds {
-                    match kinds {
-                        Some(kinds) => self.last_selected_kinds.insert(prefix, kinds),
-                        None => self.last_selected_kinds.remove(prefix),
-                    };
-                }
                 if selection.failed_over {
                     let to: Vec<PeerId> =
                         selection.best.iter().map(|&i| candidates[i].peer).collect();
@@ -254,7 +247,8 @@ impl RouteServer {
                 } else {
                     Vec::new()
                 };
-                self.fabric.program(prefix, &hops, &mut self.fabric_changes);
+                self.prefix_states
+                    .settle(prefix, kinds, &hops, &mut self.fabric_changes);
             }
             wanted.clear();
             for (slot, &to) in receivers.iter().enumerate() {

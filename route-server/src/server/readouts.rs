@@ -46,7 +46,7 @@ impl RouteServer {
     /// changes so far built it.
     #[must_use]
     pub fn fabric(&self) -> Fabric<'_> {
-        Fabric::new(&self.fabric)
+        Fabric::new(&self.prefix_states)
     }
 
     /// Azure's metrics for a peer.
