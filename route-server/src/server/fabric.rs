@@ -1,5 +1,8 @@
-//! The fabric: the changes of a pass as one [`Output::Program`](super::Output::Program), the
-//! table of what is programmed (next-hop sets interned) and its read-only view.
+//! The fabric: the changes of a pass as one [`Output::Program`](super::Output::Program),
+//! the per-prefix state the passes keep (what is programmed, next-hop sets interned the
+//! way the Rib interns attribute sets, so a million prefixes behind the same two NVAs
+//! share one set; and the selection half of the failover memory), and the read-only view
+//! [`Fabric`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;

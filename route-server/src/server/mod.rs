@@ -9,7 +9,8 @@
 //! * [`import`]: UPDATEs through the import policy into the Rib, route limits;
 //! * [`ranking`]: the pass over the prefixes a change touched (selection, then the fabric
 //!   and the export of each), and the virtual-network changes that re-run it;
-//! * [`fabric`]: the fabric changes of a pass and the table of what is programmed;
+//! * [`fabric`]: the fabric changes of a pass, and the per-prefix state the passes keep
+//!   (what is programmed, the selection memory);
 //! * [`export`]: export policy per receiver, and packing into UPDATEs;
 //! * [`readouts`]: the state as operators and tests see it.
 
