@@ -136,6 +136,7 @@
 mod collision;
 mod config;
 mod event;
+#[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 mod negotiate;
 mod rng;

@@ -4,6 +4,9 @@
 //! connections: outputs of one become inputs of the other, bytes travel through an
 //! in-memory pipe (optionally cut into fixed-size chunks, so messages arrive split and
 //! joined), and time only moves when the test says so, straight to the next timeout.
+//!
+//! It is part of the public API on purpose (the crate docs' example uses it): a user's own
+//! tests of a session configuration run on it without a socket or a clock.
 
 use std::collections::VecDeque;
 

@@ -201,11 +201,11 @@ fn a_bad_config_file_is_refused_naming_file_line_and_field() {
         "[[instance]]\nlisten = \"127.21.72.1:17900\"\n\n[[instance.peer]]\naddress = \"127.21.72.11\"\nasn = 65515\n",
     )
     .expect("write");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_fabric-sim-serve"))
-        .arg("--config")
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_fabric-sim"))
+        .args(["serve", "--config"])
         .arg(&path)
         .output()
-        .expect("run fabric-sim-serve");
+        .expect("run fabric-sim serve");
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     let expected = format!(

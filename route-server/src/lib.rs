@@ -25,31 +25,85 @@
 //! returns `None`, then call [`RouteServer::handle_timeout`] no later than
 //! [`RouteServer::poll_timeout`]:
 //!
-//! ```
-//! use std::collections::BTreeMap;
-//! use std::net::{IpAddr, Ipv4Addr};
-//! use route_server::{Config, ConnectionId, Input, Instant, Output, PeerConfig, RouteServer};
+//! A complete loop: an NVA (here another sans-IO speaker, a `bgp_fsm::Session`; in a real
+//! driver, a TCP socket) connects, the two exchange OPENs and KEEPALIVEs, the NVA announces
+//! 10.250.0.0/16, the route server programs it, and then time moves to the next timer:
 //!
-//! let nva = IpAddr::V4(Ipv4Addr::new(10, 1, 2, 4));
-//! let config = Config::azure(Ipv4Addr::new(10, 1, 1, 4), vec!["10.1.0.0/16".parse().unwrap()])
-//!     .with_peer(PeerConfig::nva(nva, 65001));
-//! let mut server = RouteServer::new(config, Instant::ZERO).expect("valid configuration");
-//! let mut sockets: BTreeMap<ConnectionId, &str> = BTreeMap::new(); // the driver's own
-//! server.handle_input(Instant::ZERO, Input::ConnectionOffered { from: nva });
-//! while let Some(output) = server.poll_output() {
-//!     match output {
-//!         Output::Accepted { connection, .. } => { sockets.insert(connection, "accepted socket"); }
-//!         Output::Refused { .. } => {} // close the offered socket
-//!         Output::Transmit { connection, bytes, .. } => println!("write {} bytes to {connection}", bytes.len()),
-//!         Output::Connect { connection, remote, port, local, .. } => println!("dial {remote}:{port} from {local:?} as {connection}"),
-//!         Output::Disconnect { connection, .. } => { sockets.remove(&connection); } // flush, close
-//!         Output::Program(changes) => println!("fabric: {} prefixes changed", changes.len()),
-//!         Output::Event(event) => println!("{event:?}"),
+//! ```
+//! use std::net::{IpAddr, Ipv4Addr};
+//! use bgp_fsm::{Input as NvaInput, Output as NvaOutput, Session, SessionConfig, State};
+//! use bgp_wire::{AsPath, AttrValue, Nlri, Origin, PathAttribute, Update};
+//! use route_server::{Config, ConnectionId, FabricChange, Input, Instant, Output, PeerConfig, RouteServer};
+//!
+//! /// Drains the route server: what a driver does after every call.
+//! fn drain(server: &mut RouteServer, socket: &mut Option<ConnectionId>, to_nva: &mut Vec<u8>) {
+//!     while let Some(output) = server.poll_output() {
+//!         match output {
+//!             Output::Accepted { connection, .. } => *socket = Some(connection),
+//!             Output::Refused { .. } => {} // close the offered socket
+//!             Output::Transmit { bytes, .. } => to_nva.extend(bytes), // write, in order
+//!             Output::Connect { .. } => {} // dial; answer Connected or ConnectFailed
+//!             Output::Disconnect { .. } => *socket = None, // flush, then close
+//!             Output::Program(changes) => for change in changes.iter() {
+//!                 if let FabricChange::Set { prefix, next_hops } = change {
+//!                     println!("program {prefix} via {next_hops:?}");
+//!                 }
+//!             },
+//!             Output::Event(event) => println!("{event:?}"),
+//!         }
 //!     }
 //! }
-//! assert_eq!(sockets.len(), 1);
-//! let next = server.poll_timeout(); // call handle_timeout then
-//! assert!(next.is_some());
+//!
+//! let address = Ipv4Addr::new(10, 1, 2, 4);
+//! let config = Config::azure(Ipv4Addr::new(10, 1, 1, 4), vec!["10.1.0.0/16".parse().unwrap()])
+//!     .with_peer(PeerConfig::nva(IpAddr::V4(address), 65001));
+//! let mut server = RouteServer::new(config, Instant::ZERO).expect("valid configuration");
+//! let mut nva = Session::new(SessionConfig::new(65001, address, 65515), Instant::ZERO).unwrap();
+//! nva.start(Instant::ZERO);
+//! let mut update = Update::new();
+//! update.attributes = vec![
+//!     PathAttribute::new(AttrValue::Origin(Origin::Igp)),
+//!     PathAttribute::new(AttrValue::AsPath(AsPath::from_sequence([65001]))),
+//!     PathAttribute::new(AttrValue::NextHop(address)),
+//! ];
+//! update.nlri = vec![Nlri::new("10.250.0.0/16".parse().unwrap())];
+//!
+//! let now = Instant::ZERO;
+//! let (mut socket, mut to_nva, mut announced) = (None, Vec::new(), false);
+//! for _ in 0..10 {
+//!     let mut to_server = Vec::new();
+//!     while let Some(output) = nva.poll_output() {
+//!         match output {
+//!             NvaOutput::ConnectTcp => {
+//!                 server.handle_input(now, Input::ConnectionOffered { from: IpAddr::V4(address) });
+//!                 drain(&mut server, &mut socket, &mut to_nva); // Accepted: the token
+//!                 nva.handle_input(now, NvaInput::TcpCrAcked);
+//!             }
+//!             NvaOutput::Transmit(bytes) => to_server.extend(bytes),
+//!             _ => {}
+//!         }
+//!     }
+//!     if let (Some(connection), false) = (socket, to_server.is_empty()) {
+//!         server.handle_input(now, Input::Received { connection, bytes: &to_server });
+//!     }
+//!     drain(&mut server, &mut socket, &mut to_nva);
+//!     nva.handle_input(now, NvaInput::Received(&std::mem::take(&mut to_nva)));
+//!     if nva.state() == State::Established && !announced {
+//!         nva.send_update(now, &update).unwrap();
+//!         announced = true;
+//!     }
+//! }
+//! let learned = "10.250.0.0/16".parse().unwrap();
+//! let next_hops = server.fabric().get(&learned).map(|hops| hops.to_vec());
+//! assert_eq!(next_hops, Some(vec![IpAddr::V4(address)]));
+//!
+//! // The NVA offered a hold time of 90 s and Azure 180 s: the session uses the smaller, so
+//! // a KEEPALIVE is due every third of it. That is the next timer.
+//! let next = server.poll_timeout().expect("an established session has timers");
+//! assert_eq!(next, Instant::ZERO + std::time::Duration::from_secs(30));
+//! server.handle_timeout(next);
+//! drain(&mut server, &mut socket, &mut to_nva);
+//! assert_eq!(to_nva.len(), 19); // one KEEPALIVE: the 19-byte header alone
 //! ```
 //!
 //! **Connections.** The route server names every TCP connection with a [`ConnectionId`]
@@ -95,7 +149,7 @@
 //! # Oracles
 //!
 //! [`reference`](mod@reference) is a model of the routing rules written from the spec alone (no use of
-//! this crate's code); [`fuzzing`] drives it and a [`RouteServer`] in the [`testing`]
+//! this crate's code); the `fuzzing` module (feature `fuzzing`) drives it and a [`RouteServer`] in the [`testing`]
 //! lab side by side and checks they agree after every step (the `route_server_inputs`
 //! fuzz target, and `tests/differential.rs` with 1,000 proptest programs).
 //!
@@ -184,6 +238,7 @@
 #![forbid(unsafe_code)]
 
 mod config;
+#[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod policy;
 pub mod reference;

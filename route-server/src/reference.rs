@@ -1,7 +1,7 @@
 //! A reference model of the route server's routing rules, written from the spec
 //! (`spec/azure-route-server.md` sections 1.2, 1.4-1.8 and 4) and the choices the crate
 //! documentation states where Azure is silent, never from the server's code: an oracle
-//! for differential tests and fuzzing ([`crate::fuzzing`]), and for the fabric simulator.
+//! for differential tests and fuzzing (the `fuzzing` module, feature `fuzzing`), and for the fabric simulator.
 //!
 //! **Independence.** This module uses only `std` and `ipnet`: no type, function or
 //! constant of the rest of the crate (a test, `reference_model_is_independent`, checks

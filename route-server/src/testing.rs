@@ -2,6 +2,10 @@
 //! speakers (NVAs, gateways) built from `bgp_fsm` sessions, wired by zero-latency pipes on
 //! virtual time.
 //!
+//! It is part of the public API on purpose: a user can try a route-server configuration
+//! against scripted NVAs and gateways in a unit test, with no socket and no clock. For whole
+//! virtual networks (VMs, effective routes, latency, faults) use the `fabric-sim` crate.
+//!
 //! Bytes a speaker writes in one burst reach the route server in one
 //! [`Input::Received`], as one TCP read would deliver them. Nothing the route server
 //! decides depends on that chunking: a re-sent table is one route-limit batch because its

@@ -9,7 +9,7 @@
 #   rs_cpu_s    route server CPU (utime+stime, whole process tree) up to "all received"
 #   rs_cpu_total_s  the same at the end (announce + withdraw)
 #   rs_peak_mib peak RSS (VmHWM, summed over the process tree) at the end
-# Route servers: serve (fabric-sim-serve, release build, --quiet), bird (rs client),
+# Route servers: serve (fabric-sim serve, release build, --quiet), bird (rs client),
 # gobgp (route-server-client), frr (route-server-client), openbgpd (transparent-as).
 #
 # usage: tools/bench/e2e.sh [--rs "serve bird gobgp frr openbgpd"] [--n "100000 1000000"]
@@ -36,10 +36,10 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-SERVE_BIN=${SERVE_BIN:-$ROOT/target/release/fabric-sim-serve}
+SERVE_BIN=${SERVE_BIN:-$ROOT/target/release/fabric-sim}
 BLAST_BIN=${BLAST_BIN:-$ROOT/target/release/examples/bgp_blast}
 if [ ! -x "$SERVE_BIN" ] || [ ! -x "$BLAST_BIN" ]; then
-  (cd "$ROOT" && cargo build --release -p fabric-sim --bin fabric-sim-serve --example bgp_blast) ||
+  (cd "$ROOT" && cargo build --release -p fabric-sim --bin fabric-sim --example bgp_blast) ||
     die "build failed"
 fi
 
@@ -83,7 +83,7 @@ one_run() {
 
   case "$rs_impl" in
     serve) serve_conf "$rs" "$WORK/clients.txt" >"$WORK/serve.toml"
-           start_bg rs "$WORK/rs.out" "$SERVE_BIN" --config "$WORK/serve.toml" --json --quiet
+           start_bg rs "$WORK/rs.out" "$SERVE_BIN" serve --config "$WORK/serve.toml" --json --quiet
            wait_until 20 0.1 grep -q '"listening"' "$WORK/rs.out" || die "serve did not start";;
     bird) bird_rs_conf "$rs" "$WORK/clients.txt" >"$WORK/rs.conf"; start_bird rs "$WORK/rs.conf";;
     gobgp) gobgp_rs_conf "$rs" "$WORK/clients.txt" >"$WORK/rs.toml"; start_gobgpd rs "$WORK/rs.toml" "$rs";;

@@ -64,7 +64,7 @@
 //! # Proof
 //!
 //! `tests/interop.rs` runs BIRD 2, FRR, GoBGP, OpenBGPD and ExaBGP as NVAs against the
-//! `fabric-sim-serve` binary on loopback (capabilities, 1,000 routes with communities to a
+//! `fabric-sim serve` subcommand on loopback (capabilities, 1,000 routes with communities to a
 //! second NVA, ECMP, withdrawal, ROUTE-REFRESH with BoRR/EoRR, kill -9 and restart, route
 //! limit, VNet change, SIGTERM, TCP-MD5, GTSM); `tests/interop_raw.rs` sends it malformed
 //! input by hand. `tools/bench/e2e.sh` measures it side by side with the daemons as route

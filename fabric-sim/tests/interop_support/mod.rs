@@ -282,12 +282,12 @@ impl Serve {
             .find_map(|l| l.strip_prefix("status = "))
             .map(|s| s.trim_matches('"').to_owned())
             .unwrap_or_default();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_fabric-sim-serve"));
-        cmd.args(["--json", "--config"]).arg(&path);
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_fabric-sim"));
+        cmd.args(["serve", "--json", "--config"]).arg(&path);
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(dir.join("serve.err")).expect("serve.err"));
-        let mut child = cmd.spawn().expect("start fabric-sim-serve");
+        let mut child = cmd.spawn().expect("start fabric-sim serve");
         let stdout = child.stdout.take().expect("piped stdout");
         let events = Arc::new(Mutex::new(Vec::new()));
         let sink = events.clone();
