@@ -354,9 +354,10 @@ impl Sim {
                     }
                 }
                 SpeakerAction::Send { link, bytes } => {
-                    if let (false, Some(conn)) =
-                        (self.speakers[k].muted, self.speakers[k].links[link].conn)
-                    {
+                    let conn = self.speakers[k].links[link].conn;
+                    if let (true, Some(conn)) = (self.speakers[k].muted, conn) {
+                        self.speakers[k].stalled.push((link, conn, bytes));
+                    } else if let Some(conn) = conn {
                         self.bytes_carried += bytes.len() as u64;
                         self.push(
                             at,
@@ -679,7 +680,24 @@ impl Sim {
             Action::ResumeKeepalives { speaker } => {
                 let text = format!("{} sends again", name(self, *speaker));
                 self.note("timeline".into(), text);
-                self.speakers[*speaker].muted = false;
+                let k = *speaker;
+                self.speakers[k].muted = false;
+                // The stalled stream goes out now, on connections still open.
+                let at = self.now + self.latency();
+                for (link, conn, bytes) in std::mem::take(&mut self.speakers[k].stalled) {
+                    if self.speakers[k].links[link].conn == Some(conn) {
+                        self.bytes_carried += bytes.len() as u64;
+                        self.push(
+                            at,
+                            Delivery::ToInstance {
+                                speaker: k,
+                                link,
+                                conn,
+                                message: Message::Bytes(bytes),
+                            },
+                        );
+                    }
+                }
             }
             Action::Crash { speaker } => {
                 let text = format!("{} crashes", name(self, *speaker));
@@ -987,6 +1005,21 @@ impl Sim {
     ///
     /// When the run exceeds its step budget (a livelock).
     pub fn run_until(&mut self, until: Instant) -> Result<(), RunError> {
+        self.run_until_observed(until, |_| {})
+    }
+
+    /// [`Sim::run_until`], calling `observe` after every step (one delivery, or the
+    /// timers due at one moment): for oracles whose expectations depend on the order of
+    /// events, such as non-reverting failover memory.
+    ///
+    /// # Errors
+    ///
+    /// When the run exceeds its step budget (a livelock).
+    pub fn run_until_observed(
+        &mut self,
+        until: Instant,
+        mut observe: impl FnMut(&Self),
+    ) -> Result<(), RunError> {
         while let Some(at) = self.next_event() {
             if at > until {
                 break;
@@ -1002,6 +1035,7 @@ impl Sim {
             if self.heap.peek().is_some_and(|q| q.at <= self.now) {
                 let queued = self.heap.pop().expect("peeked");
                 self.deliver(queued.delivery);
+                observe(self);
                 continue;
             }
             let now = self.now;
@@ -1025,6 +1059,7 @@ impl Sim {
                     self.speaker_actions(k, out);
                 }
             }
+            observe(self);
         }
         self.now = self.now.max(until);
         Ok(())
