@@ -161,6 +161,9 @@ pub struct Sim {
     peered_cache: Vec<Vec<IpNet>>,
     /// Program changes counted (for benchmarks).
     pub program_changes: u64,
+    /// Bumped by every timeline action applied and every programming change: effective
+    /// routes computed at one generation hold until it moves.
+    generation: u64,
     /// Bytes carried by links (for benchmarks).
     pub bytes_carried: u64,
 }
@@ -192,6 +195,7 @@ impl Sim {
             placement: Vec::new(),
             peered_cache: Vec::new(),
             program_changes: 0,
+            generation: 0,
             bytes_carried: 0,
         };
         sim.recompute_placement();
@@ -475,6 +479,7 @@ impl Sim {
                 }
                 InstanceAction::Program { prefix, next_hops } => {
                     self.program_changes += 1;
+                    self.generation += 1;
                     let who = self.instance_name(rs);
                     let text = if next_hops.is_empty() {
                         format!("unprograms {prefix}")
@@ -585,6 +590,7 @@ impl Sim {
 
     /// Applies one timeline action now.
     pub fn apply(&mut self, action: &Action) {
+        self.generation += 1;
         let now = self.now;
         let name = |sim: &Self, k: usize| sim.topology.speakers[k].name.clone();
         let link_for = |sim: &Self, k: usize, rs: Option<(usize, usize)>| -> Option<usize> {
@@ -1297,6 +1303,13 @@ impl Sim {
                 (vm, table)
             })
             .collect()
+    }
+
+    /// A number that moves whenever effective routes may have changed (a timeline action
+    /// applied, an instance's programming changed): tables built at one generation can be
+    /// reused until it moves.
+    pub fn routes_generation(&self) -> u64 {
+        self.generation
     }
 
     /// Every session as a row.
