@@ -35,7 +35,7 @@ fn no_arguments_replays_the_built_in_scenario_as_tables() {
         "10.250.0.0/16",
         "10.1.2.4",
         "Established",
-        "11/11 pass",
+        "14/14 pass",
     ] {
         assert!(out.contains(needle), "missing {needle:?} in:\n{out}");
     }
