@@ -4,14 +4,15 @@
 //! session, an instance down and back, announcements, withdrawals and prepends,
 //! branch-to-branch and preference switches; ExpressRoute, VPN and NVA routes on one
 //! prefix, so gateways dropping and returning exercise non-reverting failover). After
-//! every quiet period, every NIC's
-//! routes must equal the oracle's (`fabric_sim::oracle`, written from the spec, never
-//! calling route-server code), every live speaker's sessions to instances that are up
-//! must be Established, and nothing may panic.
+//! every quiet period, every NIC's routes must equal the oracle's (`fabric_sim::oracle`,
+//! ranking with `route_server::reference`, both written from the spec, never calling
+//! route-server code), every live speaker's sessions to instances that are up must be
+//! Established, and nothing may panic. The run must reach non-reverting failover in
+//! some seeds.
 //!
-//! `FABRIC_SIM_DST_SEEDS=N` runs N seeds (default 600, about
-//! 30 s in a debug build on a loaded 2-core machine); `FABRIC_SIM_DST_SEED=S` runs seed
-//! S alone. A failing seed prints the command that replays it.
+//! `FABRIC_SIM_DST_SEEDS=N` runs N seeds (default 600, 33 to 40 s in a debug build on a
+//! 2-core machine shared with other builds); `FABRIC_SIM_DST_SEED=S` runs seed S alone.
+//! A failing seed prints the command that replays it.
 
 use std::net::Ipv4Addr;
 use std::time::Duration;
