@@ -9,6 +9,10 @@
 //! cargo run --release -p fabric-sim --example scale -- --vms 8000 --routes 4000
 //! cargo run --release -p fabric-sim --example scale -- --vms 4000 --routes 8000
 //! ```
+//!
+//! `--replay all|report|run` instead times a whole replay with expectations, keeping
+//! the effective routes `fabric-sim run` (`run`) or `report` (`report`) keep, or every
+//! VM's at every stop (`all`).
 
 use std::net::Ipv4Addr;
 use std::time::Duration;
@@ -18,7 +22,8 @@ use fabric_sim::engine::Sim;
 use fabric_sim::model::{
     Announcement, Peering, RouteServerSpec, SpeakerKind, SpeakerSpec, Subnet, Topology, Vm, Vnet,
 };
-use fabric_sim::scenario::Scenario;
+use fabric_sim::run::{self, RunOptions};
+use fabric_sim::scenario::{Check, Expectation, Scenario};
 use fabric_sim::Instant;
 use ipnet::{IpNet, Ipv4Net};
 use route_server::HubRoutingPreference;
@@ -37,6 +42,12 @@ struct Args {
     /// Distinct /24 routes each NVA announces.
     #[arg(long, default_value_t = 4000)]
     routes: usize,
+    /// Also time whole replays as `fabric-sim run` and `report` do them (expectations on
+    /// the first and last VM at 60, 120 and 180 s): `all` keeps every VM's routes at every stop (what
+    /// both did before they kept only what they show), `report` the report's snapshots,
+    /// `run` the run's.
+    #[arg(long, value_parser = ["all", "report", "run"])]
+    replay: Option<String>,
 }
 
 fn net(a: Ipv4Addr, len: u8) -> Ipv4Net {
@@ -177,6 +188,10 @@ fn main() {
         expectations: Vec::new(),
     };
     let total_routes = args.nvas * args.routes;
+    if let Some(mode) = args.replay.as_deref() {
+        replay(scenario, mode);
+        return;
+    }
     let start = std::time::Instant::now();
     let mut sim = Sim::new(&scenario);
     let mut virtual_ms = 0u64;
@@ -224,6 +239,55 @@ fn main() {
         sim.program_changes,
         sim.bytes_carried,
         lookup_time.as_secs_f64() * 1000.0,
+        peak_rss_kib().map_or_else(|| "?".into(), |k| format!("{:.1}", k as f64 / 1024.0)),
+    );
+}
+
+/// Times one whole replay with expectations, as the CLI runs it.
+fn replay(mut scenario: Scenario, mode: &str) {
+    for at in [60, 120, 180] {
+        for vm in [0, scenario.topology.vms.len() - 1] {
+            scenario.expectations.push(Expectation {
+                at: Duration::from_secs(at),
+                location: format!("scale:vm{vm}@{at}s"),
+                check: Check::Route {
+                    vm,
+                    prefix: net(Ipv4Addr::new(20, 0, 0, 0), 24),
+                    present: true,
+                    via: None,
+                    next_hop_type: None,
+                },
+            });
+        }
+    }
+    let options = match mode {
+        "all" => RunOptions::default(),
+        "report" => RunOptions {
+            end_only: false,
+            vms: RunOptions::vms_for(&scenario, 64),
+        },
+        _ => RunOptions {
+            end_only: true,
+            vms: RunOptions::vms_for(&scenario, 64),
+        },
+    };
+    let start = std::time::Instant::now();
+    let outcome = run::run_with(&scenario, &options, |_| {}).expect("no livelock");
+    let wall = start.elapsed();
+    let mut tables: Vec<*const Vec<fabric_sim::effective::EffectiveRoute>> = outcome
+        .snapshots
+        .iter()
+        .flat_map(|s| s.routes.iter().map(|(_, t)| std::rc::Rc::as_ptr(t)))
+        .collect();
+    tables.sort_unstable();
+    tables.dedup();
+    println!(
+        "replay={mode} vms={} snapshots={} distinct_tables={} expectations_passed={} wall={:.2}s peak_rss={} MiB",
+        scenario.topology.vms.len(),
+        outcome.snapshots.len(),
+        tables.len(),
+        outcome.passed(),
+        wall.as_secs_f64(),
         peak_rss_kib().map_or_else(|| "?".into(), |k| format!("{:.1}", k as f64 / 1024.0)),
     );
 }

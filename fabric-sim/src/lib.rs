@@ -29,6 +29,27 @@
 //! instance is down, the other programs all of them (the service stays up during
 //! maintenance, spec 1.1); while both are down, VMs have no route-server routes.
 
+//!
+//! # One lab
+//!
+//! The project has one network lab: this simulator. `route_server::testing::Lab` remains,
+//! documented as what it is, a single-instance harness (one `RouteServer` and `bgp_fsm`
+//! speakers on zero-latency pipes) for the fuzz target, the benchmarks and the
+//! route-server crate's API-level tests; route-server cannot depend on this crate, and
+//! its fuzz target needs a harness with no network around it.
+//!
+//! Of the two choices the issue gave (build this simulator's speakers on Lab's speaker
+//! code, or move Lab's scenario cases here), this crate takes the second: its speakers
+//! need what Lab's do not have (a session per instance, links with latency, crashes,
+//! stalled senders, connection refusals while an instance is down), and sharing one
+//! speaker would put all that into route-server's public testing API. So the spec's
+//! scenarios live here as files (`scenarios/NN-*.toml`, all 35), and
+//! `route-server/tests/scenarios.rs` keeps the tests of what one instance's API shows
+//! (learned and advertised tables, metrics, events, the NOTIFICATION sent, configuration
+//! errors, options beyond Azure), some of which repeat a network-level check as context. Checks a scenario file can express were moved into the files
+//! (scenario 1's routes exchanged between NVAs, 9's looped re-announcement) and the Lab
+//! tests they duplicated were removed (scenarios 4, 12 and 24).
+
 pub mod effective;
 pub mod engine;
 pub mod model;

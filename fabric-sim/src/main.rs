@@ -25,12 +25,14 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Replay scenario files: timeline, effective routes, every expectation (non-zero
-    /// exit when one fails).
+    /// exit when one fails). A progress line goes to standard error when it is a
+    /// terminal or once the run takes more than a second. Above 64 VMs a file's effective
+    /// routes are shown for the VMs its expectations name.
     Run {
         /// Scenario files (TOML).
         #[arg(required = true)]
         files: Vec<PathBuf>,
-        /// Print JSON instead of tables.
+        /// Print JSON instead of tables (no progress line on standard error).
         #[arg(long)]
         json: bool,
         /// Also list every fabric programming change in the timeline.
@@ -76,7 +78,8 @@ enum Command {
         /// Scenario file.
         file: PathBuf,
     },
-    /// One self-contained HTML page: topology, timeline, next hops per VM over time.
+    /// One self-contained HTML page: topology, timeline, next hops per VM over time
+    /// (above 64 VMs, of the VMs the file's expectations name).
     Report {
         /// Scenario file.
         file: PathBuf,
@@ -144,25 +147,100 @@ fn print_outcome(outcome: &run::Outcome, verbose: bool) {
     }
 }
 
-fn replay(scenario: &Scenario, quiet: bool) -> Result<run::Outcome, String> {
+/// Above this many VMs, `run` and `report` keep the effective routes of the VMs the
+/// file's expectations name only (`fabric-sim routes --vm` shows any other).
+const ALL_VMS_UP_TO: usize = 64;
+
+/// A progress line on standard error: shown when it is a terminal, or once the command
+/// has run for more than a second (then one line per second, for logs); never with
+/// `--json` (`Progress::off`).
+struct Progress {
+    enabled: bool,
+    terminal: bool,
+    started: std::time::Instant,
+    last_shown: Option<std::time::Instant>,
+    /// A `\r` line is on screen and needs its newline.
+    open_line: bool,
+}
+
+impl Progress {
+    fn new() -> Self {
+        use std::io::IsTerminal;
+        Self {
+            enabled: true,
+            terminal: std::io::stderr().is_terminal(),
+            started: std::time::Instant::now(),
+            last_shown: None,
+            open_line: false,
+        }
+    }
+
+    fn off() -> Self {
+        Self {
+            enabled: false,
+            ..Self::new()
+        }
+    }
+
+    /// File `index` of `files` (`name`) has reached virtual time `at` of `total`.
+    fn update(&mut self, index: usize, files: usize, name: &str, at: Duration, total: Duration) {
+        if !self.enabled {
+            return;
+        }
+        let now = std::time::Instant::now();
+        if !self.terminal && now.duration_since(self.started) < Duration::from_secs(1) {
+            return;
+        }
+        let every = if self.terminal {
+            Duration::from_millis(100)
+        } else {
+            Duration::from_secs(1)
+        };
+        if self
+            .last_shown
+            .is_some_and(|l| now.duration_since(l) < every)
+        {
+            return;
+        }
+        self.last_shown = Some(now);
+        let line = format!(
+            "[{}/{files}] {name}: {:.0}s of {:.0}s virtual time ({:.0}%), {:.1}s elapsed",
+            index + 1,
+            at.as_secs_f64(),
+            total.as_secs_f64(),
+            100.0 * at.as_secs_f64() / total.as_secs_f64().max(1e-9),
+            now.duration_since(self.started).as_secs_f64()
+        );
+        if self.terminal {
+            eprint!("\r\x1b[K{line}");
+            self.open_line = true;
+        } else {
+            eprintln!("{line}");
+        }
+    }
+
+    /// Ends the progress line before other output.
+    fn clear(&mut self) {
+        if self.open_line {
+            eprint!("\r\x1b[K");
+            self.open_line = false;
+        }
+    }
+}
+
+fn replay(
+    scenario: &Scenario,
+    options: &run::RunOptions,
+    progress: &mut Progress,
+    (index, files): (usize, usize),
+) -> Result<run::Outcome, String> {
     let total = scenario.duration;
-    let long = total > Duration::from_secs(600);
-    run::run(scenario, |t| {
-        if long && !quiet {
-            eprint!(
-                "\r{}: {:>5.1}% of {:?} virtual time",
-                scenario.name,
-                100.0 * t.as_secs_f64() / total.as_secs_f64().max(1e-9),
-                total
-            );
-        }
+    let outcome = run::run_with(scenario, options, |t| {
+        progress.update(index, files, &scenario.name, t, total);
     })
-    .inspect(|_| {
-        if long && !quiet {
-            eprintln!();
-        }
-    })
-    .map_err(|e| format!("{}: {e}", scenario.name))
+    .map_err(|e| format!("{}: {e}", scenario.name));
+    progress.clear();
+    outcome
 }
 
 fn main() -> ExitCode {
@@ -182,7 +260,15 @@ fn real_main(cli: Cli) -> Result<ExitCode, String> {
             let scenario =
                 scenario::parse("<built-in default scenario>", fabric_sim::DEFAULT_SCENARIO)
                     .map_err(|e| e.to_string())?;
-            let outcome = replay(&scenario, true)?;
+            let outcome = replay(
+                &scenario,
+                &run::RunOptions {
+                    end_only: true,
+                    vms: None,
+                },
+                &mut Progress::off(),
+                (0, 1),
+            )?;
             say!("{}\n", scenario.description.trim());
             print_outcome(&outcome, false);
             say!("Next: `fabric-sim run fabric-sim/scenarios/*.toml`, `fabric-sim --help`.");
@@ -209,13 +295,28 @@ fn real_main(cli: Cli) -> Result<ExitCode, String> {
             }
             let mut all_passed = true;
             let mut json_out = Vec::new();
-            for s in &scenarios {
-                let outcome = replay(s, json)?;
+            let mut progress = if json {
+                Progress::off()
+            } else {
+                Progress::new()
+            };
+            for (index, s) in scenarios.iter().enumerate() {
+                let options = run::RunOptions {
+                    end_only: true,
+                    vms: run::RunOptions::vms_for(s, ALL_VMS_UP_TO),
+                };
+                let outcome = replay(s, &options, &mut progress, (index, scenarios.len()))?;
                 all_passed &= outcome.passed();
                 if json {
                     json_out.push(render::outcome_json(&outcome));
                 } else {
                     print_outcome(&outcome, verbose);
+                    if options.vms.is_some() {
+                        say!(
+                            "({} VMs: effective routes shown for those the file's expectations name; `fabric-sim routes FILE --vm NAME` shows any other.)\n",
+                            s.topology.vms.len()
+                        );
+                    }
                 }
             }
             if json {
@@ -301,7 +402,11 @@ fn real_main(cli: Cli) -> Result<ExitCode, String> {
         }
         Some(Command::Report { file, output }) => {
             let s = load(&file)?;
-            let outcome = replay(&s, false)?;
+            let options = run::RunOptions {
+                end_only: false,
+                vms: run::RunOptions::vms_for(&s, ALL_VMS_UP_TO),
+            };
+            let outcome = replay(&s, &options, &mut Progress::new(), (0, 1))?;
             std::fs::write(&output, render::html(&s.topology, &outcome))
                 .map_err(|e| format!("{}: {e}", output.display()))?;
             say!(

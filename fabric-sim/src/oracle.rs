@@ -10,12 +10,18 @@
 //!    every time it sends them).
 //! 2. It programs a learned prefix unless it is equal to or inside its VNet's ranges or a
 //!    peered VNet's ranges.
-//! 3. Per prefix, the candidates of the best source tier win (hub routing preference:
-//!    ExpressRoute routes over the others under `ExpressRoute`, the others over
-//!    ExpressRoute under `VpnGateway`, one tier under `ASPath`), then the shortest AS
-//!    path; the remaining next hops are ECMP, at most 8, lowest addresses first.
-//!    (Non-reverting failover memory is out of this model: generators that use it must
-//!    not put ExpressRoute and other sources on one prefix.)
+//! 3. Per prefix, ranking and non-reverting failover memory are those of
+//!    `route_server::reference::Model`, a model of the route server written from the
+//!    spec alone (spec 1.8 and scenario 22; it never calls route-server code): hub
+//!    routing preference, then the shortest AS path, ties ECMP up to 8 lowest addresses
+//!    first; a prefix whose preferred (e.g. ExpressRoute) routes all went stays on the
+//!    others when they come back, unless they come back strictly shorter. Failover
+//!    memory depends on the order of events, so the oracle is fed after every step of
+//!    the simulator ([`Oracle::observe`] with [`Sim::run_until_observed`]): each
+//!    instance's model sees a session go up or down when that instance's session state
+//!    does (the model takes sessions as inputs, it does not model the FSM), and a read of
+//!    the speaker's announcements whenever they change while the session is up. A fresh
+//!    model replaces an instance's when it goes down (it comes back with empty tables).
 //! 4. The VMs served by one route server alternate IN_0, IN_1 in scenario order; while
 //!    one instance is down the other serves all; with both down, none.
 //! 5. At a NIC: longest prefix first; at equal prefix user route > BGP > system;
@@ -30,10 +36,11 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 
 use ipnet::{IpNet, Ipv4Net};
+use route_server::reference::{Counting, Kind, Message, Model, ModelConfig, Preference, Route};
 use route_server::HubRoutingPreference;
 
 use crate::engine::Sim;
-use crate::model::{SpeakerKind, UserNextHop};
+use crate::model::{Announcement, SpeakerKind, UserNextHop};
 
 /// The expected forwarding decision for one destination at one NIC.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -60,87 +67,246 @@ fn v4(n: &IpNet) -> Option<Ipv4Net> {
     }
 }
 
-/// What each up instance should program, by rules 1 to 3.
-pub fn expected_programming(sim: &Sim) -> Programming {
-    let topo = &sim.topology;
-    let mut out = BTreeMap::new();
-    for (v, vnet) in topo.vnets.iter().enumerate() {
-        let Some(rs) = &vnet.route_server else {
+/// One instance's reference model and what it was fed.
+#[derive(Debug)]
+struct InstanceModel {
+    model: Model,
+    /// Per speaker: the announcements last fed while its session was up.
+    fed: BTreeMap<usize, BTreeMap<IpNet, Announcement>>,
+    /// The configuration last fed (ranges, peered ranges, branch-to-branch, preference).
+    vnet: Vec<IpNet>,
+    peered: Vec<(IpNet, bool)>,
+    branch_to_branch: bool,
+}
+
+/// The oracle: one `route_server::reference::Model` per route-server instance, fed by
+/// observing the simulator after every step (rule 3), and rules 4 to 6 on top.
+#[derive(Debug, Default)]
+pub struct Oracle {
+    models: BTreeMap<(usize, usize), InstanceModel>,
+}
+
+fn kind_of(kind: SpeakerKind) -> Kind {
+    match kind {
+        SpeakerKind::Nva => Kind::Nva,
+        SpeakerKind::ExpressRoute => Kind::ExpressRoute,
+        SpeakerKind::VpnGateway => Kind::VpnGateway,
+    }
+}
+
+fn preference_of(preference: HubRoutingPreference) -> Preference {
+    match preference {
+        HubRoutingPreference::ExpressRoute => Preference::ExpressRoute,
+        HubRoutingPreference::VpnGateway => Preference::VpnGateway,
+        HubRoutingPreference::AsPath => Preference::AsPath,
+    }
+}
+
+/// VNet `v`'s peered ranges, each with whether that peering uses `v`'s route server.
+fn peered_of(sim: &Sim, v: usize) -> Vec<(IpNet, bool)> {
+    let mut out = Vec::new();
+    for p in &sim.topology.peerings {
+        let (other, uses) = if p.b == v {
+            (p.a, p.a_uses_remote_gateway)
+        } else if p.a == v {
+            (p.b, p.b_uses_remote_gateway)
+        } else {
             continue;
         };
-        let mut protected: Vec<Ipv4Net> = vnet.ranges.iter().filter_map(v4).collect();
-        for p in &topo.peerings {
-            let other = if p.a == v {
-                p.b
-            } else if p.b == v {
-                p.a
-            } else {
-                continue;
-            };
-            protected.extend(topo.vnets[other].ranges.iter().filter_map(v4));
-        }
-        for i in 0..rs.instances.len() {
-            if !sim.instance_up((v, i)) {
-                continue;
-            }
-            // prefix -> (tier, path length, next hop)
-            let mut candidates: BTreeMap<Ipv4Net, Vec<(u8, usize, Ipv4Addr)>> = BTreeMap::new();
-            for (k, spec) in topo.speakers.iter().enumerate() {
-                if !spec.peers.contains(&(v, i)) || !sim.speaker_live(k) {
-                    continue;
-                }
-                let Some(table) = sim.announced(k, (v, i)) else {
-                    continue;
-                };
-                // Over the route limit the session is torn down whenever it sends its
-                // table (spec 1.4): none of its routes stays.
-                if rs
-                    .max_routes_per_peer
-                    .is_some_and(|limit| table.len() > limit as usize)
-                {
-                    continue;
-                }
-                for a in table.values() {
-                    let Some(prefix) = v4(&a.prefix) else {
-                        continue;
-                    };
-                    if a.as_path.contains(&route_server::AZURE_ASN) || a.as_path.contains(&0) {
-                        continue;
-                    }
-                    if protected.iter().any(|r| r.contains(&prefix)) {
-                        continue;
-                    }
-                    let is_er = spec.kind == SpeakerKind::ExpressRoute;
-                    let tier = match rs.preference {
-                        HubRoutingPreference::ExpressRoute => u8::from(!is_er),
-                        HubRoutingPreference::VpnGateway => u8::from(is_er),
-                        HubRoutingPreference::AsPath => 0,
-                    };
-                    candidates
-                        .entry(prefix)
-                        .or_default()
-                        .push((tier, a.as_path.len(), a.next_hop));
-                }
-            }
-            let mut programmed = BTreeMap::new();
-            for (prefix, list) in candidates {
-                let Some(best) = list.iter().map(|(t, l, _)| (*t, *l)).min() else {
-                    continue;
-                };
-                let mut hops: Vec<Ipv4Addr> = list
-                    .iter()
-                    .filter(|(t, l, _)| (*t, *l) == best)
-                    .map(|(_, _, h)| *h)
-                    .collect();
-                hops.sort();
-                hops.dedup();
-                hops.truncate(route_server::AZURE_ECMP_WIDTH);
-                programmed.insert(prefix, hops);
-            }
-            out.insert((v, i), programmed);
-        }
+        out.extend(sim.topology.vnets[other].ranges.iter().map(|r| (*r, uses)));
     }
     out
+}
+
+fn model_route(a: &Announcement) -> Route {
+    Route {
+        as_path: a.as_path.clone(),
+        next_hop: IpAddr::V4(a.next_hop),
+        communities: a
+            .communities
+            .iter()
+            .map(|(asn, value)| (u32::from(*asn) << 16) | u32::from(*value))
+            .collect(),
+    }
+}
+
+impl Oracle {
+    /// An oracle that has observed nothing yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Feeds the models what changed since the last observation: instances going down
+    /// (a fresh model) or up, configuration switches, sessions going up or down (as the
+    /// instance's session state says) and the announcements of speakers whose session is
+    /// up (one read each time they change). Call it after every step of the simulator.
+    pub fn observe(&mut self, sim: &Sim) {
+        let topo = &sim.topology;
+        let now_ms = u64::try_from(
+            sim.now()
+                .saturating_duration_since(crate::Instant::ZERO)
+                .as_millis(),
+        )
+        .unwrap_or(u64::MAX);
+        for (v, vnet) in topo.vnets.iter().enumerate() {
+            let Some(rs) = &vnet.route_server else {
+                continue;
+            };
+            for (i, address) in rs.instances.iter().enumerate() {
+                if !sim.instance_up((v, i)) {
+                    self.models.remove(&(v, i));
+                    continue;
+                }
+                let peered = peered_of(sim, v);
+                let entry = self.models.entry((v, i)).or_insert_with(|| InstanceModel {
+                    model: Model::new(ModelConfig {
+                        local_asn: route_server::AZURE_ASN,
+                        local_address: *address,
+                        vnet: vnet.ranges.clone(),
+                        peered: peered.clone(),
+                        peers: topo.speakers.iter().map(|s| kind_of(s.kind)).collect(),
+                        branch_to_branch: rs.branch_to_branch,
+                        preference: preference_of(rs.preference),
+                        revertive: false,
+                        ecmp_width: route_server::AZURE_ECMP_WIDTH,
+                        // Rule 1: a session over the limit is treated as down below.
+                        route_limit: None,
+                        counting: Counting::HeldPlusBatch,
+                        batch_window_ms: 0,
+                    }),
+                    fed: BTreeMap::new(),
+                    vnet: vnet.ranges.clone(),
+                    peered: peered.clone(),
+                    branch_to_branch: rs.branch_to_branch,
+                });
+                let model = &mut entry.model;
+                if entry.vnet != vnet.ranges {
+                    entry.vnet.clone_from(&vnet.ranges);
+                    model.set_vnet(vnet.ranges.clone());
+                }
+                if entry.peered != peered {
+                    model.set_peered(peered.clone());
+                    entry.peered = peered;
+                }
+                if entry.branch_to_branch != rs.branch_to_branch {
+                    entry.branch_to_branch = rs.branch_to_branch;
+                    model.set_branch_to_branch(rs.branch_to_branch);
+                }
+                model.set_preference(preference_of(rs.preference));
+                for (k, spec) in topo.speakers.iter().enumerate() {
+                    let table = sim.announced(k, (v, i));
+                    let over_limit = rs
+                        .max_routes_per_peer
+                        .zip(table)
+                        .is_some_and(|(limit, t)| t.len() > limit as usize);
+                    let up =
+                        table.is_some() && !over_limit && sim.peer_status((v, i), spec.ip) == 1;
+                    if !up {
+                        if entry.fed.remove(&k).is_some() {
+                            model.session_down(k);
+                        }
+                        continue;
+                    }
+                    let table = table.expect("up implies a table");
+                    let fed = match entry.fed.get_mut(&k) {
+                        Some(fed) => fed,
+                        None => {
+                            model.session_up(k);
+                            entry.fed.entry(k).or_default()
+                        }
+                    };
+                    if fed == table {
+                        continue;
+                    }
+                    let mut messages = Vec::new();
+                    let gone: Vec<IpNet> = fed
+                        .keys()
+                        .filter(|p| !table.contains_key(p))
+                        .copied()
+                        .collect();
+                    if !gone.is_empty() {
+                        messages.push(Message::Withdraw(gone));
+                    }
+                    for (prefix, a) in table {
+                        if fed.get(prefix) != Some(a) {
+                            messages.push(Message::Announce(vec![*prefix], model_route(a)));
+                        }
+                    }
+                    model.read(k, now_ms, &messages);
+                    fed.clone_from(table);
+                }
+            }
+        }
+    }
+
+    /// Whether the oracle holds speaker `k`'s session to `rs` as up.
+    fn session_up(&self, k: usize, rs: (usize, usize)) -> bool {
+        self.models.get(&rs).is_some_and(|m| m.fed.contains_key(&k))
+    }
+
+    /// How many `(instance, prefix)` pairs the oracle holds failed over now: programmed
+    /// via routes of the non-preferred kind although a route of the preferred kind
+    /// (ExpressRoute, or VPN and NVA) is announced on an up session and accepted. For
+    /// generators to show they reach non-reverting failover.
+    pub fn failovers_in_effect(&self, sim: &Sim) -> usize {
+        let topo = &sim.topology;
+        let mut count = 0;
+        for ((v, _), m) in &self.models {
+            let Some(rs) = &topo.vnets[*v].route_server else {
+                continue;
+            };
+            let preferred = |kind: SpeakerKind| match rs.preference {
+                HubRoutingPreference::ExpressRoute => kind == SpeakerKind::ExpressRoute,
+                HubRoutingPreference::VpnGateway => kind != SpeakerKind::ExpressRoute,
+                HubRoutingPreference::AsPath => false,
+            };
+            for (prefix, hops) in m.model.programmed() {
+                let mut preferred_hops = Vec::new();
+                let mut preferred_announced = false;
+                for (k, table) in &m.fed {
+                    let spec = &topo.speakers[*k];
+                    if !preferred(spec.kind) {
+                        continue;
+                    }
+                    preferred_hops.push(IpAddr::V4(spec.ip));
+                    preferred_announced |= table.get(prefix).is_some_and(|a| {
+                        !a.as_path.contains(&route_server::AZURE_ASN) && !a.as_path.contains(&0)
+                    });
+                }
+                if preferred_announced && !hops.iter().any(|h| preferred_hops.contains(h)) {
+                    count += 1;
+                }
+            }
+        }
+        count
+    }
+
+    /// What each up instance should program, by rules 1 to 3.
+    pub fn expected_programming(&self, sim: &Sim) -> Programming {
+        let mut out = BTreeMap::new();
+        for (rs, m) in &self.models {
+            if !sim.instance_up(*rs) {
+                continue;
+            }
+            let programmed: BTreeMap<Ipv4Net, Vec<Ipv4Addr>> = m
+                .model
+                .programmed()
+                .iter()
+                .filter_map(|(prefix, hops)| {
+                    let hops = hops
+                        .iter()
+                        .filter_map(|h| match h {
+                            IpAddr::V4(a) => Some(*a),
+                            IpAddr::V6(_) => None,
+                        })
+                        .collect();
+                    Some((v4(prefix)?, hops))
+                })
+                .collect();
+            out.insert(*rs, programmed);
+        }
+        out
+    }
 }
 
 /// The instance serving VM `vm`, by rule 4.
@@ -261,9 +427,26 @@ pub fn simulated_route(sim: &Sim, vm: usize, destination: Ipv4Addr) -> Expected 
 /// given, and the first and last address of announced prefixes (every one of a table of
 /// up to 16, the first and last 8 of a larger one), as the oracle says.
 /// Empty when they agree.
-pub fn disagreements(sim: &Sim, extra_destinations: &[Ipv4Addr]) -> Vec<String> {
-    let programming = expected_programming(sim);
+///
+/// Also: a speaker that is not live (crashed or silent) must not keep a session up at an
+/// instance (the oracle's session inputs come from the instances, so this holds them to
+/// the speakers).
+pub fn disagreements(oracle: &Oracle, sim: &Sim, extra_destinations: &[Ipv4Addr]) -> Vec<String> {
+    let programming = oracle.expected_programming(sim);
     let mut out = Vec::new();
+    for (k, spec) in sim.topology.speakers.iter().enumerate() {
+        if sim.speaker_live(k) {
+            continue;
+        }
+        for rs in sim.speaker_instances(k) {
+            if oracle.session_up(k, rs) {
+                out.push(format!(
+                    "{} is not live but its session to {}/IN_{} is up",
+                    spec.name, sim.topology.vnets[rs.0].name, rs.1
+                ));
+            }
+        }
+    }
     for (rs, expected) in &programming {
         let actual: BTreeMap<Ipv4Net, Vec<Ipv4Addr>> = sim
             .programmed(*rs)

@@ -25,7 +25,7 @@ pub struct CheckResult {
     pub found: String,
 }
 
-/// Effective routes of every VM at one moment.
+/// Effective routes of every VM (or of those [`RunOptions::vms`] names) at one moment.
 #[derive(Clone, Debug)]
 pub struct Snapshot {
     /// When.
@@ -45,7 +45,8 @@ pub struct Outcome {
     pub sessions: Vec<SessionRow>,
     /// Expectation verdicts, in time order.
     pub results: Vec<CheckResult>,
-    /// Effective routes at each expectation or timeline time, and at the end.
+    /// Effective routes at each expectation or timeline time, and at the end (only at the
+    /// end with [`RunOptions::end_only`]).
     pub snapshots: Vec<Snapshot>,
 }
 
@@ -61,24 +62,99 @@ impl Outcome {
     }
 }
 
-fn snapshot(sim: &Sim, at: Duration) -> Snapshot {
+/// What a replay keeps of the effective routes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunOptions {
+    /// Only the end of the run (what `fabric-sim run` prints), not every stop (what the
+    /// HTML report draws over time).
+    pub end_only: bool,
+    /// Only these VMs (indices), in this order; every VM when `None`.
+    pub vms: Option<Vec<usize>>,
+}
+
+impl RunOptions {
+    /// Every VM when the network has at most `limit` VMs; otherwise only those the
+    /// scenario's expectations ask about (route and trace checks), so that a file at
+    /// Azure's scale does not build a table per distinct route view.
+    pub fn vms_for(scenario: &Scenario, limit: usize) -> Option<Vec<usize>> {
+        if scenario.topology.vms.len() <= limit {
+            return None;
+        }
+        let mut vms: Vec<usize> = scenario
+            .expectations
+            .iter()
+            .filter_map(|x| match &x.check {
+                Check::Route { vm, .. } | Check::Trace { vm, .. } => Some(*vm),
+                _ => None,
+            })
+            .collect();
+        vms.sort_unstable();
+        vms.dedup();
+        Some(vms)
+    }
+}
+
+/// Effective route tables by route view, valid for one routes generation of the
+/// simulator: stops between which nothing changed share every table, and VMs sharing a
+/// view share one table.
+#[derive(Default)]
+struct TableCache {
+    generation: Option<u64>,
+    tables: std::collections::BTreeMap<crate::effective::RouteView, Rc<Vec<EffectiveRoute>>>,
+}
+
+fn snapshot(sim: &Sim, at: Duration, vms: Option<&[usize]>, cache: &mut TableCache) -> Snapshot {
+    if cache.generation != Some(sim.routes_generation()) {
+        cache.generation = Some(sim.routes_generation());
+        cache.tables.clear();
+    }
+    let all: Vec<usize>;
+    let vms = match vms {
+        Some(v) => v,
+        None => {
+            all = (0..sim.topology.vms.len()).collect();
+            &all
+        }
+    };
     Snapshot {
         at,
-        routes: sim
-            .all_effective_routes()
-            .into_iter()
-            .map(|(vm, table)| (sim.topology.vms[vm].name.clone(), table))
+        routes: vms
+            .iter()
+            .filter(|vm| **vm < sim.topology.vms.len())
+            .map(|&vm| {
+                let view = sim.view_of(vm);
+                let table = cache
+                    .tables
+                    .entry(view)
+                    .or_insert_with_key(|view| Rc::new(sim.effective_for_view(view)))
+                    .clone();
+                (sim.topology.vms[vm].name.clone(), table)
+            })
             .collect(),
     }
 }
 
-/// Replays `scenario` to its end, checking every expectation on the way. `progress` is
-/// called with the virtual time reached, at each stop.
+/// Replays `scenario` to its end, checking every expectation on the way, with a snapshot
+/// of every VM's effective routes at every stop. `progress` is called with the virtual
+/// time reached, at each stop and every few thousand events in between.
 ///
 /// # Errors
 ///
 /// When the simulation livelocks ([`RunError`]).
-pub fn run(scenario: &Scenario, mut progress: impl FnMut(Duration)) -> Result<Outcome, RunError> {
+pub fn run(scenario: &Scenario, progress: impl FnMut(Duration)) -> Result<Outcome, RunError> {
+    run_with(scenario, &RunOptions::default(), progress)
+}
+
+/// [`run`], keeping the snapshots `options` asks for.
+///
+/// # Errors
+///
+/// When the simulation livelocks ([`RunError`]).
+pub fn run_with(
+    scenario: &Scenario,
+    options: &RunOptions,
+    mut progress: impl FnMut(Duration),
+) -> Result<Outcome, RunError> {
     let mut sim = Sim::new(scenario);
     let mut stops: Vec<Duration> = scenario
         .timeline
@@ -92,8 +168,16 @@ pub fn run(scenario: &Scenario, mut progress: impl FnMut(Duration)) -> Result<Ou
     let mut results = Vec::new();
     let mut snapshots = Vec::new();
     let mut next_expectation = 0;
+    let mut cache = TableCache::default();
+    let mut steps: u32 = 0;
+    let last_stop = stops.last().copied();
     for stop in stops {
-        sim.run_until(Instant::ZERO + stop)?;
+        sim.run_until_observed(Instant::ZERO + stop, |s| {
+            steps = steps.wrapping_add(1);
+            if steps % 4096 == 0 {
+                progress(s.now().saturating_duration_since(Instant::ZERO));
+            }
+        })?;
         progress(stop);
         while let Some(x) = scenario
             .expectations
@@ -103,7 +187,9 @@ pub fn run(scenario: &Scenario, mut progress: impl FnMut(Duration)) -> Result<Ou
             results.push(check(&sim, x));
             next_expectation += 1;
         }
-        snapshots.push(snapshot(&sim, stop));
+        if !options.end_only || Some(stop) == last_stop {
+            snapshots.push(snapshot(&sim, stop, options.vms.as_deref(), &mut cache));
+        }
     }
     Ok(Outcome {
         name: scenario.name.clone(),

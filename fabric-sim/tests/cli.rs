@@ -35,7 +35,7 @@ fn no_arguments_replays_the_built_in_scenario_as_tables() {
         "10.250.0.0/16",
         "10.1.2.4",
         "Established",
-        "11/11 pass",
+        "14/14 pass",
     ] {
         assert!(out.contains(needle), "missing {needle:?} in:\n{out}");
     }
@@ -184,4 +184,50 @@ fn dot_is_a_graphviz_digraph() {
     let out = stdout(&o);
     assert!(out.starts_with("digraph fabric {") && out.trim_end().ends_with('}'));
     assert!(out.contains("\"firewall\" -> \"aux/IN_1\""));
+}
+
+#[test]
+fn json_output_of_many_files_has_no_progress_line() {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(scenario(""))
+        .expect("scenarios")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    assert!(files.len() > 30);
+    let o = bin()
+        .arg("run")
+        .arg("--json")
+        .args(&files)
+        .output()
+        .expect("runs");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("valid JSON");
+    assert_eq!(v.as_array().map(Vec::len), Some(files.len()));
+}
+
+#[test]
+fn progress_never_reaches_standard_output() {
+    let o = bin()
+        .arg("run")
+        .arg(scenario("33-hold-timer.toml"))
+        .arg(scenario("22-non-revertive-failover.toml"))
+        .output()
+        .expect("runs");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!stdout(&o).contains("virtual time ("), "{}", stdout(&o));
+    // On standard error (not a terminal here) a line may appear only after a second of
+    // running, and then it names the file and the virtual time.
+    let err = String::from_utf8_lossy(&o.stderr);
+    for line in err.lines() {
+        assert!(
+            line.starts_with("[1/2]") || line.starts_with("[2/2]"),
+            "{line}"
+        );
+    }
 }

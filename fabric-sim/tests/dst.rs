@@ -2,13 +2,17 @@
 //! (crashes and restarts, keepalives stopped and resumed, connection resets, malformed
 //! messages, an NVA going over the route limit, a half-peered NVA getting its second
 //! session, an instance down and back, announcements, withdrawals and prepends,
-//! branch-to-branch and preference switches). After every quiet period, every NIC's
-//! routes must equal the oracle's (`fabric_sim::oracle`, written from the spec, never
-//! calling route-server code), every live speaker's sessions to instances that are up
-//! must be Established, and nothing may panic.
+//! branch-to-branch and preference switches; ExpressRoute, VPN and NVA routes on one
+//! prefix, so gateways dropping and returning exercise non-reverting failover). After
+//! every quiet period, every NIC's routes must equal the oracle's (`fabric_sim::oracle`,
+//! ranking with `route_server::reference`, both written from the spec, never calling
+//! route-server code), every live speaker's sessions to instances that are up must be
+//! Established, and nothing may panic. The run must reach non-reverting failover in
+//! some seeds.
 //!
-//! `FABRIC_SIM_DST_SEEDS=N` runs N seeds (default 2,000); `FABRIC_SIM_DST_SEED=S` runs seed
-//! S alone. A failing seed prints the command that replays it.
+//! `FABRIC_SIM_DST_SEEDS=N` runs N seeds (default 600, 33 to 40 s in a debug build on a
+//! 2-core machine shared with other builds); `FABRIC_SIM_DST_SEED=S` runs seed S alone.
+//! A failing seed prints the command that replays it.
 
 use std::net::Ipv4Addr;
 use std::time::Duration;
@@ -18,7 +22,7 @@ use fabric_sim::model::{
     Announcement, Peering, RouteServerSpec, RouteTable, SpeakerKind, SpeakerSpec, Subnet, Topology,
     Vm, Vnet,
 };
-use fabric_sim::oracle::disagreements;
+use fabric_sim::oracle::{disagreements, Oracle};
 use fabric_sim::scenario::{Action, Scenario, TimedAction};
 use fabric_sim::Instant;
 use ipnet::{IpNet, Ipv4Net};
@@ -65,9 +69,9 @@ fn subnet(name: &str, prefix: &str) -> Subnet {
     }
 }
 
-/// NVA prefixes overlap on purpose (ECMP, prepends); gateway prefixes never meet them (the
-/// oracle leaves non-reverting failover out); some fall inside VNet ranges (never
-/// programmed), one is a supernet.
+/// NVA prefixes overlap on purpose (ECMP, prepends); gateways announce some of the same
+/// prefixes (hub routing preference, non-reverting failover); some fall inside VNet ranges
+/// (never programmed), one is a supernet.
 const NVA_POOL: [&str; 10] = [
     "10.250.0.0/16",
     "10.251.0.0/16",
@@ -80,7 +84,34 @@ const NVA_POOL: [&str; 10] = [
     "10.13.0.0/16",
     "10.13.5.0/24",
 ];
-const GATEWAY_POOL: [&str; 3] = ["192.168.0.0/16", "192.168.7.0/24", "198.51.100.0/24"];
+/// Gateway prefixes: on-premises ranges of their own, and NVA prefixes (so that
+/// ExpressRoute, VPN and NVA routes meet on one prefix).
+const GATEWAY_POOL: [&str; 6] = [
+    "192.168.0.0/16",
+    "192.168.7.0/24",
+    "198.51.100.0/24",
+    "10.250.0.0/16",
+    "0.0.0.0/0",
+    "10.252.1.0/24",
+];
+
+/// A gateway announcement: ExpressRoute paths carry Microsoft's 12076, VPN paths the
+/// branch's ASN; 1 to 3 ASNs, so that gateway and NVA paths tie, win and lose.
+fn gateway_route(rng: &mut Rng, kind: SpeakerKind, ip: Ipv4Addr) -> Announcement {
+    let first = if kind == SpeakerKind::ExpressRoute {
+        12076
+    } else {
+        65020
+    };
+    let mut as_path = vec![first];
+    as_path.extend(std::iter::repeat(65010).take(rng.below(3)));
+    Announcement {
+        prefix: net(GATEWAY_POOL[rng.below(GATEWAY_POOL.len())]),
+        as_path,
+        next_hop: ip,
+        communities: Vec::new(),
+    }
+}
 
 fn generate(seed: u64) -> Scenario {
     let mut rng = Rng(seed);
@@ -238,19 +269,21 @@ fn generate(seed: u64) -> Scenario {
             speaker: Some(speakers.len() - 1),
         });
     }
-    if rng.chance(50) {
-        let ip = Ipv4Addr::new(10, 1, 0, 4);
-        let routes = (0..1 + rng.below(2))
-            .map(|_| Announcement {
-                prefix: net(GATEWAY_POOL[rng.below(GATEWAY_POOL.len())]),
-                as_path: vec![12076, 65010],
-                next_hop: ip,
-                communities: Vec::new(),
-            })
+    // An ExpressRoute gateway, a VPN gateway, both or neither (both in GatewaySubnet).
+    for (kind, name, host) in [
+        (SpeakerKind::ExpressRoute, "er", 4),
+        (SpeakerKind::VpnGateway, "vpn", 5),
+    ] {
+        if !rng.chance(50) {
+            continue;
+        }
+        let ip = Ipv4Addr::new(10, 1, 0, host);
+        let routes = (0..1 + rng.below(3))
+            .map(|_| gateway_route(&mut rng, kind, ip))
             .collect();
         speakers.push(SpeakerSpec {
-            name: "er".into(),
-            kind: SpeakerKind::ExpressRoute,
+            name: name.into(),
+            kind,
             vnet: 0,
             ip,
             asn: 65515,
@@ -359,7 +392,15 @@ fn generate(seed: u64) -> Scenario {
                         }
                     }
                 }
-                6 if topology.speakers[k].kind == SpeakerKind::Nva => {
+                6 if topology.speakers[k].kind != SpeakerKind::Nva => {
+                    let spec = &topology.speakers[k];
+                    Action::Announce {
+                        speaker: k,
+                        instance: None,
+                        routes: vec![gateway_route(&mut rng, spec.kind, spec.ip)],
+                    }
+                }
+                6 => {
                     let spec = &topology.speakers[k];
                     Action::Announce {
                         speaker: k,
@@ -435,10 +476,13 @@ fn generate(seed: u64) -> Scenario {
     }
 }
 
-/// Runs one seed; the problems found (empty: it passed).
-fn check_seed(seed: u64) -> Vec<String> {
+/// Runs one seed; the problems found (empty: it passed) and how many checks found a
+/// prefix held failed over (non-reverting failover in effect).
+fn check_seed(seed: u64) -> (Vec<String>, usize) {
     let scenario = generate(seed);
     let mut sim = Sim::new(&scenario);
+    let mut oracle = Oracle::new();
+    oracle.observe(&sim);
     // Quiet points: just before each burst of faults (the previous burst long settled) and
     // at the end.
     // Also, one hold time (180 s) and 2 s after each burst's last fault, a stale-route
@@ -459,8 +503,9 @@ fn check_seed(seed: u64) -> Vec<String> {
     }
     checks.push((scenario.duration, true));
     let mut problems = Vec::new();
+    let mut failovers = 0;
     for (t, full) in checks {
-        if let Err(e) = sim.run_until(Instant::ZERO + t) {
+        if let Err(e) = sim.run_until_observed(Instant::ZERO + t, |s| oracle.observe(s)) {
             problems.push(format!("at {t:?}: {e}"));
             break;
         }
@@ -484,7 +529,9 @@ fn check_seed(seed: u64) -> Vec<String> {
             }
             continue;
         }
+        failovers += oracle.failovers_in_effect(&sim).min(1);
         for d in disagreements(
+            &oracle,
             &sim,
             &[Ipv4Addr::new(8, 8, 8, 8), Ipv4Addr::new(10, 1, 3, 9)],
         ) {
@@ -530,7 +577,7 @@ fn check_seed(seed: u64) -> Vec<String> {
             break;
         }
     }
-    problems
+    (problems, failovers)
 }
 
 #[test]
@@ -541,14 +588,17 @@ fn random_topologies_and_faults_match_the_oracle_after_every_quiet_period() {
             let n: u64 = std::env::var("FABRIC_SIM_DST_SEEDS")
                 .ok()
                 .and_then(|s| s.parse().ok())
-                .unwrap_or(2000);
+                .unwrap_or(600);
             (1..=n).collect()
         }
     };
     let mut failed = Vec::new();
+    let mut failover_checks = 0;
+    let many = seeds.len() >= 100;
     for seed in seeds {
-        let problems = std::panic::catch_unwind(|| check_seed(seed))
-            .unwrap_or_else(|_| vec!["panicked".into()]);
+        let (problems, failovers) = std::panic::catch_unwind(|| check_seed(seed))
+            .unwrap_or_else(|_| (vec!["panicked".into()], 0));
+        failover_checks += failovers;
         if !problems.is_empty() {
             eprintln!(
                 "seed {seed} failed:\n  {}\nreplay: FABRIC_SIM_DST_SEED={seed} cargo test -p fabric-sim --test dst -- --nocapture",
@@ -557,6 +607,14 @@ fn random_topologies_and_faults_match_the_oracle_after_every_quiet_period() {
             failed.push(seed);
         }
     }
+    // The generator must reach what it was widened for: checks made while a prefix was
+    // held failed over (ExpressRoute and others on one prefix, the preferred kind gone
+    // and back).
+    eprintln!("checks with a failover in effect: {failover_checks}");
+    assert!(
+        !many || failover_checks > 0,
+        "no seed reached non-reverting failover"
+    );
     assert!(
         failed.is_empty(),
         "{} seed(s) failed: {:?}",

@@ -104,5 +104,6 @@ scenarios! {
     s33_hold_timer => "33-hold-timer.toml",
     s34_ipv6 => "34-ipv6.toml",
     s90_malformed_update => "90-malformed-update.toml",
+    s91_stalled_sender => "91-stalled-sender.toml",
     s35_route_maps => "35-route-maps.toml",
 }

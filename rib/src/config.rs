@@ -100,6 +100,30 @@ pub struct MedOptions {
     pub missing_as_worst: bool,
 }
 
+/// Who ranks a prefix's paths.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
+pub enum Ranking {
+    /// The RIB runs the decision process of RFC 4271 section 9.1.2.2 (as configured by
+    /// the rest of [`RibConfig`]) on every mutation and keeps each prefix's best path and
+    /// ECMP set.
+    #[default]
+    Decision,
+    /// The caller ranks the paths itself (a route server with its own policy): the RIB
+    /// only stores them. Nothing is selected, so mutations return no [`Changes`], and
+    /// [`Rib::best`], [`Rib::ecmp`], [`Rib::lookup`] and [`Rib::loc_rib`] report empty
+    /// selections; [`Rib::paths_unordered`] and [`Rib::drop_peer_prefixes`] tell the
+    /// caller what it needs. No decision is computed only to be thrown away.
+    ///
+    /// [`Changes`]: crate::Changes
+    /// [`Rib::best`]: crate::Rib::best
+    /// [`Rib::ecmp`]: crate::Rib::ecmp
+    /// [`Rib::lookup`]: crate::Rib::lookup
+    /// [`Rib::loc_rib`]: crate::Rib::loc_rib
+    /// [`Rib::paths_unordered`]: crate::Rib::paths_unordered
+    /// [`Rib::drop_peer_prefixes`]: crate::Rib::drop_peer_prefixes
+    Caller,
+}
+
 /// What the RIB needs to know to choose best paths and ECMP sets.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub struct RibConfig {
@@ -127,6 +151,9 @@ pub struct RibConfig {
     pub ecmp_max_paths: usize,
     /// Seeds the hash tables. Any value works; keep it secret where peers are untrusted.
     pub hash_seed: u64,
+    /// Whether the RIB selects best paths itself ([`Ranking::Decision`], the default) or
+    /// only stores paths for a caller that ranks them ([`Ranking::Caller`]).
+    pub ranking: Ranking,
 }
 
 impl Default for RibConfig {
@@ -142,6 +169,7 @@ impl Default for RibConfig {
             ecmp_up_to: DecisionStep::IgpCost,
             ecmp_max_paths: 1,
             hash_seed: 0,
+            ranking: Ranking::Decision,
         }
     }
 }
@@ -155,6 +183,11 @@ impl RibConfig {
             ecmp_max_paths: 8,
             ..Self::default()
         }
+    }
+
+    /// Whether the RIB runs the decision process ([`Ranking::Decision`]).
+    pub(crate) fn ranks(&self) -> bool {
+        self.ranking == Ranking::Decision
     }
 
     /// The ECMP width as stored (1 to 255).

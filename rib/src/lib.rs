@@ -86,6 +86,9 @@
 //!   example: about 37 bytes per route beyond the attribute sets for 8 peers sharing 125k
 //!   prefixes, up to about 82 for a single peer's unique prefixes (a hash table that has
 //!   just doubled).
+//! * **Who ranks** ([`Ranking`]): the RIB's own decision (the default), or nobody
+//!   ([`Ranking::Caller`]) for a caller with a policy of its own, such as a route server:
+//!   paths are then only stored, and no decision is computed to be thrown away.
 //! * **Decision**: RFC 4271 9.1.2.2 run as set elimination (see [`decision`]); a path
 //!   that the steps before MED settle against the current best (worse: it changes
 //!   nothing; better: it alone wins) skips the full run, which keeps loading a table cheap.
@@ -106,7 +109,7 @@ mod table;
 mod types;
 
 pub use attrs::{AttrHandle, AttrSet};
-pub use config::{DecisionStep, MedOptions, RibConfig};
+pub use config::{DecisionStep, MedOptions, Ranking, RibConfig};
 pub use rib::Rib;
 pub use types::{
     AdjRoute, Change, Changes, Explanation, MemoryUsage, PathRef, PathSet, PeerId, PeerInfo,

@@ -24,9 +24,12 @@ use crate::types::{
 ///   [`set_igp_cost`](Self::set_igp_cost), [`set_next_hop_cost`](Self::set_next_hop_cost),
 ///   [`peer`](Self::peer).
 /// * **Mutations**, each returning the [`Changes`] it caused:
-///   [`announce`](Self::announce), [`withdraw`](Self::withdraw),
-///   [`drop_peer`](Self::drop_peer), [`mark_stale`](Self::mark_stale) (changes nothing
-///   selected) and [`sweep_stale`](Self::sweep_stale).
+///   [`announce`](Self::announce), [`announce_with_paths`](Self::announce_with_paths),
+///   [`withdraw`](Self::withdraw),
+///   [`drop_peer`](Self::drop_peer), [`drop_peer_prefixes`](Self::drop_peer_prefixes),
+///   [`mark_stale`](Self::mark_stale) (changes nothing selected) and
+///   [`sweep_stale`](Self::sweep_stale). With [`Ranking::Caller`](crate::Ranking::Caller)
+///   nothing is selected and the changes are always empty.
 /// * **Queries**: [`best`](Self::best), [`ecmp`](Self::ecmp),
 ///   [`paths`](Self::paths), [`best_excluding`](Self::best_excluding),
 ///   [`ecmp_excluding`](Self::ecmp_excluding),
@@ -186,12 +189,43 @@ impl Rib {
         nlri: &[Nlri],
         attributes: &[PathAttribute],
     ) -> Result<Changes, RibError> {
+        self.store(peer, nlri, attributes, None)
+    }
+
+    /// [`announce`](Self::announce), also appending to `entries`, for each route of
+    /// `nlri` in order, its prefix and every path of the prefix as it stands after the
+    /// route was stored (in no promised order; host bits cleared). Storing a route hands
+    /// back its prefix's entry, so a caller that ranks the paths itself
+    /// ([`Ranking::Caller`](crate::Ranking::Caller)) need not look each prefix up again.
+    /// A prefix repeated in `nlri` comes once per repetition, the last one current.
+    ///
+    /// # Errors
+    ///
+    /// [`RibError::UnknownPeer`].
+    pub fn announce_with_paths(
+        &mut self,
+        peer: PeerId,
+        nlri: &[Nlri],
+        attributes: &[PathAttribute],
+        entries: &mut Vec<(IpNet, PathSet)>,
+    ) -> Result<Changes, RibError> {
+        self.store(peer, nlri, attributes, Some(entries))
+    }
+
+    fn store(
+        &mut self,
+        peer: PeerId,
+        nlri: &[Nlri],
+        attributes: &[PathAttribute],
+        mut entries: Option<&mut Vec<(IpNet, PathSet)>>,
+    ) -> Result<Changes, RibError> {
         self.check(peer)?;
         self.attrs.collect();
         let mut out = Vec::new();
         let (mut v4_handle, mut v6_handle) = (None, None);
         let (v4, v6, mut ctx) = self.tables();
         for route in nlri {
+            let entries = entries.as_deref_mut();
             match route.prefix.trunc() {
                 IpNet::V4(net) => {
                     let handle = *v4_handle.get_or_insert_with(|| {
@@ -202,7 +236,15 @@ impl Rib {
                         )
                     });
                     let key = V4Key::from(net);
-                    v4.upsert(&mut ctx, peer.0, key, route.path_id, handle, &mut out);
+                    v4.upsert(
+                        &mut ctx,
+                        peer.0,
+                        key,
+                        route.path_id,
+                        handle,
+                        &mut out,
+                        entries,
+                    );
                 }
                 IpNet::V6(net) => {
                     let handle = *v6_handle.get_or_insert_with(|| {
@@ -213,7 +255,15 @@ impl Rib {
                         )
                     });
                     let key = V6Key::from(net);
-                    v6.upsert(&mut ctx, peer.0, key, route.path_id, handle, &mut out);
+                    v6.upsert(
+                        &mut ctx,
+                        peer.0,
+                        key,
+                        route.path_id,
+                        handle,
+                        &mut out,
+                        entries,
+                    );
                 }
             }
         }
@@ -253,8 +303,32 @@ impl Rib {
         self.attrs.collect();
         let mut out = Vec::new();
         let (v4, v6, mut ctx) = self.tables();
-        v4.drop_peer(&mut ctx, peer.0, &mut out);
-        v6.drop_peer(&mut ctx, peer.0, &mut out);
+        v4.drop_peer(&mut ctx, peer.0, &mut out, None);
+        v6.drop_peer(&mut ctx, peer.0, &mut out, None);
+        Ok(finish(out))
+    }
+
+    /// [`drop_peer`](Self::drop_peer), also appending to `prefixes` the prefix of every
+    /// route removed: IPv4 before IPv6, otherwise in no promised order, and a prefix where
+    /// the peer had several paths (path identifiers) possibly more than once. For a caller
+    /// that ranks itself ([`Ranking::Caller`](crate::Ranking::Caller)), where the
+    /// [`Changes`] are empty: one pass over the peer's routes, with no copy of its
+    /// Adj-RIB-In and no change records.
+    ///
+    /// # Errors
+    ///
+    /// [`RibError::UnknownPeer`].
+    pub fn drop_peer_prefixes(
+        &mut self,
+        peer: PeerId,
+        prefixes: &mut Vec<IpNet>,
+    ) -> Result<Changes, RibError> {
+        self.check(peer)?;
+        self.attrs.collect();
+        let mut out = Vec::new();
+        let (v4, v6, mut ctx) = self.tables();
+        v4.drop_peer(&mut ctx, peer.0, &mut out, Some(prefixes));
+        v6.drop_peer(&mut ctx, peer.0, &mut out, Some(prefixes));
         Ok(finish(out))
     }
 

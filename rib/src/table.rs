@@ -269,6 +269,11 @@ impl Dest {
         &self.candidates[..n]
     }
 
+    /// Every path, in stored order.
+    pub(crate) fn paths(&self) -> PathSet {
+        self.candidates.iter().map(Candidate::path_ref).collect()
+    }
+
     pub(crate) fn selection(&self) -> PathSet {
         self.selected().iter().map(Candidate::path_ref).collect()
     }
@@ -360,8 +365,12 @@ impl Dest {
         }
     }
 
-    /// Runs the decision process and moves the selected paths to the front.
+    /// Runs the decision process and moves the selected paths to the front (nothing when
+    /// the caller ranks).
     fn reselect(&mut self, ctx: &mut Ctx<'_>) {
+        if !ctx.config.ranks() {
+            return;
+        }
         if self.candidates.len() > 1 {
             let contenders = &mut *ctx.scratch;
             contenders.clear();
@@ -546,7 +555,9 @@ impl<K: PrefixKey> Table<K> {
             })
     }
 
-    /// Stores (or replaces) a path and re-runs the decision for its prefix.
+    /// Stores (or replaces) a path and re-runs the decision for its prefix; with
+    /// `entries`, appends the prefix's paths as they stand after it.
+    #[allow(clippy::too_many_arguments)] // one hot call site, all arguments plain values
     pub(crate) fn upsert(
         &mut self,
         ctx: &mut Ctx<'_>,
@@ -555,11 +566,44 @@ impl<K: PrefixKey> Table<K> {
         path_id: Option<u32>,
         handle: AttrHandle,
         out: &mut Vec<Change>,
+        entries: Option<&mut Vec<(IpNet, PathSet)>>,
     ) {
         let dest = self.loc.entry(key).or_insert_with(|| {
             self.lengths[usize::from(key.prefix_len())] += 1;
             Dest::default()
         });
+        if !ctx.config.ranks() {
+            // Stored only: no decision, no arrival rank (only the decision reads it).
+            match dest.find(peer, path_id) {
+                Some(i) => {
+                    let candidate = &mut dest.candidates[i];
+                    if candidate.attrs != handle {
+                        ctx.attrs.release(candidate.attrs);
+                        ctx.attrs.retain(handle);
+                        candidate.attrs = handle;
+                    }
+                    candidate.flags &= !STALE;
+                }
+                None => {
+                    let slot = usize::from(peer);
+                    self.logs[slot].push(key.adj(path_id));
+                    self.counts[slot] += 1;
+                    ctx.attrs.retain(handle);
+                    dest.candidates.push(Candidate {
+                        path_id: path_id.unwrap_or(0),
+                        attrs: handle,
+                        rank: 0,
+                        peer,
+                        flags: if path_id.is_some() { HAS_PATH_ID } else { 0 },
+                    });
+                }
+            }
+            if let Some(entries) = entries {
+                entries.push((key.to_net(), dest.paths()));
+            }
+            self.compact_if_sparse(usize::from(peer));
+            return;
+        }
         match dest.find(peer, path_id) {
             Some(i) if dest.candidates[i].attrs == handle => {
                 // The same path again (route refresh, graceful restart): nothing moves,
@@ -628,7 +672,14 @@ impl<K: PrefixKey> Table<K> {
                 }
             }
         }
-        let slot = usize::from(peer);
+        if let Some(entries) = entries {
+            entries.push((key.to_net(), dest.paths()));
+        }
+        self.compact_if_sparse(usize::from(peer));
+    }
+
+    /// Compacts a peer's log once withdrawn and repeated keys outnumber the live ones.
+    fn compact_if_sparse(&mut self, slot: usize) {
         if self.logs[slot].len() > 2 * self.counts[slot] + 1024 {
             self.compact(slot);
         }
@@ -643,9 +694,10 @@ impl<K: PrefixKey> Table<K> {
         path_id: Option<u32>,
         out: &mut Vec<Change>,
     ) {
-        self.remove_candidate(ctx, peer, key, path_id, out);
+        let _removed = self.remove_candidate(ctx, peer, key, path_id, out);
     }
 
+    /// Removes one path; whether it was there.
     fn remove_candidate(
         &mut self,
         ctx: &mut Ctx<'_>,
@@ -653,22 +705,32 @@ impl<K: PrefixKey> Table<K> {
         key: K,
         path_id: Option<u32>,
         out: &mut Vec<Change>,
-    ) {
+    ) -> bool {
         let Some(dest) = self.loc.get_mut(&key) else {
-            return;
+            return false;
         };
         let Some(i) = dest.find(peer, path_id) else {
-            return;
+            return false;
         };
         self.counts[usize::from(peer)] -= 1;
         let removed = dest.candidates[i];
+        if !ctx.config.ranks() {
+            // Stored only: nothing was selected, nothing changes but the paths.
+            dest.candidates.remove(i);
+            ctx.attrs.release(removed.attrs);
+            if dest.candidates.is_empty() {
+                self.loc.remove(&key);
+                self.lengths[usize::from(key.prefix_len())] -= 1;
+            }
+            return true;
+        }
         if removed.flags & SELECTED == 0 && dest.is_irrelevant(ctx.attrs, ctx.config, removed.attrs)
         {
             // It was out of the running before the MED step: nothing it did affected the
             // others, so its departure changes nothing.
             dest.candidates.remove(i);
             ctx.attrs.release(removed.attrs);
-            return;
+            return true;
         }
         let old = dest.selection();
         dest.candidates.remove(i);
@@ -685,22 +747,43 @@ impl<K: PrefixKey> Table<K> {
             dest.reselect(ctx);
             record(out, key, old, dest);
         }
+        true
     }
 
-    /// Removes every path of `peer`.
-    pub(crate) fn drop_peer(&mut self, ctx: &mut Ctx<'_>, peer: u16, out: &mut Vec<Change>) {
+    /// Removes every path of `peer`; with `touched`, appends the prefix of each path
+    /// removed (its log may repeat a key, but only the first removal finds the path; a
+    /// prefix where the peer had several paths comes once per path).
+    ///
+    /// Memory never grows: the Loc-RIB's table is shrunk once it is mostly empty, before
+    /// `touched` is filled, and the log itself (kept for that) goes last.
+    pub(crate) fn drop_peer(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        peer: u16,
+        out: &mut Vec<Change>,
+        touched: Option<&mut Vec<IpNet>>,
+    ) {
         let Some(log) = self.logs.get_mut(usize::from(peer)) else {
             return;
         };
-        for adj in std::mem::take(log) {
-            let (key, path_id) = K::split(adj);
-            self.remove_candidate(ctx, peer, key, path_id, out);
-        }
+        let mut log = std::mem::take(log);
+        // Keeps the keys of the paths removed.
+        log.retain(|adj| {
+            let (key, path_id) = K::split(*adj);
+            self.remove_candidate(ctx, peer, key, path_id, out)
+        });
         debug_assert_eq!(
             self.counts[usize::from(peer)],
             0,
             "the log held every live route"
         );
+        if self.loc.len() < self.loc.capacity() / 4 {
+            self.loc.shrink_to_fit();
+        }
+        if let Some(touched) = touched {
+            touched.reserve(log.len());
+            touched.extend(log.iter().map(|adj| K::split(*adj).0.to_net()));
+        }
     }
 
     /// Marks every path of `peer` stale; returns how many.
@@ -735,7 +818,7 @@ impl<K: PrefixKey> Table<K> {
             .collect();
         for adj in stale {
             let (key, path_id) = K::split(adj);
-            self.remove_candidate(ctx, peer, key, path_id, out);
+            let _removed = self.remove_candidate(ctx, peer, key, path_id, out);
         }
     }
 

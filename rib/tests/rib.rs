@@ -590,3 +590,140 @@ fn attribute_accessors_read_the_interned_set() {
         "sorted by type code: {codes:?}"
     );
 }
+
+/// `Ranking::Caller` against a model written from its documentation: the paths stored
+/// per prefix are exactly what was announced and not withdrawn (a re-announcement
+/// replaces), `announce_with_paths` hands back exactly those paths, nothing is selected,
+/// no mutation reports a change, and dropping a peer names exactly the prefixes it held.
+#[test]
+fn caller_ranking_stores_exactly_the_announced_paths_and_selects_nothing() {
+    use std::collections::BTreeMap;
+
+    let config = RibConfig {
+        ranking: rib::Ranking::Caller,
+        ..RibConfig::azure()
+    };
+    let (mut rib, p) = rib_with_peers(config, 4);
+    // The model: prefix -> (peer index, path id) -> next hop of its attributes.
+    let mut model: BTreeMap<IpNet, BTreeMap<(usize, Option<u32>), u8>> = BTreeMap::new();
+    let prefix_of = |n: u64| -> IpNet {
+        if n % 5 == 0 {
+            net(&format!("2001:db8:{:x}::/48", n % 40))
+        } else {
+            net(&format!("10.{}.{}.0/24", n % 3, n % 37))
+        }
+    };
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for step in 0..4000 {
+        let (op, who, n, hop) = (next() % 10, next() as usize % 4, next(), next() % 3 + 1);
+        let prefix = prefix_of(n);
+        let path_id = (n % 7 == 0).then_some((n % 3) as u32);
+        let nlri = match path_id {
+            Some(id) => Nlri::with_path_id(prefix, id),
+            None => Nlri::new(prefix),
+        };
+        let changes = match op {
+            0..=5 => {
+                let attributes = if prefix.addr().is_ipv6() {
+                    let mut a = attrs(&[65001, 65000 + n as u32 % 4], hop as u8);
+                    a.push(PathAttribute::new(AttrValue::MpReachNlri(MpReach {
+                        family: Family::IPV6_UNICAST,
+                        next_hop: MpNextHop::Ipv6 {
+                            global: Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, hop as u16),
+                            link_local: None,
+                        },
+                        reserved: 0,
+                        nlri: MpNlri::Prefixes(vec![nlri]),
+                    })));
+                    a
+                } else {
+                    attrs(&[65001, 65000 + n as u32 % 4], hop as u8)
+                };
+                let paths = model.entry(prefix).or_default();
+                paths.insert((who, path_id), hop as u8);
+                let expected: Vec<(usize, Option<u32>)> = paths.keys().copied().collect();
+                // Storing hands back the prefix's entry: every path it now has.
+                let mut entries = Vec::new();
+                let changes = rib
+                    .announce_with_paths(p[who], &[nlri], &attributes, &mut entries)
+                    .unwrap();
+                assert_eq!(entries.len(), 1, "step {step}: one entry per route");
+                assert_eq!(entries[0].0, prefix, "step {step}");
+                let mut handed: Vec<(usize, Option<u32>)> = entries[0]
+                    .1
+                    .iter()
+                    .map(|path| {
+                        let who = p.iter().position(|&id| id == path.peer).unwrap();
+                        (who, path.path_id)
+                    })
+                    .collect();
+                handed.sort();
+                assert_eq!(handed, expected, "step {step}: entry of {prefix}");
+                changes
+            }
+            6..=8 => {
+                if let Some(paths) = model.get_mut(&prefix) {
+                    paths.remove(&(who, path_id));
+                    if paths.is_empty() {
+                        model.remove(&prefix);
+                    }
+                }
+                rib.withdraw(p[who], &[nlri]).unwrap()
+            }
+            _ => {
+                let mut dropped = Vec::new();
+                let changes = rib.drop_peer_prefixes(p[who], &mut dropped).unwrap();
+                dropped.sort();
+                dropped.dedup();
+                let held: Vec<IpNet> = model
+                    .iter()
+                    .filter(|(_, paths)| paths.keys().any(|(peer, _)| *peer == who))
+                    .map(|(prefix, _)| *prefix)
+                    .collect();
+                assert_eq!(dropped, held, "step {step}: the dropped peer's prefixes");
+                for paths in model.values_mut() {
+                    paths.retain(|(peer, _), _| *peer != who);
+                }
+                model.retain(|_, paths| !paths.is_empty());
+                changes
+            }
+        };
+        assert!(changes.is_empty(), "step {step}: nothing is selected");
+        assert_eq!(
+            rib.prefix_counts().ipv4 + rib.prefix_counts().ipv6,
+            model.len(),
+            "step {step}: prefixes stored"
+        );
+        for (prefix, paths) in &model {
+            let mut stored: Vec<((usize, Option<u32>), u8)> = rib
+                .paths_unordered(*prefix)
+                .map(|path| {
+                    let who = p.iter().position(|&id| id == path.peer).unwrap();
+                    let hop = match rib.attrs(path.attrs).unwrap().next_hop().unwrap() {
+                        IpAddr::V4(a) => a.octets()[3],
+                        IpAddr::V6(a) => a.segments()[7] as u8,
+                    };
+                    ((who, path.path_id), hop)
+                })
+                .collect();
+            stored.sort();
+            let expected: Vec<((usize, Option<u32>), u8)> =
+                paths.iter().map(|(k, v)| (*k, *v)).collect();
+            assert_eq!(stored, expected, "step {step}: paths of {prefix}");
+            assert_eq!(rib.best(*prefix), None, "step {step}: {prefix} has no best");
+        }
+    }
+    for &peer in &p {
+        assert!(rib.drop_peer(peer).unwrap().is_empty());
+    }
+    // Freed sets go at the next mutation (handles in change sets resolve until then).
+    let _ = rib.withdraw(p[0], &[]).unwrap();
+    assert_eq!(rib.attr_set_count(), 0, "every attribute set freed");
+    assert_eq!(rib.prefix_counts().ipv4 + rib.prefix_counts().ipv6, 0);
+}

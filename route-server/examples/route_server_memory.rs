@@ -1,6 +1,10 @@
-//! Prints the heap a route server holds per learned route, for a few loads.
+//! Prints the heap a route server holds per learned route, for a few loads, then the
+//! peak memory, wall time and CPU time of each case of the route-server bench.
 //!
 //! `cargo run --release -p route-server --example route_server_memory`
+//! (`-- --cases-only` skips the first table; `-- --case NAME` runs one case and prints its
+//! row, which is how the table is made: each case runs in a process of its own, so that
+//! one case's peak RSS is not another's).
 //!
 //! The NVAs' sessions are brought up in the in-memory lab; their UPDATEs are then fed to
 //! the route server directly and its outputs dropped, so only the route server's own
@@ -17,6 +21,9 @@ use route_server::{Config, Input, PeerConfig};
 
 #[path = "../../rib/examples/support/counting_allocator.rs"]
 mod counting_allocator;
+
+#[path = "../benches/support/workload.rs"]
+mod workload;
 
 fn nva(i: usize) -> Ipv4Addr {
     Ipv4Addr::new(10, 1, 2, 10 + i as u8)
@@ -89,7 +96,101 @@ fn measure(name: &str, nvas: usize, routes: impl Fn(usize) -> Vec<IpNet>) {
     );
 }
 
+/// A field of `/proc/self/status` in kB (`VmRSS`, `VmHWM`); 0 where there is no procfs.
+fn status_kib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status.lines().find_map(|line| {
+                let rest = line.strip_prefix(field)?.strip_prefix(':')?;
+                rest.trim().trim_end_matches("kB").trim().parse().ok()
+            })
+        })
+        .unwrap_or(0)
+}
+
+/// CPU time of this (single-threaded) process so far, from `/proc/self/schedstat` (ns on
+/// the CPU); zero where there is no procfs.
+fn cpu_seconds() -> f64 {
+    std::fs::read_to_string("/proc/self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .map_or(0.0, |ns| ns as f64 / 1e9)
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+/// Runs one bench case in this process and prints its row: the peak RSS counts from
+/// just before the measured step (the kernel's high-water mark reset through
+/// `/proc/self/clear_refs`), so it holds what the lab and its input already took.
+fn run_case(name: &str) {
+    let Some(case) = workload::CASES.iter().find(|c| c.name == name) else {
+        eprintln!("no case named {name}");
+        std::process::exit(2);
+    };
+    let mut setup = case.prepare();
+    // Resets VmHWM to the current RSS (Linux 4.0 and later).
+    let reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
+    let rss_before = status_kib("VmRSS");
+    let heap_before = counting_allocator::live_bytes();
+    counting_allocator::reset_peak();
+    let load = load_average();
+    let cpu = cpu_seconds();
+    let start = std::time::Instant::now();
+    let tally = case.measure(&mut setup, false);
+    let wall = start.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu;
+    let heap_peak = counting_allocator::peak_bytes();
+    let heap_after = counting_allocator::live_bytes();
+    let rss_peak = if reset { status_kib("VmHWM") } else { 0 };
+    let mib = |kib: u64| kib as f64 / 1024.0;
+    let mb = |bytes: usize| bytes as f64 / (1024.0 * 1024.0);
+    println!(
+        "| {name} | {wall:.3} | {cpu:.3} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {} | {} | {load} |",
+        mib(rss_before),
+        mib(rss_peak),
+        mb(heap_before),
+        mb(heap_peak),
+        mb(heap_after),
+        tally.updates_out,
+        tally.fabric_changes,
+    );
+}
+
+/// Runs every bench case, each in a child process (this example again, with `--case`).
+fn run_cases() {
+    println!(
+        "\n| case | wall s | CPU s | RSS before MiB | peak RSS MiB | heap before MiB | peak heap MiB | heap after MiB | UPDATEs out | fabric changes | load average |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+    let me = std::env::current_exe().expect("the example's own path");
+    for case in workload::CASES {
+        let status = std::process::Command::new(&me)
+            .args(["--case", case.name])
+            .status()
+            .expect("the example runs itself");
+        if !status.success() {
+            eprintln!("case {} failed: {status}", case.name);
+        }
+    }
+}
+
 fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        ["--case", name] => return run_case(name),
+        ["--cases-only"] => return run_cases(),
+        _ => {}
+    }
     measure("8 NVAs x 4,000 distinct routes", 8, |i| {
         (0..4000)
             .map(|k| slash24(k, 0x0A80_0000 + ((i as u32) << 20)))
@@ -105,4 +206,5 @@ fn main() {
             Vec::new()
         }
     });
+    run_cases();
 }

@@ -168,8 +168,8 @@
 //!   then AS path length, then Azure's non-reverting failover, whose memory the server
 //!   keeps as what was selected: the source kinds of each prefix's last selection, and
 //!   for a prefix failed over the peers it failed over to (never a rank relative to the
-//!   preference, which may change). The Rib's own RFC 4271 choice is not used: source
-//!   kinds and that memory are not RFC 4271 steps.
+//!   preference, which may change). The Rib runs no RFC 4271 decision
+//!   (`rib::Ranking::Caller`): source kinds and that memory are not RFC 4271 steps.
 //! * **Summaries**: a route an inbound route map summarises is a Rib path of the summary
 //!   under a path identifier the server picks, mapped back to the received prefix; the
 //!   summary's path is that of the lowest received prefix under it.
@@ -265,7 +265,7 @@ pub use route_map::{
     RouteMapRule, AZURE_COMMUNITIES,
 };
 pub use server::{
-    compare_instances, ConnectionId, Event, FabricChange, FabricChanges, Inconsistency, Input,
-    Output, PeerMetrics, RefuseReason, RouteEntry, RouteServer, RECOMMENDED_RECEIVE_CHUNK,
+    compare_instances, ConnectionId, Event, Fabric, FabricChange, FabricChanges, Inconsistency,
+    Input, Output, PeerMetrics, RefuseReason, RouteEntry, RouteServer, RECOMMENDED_RECEIVE_CHUNK,
     REJECTED_EXAMPLES,
 };

@@ -21,7 +21,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use bgp_wire::{AttrValue, Family, MpNextHop, MpNlri, MpReach, Nlri, PathAttribute};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
-use rib::{AttrHandle, AttrSet, PeerInfo, Rib, RibError};
+use rib::{AttrHandle, AttrSet, PathSet, PeerInfo, Rib, RibError};
 use smallvec::SmallVec;
 
 use crate::policy::PeerId;
@@ -206,6 +206,16 @@ pub(crate) fn rib_peer_info(address: IpAddr, asn: u32, local_asn: u32) -> PeerIn
     }
 }
 
+/// A stored prefix a mutation touched, with its paths when the Rib handed them back.
+pub(crate) type Touched = (IpNet, Option<PathSet>);
+
+/// `prefixes` touched, their paths to be looked up.
+pub(crate) fn paths_unknown(
+    prefixes: impl IntoIterator<Item = IpNet>,
+) -> impl Iterator<Item = Touched> {
+    prefixes.into_iter().map(|prefix| (prefix, None))
+}
+
 /// One peer's routes after import policy, stored in the Rib. A received route is stored
 /// under its own prefix, or, when an inbound route map summarised it, under the summary
 /// with a path identifier of its own; the path of a stored prefix is that of the lowest
@@ -291,24 +301,32 @@ impl AdjRibIn {
     }
 
     /// Stores the received routes `nlri` (none summarised) with `attributes` (see
-    /// [`rib_attributes`]), in one Rib call. Adds the stored prefixes touched to `touched`.
+    /// [`rib_attributes`]), in one Rib call. Adds the stored prefixes touched to `touched`,
+    /// each route's with its prefix's paths as the Rib handed them back.
     pub(crate) fn announce_many(
         &mut self,
         rib: &mut Rib,
         nlri: &[Nlri],
         attributes: &[PathAttribute],
-        touched: &mut impl Extend<IpNet>,
+        touched: &mut Vec<Touched>,
     ) {
         if !self.summarised.is_empty() {
             for route in nlri {
                 if let Some(stored) = self.forget_summarised(rib, route.prefix) {
-                    touched.extend([stored]);
+                    touched.push((stored, None));
                 }
             }
         }
-        let stored = rib.announce(self.peer, nlri, attributes);
+        let mut entries = Vec::with_capacity(nlri.len());
+        let stored = rib.announce_with_paths(self.peer, nlri, attributes, &mut entries);
         debug_assert!(stored.is_ok(), "the peer is registered");
-        touched.extend(nlri.iter().map(|n| n.prefix));
+        debug_assert_eq!(entries.len(), nlri.len(), "one entry per route");
+        // The prefixes as received (the Rib's are truncated), with the entries.
+        touched.extend(
+            nlri.iter()
+                .zip(entries)
+                .map(|(route, (_, paths))| (route.prefix, Some(paths))),
+        );
     }
 
     /// Stores `received` under `stored` with `attributes`. Returns the stored prefixes
@@ -321,9 +339,9 @@ impl AdjRibIn {
         attributes: &[PathAttribute],
     ) -> SmallVec<[IpNet; 2]> {
         if received == stored {
-            let mut touched = SmallVec::new();
+            let mut touched = Vec::new();
             self.announce_many(rib, &[Nlri::new(received)], attributes, &mut touched);
-            return touched;
+            return touched.into_iter().map(|(prefix, _)| prefix).collect();
         }
         let mut touched = self.withdraw(rib, received);
         let id = self.free_path_ids.pop().unwrap_or_else(|| {
@@ -368,16 +386,15 @@ impl AdjRibIn {
         Some(stored)
     }
 
-    /// Empties the table; returns every stored prefix it held.
+    /// Empties the table; returns every stored prefix it held, sorted, once each.
     pub(crate) fn clear(&mut self, rib: &mut Rib) -> Vec<IpNet> {
-        let mut prefixes: Vec<IpNet> = rib
-            .adj_rib_in(self.peer)
-            .into_iter()
-            .map(|route| route.prefix)
-            .collect();
-        prefixes.dedup();
-        let result = rib.drop_peer(self.peer);
+        // One pass over the peer's routes, no copy of its Adj-RIB-In: withdrawing a
+        // million routes must not cost more memory than holding them did.
+        let mut prefixes = Vec::new();
+        let result = rib.drop_peer_prefixes(self.peer, &mut prefixes);
         debug_assert!(result.is_ok(), "the peer is registered");
+        prefixes.sort_unstable_by_key(|&prefix| order_key(prefix));
+        prefixes.dedup();
         self.summarised.clear();
         self.contributions.clear();
         self.free_path_ids.clear();
@@ -498,7 +515,7 @@ fn v6_net((addr, len): (u128, u8)) -> IpNet {
     IpNet::V6(Ipv6Net::new(Ipv6Addr::from(addr), len).expect("made from a valid prefix"))
 }
 
-/// What [`AdjRibOut::update`] did.
+/// What [`RoutesOut::update`] did.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum OutChange {
     /// The peer already had that (or nothing, and nothing is wanted).
@@ -542,6 +559,7 @@ impl<V> PrefixMap<V> {
     }
 
     /// Sets the value of `prefix`; the one it replaces.
+    #[cfg(test)]
     pub(crate) fn insert(&mut self, prefix: IpNet, value: V) -> Option<V> {
         match prefix {
             IpNet::V4(v4) => self.v4.insert(v4_key(v4), value),
@@ -550,10 +568,45 @@ impl<V> PrefixMap<V> {
     }
 
     /// Removes `prefix`; its value.
+    #[cfg(test)]
     pub(crate) fn remove(&mut self, prefix: IpNet) -> Option<V> {
         match prefix {
             IpNet::V4(v4) => self.v4.remove(&v4_key(v4)),
             IpNet::V6(v6) => self.v6.remove(&v6_key(v6)),
+        }
+    }
+
+    /// Runs `f` on the value of `prefix` (the default when absent) with one search; the
+    /// prefix is kept only while its value differs from the default.
+    pub(crate) fn update<R>(&mut self, prefix: IpNet, f: impl FnOnce(&mut V) -> R) -> R
+    where
+        V: Default + PartialEq,
+    {
+        fn on_entry<K: Ord, V: Default + PartialEq, R>(
+            entry: Entry<'_, K, V>,
+            f: impl FnOnce(&mut V) -> R,
+        ) -> R {
+            match entry {
+                Entry::Occupied(mut slot) => {
+                    let result = f(slot.get_mut());
+                    if *slot.get() == V::default() {
+                        slot.remove();
+                    }
+                    result
+                }
+                Entry::Vacant(slot) => {
+                    let mut value = V::default();
+                    let result = f(&mut value);
+                    if value != V::default() {
+                        slot.insert(value);
+                    }
+                    result
+                }
+            }
+        }
+        match prefix {
+            IpNet::V4(v4) => on_entry(self.v4.entry(v4_key(v4)), f),
+            IpNet::V6(v6) => on_entry(self.v6.entry(v6_key(v6)), f),
         }
     }
 
@@ -777,7 +830,10 @@ mod tests {
 
     /// A Rib with one peer.
     fn rib_with_peer() -> (Rib, AdjRibIn) {
-        let mut rib = Rib::new(RibConfig::default());
+        let mut rib = Rib::new(RibConfig {
+            ranking: rib::Ranking::Caller,
+            ..RibConfig::default()
+        });
         let info = rib_peer_info(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 65001, 65515);
         let peer = AdjRibIn::new(&mut rib, info).expect("room for a peer");
         (rib, peer)

@@ -3,8 +3,15 @@
 //! virtual time.
 //!
 //! It is part of the public API on purpose: a user can try a route-server configuration
-//! against scripted NVAs and gateways in a unit test, with no socket and no clock. For whole
-//! virtual networks (VMs, effective routes, latency, faults) use the `fabric-sim` crate.
+//! against scripted NVAs and gateways in a unit test, with no socket and no clock.
+//!
+//! **A single-instance harness, not a network lab.** It holds one instance and nothing
+//! around it: no VMs, no latency, no second instance. It serves what needs exactly that:
+//! the fuzz target (`fuzzing`), the benchmarks, and this crate's own API-level tests. The
+//! one lab for networks (two instances, VMs and their effective routes, links with
+//! latency, faults, scenario files) is the `fabric-sim` crate, which this crate cannot
+//! depend on; the spec's scenarios are replayed there (`fabric-sim/scenarios/`), and only
+//! what a single instance's API shows is checked here.
 //!
 //! Bytes a speaker writes in one burst reach the route server in one
 //! [`Input::Received`], as one TCP read would deliver them. Nothing the route server

@@ -161,6 +161,9 @@ pub struct Sim {
     peered_cache: Vec<Vec<IpNet>>,
     /// Program changes counted (for benchmarks).
     pub program_changes: u64,
+    /// Bumped by every timeline action applied and every programming change: effective
+    /// routes computed at one generation hold until it moves.
+    generation: u64,
     /// Bytes carried by links (for benchmarks).
     pub bytes_carried: u64,
 }
@@ -192,6 +195,7 @@ impl Sim {
             placement: Vec::new(),
             peered_cache: Vec::new(),
             program_changes: 0,
+            generation: 0,
             bytes_carried: 0,
         };
         sim.recompute_placement();
@@ -354,9 +358,10 @@ impl Sim {
                     }
                 }
                 SpeakerAction::Send { link, bytes } => {
-                    if let (false, Some(conn)) =
-                        (self.speakers[k].muted, self.speakers[k].links[link].conn)
-                    {
+                    let conn = self.speakers[k].links[link].conn;
+                    if let (true, Some(conn)) = (self.speakers[k].muted, conn) {
+                        self.speakers[k].stalled.push((link, conn, bytes));
+                    } else if let Some(conn) = conn {
                         self.bytes_carried += bytes.len() as u64;
                         self.push(
                             at,
@@ -474,6 +479,7 @@ impl Sim {
                 }
                 InstanceAction::Program { prefix, next_hops } => {
                     self.program_changes += 1;
+                    self.generation += 1;
                     let who = self.instance_name(rs);
                     let text = if next_hops.is_empty() {
                         format!("unprograms {prefix}")
@@ -584,6 +590,7 @@ impl Sim {
 
     /// Applies one timeline action now.
     pub fn apply(&mut self, action: &Action) {
+        self.generation += 1;
         let now = self.now;
         let name = |sim: &Self, k: usize| sim.topology.speakers[k].name.clone();
         let link_for = |sim: &Self, k: usize, rs: Option<(usize, usize)>| -> Option<usize> {
@@ -679,7 +686,24 @@ impl Sim {
             Action::ResumeKeepalives { speaker } => {
                 let text = format!("{} sends again", name(self, *speaker));
                 self.note("timeline".into(), text);
-                self.speakers[*speaker].muted = false;
+                let k = *speaker;
+                self.speakers[k].muted = false;
+                // The stalled stream goes out now, on connections still open.
+                let at = self.now + self.latency();
+                for (link, conn, bytes) in std::mem::take(&mut self.speakers[k].stalled) {
+                    if self.speakers[k].links[link].conn == Some(conn) {
+                        self.bytes_carried += bytes.len() as u64;
+                        self.push(
+                            at,
+                            Delivery::ToInstance {
+                                speaker: k,
+                                link,
+                                conn,
+                                message: Message::Bytes(bytes),
+                            },
+                        );
+                    }
+                }
             }
             Action::Crash { speaker } => {
                 let text = format!("{} crashes", name(self, *speaker));
@@ -987,6 +1011,21 @@ impl Sim {
     ///
     /// When the run exceeds its step budget (a livelock).
     pub fn run_until(&mut self, until: Instant) -> Result<(), RunError> {
+        self.run_until_observed(until, |_| {})
+    }
+
+    /// [`Sim::run_until`], calling `observe` after every step (one delivery, or the
+    /// timers due at one moment): for oracles whose expectations depend on the order of
+    /// events, such as non-reverting failover memory.
+    ///
+    /// # Errors
+    ///
+    /// When the run exceeds its step budget (a livelock).
+    pub fn run_until_observed(
+        &mut self,
+        until: Instant,
+        mut observe: impl FnMut(&Self),
+    ) -> Result<(), RunError> {
         while let Some(at) = self.next_event() {
             if at > until {
                 break;
@@ -1002,6 +1041,7 @@ impl Sim {
             if self.heap.peek().is_some_and(|q| q.at <= self.now) {
                 let queued = self.heap.pop().expect("peeked");
                 self.deliver(queued.delivery);
+                observe(self);
                 continue;
             }
             let now = self.now;
@@ -1025,6 +1065,7 @@ impl Sim {
                     self.speaker_actions(k, out);
                 }
             }
+            observe(self);
         }
         self.now = self.now.max(until);
         Ok(())
@@ -1262,6 +1303,13 @@ impl Sim {
                 (vm, table)
             })
             .collect()
+    }
+
+    /// A number that moves whenever effective routes may have changed (a timeline action
+    /// applied, an instance's programming changed): tables built at one generation can be
+    /// reused until it moves.
+    pub fn routes_generation(&self) -> u64 {
+        self.generation
     }
 
     /// Every session as a row.

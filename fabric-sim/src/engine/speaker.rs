@@ -61,6 +61,10 @@ pub(crate) struct Speaker {
     pub(crate) alive: bool,
     /// Sends nothing (keepalives stopped); still receives.
     pub(crate) muted: bool,
+    /// What the speaker wrote while muted, per `(link, connection)`: its outbound stream
+    /// stalls rather than losing bytes (BGP runs over TCP), and is delivered when it
+    /// sends again, on the connections still open then.
+    pub(crate) stalled: Vec<(usize, u64, Vec<u8>)>,
     pub(crate) links: Vec<SpeakerLink>,
     config: Vec<SessionConfig>,
 }
@@ -134,6 +138,7 @@ impl Speaker {
         Ok(Self {
             alive: false,
             muted: false,
+            stalled: Vec::new(),
             links,
             config,
         })
@@ -144,6 +149,7 @@ impl Speaker {
         Self {
             alive: false,
             muted: false,
+            stalled: Vec::new(),
             links: Vec::new(),
             config: Vec::new(),
         }
@@ -193,6 +199,7 @@ impl Speaker {
     pub(crate) fn start(&mut self, now: Instant, out: &mut Vec<SpeakerAction>) {
         self.alive = true;
         self.muted = false;
+        self.stalled.clear();
         for (link, config) in self.links.iter_mut().zip(&self.config) {
             link.session = Session::new(config.clone(), now)
                 .expect("this configuration was accepted when the speaker was built");
@@ -209,6 +216,7 @@ impl Speaker {
     /// Dies silently.
     pub(crate) fn crash(&mut self) {
         self.alive = false;
+        self.stalled.clear();
         for link in &mut self.links {
             link.attempt = None;
             link.conn = None;

@@ -1,0 +1,497 @@
+//! The fabric: the changes of a pass as one [`Output::Program`](super::Output::Program),
+//! the per-prefix state the passes keep (what is programmed, next-hop sets interned the
+//! way the Rib interns attribute sets, so a million prefixes behind the same two NVAs
+//! share one set; and the selection half of the failover memory), and the read-only view
+//! [`Fabric`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+use crate::policy::KindSet;
+use crate::store::{FoldState, PrefixMap};
+
+/// One prefix's new programming in the fabric (the effective routes of the VMs this
+/// instance serves), as [`FabricChanges::iter`] yields it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum FabricChange<'a> {
+    /// Program `prefix` toward these next hops (ECMP when several), replacing what was
+    /// programmed for it.
+    Set {
+        /// The prefix.
+        prefix: IpNet,
+        /// Distinct next hops, lowest first; never empty.
+        next_hops: &'a [IpAddr],
+    },
+    /// Remove what was programmed for `prefix`.
+    Remove {
+        /// The prefix.
+        prefix: IpNet,
+    },
+}
+
+/// A batch of fabric changes: what one pass over many prefixes changed, stored flat: one
+/// byte string of changes (a removal of an IPv4 prefix takes 7 bytes) and one vector of
+/// next hops, which consecutive changes toward the same next hops share.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Default)]
+pub struct FabricChanges {
+    /// Per change: the family (4 or 6), the prefix length, the address octets, the count
+    /// of next hops (one octet, 0 removes; 255 is followed by the count in four octets),
+    /// and for a [`FabricChange::Set`] where they start in `next_hops` (four octets).
+    /// Integers are big-endian.
+    changes: Vec<u8>,
+    next_hops: Vec<IpAddr>,
+    /// Where the next hops of the last set start (to share them with the next change).
+    last_start: u32,
+    len: usize,
+}
+
+impl FabricChanges {
+    /// Prefixes changed.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing changed.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The changes, in the order they were made (prefix order within a pass).
+    pub fn iter(&self) -> impl Iterator<Item = FabricChange<'_>> + '_ {
+        let mut rest = &self.changes[..];
+        std::iter::from_fn(move || {
+            let (change, after) = self.decode(rest)?;
+            rest = after;
+            Some(change)
+        })
+    }
+
+    /// The change at the start of `bytes` and what follows it; `None` at the end (the
+    /// bytes are only ever written by [`set`](Self::set) and [`remove`](Self::remove)).
+    fn decode<'a>(&'a self, bytes: &'a [u8]) -> Option<(FabricChange<'a>, &'a [u8])> {
+        let (&family, rest) = bytes.split_first()?;
+        let (&length, rest) = rest.split_first()?;
+        let (prefix, rest) = if family == 6 {
+            let (octets, rest) = rest.split_first_chunk::<16>()?;
+            let net = ipnet::Ipv6Net::new((*octets).into(), length).ok()?;
+            (IpNet::V6(net), rest)
+        } else {
+            let (octets, rest) = rest.split_first_chunk::<4>()?;
+            let net = ipnet::Ipv4Net::new((*octets).into(), length).ok()?;
+            (IpNet::V4(net), rest)
+        };
+        let (&count, rest) = rest.split_first()?;
+        let (count, rest) = match count {
+            0 => return Some((FabricChange::Remove { prefix }, rest)),
+            u8::MAX => {
+                let (count, rest) = rest.split_first_chunk::<4>()?;
+                (u32::from_be_bytes(*count) as usize, rest)
+            }
+            count => (usize::from(count), rest),
+        };
+        let (start, rest) = rest.split_first_chunk::<4>()?;
+        let start = u32::from_be_bytes(*start) as usize;
+        let next_hops = self.next_hops.get(start..start.checked_add(count)?)?;
+        Some((FabricChange::Set { prefix, next_hops }, rest))
+    }
+
+    /// Applies the changes to a table of prefix to next hops (what
+    /// [`RouteServer::fabric`](super::RouteServer::fabric) holds after them).
+    pub fn apply_to(&self, fabric: &mut BTreeMap<IpNet, Vec<IpAddr>>) {
+        for change in self.iter() {
+            match change {
+                FabricChange::Set { prefix, next_hops } => {
+                    fabric.insert(prefix, next_hops.to_vec());
+                }
+                FabricChange::Remove { prefix } => {
+                    fabric.remove(&prefix);
+                }
+            }
+        }
+    }
+
+    fn push_prefix(&mut self, prefix: IpNet) {
+        match prefix {
+            IpNet::V4(net) => {
+                self.changes.extend([4, net.prefix_len()]);
+                self.changes.extend(net.addr().octets());
+            }
+            IpNet::V6(net) => {
+                self.changes.extend([6, net.prefix_len()]);
+                self.changes.extend(net.addr().octets());
+            }
+        }
+        self.len += 1;
+    }
+
+    pub(crate) fn set(&mut self, prefix: IpNet, next_hops: &[IpAddr]) {
+        let count = u32::try_from(next_hops.len()).expect("under 2^32 next hops per prefix");
+        let last = self.next_hops.get(self.last_start as usize..);
+        if last != Some(next_hops) || next_hops.is_empty() {
+            self.last_start =
+                u32::try_from(self.next_hops.len()).expect("under 2^32 next hops per pass");
+            self.next_hops.extend_from_slice(next_hops);
+        }
+        self.push_prefix(prefix);
+        match u8::try_from(count) {
+            Ok(short) if short < u8::MAX => self.changes.push(short),
+            _ => {
+                self.changes.push(u8::MAX);
+                self.changes.extend(count.to_be_bytes());
+            }
+        }
+        self.changes.extend(self.last_start.to_be_bytes());
+    }
+
+    pub(crate) fn remove(&mut self, prefix: IpNet) {
+        self.push_prefix(prefix);
+        self.changes.push(0);
+    }
+}
+
+/// Index of an interned next-hop set.
+type NextHopSetId = u32;
+
+/// Distinct next-hop sets with reference counts; freed slots are reused.
+#[derive(Clone, Debug, Default)]
+struct NextHopSets {
+    /// Per id: the set (empty when the slot is free) and how many prefixes use it.
+    sets: Vec<(Box<[IpAddr]>, u32)>,
+    ids: HashMap<Box<[IpAddr]>, NextHopSetId, FoldState>,
+    free: Vec<NextHopSetId>,
+    /// The set interned last: consecutive prefixes mostly share one.
+    last: Option<NextHopSetId>,
+}
+
+impl NextHopSets {
+    fn get(&self, id: NextHopSetId) -> &[IpAddr] {
+        self.sets.get(id as usize).map_or(&[], |(set, _)| set)
+    }
+
+    /// The id of `hops` (not empty), its count raised.
+    fn intern(&mut self, hops: &[IpAddr]) -> NextHopSetId {
+        let id = match self.last {
+            Some(last) if *self.get(last) == *hops => last,
+            _ => match self.ids.get(hops) {
+                Some(&id) => id,
+                None => {
+                    let set: Box<[IpAddr]> = hops.into();
+                    let id = match self.free.pop() {
+                        Some(id) => {
+                            self.sets[id as usize] = (set.clone(), 0);
+                            id
+                        }
+                        None => {
+                            let id = NextHopSetId::try_from(self.sets.len())
+                                .expect("fewer than 2^32 distinct next-hop sets");
+                            self.sets.push((set.clone(), 0));
+                            id
+                        }
+                    };
+                    self.ids.insert(set, id);
+                    id
+                }
+            },
+        };
+        self.sets[id as usize].1 += 1;
+        self.last = Some(id);
+        id
+    }
+
+    /// Lowers the count of `id`; frees the set when no prefix uses it any more.
+    fn release(&mut self, id: NextHopSetId) {
+        let Some((set, count)) = self.sets.get_mut(id as usize) else {
+            return;
+        };
+        *count -= 1;
+        if *count == 0 {
+            let set = std::mem::take(set);
+            self.ids.remove(&set);
+            self.free.push(id);
+            if self.last == Some(id) {
+                self.last = None;
+            }
+        }
+    }
+}
+
+/// What a pass keeps per prefix for the next one: the source kinds of its last selection
+/// (half of the failover memory; the other half, the peers failed over to, is kept apart
+/// because few prefixes have it) and the next-hop set programmed into the fabric.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+struct PrefixState {
+    selected_kinds: Option<KindSet>,
+    next_hops: Option<NextHopSetId>,
+}
+
+/// Per-prefix state of the passes, in one tree so that a pass searches it twice per
+/// prefix (the memory read before ranking, then the memory and the fabric written after)
+/// rather than once per table; next-hop sets interned.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct PrefixStates {
+    states: PrefixMap<PrefixState>,
+    sets: NextHopSets,
+    /// Prefixes with next hops programmed.
+    programmed: usize,
+}
+
+impl PrefixStates {
+    /// The source kinds of the last selection for `prefix`, if it had a best path.
+    pub(crate) fn selected_kinds(&self, prefix: IpNet) -> Option<KindSet> {
+        self.states
+            .get(prefix)
+            .and_then(|state| state.selected_kinds)
+    }
+
+    /// Records a pass's outcome for `prefix` with one search: the source kinds selected
+    /// (`None`: no best path), and the next hops programmed (`hops`, empty: none),
+    /// recording a fabric change in `out` when they differ from what was programmed.
+    pub(crate) fn settle(
+        &mut self,
+        prefix: IpNet,
+        selected_kinds: Option<KindSet>,
+        hops: &[IpAddr],
+        out: &mut FabricChanges,
+    ) {
+        let (sets, programmed) = (&mut self.sets, &mut self.programmed);
+        self.states.update(prefix, |state| {
+            state.selected_kinds = selected_kinds;
+            match (state.next_hops, hops.is_empty()) {
+                (None, true) => {}
+                (Some(old), true) => {
+                    sets.release(old);
+                    state.next_hops = None;
+                    *programmed -= 1;
+                    out.remove(prefix);
+                }
+                (Some(old), false) if *sets.get(old) == *hops => {}
+                (old, false) => {
+                    state.next_hops = Some(sets.intern(hops));
+                    match old {
+                        Some(old) => sets.release(old),
+                        None => *programmed += 1,
+                    }
+                    out.set(prefix, hops);
+                }
+            }
+        });
+    }
+
+    /// Programs `prefix` toward `hops`, keeping its selection memory (tests).
+    #[cfg(test)]
+    fn program(&mut self, prefix: IpNet, hops: &[IpAddr], out: &mut FabricChanges) {
+        let kinds = self.selected_kinds(prefix);
+        self.settle(prefix, kinds, hops, out);
+    }
+
+    /// Every prefix with state, in prefix order.
+    pub(crate) fn prefixes(&self) -> impl Iterator<Item = IpNet> + '_ {
+        self.states.iter().map(|(prefix, _)| prefix)
+    }
+
+    /// Every programmed prefix with its next hops, in prefix order.
+    fn programmed(&self) -> impl Iterator<Item = (IpNet, &[IpAddr])> + '_ {
+        self.states
+            .iter()
+            .filter_map(|(prefix, state)| Some((prefix, self.sets.get(state.next_hops?))))
+    }
+
+    /// Distinct next-hop sets in use.
+    #[cfg(test)]
+    fn set_count(&self) -> usize {
+        self.sets.ids.len()
+    }
+}
+
+/// What the route server has programmed into the fabric: prefix to next hops (lowest
+/// first, never empty), as the [`Output::Program`](crate::Output::Program) changes built
+/// it. A view: it reads the server's own table, where next-hop sets are shared.
+#[derive(Clone, Copy)]
+pub struct Fabric<'a> {
+    table: &'a PrefixStates,
+}
+
+impl<'a> Fabric<'a> {
+    pub(crate) fn new(table: &'a PrefixStates) -> Self {
+        Self { table }
+    }
+
+    /// Prefixes programmed.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.table.programmed
+    }
+
+    /// Whether nothing is programmed.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.table.programmed == 0
+    }
+
+    /// The next hops of `prefix` (exact match).
+    #[must_use]
+    pub fn get(&self, prefix: &IpNet) -> Option<&'a [IpAddr]> {
+        let table = self.table;
+        let id = table.states.get(*prefix)?.next_hops?;
+        Some(table.sets.get(id))
+    }
+
+    /// Whether `prefix` is programmed.
+    #[must_use]
+    pub fn contains_key(&self, prefix: &IpNet) -> bool {
+        self.get(prefix).is_some()
+    }
+
+    /// Every prefix with its next hops, in prefix order.
+    pub fn iter(&self) -> impl Iterator<Item = (IpNet, &'a [IpAddr])> + 'a {
+        self.table.programmed()
+    }
+
+    /// Every programmed prefix, in order.
+    pub fn keys(&self) -> impl Iterator<Item = IpNet> + 'a {
+        self.iter().map(|(prefix, _)| prefix)
+    }
+
+    /// A copy as a map.
+    #[must_use]
+    pub fn to_map(&self) -> BTreeMap<IpNet, Vec<IpAddr>> {
+        self.iter()
+            .map(|(prefix, hops)| (prefix, hops.to_vec()))
+            .collect()
+    }
+}
+
+impl fmt::Debug for Fabric<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl PartialEq<BTreeMap<IpNet, Vec<IpAddr>>> for Fabric<'_> {
+    fn eq(&self, other: &BTreeMap<IpNet, Vec<IpAddr>>) -> bool {
+        self.len() == other.len()
+            && self
+                .iter()
+                .zip(other)
+                .all(|((a, hops_a), (b, hops_b))| a == *b && hops_a == hops_b.as_slice())
+    }
+}
+
+impl PartialEq<Fabric<'_>> for BTreeMap<IpNet, Vec<IpAddr>> {
+    fn eq(&self, other: &Fabric<'_>) -> bool {
+        other == self
+    }
+}
+
+impl PartialEq<Fabric<'_>> for &BTreeMap<IpNet, Vec<IpAddr>> {
+    fn eq(&self, other: &Fabric<'_>) -> bool {
+        other == *self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn net(s: &str) -> IpNet {
+        s.parse().expect("a prefix")
+    }
+
+    fn hop(s: &str) -> IpAddr {
+        s.parse().expect("an address")
+    }
+
+    #[test]
+    fn fabric_changes_read_back_in_order_what_was_recorded() {
+        use crate::FabricChange;
+
+        let wide: Vec<IpAddr> = (0..300u32)
+            .map(|i| IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + i)))
+            .collect();
+        let two = [hop("10.0.0.4"), hop("10.0.0.5")];
+        let steps: Vec<(IpNet, Vec<IpAddr>)> = vec![
+            (net("10.1.0.0/16"), two.to_vec()),
+            (net("10.2.0.0/16"), two.to_vec()),
+            (net("10.3.0.0/24"), vec![]),
+            (net("2001:db8::/32"), vec![hop("fd00::4")]),
+            (net("0.0.0.0/0"), wide.clone()),
+            (net("2001:db8:1::/48"), vec![]),
+            (net("10.4.0.0/16"), two.to_vec()),
+        ];
+        let mut changes = FabricChanges::default();
+        for (prefix, hops) in &steps {
+            if hops.is_empty() {
+                changes.remove(*prefix);
+            } else {
+                changes.set(*prefix, hops);
+            }
+        }
+        assert_eq!(changes.len(), steps.len());
+        let read: Vec<(IpNet, Vec<IpAddr>)> = changes
+            .iter()
+            .map(|change| match change {
+                FabricChange::Set { prefix, next_hops } => (prefix, next_hops.to_vec()),
+                FabricChange::Remove { prefix } => (prefix, Vec::new()),
+            })
+            .collect();
+        assert_eq!(read, steps);
+        let mut applied = BTreeMap::new();
+        changes.apply_to(&mut applied);
+        assert_eq!(
+            applied.len(),
+            5,
+            "the five prefixes set, none of those removed"
+        );
+    }
+
+    #[test]
+    fn prefixes_behind_the_same_next_hops_share_one_set_freed_with_the_last() {
+        let mut table = PrefixStates::default();
+        let mut out = FabricChanges::default();
+        let two = [hop("10.0.0.4"), hop("10.0.0.5")];
+        for i in 0..1000u32 {
+            let prefix = IpNet::V4(
+                ipnet::Ipv4Net::new(std::net::Ipv4Addr::from(0x1000_0000 + (i << 8)), 24)
+                    .expect("valid"),
+            );
+            table.program(prefix, &two, &mut out);
+        }
+        table.program(net("2001:db8::/32"), &[hop("fd00::4")], &mut out);
+        assert_eq!(table.set_count(), 2);
+        assert_eq!(out.len(), 1001);
+        // The same programming again changes nothing.
+        let mut again = FabricChanges::default();
+        table.program(net("16.0.0.0/24"), &two, &mut again);
+        assert!(again.is_empty());
+        // Withdrawn everywhere: the set goes.
+        for i in 0..1000u32 {
+            let prefix = IpNet::V4(
+                ipnet::Ipv4Net::new(std::net::Ipv4Addr::from(0x1000_0000 + (i << 8)), 24)
+                    .expect("valid"),
+            );
+            table.program(prefix, &[], &mut out);
+        }
+        assert_eq!(table.set_count(), 1);
+        let view = Fabric::new(&table);
+        assert_eq!(view.len(), 1);
+        let expected: BTreeMap<IpNet, Vec<IpAddr>> =
+            [(net("2001:db8::/32"), vec![hop("fd00::4")])].into();
+        assert_eq!(view, expected);
+        assert_eq!(&expected, view);
+        assert_eq!(view.get(&net("2001:db8::/32")), Some(&[hop("fd00::4")][..]));
+        assert_eq!(view.get(&net("16.0.0.0/24")), None);
+        // A freed slot is reused, and a changed set replaces the old one.
+        table.program(net("10.9.0.0/16"), &[hop("10.0.0.6")], &mut out);
+        table.program(net("10.9.0.0/16"), &[hop("10.0.0.7")], &mut out);
+        assert_eq!(table.set_count(), 2);
+        assert_eq!(
+            Fabric::new(&table).get(&net("10.9.0.0/16")),
+            Some(&[hop("10.0.0.7")][..])
+        );
+    }
+}

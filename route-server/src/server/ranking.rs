@@ -1,0 +1,341 @@
+//! Ranking: the pass over the prefixes a change touched (selection by hub routing preference,
+//! AS path length and the failover memory; then the fabric and the export of each prefix),
+//! and the changes of the virtual network that re-run it.
+
+#[allow(clippy::wildcard_imports)]
+use super::*;
+
+impl RouteServer {
+    /// Replaces the virtual network's own ranges. Every established NVA is asked to
+    /// re-send its routes (ROUTE-REFRESH), or has its session reset when it does not
+    /// support route refresh, as Azure does; the gateways are left alone.
+    pub fn set_vnet_prefixes(&mut self, now: Instant, prefixes: Vec<IpNet>) {
+        let mut dirty: BTreeSet<IpNet> = self.config.vnet_prefixes.iter().copied().collect();
+        dirty.extend(prefixes.iter().copied());
+        self.config.vnet_prefixes = prefixes;
+        self.vnet_changed(now, dirty);
+    }
+
+    /// Replaces the peered virtual networks (with their use-remote-route-server setting);
+    /// refreshes or resets every established NVA like
+    /// [`set_vnet_prefixes`](Self::set_vnet_prefixes).
+    pub fn set_peered_vnets(&mut self, now: Instant, peered: Vec<PeeredVnet>) {
+        let mut dirty: BTreeSet<IpNet> = self
+            .config
+            .peered_vnets
+            .iter()
+            .flat_map(|v| v.prefixes.iter().copied())
+            .collect();
+        dirty.extend(peered.iter().flat_map(|v| v.prefixes.iter().copied()));
+        self.config.peered_vnets = peered;
+        self.vnet_changed(now, dirty);
+    }
+
+    /// Switches branch-to-branch (`allowBranchToBranchTraffic`).
+    pub fn set_branch_to_branch(&mut self, now: Instant, on: bool) {
+        self.config.branch_to_branch = on;
+        let all = self.all_prefixes();
+        self.process(now, all, None);
+        self.drain_all(now);
+    }
+
+    /// Changes the hub routing preference. A new preference is a fresh ranking: every
+    /// prefix is ranked under it as if no failover had happened (failovers under the old
+    /// preference are forgotten; see [`policy::select`] for why). Setting the preference
+    /// in force changes nothing.
+    pub fn set_hub_routing_preference(&mut self, now: Instant, preference: HubRoutingPreference) {
+        if self.config.hub_routing_preference == preference {
+            return;
+        }
+        self.config.hub_routing_preference = preference;
+        self.failover_peers.clear();
+        let all = self.all_prefixes();
+        self.process(now, all, None);
+        self.drain_all(now);
+    }
+
+    pub(super) fn vnet_changed(&mut self, now: Instant, mut dirty: BTreeSet<IpNet>) {
+        dirty.extend(self.all_prefixes());
+        self.process(now, dirty, None);
+        let ids: Vec<PeerId> = self.peers.keys().copied().collect();
+        for id in ids {
+            let Some(peer) = self.peers.get_mut(&id) else {
+                continue;
+            };
+            // Azure refreshes every NVA (spec section 1.3); the gateways are Azure's own
+            // and are neither refreshed nor reset (see the crate docs).
+            if peer.config.kind.is_gateway() {
+                continue;
+            }
+            let Some(established) = &peer.established else {
+                continue;
+            };
+            if established.route_refresh {
+                let families = established.families.clone();
+                for family in families {
+                    let _ = peer.session.request_refresh(now, family);
+                }
+                self.outputs
+                    .push_back(Output::Event(Event::RouteRefreshSent { peer: id }));
+            } else {
+                peer.session.handle_input(
+                    now,
+                    SessionInput::AutomaticStop(StopReason::OtherConfigurationChange),
+                );
+                peer.session.handle_input(now, SessionInput::AutomaticStart);
+                self.outputs
+                    .push_back(Output::Event(Event::SessionReset { peer: id }));
+            }
+            self.sessions_to_drain.insert(id);
+        }
+        self.drain_all(now);
+    }
+
+    /// Every prefix the server knows of: learned, selected, programmed, advertised,
+    /// originated.
+    pub(super) fn all_prefixes(&self) -> BTreeSet<IpNet> {
+        let mut all: BTreeSet<IpNet> = self.learned.loc_rib().into_iter().map(|(p, _)| p).collect();
+        all.extend(self.prefix_states.prefixes());
+        all.extend(self.config.advertised_prefixes().copied());
+        all.extend(self.adj_ribs_out.prefixes());
+        all
+    }
+
+    /// Re-runs selection, programming and export for `dirty` prefixes. With `only`, just
+    /// the export to that peer (it has just come up).
+    pub(super) fn process(&mut self, now: Instant, dirty: BTreeSet<IpNet>, only: Option<PeerId>) {
+        self.process_sorted(now, dirty.into_iter().collect(), only);
+    }
+
+    /// [`process`](Self::process) for prefixes already sorted and without duplicates.
+    pub(super) fn process_sorted(&mut self, now: Instant, dirty: Vec<IpNet>, only: Option<PeerId>) {
+        self.process_pass(now, dirty, Vec::new(), only);
+    }
+
+    /// [`process_sorted`](Self::process_sorted), given for some prefixes their paths as
+    /// the Rib handed them back when they were stored (`known[i]` for `dirty[i]`; the
+    /// others, and all when `known` is short, are looked up).
+    pub(super) fn process_pass(
+        &mut self,
+        now: Instant,
+        dirty: Vec<IpNet>,
+        mut known: Vec<Option<PathSet>>,
+        only: Option<PeerId>,
+    ) {
+        if dirty.is_empty() {
+            return;
+        }
+        debug_assert!(
+            dirty.windows(2).all(|w| w[0] < w[1]),
+            "sorted, no duplicates"
+        );
+        let receivers: Vec<PeerId> = self
+            .peers
+            .iter()
+            .filter(|(id, p)| p.established.is_some() && only.map_or(true, |o| o == **id))
+            .map(|(id, _)| *id)
+            .collect();
+        // Per receiver, in `receivers` order (peer order): `None` until something changes.
+        let mut pending: Vec<Option<PendingOut>> = vec![None; receivers.len()];
+        let mut memo: HashMap<ExportKey, Option<AttrId>, FoldState> = HashMap::default();
+        let advertised: BTreeSet<IpNet> = self.config.advertised_prefixes().copied().collect();
+        let mut wanted: Vec<(usize, PeerId, Desired)> = Vec::with_capacity(receivers.len());
+        // The route server's view of the Rib's attribute sets met in this pass.
+        let mut decoded: HashMap<AttrHandle, RouteAttrs, FoldState> = HashMap::default();
+        let mut paths: Vec<(PeerId, IpNet, AttrHandle)> = Vec::new();
+        let mut held: Vec<(PeerId, PeerKind, AttrHandle)> = Vec::new();
+        for (index, &prefix) in dirty.iter().enumerate() {
+            paths.clear();
+            // Any order: the paths are sorted by (peer, received prefix) below, a key no two
+            // share.
+            let handed_back = known.get_mut(index).and_then(Option::take);
+            let looked_up = match handed_back {
+                Some(_) => None,
+                None => Some(self.learned.paths_unordered(prefix)),
+            };
+            for path in handed_back
+                .iter()
+                .flatten()
+                .copied()
+                .chain(looked_up.into_iter().flatten())
+            {
+                let Some(&Some(source)) = self.peer_of_rib_peer.get(path.peer.as_u32() as usize)
+                else {
+                    continue;
+                };
+                let Some(peer) = self.peers.get(&source) else {
+                    continue;
+                };
+                if let Some(received) = peer.rib_in.received(prefix, path.path_id) {
+                    paths.push((source, received, path.attrs));
+                }
+            }
+            // One path per peer, in peer order: the lowest received prefix's (a peer has
+            // several only when an inbound route map summarised routes into `prefix`).
+            paths.sort_unstable_by_key(|(peer, received, _)| (*peer, *received));
+            paths.dedup_by_key(|(peer, _, _)| *peer);
+            held.clear();
+            for &(source, _, handle) in &paths {
+                if let std::collections::hash_map::Entry::Vacant(slot) = decoded.entry(handle) {
+                    let Some(attrs) = self.learned.attrs(handle).and_then(store::decode) else {
+                        continue;
+                    };
+                    slot.insert(attrs);
+                }
+                if let Some(peer) = self.peers.get(&source) {
+                    held.push((source, peer.config.kind, handle));
+                }
+            }
+            let candidates: Vec<Candidate<'_>> = held
+                .iter()
+                .filter_map(|(peer, kind, handle)| {
+                    Some(Candidate {
+                        peer: *peer,
+                        kind: *kind,
+                        attrs: decoded.get(handle)?,
+                    })
+                })
+                .collect();
+            let previous_kinds = self.prefix_states.selected_kinds(prefix);
+            let selection = policy::select(
+                self.config.hub_routing_preference,
+                self.config.extensions.revertive_preference,
+                Previous {
+                    kinds: previous_kinds.unwrap_or_default(),
+                    failed_over_to: self.failover_peers.get(&prefix).map_or(&[], Vec::as_slice),
+                },
+                &candidates,
+            );
+            // Branch-to-branch off: gateway routes are no candidates for the NVAs (spec
+            // section 4, step 2), which get the best NVA route even when a gateway route
+            // is the best for the prefix.
+            let any_gateway = |best: &[usize]| {
+                best.iter()
+                    .any(|&i| candidates.get(i).is_some_and(|c| c.kind.is_gateway()))
+            };
+            // `None`: the best set holds no gateway route, so it is the NVAs' best too.
+            let nva_best: Option<Vec<usize>> =
+                if !self.config.branch_to_branch && any_gateway(&selection.best) {
+                    let nvas: Vec<usize> = (0..candidates.len())
+                        .filter(|&i| !candidates[i].kind.is_gateway())
+                        .collect();
+                    let among: Vec<Candidate<'_>> = nvas.iter().map(|&i| candidates[i]).collect();
+                    let best = policy::select(
+                        self.config.hub_routing_preference,
+                        true,
+                        Previous::default(),
+                        &among,
+                    )
+                    .best;
+                    Some(best.into_iter().map(|i| nvas[i]).collect())
+                } else {
+                    None
+                };
+            if only.is_none() {
+                let kinds = (!selection.best.is_empty()).then_some(selection.kinds);
+                if selection.failed_over {
+                    let to: Vec<PeerId> =
+                        selection.best.iter().map(|&i| candidates[i].peer).collect();
+                    if self.failover_peers.get(&prefix) != Some(&to) {
+                        self.failover_peers.insert(prefix, to);
+                    }
+                } else if !self.failover_peers.is_empty() {
+                    self.failover_peers.remove(&prefix);
+                }
+                let hops = if policy::is_programmable(&self.config, prefix) {
+                    policy::ecmp_next_hops(&candidates, &selection, self.config.limits.ecmp_width)
+                } else {
+                    Vec::new()
+                };
+                self.prefix_states
+                    .settle(prefix, kinds, &hops, &mut self.fabric_changes);
+            }
+            wanted.clear();
+            for (slot, &to) in receivers.iter().enumerate() {
+                let Some(peer) = self.peers.get(&to) else {
+                    continue;
+                };
+                let best = match &nva_best {
+                    Some(nva_best) if !peer.config.kind.is_gateway() => nva_best,
+                    _ => &selection.best,
+                };
+                let desired = desired_export(
+                    &self.config,
+                    peer,
+                    to,
+                    prefix,
+                    &advertised,
+                    &candidates,
+                    &held,
+                    best,
+                    &memo,
+                );
+                wanted.push((slot, to, desired));
+            }
+            drop(candidates);
+            // One search for every receiver's route of this prefix.
+            let sending = wanted
+                .iter()
+                .filter(|(_, _, desired)| {
+                    matches!(desired, Desired::Known(Some(_)) | Desired::Fresh(..))
+                })
+                .count();
+            let (peers, pool) = (&self.peers, &mut self.export_pool);
+            self.adj_ribs_out
+                .with_routes(prefix, sending, |routes_out| {
+                    for (slot, to, desired) in wanted.drain(..) {
+                        let desired = match desired {
+                            Desired::Nothing => None,
+                            Desired::Known(id) => {
+                                if let Some(id) = id {
+                                    pool.retain(id);
+                                }
+                                id
+                            }
+                            Desired::Fresh(attrs, key) => {
+                                let id = pool.intern(*attrs);
+                                if let Some(key) = key {
+                                    pool.retain(id);
+                                    memo.insert(key, Some(id));
+                                }
+                                Some(id)
+                            }
+                            Desired::Refused(key) => {
+                                memo.insert(key, None);
+                                None
+                            }
+                        };
+                        if !peers.contains_key(&to) {
+                            continue;
+                        }
+                        let changed = match (routes_out.update(pool, to, desired), desired) {
+                            (OutChange::Announce, Some(d)) => Some(d),
+                            (OutChange::Withdraw, _) => None,
+                            _ => continue,
+                        };
+                        let Some(entry) = pending.get_mut(slot) else {
+                            continue;
+                        };
+                        let entry = entry.get_or_insert_with(PendingOut::default);
+                        match changed {
+                            Some(attrs) => entry.announce_at(index, attrs),
+                            None => entry.withdraw_at(index),
+                        }
+                    }
+                });
+        }
+        for id in memo.into_values().flatten() {
+            self.export_pool.release(id);
+        }
+        if !self.fabric_changes.is_empty() {
+            let changes = std::mem::take(&mut self.fabric_changes);
+            self.outputs.push_back(Output::Program(changes));
+        }
+        for (&to, out) in receivers.iter().zip(pending) {
+            if let Some(out) = out {
+                self.send_changes(now, to, &dirty, &out);
+            }
+        }
+        self.check_expressroute_limit();
+    }
+}
