@@ -54,6 +54,7 @@ pub use fabric::Fabric;
 pub use fabric::FabricChange;
 pub use fabric::FabricChanges;
 use fabric::PrefixStates;
+#[cfg(feature = "fuzzing")]
 pub(crate) use readouts::as_path_text;
 pub use readouts::compare_instances;
 
@@ -128,9 +129,10 @@ pub enum Input<'a> {
     },
     /// A write to the connection could not complete: the peer is not reading and the
     /// socket's send buffer is full. Starts RFC 9687's SendHoldTimer if it is not
-    /// running; when no write progresses for the send hold time (the larger of 8 minutes
-    /// and twice the hold time), the session is closed with NOTIFICATION 8 (Send Hold
-    /// Timer Expired) and the peer's routes are withdrawn. A driver sends this whenever
+    /// running; when no write progresses for the send hold time
+    /// ([`PeerConfig::send_hold_time`]; by default the larger of 8 minutes and twice the
+    /// hold time), the session is closed with NOTIFICATION 8 (Send Hold Timer Expired) and
+    /// the peer's routes are withdrawn. A driver sends this whenever
     /// a write would block, and [`Input::TransmitProgress`] when bytes drain again;
     /// while blocked it keeps at most the bytes of the [`Output::Transmit`]s since.
     TransmitBlocked {
