@@ -4,6 +4,7 @@
 
 #[allow(clippy::wildcard_imports)]
 use super::*;
+use smallvec::SmallVec;
 
 impl RouteServer {
     /// Replaces the virtual network's own ranges. Every established NVA is asked to
@@ -186,7 +187,8 @@ impl RouteServer {
                     held.push((source, peer.config.kind, handle));
                 }
             }
-            let candidates: Vec<Candidate<'_>> = held
+            // Inline: one per peer holding the prefix, rarely more than a few.
+            let candidates: SmallVec<[Candidate<'_>; 8]> = held
                 .iter()
                 .filter_map(|(peer, kind, handle)| {
                     Some(Candidate {
@@ -214,12 +216,13 @@ impl RouteServer {
                     .any(|&i| candidates.get(i).is_some_and(|c| c.kind.is_gateway()))
             };
             // `None`: the best set holds no gateway route, so it is the NVAs' best too.
-            let nva_best: Option<Vec<usize>> =
+            let nva_best: Option<policy::CandidateIndices> =
                 if !self.config.branch_to_branch && any_gateway(&selection.best) {
-                    let nvas: Vec<usize> = (0..candidates.len())
+                    let nvas: policy::CandidateIndices = (0..candidates.len())
                         .filter(|&i| !candidates[i].kind.is_gateway())
                         .collect();
-                    let among: Vec<Candidate<'_>> = nvas.iter().map(|&i| candidates[i]).collect();
+                    let among: SmallVec<[Candidate<'_>; 8]> =
+                        nvas.iter().map(|&i| candidates[i]).collect();
                     let best = policy::select(
                         self.config.hub_routing_preference,
                         true,
@@ -245,7 +248,7 @@ impl RouteServer {
                 let hops = if policy::is_programmable(&self.config, prefix) {
                     policy::ecmp_next_hops(&candidates, &selection, self.config.limits.ecmp_width)
                 } else {
-                    Vec::new()
+                    policy::NextHops::new()
                 };
                 self.prefix_states
                     .settle(prefix, kinds, &hops, &mut self.fabric_changes);
