@@ -198,15 +198,41 @@ impl RouteServer {
                     })
                 })
                 .collect();
-            let previous_kinds = self.prefix_states.selected_kinds(prefix);
-            let selection = policy::select(
-                self.config.hub_routing_preference,
-                self.config.extensions.revertive_preference,
-                Previous {
-                    kinds: previous_kinds.unwrap_or_default(),
-                    failed_over_to: self.failover_peers.get(&prefix).map_or(&[], Vec::as_slice),
+            // Selection, failover memory and fabric in one search of the per-prefix state.
+            let (config, failover_peers) = (&self.config, &mut self.failover_peers);
+            let selection = self.prefix_states.decide_and_settle(
+                prefix,
+                &mut self.fabric_changes,
+                |previous_kinds| {
+                    let selection = policy::select(
+                        config.hub_routing_preference,
+                        config.extensions.revertive_preference,
+                        Previous {
+                            kinds: previous_kinds.unwrap_or_default(),
+                            failed_over_to: failover_peers.get(&prefix).map_or(&[], Vec::as_slice),
+                        },
+                        &candidates,
+                    );
+                    if only.is_some() {
+                        return (selection, None);
+                    }
+                    let kinds = (!selection.best.is_empty()).then_some(selection.kinds);
+                    if selection.failed_over {
+                        let to: Vec<PeerId> =
+                            selection.best.iter().map(|&i| candidates[i].peer).collect();
+                        if failover_peers.get(&prefix) != Some(&to) {
+                            failover_peers.insert(prefix, to);
+                        }
+                    } else if !failover_peers.is_empty() {
+                        failover_peers.remove(&prefix);
+                    }
+                    let hops = if policy::is_programmable(config, prefix) {
+                        policy::ecmp_next_hops(&candidates, &selection, config.limits.ecmp_width)
+                    } else {
+                        policy::NextHops::new()
+                    };
+                    (selection, Some((kinds, hops)))
                 },
-                &candidates,
             );
             // Branch-to-branch off: gateway routes are no candidates for the NVAs (spec
             // section 4, step 2), which get the best NVA route even when a gateway route
@@ -234,25 +260,6 @@ impl RouteServer {
                 } else {
                     None
                 };
-            if only.is_none() {
-                let kinds = (!selection.best.is_empty()).then_some(selection.kinds);
-                if selection.failed_over {
-                    let to: Vec<PeerId> =
-                        selection.best.iter().map(|&i| candidates[i].peer).collect();
-                    if self.failover_peers.get(&prefix) != Some(&to) {
-                        self.failover_peers.insert(prefix, to);
-                    }
-                } else if !self.failover_peers.is_empty() {
-                    self.failover_peers.remove(&prefix);
-                }
-                let hops = if policy::is_programmable(&self.config, prefix) {
-                    policy::ecmp_next_hops(&candidates, &selection, self.config.limits.ecmp_width)
-                } else {
-                    policy::NextHops::new()
-                };
-                self.prefix_states
-                    .settle(prefix, kinds, &hops, &mut self.fabric_changes);
-            }
             wanted.clear();
             for (slot, &to) in receivers.iter().enumerate() {
                 let Some(peer) = self.peers.get(&to) else {
