@@ -261,6 +261,8 @@ impl RouteServer {
                     None
                 };
             wanted.clear();
+            // Once per prefix, not per receiver.
+            let is_advertised = advertised.contains(&prefix);
             for (slot, &to) in receivers.iter().enumerate() {
                 let Some(peer) = self.peers.get(&to) else {
                     continue;
@@ -274,7 +276,7 @@ impl RouteServer {
                     peer,
                     to,
                     prefix,
-                    &advertised,
+                    is_advertised,
                     &candidates,
                     &held,
                     best,
