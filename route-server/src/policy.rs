@@ -8,6 +8,7 @@
 use std::net::IpAddr;
 
 use ipnet::IpNet;
+use smallvec::SmallVec;
 
 use bgp_wire::{AsPath, AttrFlags, AttrValue, Community, Origin};
 
@@ -200,11 +201,19 @@ pub struct Previous<'a> {
     pub failed_over_to: &'a [PeerId],
 }
 
+/// Indices into the candidates of one prefix. Inline up to four (the ECMP width Azure
+/// programs): a selection is made per prefix per pass, and a heap allocation each would
+/// cost more than the ranking itself.
+pub type CandidateIndices = SmallVec<[usize; 4]>;
+
+/// Next hops of one prefix, inline up to four (see [`CandidateIndices`]).
+pub type NextHops = SmallVec<[IpAddr; 4]>;
+
 /// The outcome of selection for one prefix.
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
 pub struct Selection {
     /// Indices (into the candidates) of every path tied for best, in candidate order.
-    pub best: Vec<usize>,
+    pub best: CandidateIndices,
     /// The kinds of the winners (to remember as [`Previous::kinds`]).
     pub kinds: KindSet,
     /// Whether the winners are a failover: routes of the other kind, chosen because the
@@ -254,7 +263,7 @@ pub fn select(
             .min()
     };
     let finish = |keep: &dyn Fn(&Candidate<'_>) -> bool, failed_over: bool| -> Selection {
-        let best: Vec<usize> = candidates
+        let best: CandidateIndices = candidates
             .iter()
             .enumerate()
             .filter(|(_, c)| keep(c))
@@ -307,8 +316,8 @@ pub fn ecmp_next_hops(
     candidates: &[Candidate<'_>],
     selection: &Selection,
     width: usize,
-) -> Vec<IpAddr> {
-    let mut hops: Vec<IpAddr> = selection
+) -> NextHops {
+    let mut hops: NextHops = selection
         .best
         .iter()
         .filter_map(|&i| candidates.get(i))

@@ -14,9 +14,7 @@
 //! make them candidates of their prefixes).
 
 use std::collections::btree_map::Entry;
-use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashMap};
-use std::hash::{BuildHasherDefault, Hasher};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use bgp_wire::{AttrValue, Family, MpNextHop, MpNlri, MpReach, Nlri, PathAttribute};
@@ -27,59 +25,12 @@ use smallvec::SmallVec;
 use crate::policy::PeerId;
 use crate::route::RouteAttrs;
 
-/// Fixed-key hashing: the tables are only looked up, never iterated, so no seed is needed.
-type FixedState = BuildHasherDefault<DefaultHasher>;
-
-/// Hashing for tables keyed by the server's own small identifiers (attribute handles,
-/// peer ids), never by what a peer sent: a multiply-rotate fold, far cheaper than SipHash
-/// for a few integers. Fixed, so runs are reproducible.
-pub(crate) type FoldState = BuildHasherDefault<FoldHasher>;
-
-/// See [`FoldState`].
-#[derive(Default, Clone, Copy, Debug)]
-pub(crate) struct FoldHasher(u64);
-
-impl FoldHasher {
-    fn add(&mut self, word: u64) {
-        // An odd constant with well spread bits (the one of rustc's FxHasher).
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0xf135_7aea_2e62_a9c5);
-    }
-}
-
-impl Hasher for FoldHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.add(u64::from_le_bytes(word));
-        }
-    }
-
-    fn write_u8(&mut self, n: u8) {
-        self.add(u64::from(n));
-    }
-
-    fn write_u16(&mut self, n: u16) {
-        self.add(u64::from(n));
-    }
-
-    fn write_u32(&mut self, n: u32) {
-        self.add(u64::from(n));
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.add(n);
-    }
-
-    fn write_usize(&mut self, n: usize) {
-        self.add(n as u64);
-    }
-
-    fn finish(&self) -> u64 {
-        // The multiply leaves its best bits high; tables index by the low ones.
-        self.0.rotate_left(26)
-    }
-}
+/// Hashing for the server's own tables (attribute handles, peer ids, next-hop sets,
+/// exported attribute sets): `foldhash`'s fast hasher with its fixed default seed, far
+/// cheaper than SipHash. Fixed, so runs are reproducible; the tables are only looked up,
+/// never iterated, so the hash never decides an order. (The standard `DefaultHasher` used
+/// here before had fixed, public keys too, so a peer could predict it just the same.)
+pub(crate) type FoldState = foldhash::fast::FixedState;
 
 /// Handle of an interned exported attribute set.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
@@ -90,7 +41,7 @@ pub(crate) struct AttrId(u32);
 #[derive(Clone, Debug, Default)]
 pub(crate) struct AttrPool {
     slots: Vec<Option<(RouteAttrs, u32)>>,
-    index: HashMap<RouteAttrs, u32, FixedState>,
+    index: HashMap<RouteAttrs, u32, FoldState>,
     free: Vec<u32>,
 }
 

@@ -140,13 +140,14 @@ pub(super) enum Desired {
 }
 
 /// Export decision for one receiver and prefix (no mutation: the caller interns).
+/// `advertised`: the prefix is one of the virtual network ranges the server originates.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn desired_export(
     config: &Config,
     peer: &Peer,
     to: PeerId,
     prefix: IpNet,
-    advertised: &BTreeSet<IpNet>,
+    advertised: bool,
     candidates: &[Candidate<'_>],
     held: &[(PeerId, PeerKind, AttrHandle)],
     best: &[usize],
@@ -163,7 +164,7 @@ pub(super) fn desired_export(
     if !established.families.contains(&family) {
         return Desired::Nothing;
     }
-    if advertised.contains(&prefix) {
+    if advertised {
         return match policy::export(config, prefix, ExportSource::Vnet, to, &peer.config) {
             Ok((_, attrs)) => Desired::Fresh(Box::new(attrs), None),
             Err(_) => Desired::Nothing,

@@ -242,6 +242,7 @@ pub(crate) struct PrefixStates {
 
 impl PrefixStates {
     /// The source kinds of the last selection for `prefix`, if it had a best path.
+    #[cfg(test)]
     pub(crate) fn selected_kinds(&self, prefix: IpNet) -> Option<KindSet> {
         self.states
             .get(prefix)
@@ -251,6 +252,7 @@ impl PrefixStates {
     /// Records a pass's outcome for `prefix` with one search: the source kinds selected
     /// (`None`: no best path), and the next hops programmed (`hops`, empty: none),
     /// recording a fabric change in `out` when they differ from what was programmed.
+    #[cfg(test)]
     pub(crate) fn settle(
         &mut self,
         prefix: IpNet,
@@ -258,8 +260,27 @@ impl PrefixStates {
         hops: &[IpAddr],
         out: &mut FabricChanges,
     ) {
+        self.decide_and_settle(prefix, out, |_| ((), Some((selected_kinds, hops))));
+    }
+
+    /// Decides and records a pass's outcome for `prefix` with one search of the table
+    /// (the pass read the last selection and then wrote the new one with a second search
+    /// before). `decide` gets the source kinds of the last selection and returns its own
+    /// result (handed back) with the outcome to record, as [`Self::settle`] takes it, or
+    /// `None` to leave the prefix's state as it is.
+    pub(crate) fn decide_and_settle<R, H: AsRef<[IpAddr]>>(
+        &mut self,
+        prefix: IpNet,
+        out: &mut FabricChanges,
+        decide: impl FnOnce(Option<KindSet>) -> (R, Option<(Option<KindSet>, H)>),
+    ) -> R {
         let (sets, programmed) = (&mut self.sets, &mut self.programmed);
         self.states.update(prefix, |state| {
+            let (decided, settled) = decide(state.selected_kinds);
+            let Some((selected_kinds, hops)) = settled else {
+                return decided;
+            };
+            let hops = hops.as_ref();
             state.selected_kinds = selected_kinds;
             match (state.next_hops, hops.is_empty()) {
                 (None, true) => {}
@@ -279,7 +300,8 @@ impl PrefixStates {
                     out.set(prefix, hops);
                 }
             }
-        });
+            decided
+        })
     }
 
     /// Programs `prefix` toward `hops`, keeping its selection memory (tests).

@@ -4,6 +4,7 @@
 
 #[allow(clippy::wildcard_imports)]
 use super::*;
+use smallvec::SmallVec;
 
 impl RouteServer {
     /// Replaces the virtual network's own ranges. Every established NVA is asked to
@@ -186,7 +187,8 @@ impl RouteServer {
                     held.push((source, peer.config.kind, handle));
                 }
             }
-            let candidates: Vec<Candidate<'_>> = held
+            // Inline: one per peer holding the prefix, rarely more than a few.
+            let candidates: SmallVec<[Candidate<'_>; 8]> = held
                 .iter()
                 .filter_map(|(peer, kind, handle)| {
                     Some(Candidate {
@@ -196,15 +198,41 @@ impl RouteServer {
                     })
                 })
                 .collect();
-            let previous_kinds = self.prefix_states.selected_kinds(prefix);
-            let selection = policy::select(
-                self.config.hub_routing_preference,
-                self.config.extensions.revertive_preference,
-                Previous {
-                    kinds: previous_kinds.unwrap_or_default(),
-                    failed_over_to: self.failover_peers.get(&prefix).map_or(&[], Vec::as_slice),
+            // Selection, failover memory and fabric in one search of the per-prefix state.
+            let (config, failover_peers) = (&self.config, &mut self.failover_peers);
+            let selection = self.prefix_states.decide_and_settle(
+                prefix,
+                &mut self.fabric_changes,
+                |previous_kinds| {
+                    let selection = policy::select(
+                        config.hub_routing_preference,
+                        config.extensions.revertive_preference,
+                        Previous {
+                            kinds: previous_kinds.unwrap_or_default(),
+                            failed_over_to: failover_peers.get(&prefix).map_or(&[], Vec::as_slice),
+                        },
+                        &candidates,
+                    );
+                    if only.is_some() {
+                        return (selection, None);
+                    }
+                    let kinds = (!selection.best.is_empty()).then_some(selection.kinds);
+                    if selection.failed_over {
+                        let to: Vec<PeerId> =
+                            selection.best.iter().map(|&i| candidates[i].peer).collect();
+                        if failover_peers.get(&prefix) != Some(&to) {
+                            failover_peers.insert(prefix, to);
+                        }
+                    } else if !failover_peers.is_empty() {
+                        failover_peers.remove(&prefix);
+                    }
+                    let hops = if policy::is_programmable(config, prefix) {
+                        policy::ecmp_next_hops(&candidates, &selection, config.limits.ecmp_width)
+                    } else {
+                        policy::NextHops::new()
+                    };
+                    (selection, Some((kinds, hops)))
                 },
-                &candidates,
             );
             // Branch-to-branch off: gateway routes are no candidates for the NVAs (spec
             // section 4, step 2), which get the best NVA route even when a gateway route
@@ -214,12 +242,13 @@ impl RouteServer {
                     .any(|&i| candidates.get(i).is_some_and(|c| c.kind.is_gateway()))
             };
             // `None`: the best set holds no gateway route, so it is the NVAs' best too.
-            let nva_best: Option<Vec<usize>> =
+            let nva_best: Option<policy::CandidateIndices> =
                 if !self.config.branch_to_branch && any_gateway(&selection.best) {
-                    let nvas: Vec<usize> = (0..candidates.len())
+                    let nvas: policy::CandidateIndices = (0..candidates.len())
                         .filter(|&i| !candidates[i].kind.is_gateway())
                         .collect();
-                    let among: Vec<Candidate<'_>> = nvas.iter().map(|&i| candidates[i]).collect();
+                    let among: SmallVec<[Candidate<'_>; 8]> =
+                        nvas.iter().map(|&i| candidates[i]).collect();
                     let best = policy::select(
                         self.config.hub_routing_preference,
                         true,
@@ -231,26 +260,9 @@ impl RouteServer {
                 } else {
                     None
                 };
-            if only.is_none() {
-                let kinds = (!selection.best.is_empty()).then_some(selection.kinds);
-                if selection.failed_over {
-                    let to: Vec<PeerId> =
-                        selection.best.iter().map(|&i| candidates[i].peer).collect();
-                    if self.failover_peers.get(&prefix) != Some(&to) {
-                        self.failover_peers.insert(prefix, to);
-                    }
-                } else if !self.failover_peers.is_empty() {
-                    self.failover_peers.remove(&prefix);
-                }
-                let hops = if policy::is_programmable(&self.config, prefix) {
-                    policy::ecmp_next_hops(&candidates, &selection, self.config.limits.ecmp_width)
-                } else {
-                    Vec::new()
-                };
-                self.prefix_states
-                    .settle(prefix, kinds, &hops, &mut self.fabric_changes);
-            }
             wanted.clear();
+            // Once per prefix, not per receiver.
+            let is_advertised = advertised.contains(&prefix);
             for (slot, &to) in receivers.iter().enumerate() {
                 let Some(peer) = self.peers.get(&to) else {
                     continue;
@@ -264,7 +276,7 @@ impl RouteServer {
                     peer,
                     to,
                     prefix,
-                    &advertised,
+                    is_advertised,
                     &candidates,
                     &held,
                     best,
