@@ -12,7 +12,9 @@
 //!   MicrosoftDocs/azure-docs includes/route-maps-reserved-asn-communities.md,
 //!   2026-06-02); the same map with public ASNs works end to end.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+mod support;
+
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use bgp_fsm::State;
 use bgp_wire::{
@@ -21,51 +23,19 @@ use bgp_wire::{
 };
 use ipnet::IpNet;
 use route_server::policy::RejectReason;
-use route_server::testing::{nva_session, route, Lab};
+use route_server::testing::{route, Lab};
 use route_server::{
     Config, ConfigError, Event, LimitCounting, Modification, NextStep, PeerConfig, PeerKind,
     RouteMap, RouteMapAction, RouteMapError, RouteMapRule, RouteServer,
 };
-
-const RS: Ipv4Addr = Ipv4Addr::new(10, 1, 1, 4);
-const ER_NH: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 68);
-const VPN_NH: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 69);
-
-fn net(s: &str) -> IpNet {
-    s.parse().expect("test prefix")
-}
-
-fn nva(last: u8) -> Ipv4Addr {
-    Ipv4Addr::new(10, 1, 2, last)
-}
-
-fn ip(a: Ipv4Addr) -> IpAddr {
-    IpAddr::V4(a)
-}
+use support::{connect_two_nvas_and_gateways, ip, net, nva, two_nvas_and_gateways, ER_NH, RS};
 
 /// NVAs 10.1.2.4 (65001) and 10.1.2.5 (65002), ER and VPN gateways, branch-to-branch on,
 /// `edit` applied to the configuration first.
 fn lab(edit: impl FnOnce(&mut Config)) -> Lab {
-    let mut config = Config::azure(RS, vec![net("10.1.0.0/16")]);
-    config.branch_to_branch = true;
-    config.peers.push(PeerConfig::nva(ip(nva(4)), 65001));
-    config.peers.push(PeerConfig::nva(ip(nva(5)), 65002));
-    config
-        .peers
-        .push(PeerConfig::gateway(ip(ER_NH), PeerKind::ExpressRoute));
-    config
-        .peers
-        .push(PeerConfig::gateway(ip(VPN_NH), PeerKind::VpnGateway));
+    let mut config = two_nvas_and_gateways(true);
     edit(&mut config);
-    let mut lab = Lab::new(config);
-    lab.add_nva(nva(4), 65001);
-    lab.add_nva(nva(5), 65002);
-    lab.add_speaker(ip(ER_NH), nva_session(ER_NH, 65515));
-    lab.add_speaker(ip(VPN_NH), nva_session(VPN_NH, 65515));
-    for s in &lab.speakers {
-        assert_eq!(s.session.state(), State::Established, "{}", s.address);
-    }
-    lab
+    connect_two_nvas_and_gateways(config)
 }
 
 /// Speaker `i` writes `update` on its session, encoded with the parameters it negotiated.
