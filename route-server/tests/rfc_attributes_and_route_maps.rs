@@ -89,6 +89,15 @@ fn rejections(lab: &Lab) -> Vec<(IpNet, RejectReason)> {
         .collect()
 }
 
+/// The route server's count of routes learned from speaker `i` (its metrics row).
+fn routes_learned_from(lab: &Lab, i: usize) -> usize {
+    let peer = lab.speakers[i].peer.expect("connected");
+    lab.server
+        .metrics(peer)
+        .expect("peer")
+        .count_of_routes_learned_from_peer
+}
+
 fn limit_hits(lab: &Lab) -> Vec<(usize, u32)> {
     lab.events
         .iter()
@@ -119,14 +128,7 @@ fn ipv4_routes_in_mp_reach_use_its_next_hop() {
         lab.speakers[2].received[&net("10.250.0.0/16")].next_hop,
         ip(hop)
     );
-    let peer = lab.speakers[0].peer.expect("connected");
-    assert_eq!(
-        lab.server
-            .metrics(peer)
-            .expect("peer")
-            .count_of_routes_learned_from_peer,
-        1
-    );
+    assert_eq!(routes_learned_from(&lab, 0), 1);
 }
 
 #[test]
@@ -193,14 +195,7 @@ fn routes_refused_for_no_next_hop_count_like_other_refused_routes() {
     // Unique prefixes held: only the learned route is held, refused ones never are.
     let lab = limit_case(LimitCounting::UniquePrefixes);
     assert_eq!(limit_hits(&lab), vec![]);
-    let peer = lab.speakers[0].peer.expect("connected");
-    assert_eq!(
-        lab.server
-            .metrics(peer)
-            .expect("peer")
-            .count_of_routes_learned_from_peer,
-        1
-    );
+    assert_eq!(routes_learned_from(&lab, 0), 1);
     assert_eq!(rejections(&lab).len(), 2, "{:?}", rejections(&lab));
 }
 
