@@ -87,6 +87,33 @@ pub struct RouteView {
     pub instance: Option<(usize, usize)>,
 }
 
+/// The next hops a NIC's table shows for a BGP route with next hops `hops`: the IPv4
+/// ones (an IPv4 route's IPv6 next hop cannot carry an IPv4 VM's traffic), sorted, each
+/// once.
+pub(crate) fn gateway_next_hops(hops: &[IpAddr]) -> Vec<Ipv4Addr> {
+    let mut next_hops: Vec<Ipv4Addr> = hops
+        .iter()
+        .filter_map(|h| match h {
+            IpAddr::V4(a) => Some(*a),
+            IpAddr::V6(_) => None,
+        })
+        .collect();
+    next_hops.sort();
+    next_hops.dedup();
+    next_hops
+}
+
+/// The next hop type and next hops a NIC's table shows for a user-defined route to `hop`.
+pub(crate) fn user_route_next_hop(hop: UserNextHop) -> (NextHopType, Vec<Ipv4Addr>) {
+    match hop {
+        UserNextHop::VirtualAppliance(a) => (NextHopType::VirtualAppliance, vec![a]),
+        UserNextHop::Internet => (NextHopType::Internet, Vec::new()),
+        UserNextHop::Drop => (NextHopType::None, Vec::new()),
+        UserNextHop::VnetLocal => (NextHopType::VnetLocal, Vec::new()),
+        UserNextHop::VirtualNetworkGateway => (NextHopType::VirtualNetworkGateway, Vec::new()),
+    }
+}
+
 /// Computes a NIC's effective routes, sorted by prefix then by rank (the active one
 /// first).
 pub fn compute(
@@ -137,15 +164,7 @@ pub fn compute(
             if protected.iter().any(|r| r.contains(&prefix)) {
                 continue;
             }
-            let mut next_hops: Vec<Ipv4Addr> = hops
-                .iter()
-                .filter_map(|h| match h {
-                    IpAddr::V4(a) => Some(*a),
-                    IpAddr::V6(_) => None,
-                })
-                .collect();
-            next_hops.sort();
-            next_hops.dedup();
+            let next_hops = gateway_next_hops(hops);
             all.push(EffectiveRoute {
                 prefix,
                 source: Source::VirtualNetworkGateway,
@@ -157,15 +176,7 @@ pub fn compute(
     }
     if let Some(table) = route_table {
         for udr in &table.routes {
-            let (next_hop_type, next_hops) = match udr.next_hop {
-                UserNextHop::VirtualAppliance(a) => (NextHopType::VirtualAppliance, vec![a]),
-                UserNextHop::Internet => (NextHopType::Internet, Vec::new()),
-                UserNextHop::Drop => (NextHopType::None, Vec::new()),
-                UserNextHop::VnetLocal => (NextHopType::VnetLocal, Vec::new()),
-                UserNextHop::VirtualNetworkGateway => {
-                    (NextHopType::VirtualNetworkGateway, Vec::new())
-                }
-            };
+            let (next_hop_type, next_hops) = user_route_next_hop(udr.next_hop);
             all.push(EffectiveRoute {
                 prefix: udr.prefix,
                 source: Source::User,

@@ -67,6 +67,24 @@ fn v4(n: &IpNet) -> Option<Ipv4Net> {
     }
 }
 
+/// The IPv4 routes of a programmed table with their IPv4 next hops, in the table's order:
+/// the form both the reference model's table and the simulator's are compared in.
+fn ipv4_table(table: &BTreeMap<IpNet, Vec<IpAddr>>) -> BTreeMap<Ipv4Net, Vec<Ipv4Addr>> {
+    table
+        .iter()
+        .filter_map(|(prefix, hops)| {
+            let hops = hops
+                .iter()
+                .filter_map(|h| match h {
+                    IpAddr::V4(a) => Some(*a),
+                    IpAddr::V6(_) => None,
+                })
+                .collect();
+            Some((v4(prefix)?, hops))
+        })
+        .collect()
+}
+
 /// One instance's reference model and what it was fed.
 #[derive(Debug)]
 struct InstanceModel {
@@ -288,22 +306,7 @@ impl Oracle {
             if !sim.instance_up(*rs) {
                 continue;
             }
-            let programmed: BTreeMap<Ipv4Net, Vec<Ipv4Addr>> = m
-                .model
-                .programmed()
-                .iter()
-                .filter_map(|(prefix, hops)| {
-                    let hops = hops
-                        .iter()
-                        .filter_map(|h| match h {
-                            IpAddr::V4(a) => Some(*a),
-                            IpAddr::V6(_) => None,
-                        })
-                        .collect();
-                    Some((v4(prefix)?, hops))
-                })
-                .collect();
-            out.insert(*rs, programmed);
+            out.insert(*rs, ipv4_table(m.model.programmed()));
         }
         out
     }
@@ -448,23 +451,7 @@ pub fn disagreements(oracle: &Oracle, sim: &Sim, extra_destinations: &[Ipv4Addr]
         }
     }
     for (rs, expected) in &programming {
-        let actual: BTreeMap<Ipv4Net, Vec<Ipv4Addr>> = sim
-            .programmed(*rs)
-            .map(|p| {
-                p.iter()
-                    .filter_map(|(prefix, hops)| {
-                        let hops: Vec<Ipv4Addr> = hops
-                            .iter()
-                            .filter_map(|h| match h {
-                                IpAddr::V4(a) => Some(*a),
-                                IpAddr::V6(_) => None,
-                            })
-                            .collect();
-                        Some((v4(prefix)?, hops))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let actual = sim.programmed(*rs).map(ipv4_table).unwrap_or_default();
         if actual != *expected {
             out.push(format!(
                 "instance {}/IN_{} programs {actual:?}, the oracle expects {expected:?}",
@@ -521,19 +508,12 @@ fn advertised_ranges_disagreements(sim: &Sim) -> Vec<String> {
             let instance_address = rs.instances[i];
             let mut advertised: Vec<Ipv4Net> = topo.vnets[v].ranges.iter().filter_map(v4).collect();
             let mut withheld: Vec<Ipv4Net> = Vec::new();
-            for p in &topo.peerings {
-                let (other, uses) = if p.b == v {
-                    (p.a, p.a_uses_remote_gateway)
-                } else if p.a == v {
-                    (p.b, p.b_uses_remote_gateway)
-                } else {
-                    continue;
-                };
-                let ranges = topo.vnets[other].ranges.iter().filter_map(v4);
+            for (range, uses) in peered_of(sim, v) {
+                let Some(range) = v4(&range) else { continue };
                 if uses {
-                    advertised.extend(ranges);
+                    advertised.push(range);
                 } else {
-                    withheld.extend(ranges);
+                    withheld.push(range);
                 }
             }
             let received = sim.received(k, (v, i));

@@ -9,8 +9,10 @@
 //! switches, branch-to-branch toggles, VNet changes with their ROUTE-REFRESH answers,
 //! shutdowns and restarts. `PROPTEST_CASES` raises the count.
 
+mod support;
+
 use proptest::prelude::*;
-use route_server::fuzzing::{route_server_inputs, RunSummary};
+use route_server::fuzzing::route_server_inputs;
 
 fn config() -> ProptestConfig {
     let cases = std::env::var("PROPTEST_CASES")
@@ -39,24 +41,7 @@ proptest! {
 /// the same shape as the proptest's, summed.
 #[test]
 fn random_programs_reach_limits_refusals_failovers_and_exports() {
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    let mut total = RunSummary::default();
-    for _ in 0..200 {
-        let program: Vec<u8> = (0..200)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                (state >> 24) as u8
-            })
-            .collect();
-        let run = route_server_inputs(&program);
-        total.steps += run.steps;
-        total.max_programmed = total.max_programmed.max(run.max_programmed);
-        total.limit_teardowns += run.limit_teardowns;
-        total.rejected += run.rejected;
-        total.received += run.received;
-    }
+    let total = support::run_pseudo_random_programs(0x9e37_79b9_7f4a_7c15, 200, 200);
     assert!(total.steps > 5_000, "{total:?}");
     assert!(total.max_programmed >= 6, "{total:?}");
     assert!(total.limit_teardowns > 10, "{total:?}");

@@ -1,5 +1,7 @@
 //! The `route_server_inputs` fuzz target's body over fixed programs, on stable Rust.
 
+mod support;
+
 use route_server::fuzzing::route_server_inputs;
 
 #[test]
@@ -42,24 +44,7 @@ fn limits_garbage_and_shutdowns() {
 
 #[test]
 fn pseudo_random_programs() {
-    let mut state = 0x2545_f491_4f6c_dd1du64;
-    let mut total = route_server::fuzzing::RunSummary::default();
-    for _ in 0..40 {
-        let program: Vec<u8> = (0..160)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                (state >> 24) as u8
-            })
-            .collect();
-        let run = route_server_inputs(&program);
-        total.steps += run.steps;
-        total.max_programmed = total.max_programmed.max(run.max_programmed);
-        total.limit_teardowns += run.limit_teardowns;
-        total.rejected += run.rejected;
-        total.received += run.received;
-    }
+    let total = support::run_pseudo_random_programs(0x2545_f491_4f6c_dd1d, 40, 160);
     // The programs did reach the interesting paths.
     assert!(total.steps > 1000, "{total:?}");
     assert!(total.max_programmed >= 4, "{total:?}");

@@ -9,55 +9,28 @@
 //! 1.7 (branch-to-branch off: nothing crosses between gateways and NVAs), and the rule the
 //! crate documents for a preference change (a fresh ranking, `policy::select`).
 
+mod support;
+
 use std::net::{IpAddr, Ipv4Addr};
 
 use bgp_fsm::State;
 use ipnet::IpNet;
-use route_server::testing::{nva_session, route, Lab};
-use route_server::{Config, HubRoutingPreference, PeerConfig, PeerKind};
+use route_server::testing::{route, Lab};
+use route_server::HubRoutingPreference;
+use support::{
+    connect_two_nvas_and_gateways, ip, net, nva, two_nvas_and_gateways, ER_NH, RS, VPN_NH,
+};
 
-const RS: Ipv4Addr = Ipv4Addr::new(10, 1, 1, 4);
-const ER_NH: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 68);
-const VPN_NH: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 69);
 const NVA_A: usize = 0;
 const NVA_B: usize = 1;
 const ER: usize = 2;
 const VPN: usize = 3;
 
-fn net(s: &str) -> IpNet {
-    s.parse().expect("test prefix")
-}
-
-fn nva(last: u8) -> Ipv4Addr {
-    Ipv4Addr::new(10, 1, 2, last)
-}
-
-fn ip(a: Ipv4Addr) -> IpAddr {
-    IpAddr::V4(a)
-}
-
 /// Two NVAs (65001, 65002), the ExpressRoute and the VPN gateway, all established.
 fn lab(preference: HubRoutingPreference, b2b: bool) -> Lab {
-    let mut config = Config::azure(RS, vec![net("10.1.0.0/16")]);
-    config.branch_to_branch = b2b;
+    let mut config = two_nvas_and_gateways(b2b);
     config.hub_routing_preference = preference;
-    config.peers.push(PeerConfig::nva(ip(nva(4)), 65001));
-    config.peers.push(PeerConfig::nva(ip(nva(5)), 65002));
-    config
-        .peers
-        .push(PeerConfig::gateway(ip(ER_NH), PeerKind::ExpressRoute));
-    config
-        .peers
-        .push(PeerConfig::gateway(ip(VPN_NH), PeerKind::VpnGateway));
-    let mut lab = Lab::new(config);
-    lab.add_nva(nva(4), 65001);
-    lab.add_nva(nva(5), 65002);
-    lab.add_speaker(ip(ER_NH), nva_session(ER_NH, 65515));
-    lab.add_speaker(ip(VPN_NH), nva_session(VPN_NH, 65515));
-    for s in &lab.speakers {
-        assert_eq!(s.session.state(), State::Established, "{}", s.address);
-    }
-    lab
+    connect_two_nvas_and_gateways(config)
 }
 
 fn programmed(lab: &Lab, prefix: &str) -> Option<Vec<Ipv4Addr>> {

@@ -12,7 +12,9 @@
 //!   MicrosoftDocs/azure-docs includes/route-maps-reserved-asn-communities.md,
 //!   2026-06-02); the same map with public ASNs works end to end.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+mod support;
+
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use bgp_fsm::State;
 use bgp_wire::{
@@ -21,51 +23,19 @@ use bgp_wire::{
 };
 use ipnet::IpNet;
 use route_server::policy::RejectReason;
-use route_server::testing::{nva_session, route, Lab};
+use route_server::testing::{route, Lab};
 use route_server::{
     Config, ConfigError, Event, LimitCounting, Modification, NextStep, PeerConfig, PeerKind,
     RouteMap, RouteMapAction, RouteMapError, RouteMapRule, RouteServer,
 };
-
-const RS: Ipv4Addr = Ipv4Addr::new(10, 1, 1, 4);
-const ER_NH: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 68);
-const VPN_NH: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 69);
-
-fn net(s: &str) -> IpNet {
-    s.parse().expect("test prefix")
-}
-
-fn nva(last: u8) -> Ipv4Addr {
-    Ipv4Addr::new(10, 1, 2, last)
-}
-
-fn ip(a: Ipv4Addr) -> IpAddr {
-    IpAddr::V4(a)
-}
+use support::{connect_two_nvas_and_gateways, ip, net, nva, two_nvas_and_gateways, ER_NH, RS};
 
 /// NVAs 10.1.2.4 (65001) and 10.1.2.5 (65002), ER and VPN gateways, branch-to-branch on,
 /// `edit` applied to the configuration first.
 fn lab(edit: impl FnOnce(&mut Config)) -> Lab {
-    let mut config = Config::azure(RS, vec![net("10.1.0.0/16")]);
-    config.branch_to_branch = true;
-    config.peers.push(PeerConfig::nva(ip(nva(4)), 65001));
-    config.peers.push(PeerConfig::nva(ip(nva(5)), 65002));
-    config
-        .peers
-        .push(PeerConfig::gateway(ip(ER_NH), PeerKind::ExpressRoute));
-    config
-        .peers
-        .push(PeerConfig::gateway(ip(VPN_NH), PeerKind::VpnGateway));
+    let mut config = two_nvas_and_gateways(true);
     edit(&mut config);
-    let mut lab = Lab::new(config);
-    lab.add_nva(nva(4), 65001);
-    lab.add_nva(nva(5), 65002);
-    lab.add_speaker(ip(ER_NH), nva_session(ER_NH, 65515));
-    lab.add_speaker(ip(VPN_NH), nva_session(VPN_NH, 65515));
-    for s in &lab.speakers {
-        assert_eq!(s.session.state(), State::Established, "{}", s.address);
-    }
-    lab
+    connect_two_nvas_and_gateways(config)
 }
 
 /// Speaker `i` writes `update` on its session, encoded with the parameters it negotiated.
@@ -119,6 +89,15 @@ fn rejections(lab: &Lab) -> Vec<(IpNet, RejectReason)> {
         .collect()
 }
 
+/// The route server's count of routes learned from speaker `i` (its metrics row).
+fn routes_learned_from(lab: &Lab, i: usize) -> usize {
+    let peer = lab.speakers[i].peer.expect("connected");
+    lab.server
+        .metrics(peer)
+        .expect("peer")
+        .count_of_routes_learned_from_peer
+}
+
 fn limit_hits(lab: &Lab) -> Vec<(usize, u32)> {
     lab.events
         .iter()
@@ -149,14 +128,7 @@ fn ipv4_routes_in_mp_reach_use_its_next_hop() {
         lab.speakers[2].received[&net("10.250.0.0/16")].next_hop,
         ip(hop)
     );
-    let peer = lab.speakers[0].peer.expect("connected");
-    assert_eq!(
-        lab.server
-            .metrics(peer)
-            .expect("peer")
-            .count_of_routes_learned_from_peer,
-        1
-    );
+    assert_eq!(routes_learned_from(&lab, 0), 1);
 }
 
 #[test]
@@ -223,14 +195,7 @@ fn routes_refused_for_no_next_hop_count_like_other_refused_routes() {
     // Unique prefixes held: only the learned route is held, refused ones never are.
     let lab = limit_case(LimitCounting::UniquePrefixes);
     assert_eq!(limit_hits(&lab), vec![]);
-    let peer = lab.speakers[0].peer.expect("connected");
-    assert_eq!(
-        lab.server
-            .metrics(peer)
-            .expect("peer")
-            .count_of_routes_learned_from_peer,
-        1
-    );
+    assert_eq!(routes_learned_from(&lab, 0), 1);
     assert_eq!(rejections(&lab).len(), 2, "{:?}", rejections(&lab));
 }
 

@@ -20,6 +20,8 @@
 //! `longest_prefix_beats_preference`, `expressroute_failover_*`; 34 `ipv6_*`; 35
 //! `inbound_route_map_*` (outbound prepend: `tests/rfc_attributes_and_route_maps.rs`).
 
+mod support;
+
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
@@ -31,21 +33,9 @@ use route_server::{
     compare_instances, Config, ConfigError, Event, HubRoutingPreference, PeerConfig, PeerKind,
     PeeredVnet, RouteServer,
 };
+use support::{connect_two_nvas_and_gateways, ip, net, nva as v4, two_nvas_and_gateways, RS};
 
-const RS: Ipv4Addr = Ipv4Addr::new(10, 1, 1, 4);
 const RS2: Ipv4Addr = Ipv4Addr::new(10, 1, 1, 5);
-
-fn net(s: &str) -> IpNet {
-    s.parse().expect("test prefix")
-}
-
-fn v4(last: u8) -> Ipv4Addr {
-    Ipv4Addr::new(10, 1, 2, last)
-}
-
-fn ip(a: Ipv4Addr) -> IpAddr {
-    IpAddr::V4(a)
-}
 
 fn hub(instance: Ipv4Addr) -> Config {
     Config::azure(instance, vec![net("10.1.0.0/16")])
@@ -400,27 +390,7 @@ fn own_asn_and_as_zero_are_dropped_and_the_session_stays_up() {
 // --- Scenario 15 and 16: NO_ADVERTISE, communities ---------------------------------------
 
 fn gateway_lab(b2b: bool) -> Lab {
-    let mut config = hub(RS);
-    config.branch_to_branch = b2b;
-    config.peers.push(PeerConfig::nva(ip(v4(4)), 65001));
-    config.peers.push(PeerConfig::nva(ip(v4(5)), 65002));
-    let er = Ipv4Addr::new(10, 1, 0, 68);
-    let vpn = Ipv4Addr::new(10, 1, 0, 69);
-    config
-        .peers
-        .push(PeerConfig::gateway(ip(er), PeerKind::ExpressRoute));
-    config
-        .peers
-        .push(PeerConfig::gateway(ip(vpn), PeerKind::VpnGateway));
-    let mut lab = Lab::new(config);
-    lab.add_nva(v4(4), 65001);
-    lab.add_nva(v4(5), 65002);
-    lab.add_speaker(ip(er), nva_session(er, 65515));
-    lab.add_speaker(ip(vpn), nva_session(vpn, 65515));
-    for s in &lab.speakers {
-        assert_eq!(s.session.state(), State::Established);
-    }
-    lab
+    connect_two_nvas_and_gateways(two_nvas_and_gateways(b2b))
 }
 
 const ER: usize = 2;

@@ -74,6 +74,12 @@ enum Token {
 }
 
 impl Net {
+    /// The route server with one peer, the NVA (passive, as Azure's are), and nothing
+    /// connected yet.
+    fn with_passive_nva() -> Self {
+        Self::new(config_with(PeerConfig::nva(IpAddr::V4(NVA), NVA_ASN)))
+    }
+
     fn new(config: Config) -> Self {
         let server = RouteServer::new(config, Instant::ZERO).expect("valid configuration");
         let mut net = Self {
@@ -459,7 +465,7 @@ fn an_nva_whose_outbound_connects_failed_is_accepted_at_once() {
 
 #[test]
 fn an_nva_is_accepted_again_at_once_after_its_session_failed() {
-    let mut net = Net::new(config_with(PeerConfig::nva(IpAddr::V4(NVA), NVA_ASN)));
+    let mut net = Net::with_passive_nva();
     let (_, answer) = net.dial_in(NVA, nva_session(NVA, NVA_ASN));
     let connection = accepted_connection(&answer);
     net.pump();
@@ -480,7 +486,7 @@ fn an_nva_is_accepted_again_at_once_after_its_session_failed() {
 
 #[test]
 fn a_second_connection_while_established_is_refused() {
-    let mut net = Net::new(config_with(PeerConfig::nva(IpAddr::V4(NVA), NVA_ASN)));
+    let mut net = Net::with_passive_nva();
     let (_, answer) = net.dial_in(NVA, nva_session(NVA, NVA_ASN));
     accepted_connection(&answer);
     net.pump();
@@ -540,17 +546,24 @@ fn cease_collision() -> Notification {
     Notification::new(ErrorCode::CEASE, Notification::CEASE_COLLISION)
 }
 
+/// The outcome RFC 4271 section 6.8 prescribes for a collision: connection `closed` gets
+/// Cease/Connection Collision Resolution and is closed, `kept` gets no NOTIFICATION, stays
+/// open and carries the Established session.
+fn assert_collision_resolved(net: &Net, kept: ConnectionId, closed: ConnectionId) {
+    assert_eq!(net.notifications_on(closed), vec![cease_collision()]);
+    assert!(net.notifications_on(kept).is_empty());
+    assert!(net.disconnects.contains(&closed));
+    assert!(!net.disconnects.contains(&kept));
+    assert_eq!(net.state(), State::Established);
+    assert_eq!(net.server.connection_peer(kept), Some(net.peer()));
+    assert_eq!(net.server.connection_peer(closed), None);
+}
+
 #[test]
 fn a_collision_keeps_the_nvas_connection_when_its_router_id_is_higher() {
     // 10.1.2.4 > 10.1.1.4: the connection the NVA opened stays (RFC 4271 section 6.8).
     let (net, ours, theirs) = collide(Ipv4Addr::new(10, 1, 2, 4));
-    assert_eq!(net.notifications_on(ours), vec![cease_collision()]);
-    assert!(net.notifications_on(theirs).is_empty());
-    assert!(net.disconnects.contains(&ours));
-    assert!(!net.disconnects.contains(&theirs));
-    assert_eq!(net.state(), State::Established);
-    assert_eq!(net.server.connection_peer(theirs), Some(net.peer()));
-    assert_eq!(net.server.connection_peer(ours), None);
+    assert_collision_resolved(&net, theirs, ours);
     assert!(net.events.iter().any(|e| matches!(
         e,
         Event::SessionEnded {
@@ -565,18 +578,12 @@ fn a_collision_keeps_the_nvas_connection_when_its_router_id_is_higher() {
 fn a_collision_keeps_our_connection_when_our_router_id_is_higher() {
     // 10.0.0.9 < 10.1.1.4: the connection the route server opened stays.
     let (net, ours, theirs) = collide(Ipv4Addr::new(10, 0, 0, 9));
-    assert_eq!(net.notifications_on(theirs), vec![cease_collision()]);
-    assert!(net.notifications_on(ours).is_empty());
-    assert!(net.disconnects.contains(&theirs));
-    assert!(!net.disconnects.contains(&ours));
-    assert_eq!(net.state(), State::Established);
-    assert_eq!(net.server.connection_peer(ours), Some(net.peer()));
-    assert_eq!(net.server.connection_peer(theirs), None);
+    assert_collision_resolved(&net, ours, theirs);
 }
 
 #[test]
 fn a_passive_peer_is_never_dialled() {
-    let mut net = Net::new(config_with(PeerConfig::nva(IpAddr::V4(NVA), NVA_ASN)));
+    let mut net = Net::with_passive_nva();
     net.run_for(Duration::from_secs(3 * 3600));
     assert!(net.dials.is_empty());
     // Up, then down by a reset: still never dialled.
@@ -621,7 +628,7 @@ fn announcement(prefixes: &[&str]) -> Vec<u8> {
 
 #[test]
 fn late_bytes_and_close_of_a_dropped_connection_never_reach_its_successor() {
-    let mut net = Net::new(config_with(PeerConfig::nva(IpAddr::V4(NVA), NVA_ASN)));
+    let mut net = Net::with_passive_nva();
     let (_, answer) = net.dial_in(NVA, nva_session(NVA, NVA_ASN));
     let old = accepted_connection(&answer);
     net.pump();
@@ -719,7 +726,7 @@ fn session_ends(net: &Net) -> Vec<(Option<ConnectionId>, SessionEnd)> {
 
 #[test]
 fn a_wrong_asn_is_refused_with_2_2_and_an_event() {
-    let mut net = Net::new(config_with(PeerConfig::nva(IpAddr::V4(NVA), NVA_ASN)));
+    let mut net = Net::with_passive_nva();
     let connection = raw_connection(&mut net, &open_bytes(65009, 180, NVA));
     let bad_peer_as = Notification::new(ErrorCode::OPEN_MESSAGE, 2);
     assert_eq!(net.notifications_on(connection), vec![bad_peer_as.clone()]);
@@ -732,7 +739,7 @@ fn a_wrong_asn_is_refused_with_2_2_and_an_event() {
 
 #[test]
 fn an_unacceptable_hold_time_is_refused_with_2_6_and_an_event() {
-    let mut net = Net::new(config_with(PeerConfig::nva(IpAddr::V4(NVA), NVA_ASN)));
+    let mut net = Net::with_passive_nva();
     let connection = raw_connection(&mut net, &open_bytes(65001, 2, NVA));
     let unacceptable = Notification::new(ErrorCode::OPEN_MESSAGE, 6);
     assert_eq!(
@@ -753,7 +760,7 @@ fn an_unacceptable_hold_time_is_refused_with_2_6_and_an_event() {
 
 #[test]
 fn a_notification_received_before_established_is_an_event() {
-    let mut net = Net::new(config_with(PeerConfig::nva(IpAddr::V4(NVA), NVA_ASN)));
+    let mut net = Net::with_passive_nva();
     let cease = Notification::new(ErrorCode::CEASE, Notification::CEASE_CONNECTION_REJECTED);
     let bytes = Message::Notification(cease.clone()).to_bytes(&SessionParams::default());
     let connection = raw_connection(&mut net, &bytes);
@@ -765,7 +772,7 @@ fn a_notification_received_before_established_is_an_event() {
 
 #[test]
 fn an_established_session_ended_by_the_peer_names_its_notification() {
-    let mut net = Net::new(config_with(PeerConfig::nva(IpAddr::V4(NVA), NVA_ASN)));
+    let mut net = Net::with_passive_nva();
     let (nva, _) = net.dial_in(NVA, nva_session(NVA, NVA_ASN));
     net.pump();
     assert_eq!(net.state(), State::Established);
@@ -794,7 +801,7 @@ fn an_established_session_ended_by_the_peer_names_its_notification() {
 
 #[test]
 fn a_received_route_refresh_raises_an_event() {
-    let mut net = Net::new(config_with(PeerConfig::nva(IpAddr::V4(NVA), NVA_ASN)));
+    let mut net = Net::with_passive_nva();
     let (nva, _) = net.dial_in(NVA, nva_session(NVA, NVA_ASN));
     net.pump();
     let now = net.now;
@@ -814,7 +821,7 @@ fn a_received_route_refresh_raises_an_event() {
 
 #[test]
 fn a_peer_that_stops_reading_is_closed_by_the_send_hold_timer() {
-    let mut net = Net::new(config_with(PeerConfig::nva(IpAddr::V4(NVA), NVA_ASN)));
+    let mut net = Net::with_passive_nva();
     let (nva, answer) = net.dial_in(NVA, nva_session(NVA, NVA_ASN));
     let connection = accepted_connection(&answer);
     net.pump();
@@ -871,7 +878,7 @@ fn a_peer_that_stops_reading_is_closed_by_the_send_hold_timer() {
 
 #[test]
 fn progress_on_the_send_side_stops_the_send_hold_timer() {
-    let mut net = Net::new(config_with(PeerConfig::nva(IpAddr::V4(NVA), NVA_ASN)));
+    let mut net = Net::with_passive_nva();
     let (nva, answer) = net.dial_in(NVA, nva_session(NVA, NVA_ASN));
     let connection = accepted_connection(&answer);
     net.pump();
@@ -919,7 +926,7 @@ fn a_configured_send_hold_time_replaces_the_rfc_9687_default() {
 
 #[test]
 fn one_pass_over_many_prefixes_is_one_program_output() {
-    let mut net = Net::new(config_with(PeerConfig::nva(IpAddr::V4(NVA), NVA_ASN)));
+    let mut net = Net::with_passive_nva();
     let (_, answer) = net.dial_in(NVA, nva_session(NVA, NVA_ASN));
     let connection = accepted_connection(&answer);
     net.pump();
@@ -943,7 +950,7 @@ fn one_pass_over_many_prefixes_is_one_program_output() {
 
 #[test]
 fn a_table_reflected_back_is_one_counted_rejection() {
-    let mut net = Net::new(config_with(PeerConfig::nva(IpAddr::V4(NVA), NVA_ASN)));
+    let mut net = Net::with_passive_nva();
     let (_, answer) = net.dial_in(NVA, nva_session(NVA, NVA_ASN));
     let connection = accepted_connection(&answer);
     net.pump();
@@ -1023,7 +1030,7 @@ fn messages_since(net: &Net, connection: ConnectionId, from: usize) -> Vec<(u8, 
 
 #[test]
 fn our_answer_to_a_route_refresh_is_framed_by_borr_and_eorr() {
-    let mut net = Net::new(config_with(PeerConfig::nva(IpAddr::V4(NVA), NVA_ASN)));
+    let mut net = Net::with_passive_nva();
     let (nva, connection) = nva_up(&mut net, nva_session(NVA, NVA_ASN));
     assert!(net.remotes[nva]
         .received
@@ -1066,7 +1073,7 @@ fn our_answer_to_a_route_refresh_is_framed_by_borr_and_eorr() {
 
 #[test]
 fn without_enhanced_route_refresh_the_answer_has_no_borr_or_eorr() {
-    let mut net = Net::new(config_with(PeerConfig::nva(IpAddr::V4(NVA), NVA_ASN)));
+    let mut net = Net::with_passive_nva();
     let mut config = nva_session(NVA, NVA_ASN);
     config.capabilities.enhanced_route_refresh = false;
     let (nva, connection) = nva_up(&mut net, config);
@@ -1107,7 +1114,7 @@ fn swept(net: &Net) -> Vec<(usize, bool)> {
 
 #[test]
 fn routes_not_resent_between_borr_and_eorr_are_swept_at_eorr() {
-    let mut net = Net::new(config_with(PeerConfig::nva(IpAddr::V4(NVA), NVA_ASN)));
+    let mut net = Net::with_passive_nva();
     let (_, connection) = nva_up(&mut net, nva_session(NVA, NVA_ASN));
     three_routes(&mut net, connection);
     send(
@@ -1140,7 +1147,7 @@ fn routes_not_resent_between_borr_and_eorr_are_swept_at_eorr() {
 
 #[test]
 fn a_refresh_without_eorr_is_swept_when_its_time_runs_out() {
-    let mut net = Net::new(config_with(PeerConfig::nva(IpAddr::V4(NVA), NVA_ASN)));
+    let mut net = Net::with_passive_nva();
     let (_, connection) = nva_up(&mut net, nva_session(NVA, NVA_ASN));
     three_routes(&mut net, connection);
     send(

@@ -410,6 +410,38 @@ impl Sim {
         Some((k, link))
     }
 
+    /// Gives instance `rs` (if it exists) one input through `input`, then carries out the
+    /// actions it answered with.
+    fn drive_instance(
+        &mut self,
+        rs: (usize, usize),
+        input: impl FnOnce(&mut Instance, &mut Vec<InstanceAction>),
+    ) {
+        let mut out = Vec::new();
+        if let Some(i) = self.instances.get_mut(&rs) {
+            input(i, &mut out);
+        }
+        self.instance_actions(rs, out);
+    }
+
+    /// [`Self::drive_instance`] on every instance of VNet `vnet`, in instance order, each
+    /// instance's actions carried out before the next instance is given its input.
+    fn drive_vnet_instances(
+        &mut self,
+        vnet: usize,
+        mut input: impl FnMut(&mut Instance, &mut Vec<InstanceAction>),
+    ) {
+        let keys: Vec<(usize, usize)> = self
+            .instances
+            .keys()
+            .filter(|k| k.0 == vnet)
+            .copied()
+            .collect();
+        for rs in keys {
+            self.drive_instance(rs, &mut input);
+        }
+    }
+
     fn instance_actions(&mut self, rs: (usize, usize), actions: Vec<InstanceAction>) {
         let at = self.now + self.latency();
         for action in actions {
@@ -761,21 +793,14 @@ impl Sim {
                 );
                 self.note("timeline".into(), text);
                 let spec = self.topology.speakers[*speaker].clone();
-                let mut out = Vec::new();
-                if let Some(i) = self.instances.get_mut(instance) {
-                    i.add_peer(
-                        now,
-                        InstancePeer {
-                            address: spec.ip,
-                            asn: spec.asn,
-                            kind: spec.kind,
-                            inbound_map: spec.inbound_map.clone(),
-                            outbound_map: spec.outbound_map.clone(),
-                        },
-                        &mut out,
-                    );
-                }
-                self.instance_actions(*instance, out);
+                let peer = InstancePeer {
+                    address: spec.ip,
+                    asn: spec.asn,
+                    kind: spec.kind,
+                    inbound_map: spec.inbound_map.clone(),
+                    outbound_map: spec.outbound_map.clone(),
+                };
+                self.drive_instance(*instance, |i, out| i.add_peer(now, peer, out));
                 let Some(address) = self.topology.vnets[instance.0]
                     .route_server
                     .as_ref()
@@ -826,11 +851,7 @@ impl Sim {
                 let rs = (*vnet, *instance);
                 let text = format!("{} comes back", self.instance_name(rs));
                 self.note("timeline".into(), text);
-                let mut out = Vec::new();
-                if let Some(i) = self.instances.get_mut(&rs) {
-                    i.come_up(now, &mut out);
-                }
-                self.instance_actions(rs, out);
+                self.drive_instance(rs, |i, out| i.come_up(now, out));
             }
             Action::AddPeering(peering) => {
                 let text = format!(
@@ -857,19 +878,9 @@ impl Sim {
                 self.topology.vnets[*vnet].ranges.push(*range);
                 self.recompute_placement();
                 let ranges = self.topology.vnets[*vnet].ranges.clone();
-                let keys: Vec<(usize, usize)> = self
-                    .instances
-                    .keys()
-                    .filter(|k| k.0 == *vnet)
-                    .copied()
-                    .collect();
-                for rs in keys {
-                    let mut out = Vec::new();
-                    if let Some(i) = self.instances.get_mut(&rs) {
-                        i.set_vnet_prefixes(now, ranges.clone(), &mut out);
-                    }
-                    self.instance_actions(rs, out);
-                }
+                self.drive_vnet_instances(*vnet, |i, out| {
+                    i.set_vnet_prefixes(now, ranges.clone(), out)
+                });
                 // Route servers peered with it see a changed peered range.
                 let others: Vec<usize> = self
                     .topology
@@ -913,19 +924,7 @@ impl Sim {
                 if let Some(rs) = self.topology.vnets[*vnet].route_server.as_mut() {
                     rs.branch_to_branch = *on;
                 }
-                let keys: Vec<(usize, usize)> = self
-                    .instances
-                    .keys()
-                    .filter(|k| k.0 == *vnet)
-                    .copied()
-                    .collect();
-                for rs in keys {
-                    let mut out = Vec::new();
-                    if let Some(i) = self.instances.get_mut(&rs) {
-                        i.set_branch_to_branch(now, *on, &mut out);
-                    }
-                    self.instance_actions(rs, out);
-                }
+                self.drive_vnet_instances(*vnet, |i, out| i.set_branch_to_branch(now, *on, out));
             }
             Action::Preference { vnet, preference } => {
                 let text = format!(
@@ -936,19 +935,7 @@ impl Sim {
                 if let Some(rs) = self.topology.vnets[*vnet].route_server.as_mut() {
                     rs.preference = *preference;
                 }
-                let keys: Vec<(usize, usize)> = self
-                    .instances
-                    .keys()
-                    .filter(|k| k.0 == *vnet)
-                    .copied()
-                    .collect();
-                for rs in keys {
-                    let mut out = Vec::new();
-                    if let Some(i) = self.instances.get_mut(&rs) {
-                        i.set_preference(now, *preference, &mut out);
-                    }
-                    self.instance_actions(rs, out);
-                }
+                self.drive_vnet_instances(*vnet, |i, out| i.set_preference(now, *preference, out));
             }
         }
     }
@@ -957,19 +944,7 @@ impl Sim {
         let now = self.now;
         for &v in vnets {
             let peered = self.peered_of(v);
-            let keys: Vec<(usize, usize)> = self
-                .instances
-                .keys()
-                .filter(|k| k.0 == v)
-                .copied()
-                .collect();
-            for rs in keys {
-                let mut out = Vec::new();
-                if let Some(i) = self.instances.get_mut(&rs) {
-                    i.set_peered(now, peered.clone(), &mut out);
-                }
-                self.instance_actions(rs, out);
-            }
+            self.drive_vnet_instances(v, |i, out| i.set_peered(now, peered.clone(), out));
         }
     }
 
@@ -1052,11 +1027,7 @@ impl Sim {
                 .map(|(k, _)| *k)
                 .collect();
             for rs in due {
-                let mut out = Vec::new();
-                if let Some(i) = self.instances.get_mut(&rs) {
-                    i.timeout(now, &mut out);
-                }
-                self.instance_actions(rs, out);
+                self.drive_instance(rs, |i, out| i.timeout(now, out));
             }
             for k in 0..self.speakers.len() {
                 if self.speakers[k].poll_timeout().is_some_and(|t| t <= now) {
@@ -1173,7 +1144,6 @@ impl Sim {
     /// [`Sim::effective_routes`] gives.
     pub fn lookup(&self, vm: usize, destination: Ipv4Addr) -> Option<EffectiveRoute> {
         use crate::effective::{NextHopType, Source};
-        use crate::model::UserNextHop;
         let view = self.view_of(vm);
         let vnet = &self.topology.vnets[view.vnet];
         let v4 = |n: &IpNet| match n {
@@ -1227,15 +1197,7 @@ impl Sim {
                 if own.iter().chain(&peered).any(|r| r.contains(&prefix)) {
                     continue;
                 }
-                let mut next_hops: Vec<Ipv4Addr> = hops
-                    .iter()
-                    .filter_map(|h| match h {
-                        IpAddr::V4(a) => Some(*a),
-                        IpAddr::V6(_) => None,
-                    })
-                    .collect();
-                next_hops.sort();
-                next_hops.dedup();
+                let next_hops = effective::gateway_next_hops(hops);
                 offer(EffectiveRoute {
                     prefix,
                     source: Source::VirtualNetworkGateway,
@@ -1250,15 +1212,7 @@ impl Sim {
             .flat_map(|t| &t.routes)
             .filter(|u| u.prefix.contains(&destination))
         {
-            let (next_hop_type, next_hops) = match udr.next_hop {
-                UserNextHop::VirtualAppliance(a) => (NextHopType::VirtualAppliance, vec![a]),
-                UserNextHop::Internet => (NextHopType::Internet, Vec::new()),
-                UserNextHop::Drop => (NextHopType::None, Vec::new()),
-                UserNextHop::VnetLocal => (NextHopType::VnetLocal, Vec::new()),
-                UserNextHop::VirtualNetworkGateway => {
-                    (NextHopType::VirtualNetworkGateway, Vec::new())
-                }
-            };
+            let (next_hop_type, next_hops) = effective::user_route_next_hop(udr.next_hop);
             offer(EffectiveRoute {
                 prefix: udr.prefix,
                 source: Source::User,
