@@ -151,11 +151,15 @@ fn main() {
             .collect()
     });
     measure("8 NVAs x the same 50,000 routes (ECMP)", 8, |_| {
-        (0..50_000).map(|k| workload::slash24(k, 0x1000_0000)).collect()
+        (0..50_000)
+            .map(|k| workload::slash24(k, 0x1000_0000))
+            .collect()
     });
     measure("1 NVA x 100,000 routes, 7 receivers", 8, |i| {
         if i == 0 {
-            (0..100_000).map(|k| workload::slash24(k, 0x1000_0000)).collect()
+            (0..100_000)
+                .map(|k| workload::slash24(k, 0x1000_0000))
+                .collect()
         } else {
             Vec::new()
         }
