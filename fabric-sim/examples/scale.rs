@@ -85,6 +85,7 @@ fn main() {
             branch_to_branch: false,
             preference: HubRoutingPreference::ExpressRoute,
             max_routes_per_peer: None,
+            deployed: true,
         }),
     }];
     let mut peerings = Vec::new();
@@ -159,6 +160,9 @@ fn main() {
             routes,
             inbound_map: None,
             outbound_map: None,
+            as_override: false,
+            p2s_pools: Vec::new(),
+            circuits: Vec::new(),
         });
         vms.push(Vm {
             name: format!("nva{k}"),
@@ -183,6 +187,8 @@ fn main() {
             speakers,
             load_balancers: Vec::new(),
             link_latency: Duration::from_millis(2),
+            circuits: Vec::new(),
+            tunnels: Vec::new(),
         },
         timeline: Vec::new(),
         expectations: Vec::new(),

@@ -22,6 +22,12 @@ pub struct Topology {
     pub speakers: Vec<SpeakerSpec>,
     /// Internal load balancers usable as next hops.
     pub load_balancers: Vec<LoadBalancer>,
+    /// ExpressRoute circuits (on-premises behind an MSEE), shared by the ExpressRoute
+    /// gateways connected to them.
+    pub circuits: Vec<Circuit>,
+    /// BGP sessions between two NVAs over their own tunnel (IPsec, VXLAN), typically in
+    /// different regions (spec 1.7: route servers do not relay between each other).
+    pub tunnels: Vec<Tunnel>,
     /// One-way latency of every simulated link.
     pub link_latency: Duration,
 }
@@ -63,6 +69,9 @@ pub struct RouteServerSpec {
     pub preference: HubRoutingPreference,
     /// Per-peer route limit (Azure: 4,000).
     pub max_routes_per_peer: Option<u32>,
+    /// Whether it exists at time zero. Until it is deployed (a `deploy_route_server`
+    /// event), the VNet's gateways program its NICs directly, as in a VNet without one.
+    pub deployed: bool,
 }
 
 /// A route table: user-defined routes and the propagation switch.
@@ -194,6 +203,53 @@ pub struct SpeakerSpec {
     pub inbound_map: Option<route_server::RouteMap>,
     /// Route map the route server applies to routes it advertises to it.
     pub outbound_map: Option<route_server::RouteMap>,
+    /// VPN gateway: point-to-site client address pools. The gateway programs them into
+    /// the NICs it serves itself and never announces them over BGP, so they reach
+    /// neither the route server, NVAs nor ExpressRoute (spec 1.7: no transit to P2S).
+    pub p2s_pools: Vec<Ipv4Net>,
+    /// NVA: AS override toward the route server. In routes it passes on from a tunnel,
+    /// every 65515 (the route server's ASN) is replaced by its own ASN, so that the
+    /// route server's loop prevention keeps them (spec 1.2).
+    pub as_override: bool,
+    /// ExpressRoute gateway: the circuits it is connected to (indexes into
+    /// [`Topology::circuits`]), one connection each.
+    pub circuits: Vec<usize>,
+}
+
+/// An eBGP session between two NVAs over a tunnel of their own.
+///
+/// Each end is a `bgp_fsm` session; an NVA sends over it what it received from its
+/// route server (its own ASN prepended, next hop itself) and announces to its route
+/// server what it received over it (after AS override, if configured). Routes whose
+/// AS path holds the receiver's own ASN are dropped (RFC 4271 9.1.2 loop detection).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tunnel {
+    /// Its name.
+    pub name: String,
+    /// The NVA that opens the connection (index into [`Topology::speakers`]).
+    pub a: usize,
+    /// The NVA that listens.
+    pub b: usize,
+    /// Whether the tunnel is up at time zero.
+    pub up: bool,
+}
+
+/// An ExpressRoute circuit: the MSEE pair and the on-premises network behind it.
+///
+/// The MSEE (AS 12076) learns on-premises routes and what every connected gateway
+/// advertises, and sends each gateway the others' routes: it reflects routes between
+/// the virtual networks on one circuit (the "bow-tie" of spec 1.7), 12076 prepended and
+/// private ASNs kept. Toward on-premises it strips private ASNs (spec 1.5).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Circuit {
+    /// Its name.
+    pub name: String,
+    /// The address a gateway programs as next hop for the circuit's routes when it
+    /// programs NICs itself (no route server): the MSEE's side of the connection.
+    pub msee: Ipv4Addr,
+    /// What on-premises sends the MSEE: AS paths start with the on-premises ASN; the
+    /// MSEE prepends 12076 toward gateways.
+    pub routes: Vec<Announcement>,
 }
 
 /// An internal load balancer whose front end is a next hop.
@@ -230,6 +286,11 @@ impl Topology {
     /// The VM with address `ip`.
     pub fn vm_by_ip(&self, ip: Ipv4Addr) -> Option<usize> {
         self.vms.iter().position(|v| v.ip == ip)
+    }
+
+    /// The circuit named `name`.
+    pub fn circuit_by_name(&self, name: &str) -> Option<usize> {
+        self.circuits.iter().position(|c| c.name == name)
     }
 
     /// The speaker with address `ip`.

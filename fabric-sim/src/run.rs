@@ -372,25 +372,37 @@ pub fn check(sim: &Sim, x: &Expectation) -> CheckResult {
             speaker,
             prefix,
             present,
+            as_path,
         } => {
             let instances: Vec<usize> = instance.map_or_else(|| vec![0, 1], |i| vec![i]);
             let address = topo.speakers[*speaker].ip;
             let mut found = Vec::new();
             let mut ok = true;
             for i in instances {
-                let has = sim.learned((*vnet, i), address).contains_key(prefix);
+                let learned = sim.learned((*vnet, i), address);
+                let got = learned.get(prefix).map(as_path_of);
                 found.push(format!(
                     "IN_{i}: {}",
-                    if has { "learned" } else { "not learned" }
+                    got.as_ref().map_or_else(
+                        || "not learned".into(),
+                        |p| format!("learned [{}]", path(p))
+                    )
                 ));
-                ok &= has == *present;
+                ok &= match &got {
+                    None => !present,
+                    Some(p) => *present && as_path.as_ref().map_or(true, |a| a == p),
+                };
             }
             (
                 format!(
-                    "{} has {}learned {prefix} from {}",
+                    "{} has {}learned {prefix} from {}{}",
                     topo.vnets[*vnet].name,
                     if *present { "" } else { "not " },
-                    topo.speakers[*speaker].name
+                    topo.speakers[*speaker].name,
+                    as_path
+                        .as_ref()
+                        .map(|a| format!(" with AS path [{}]", path(a)))
+                        .unwrap_or_default()
                 ),
                 ok,
                 found.join(", "),
@@ -420,6 +432,82 @@ pub fn check(sim: &Sim, x: &Expectation) -> CheckResult {
                 ),
                 ok,
                 got.map_or_else(|| "absent".into(), |p| format!("[{}]", path(p))),
+            )
+        }
+        Check::OnPremCircuit {
+            circuit,
+            prefix,
+            present,
+            as_path,
+        } => {
+            let view = sim.circuit_onprem_view(*circuit);
+            let got = view.get(prefix);
+            let ok = match got {
+                None => !present,
+                Some(p) => *present && as_path.as_ref().map_or(true, |a| a == p),
+            };
+            (
+                format!(
+                    "on-premises behind circuit {} {} {prefix}{}",
+                    topo.circuits[*circuit].name,
+                    if *present { "sees" } else { "does not see" },
+                    as_path
+                        .as_ref()
+                        .map(|a| format!(" with AS path [{}]", path(a)))
+                        .unwrap_or_default()
+                ),
+                ok,
+                got.map_or_else(|| "absent".into(), |p| format!("[{}]", path(p))),
+            )
+        }
+        Check::TunnelSession {
+            tunnel,
+            speaker,
+            state,
+        } => {
+            let got = sim
+                .tunnel_state(*tunnel, *speaker)
+                .unwrap_or_else(|| "no session".into());
+            (
+                format!(
+                    "{}'s session over tunnel {} {state}",
+                    topo.speakers[*speaker].name, topo.tunnels[*tunnel].name
+                ),
+                got == *state,
+                got,
+            )
+        }
+        Check::TunnelReceived {
+            tunnel,
+            speaker,
+            prefix,
+            present,
+            as_path,
+        } => {
+            let got = sim
+                .tunnel_received(*tunnel, *speaker)
+                .and_then(|t| t.get(prefix));
+            let ok = match got {
+                None => !present,
+                Some(a) => *present && as_path.as_ref().map_or(true, |p| *p == a.as_path),
+            };
+            (
+                format!(
+                    "{} {} {prefix} over tunnel {}{}",
+                    topo.speakers[*speaker].name,
+                    if *present {
+                        "received"
+                    } else {
+                        "did not receive"
+                    },
+                    topo.tunnels[*tunnel].name,
+                    as_path
+                        .as_ref()
+                        .map(|a| format!(" with AS path [{}]", path(a)))
+                        .unwrap_or_default()
+                ),
+                ok,
+                got.map_or_else(|| "absent".into(), |a| format!("[{}]", path(&a.as_path))),
             )
         }
         Check::Trace { vm, to, ends } => {

@@ -14,8 +14,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::model::{
-    Announcement, LoadBalancer, Peering, RouteServerSpec, RouteTable, SpeakerKind, SpeakerSpec,
-    Subnet, Topology, UserNextHop, UserRoute, Vm, Vnet,
+    Announcement, Circuit, LoadBalancer, Peering, RouteServerSpec, RouteTable, SpeakerKind,
+    SpeakerSpec, Subnet, Topology, Tunnel, UserNextHop, UserRoute, Vm, Vnet,
 };
 
 /// A scenario: topology, timeline, expectations.
@@ -181,6 +181,27 @@ pub enum Action {
         /// The new preference.
         preference: HubRoutingPreference,
     },
+    /// The VNet's route server (declared with `deployed = false`) is created: its
+    /// instances start, the VNet's gateways peer with them and stop programming NICs
+    /// themselves.
+    DeployRouteServer {
+        /// The VNet.
+        vnet: usize,
+    },
+    /// AS override on an NVA is switched (see [`SpeakerSpec::as_override`]).
+    AsOverride {
+        /// The NVA.
+        speaker: usize,
+        /// On or off.
+        on: bool,
+    },
+    /// A tunnel between two NVAs goes down (both ends see the connection fail) or up.
+    TunnelState {
+        /// The tunnel (index into [`Topology::tunnels`]).
+        tunnel: usize,
+        /// Up (`true`) or down.
+        up: bool,
+    },
 }
 
 /// A check at a time.
@@ -248,6 +269,8 @@ pub enum Check {
         prefix: IpNet,
         /// Whether it must be there.
         present: bool,
+        /// The AS path it must carry, as learned.
+        as_path: Option<Vec<u32>>,
     },
     /// What on-premises sees behind a gateway.
     OnPrem {
@@ -258,6 +281,39 @@ pub enum Check {
         /// Whether it must be there.
         present: bool,
         /// The AS path on-premises sees.
+        as_path: Option<Vec<u32>>,
+    },
+    /// What on-premises sees behind an ExpressRoute circuit (every gateway connected).
+    OnPremCircuit {
+        /// The circuit.
+        circuit: usize,
+        /// The prefix.
+        prefix: IpNet,
+        /// Whether it must be there.
+        present: bool,
+        /// The AS path on-premises sees.
+        as_path: Option<Vec<u32>>,
+    },
+    /// The state of one end of a tunnel's BGP session.
+    TunnelSession {
+        /// The tunnel.
+        tunnel: usize,
+        /// The NVA whose end is checked.
+        speaker: usize,
+        /// `Idle`, `Connect`, `Active`, `OpenSent`, `OpenConfirm` or `Established`.
+        state: String,
+    },
+    /// What an NVA received over a tunnel.
+    TunnelReceived {
+        /// The tunnel.
+        tunnel: usize,
+        /// The receiving NVA.
+        speaker: usize,
+        /// The prefix.
+        prefix: IpNet,
+        /// Whether it must be there.
+        present: bool,
+        /// The AS path it must carry.
         as_path: Option<Vec<u32>>,
     },
     /// Where a packet from a VM to an address ends up.
@@ -339,6 +395,10 @@ struct RawScenario {
     #[serde(default)]
     load_balancer: Vec<RawLoadBalancer>,
     #[serde(default)]
+    circuit: Vec<RawCircuit>,
+    #[serde(default)]
+    tunnel: Vec<RawTunnel>,
+    #[serde(default)]
     event: Vec<Spanned<RawEvent>>,
     #[serde(default)]
     expect: Vec<Spanned<RawExpect>>,
@@ -379,6 +439,7 @@ struct RawRouteServer {
     branch_to_branch: Option<bool>,
     preference: Option<Spanned<String>>,
     max_routes_per_peer: Option<u32>,
+    deployed: Option<bool>,
 }
 
 #[derive(Deserialize, Debug)]
@@ -425,6 +486,27 @@ struct RawSpeaker {
     inbound_map: Vec<RawMapRule>,
     #[serde(default)]
     outbound_map: Vec<RawMapRule>,
+    as_override: Option<Spanned<bool>>,
+    p2s_pools: Option<Vec<Spanned<String>>>,
+    circuits: Option<Vec<Spanned<String>>>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct RawCircuit {
+    name: Spanned<String>,
+    asn: Option<Spanned<u32>>,
+    msee: Spanned<String>,
+    #[serde(default)]
+    route: Vec<RawRoute>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct RawTunnel {
+    name: Spanned<String>,
+    between: Spanned<Vec<Spanned<String>>>,
+    up: Option<bool>,
 }
 
 /// One route-map rule as written: `match` conditions, `action` (`permit` or `drop`),
@@ -506,6 +588,7 @@ struct RawEvent {
     bytes: Option<Spanned<String>>,
     subnet: Option<Spanned<String>>,
     route_table: Option<Spanned<String>>,
+    tunnel: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Debug)]
@@ -528,6 +611,7 @@ struct RawExpect {
     to: Option<Spanned<String>>,
     ends: Option<Vec<String>>,
     contains: Option<String>,
+    tunnel: Option<Spanned<String>>,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -896,6 +980,7 @@ fn build(ctx: &Ctx<'_>, raw: RawScenario) -> Result<Scenario, ScenarioError> {
                     max_routes_per_peer: rrs
                         .max_routes_per_peer
                         .or(Some(route_server::AZURE_MAX_ROUTES_PER_PEER)),
+                    deployed: rrs.deployed.unwrap_or(true),
                 })
             }
         };
@@ -973,11 +1058,18 @@ fn build(ctx: &Ctx<'_>, raw: RawScenario) -> Result<Scenario, ScenarioError> {
                 "a VNet cannot peer with itself",
             ));
         }
-        if rp.use_remote_gateway && vnets[b].route_server.is_none() {
+        let has_gateway = raw
+            .gateway
+            .iter()
+            .any(|g| g.vnet.get_ref() == &vnets[b].name);
+        if rp.use_remote_gateway && vnets[b].route_server.is_none() && !has_gateway {
             return Err(ctx.at(
                 rp.to.span(),
                 format!("peering[{p}].use_remote_gateway"),
-                format!("VNet `{}` has no route server to use", vnets[b].name),
+                format!(
+                    "VNet `{}` has no route server or gateway to use",
+                    vnets[b].name
+                ),
             ));
         }
         peerings.push(Peering {
@@ -985,6 +1077,41 @@ fn build(ctx: &Ctx<'_>, raw: RawScenario) -> Result<Scenario, ScenarioError> {
             b,
             a_uses_remote_gateway: rp.use_remote_gateway,
             b_uses_remote_gateway: false,
+        });
+    }
+
+    let mut circuits: Vec<Circuit> = Vec::new();
+    for (c, rc) in raw.circuit.iter().enumerate() {
+        let at = |f: &str| format!("circuit[{c}].{f}");
+        unique(ctx, &mut names, &rc.name, &at("name"))?;
+        let msee = ctx.addr(&rc.msee, &at("msee"))?;
+        let asn = rc.asn.as_ref().map_or(65010, |a| *a.get_ref());
+        if asn == 0 || asn == route_server::AZURE_ASN || asn == 12076 {
+            let span = rc.asn.as_ref().map_or(rc.name.span(), Spanned::span);
+            return Err(ctx.at(
+                span,
+                at("asn"),
+                format!("{asn} cannot be an on-premises ASN (0, 65515 and 12076 are taken)"),
+            ));
+        }
+        let mut routes = Vec::new();
+        for (r, rr) in rc.route.iter().enumerate() {
+            routes.extend(announcement(
+                ctx,
+                rr.prefix.clone(),
+                rr.as_path.clone(),
+                rr.next_hop.as_ref(),
+                rr.communities.as_deref(),
+                rr.count.as_ref(),
+                asn,
+                msee,
+                &at(&format!("route[{r}]")),
+            )?);
+        }
+        circuits.push(Circuit {
+            name: rc.name.get_ref().clone(),
+            msee,
+            routes,
         });
     }
 
@@ -1042,7 +1169,9 @@ fn build(ctx: &Ctx<'_>, raw: RawScenario) -> Result<Scenario, ScenarioError> {
             }
             (None, _) => route_server::AZURE_ASN,
         };
-        // Which instances it peers with.
+        // Which instances it peers with (a route server that is not deployed yet has
+        // none to peer with).
+        let deployed = |v: usize| vnets[v].route_server.as_ref().is_some_and(|r| r.deployed);
         let home_rs = if vnets[vnet].route_server.is_some() {
             Some(vnet)
         } else {
@@ -1060,14 +1189,34 @@ fn build(ctx: &Ctx<'_>, raw: RawScenario) -> Result<Scenario, ScenarioError> {
                 .find(|v| vnets[*v].route_server.is_some())
         };
         let peers = match (&rs.peers, kind) {
-            (_, SpeakerKind::ExpressRoute | SpeakerKind::VpnGateway) => {
-                if vnets[vnet].route_server.is_none() {
-                    return Err(ctx.at(rs.vnet.span(), at("vnet"), "a gateway must sit in a VNet with a route server (the simulator models gateways through it)"));
+            (Some(list), SpeakerKind::ExpressRoute | SpeakerKind::VpnGateway) => {
+                return Err(ctx.at(
+                    list.first().map_or(rs.name.span(), Spanned::span),
+                    at("peers"),
+                    "a gateway peers with its own VNet's route server by itself",
+                ));
+            }
+            // Without a route server (or before it is deployed) the gateway programs its
+            // VNet's NICs itself.
+            (None, SpeakerKind::ExpressRoute | SpeakerKind::VpnGateway) => {
+                if deployed(vnet) {
+                    vec![(vnet, 0), (vnet, 1)]
+                } else {
+                    Vec::new()
                 }
-                vec![(vnet, 0), (vnet, 1)]
             }
             (None, _) => match home_rs {
-                Some(h) => vec![(h, 0), (h, 1)],
+                Some(h) if deployed(h) => vec![(h, 0), (h, 1)],
+                Some(h) => {
+                    return Err(ctx.at(
+                        rs.name.span(),
+                        at("peers"),
+                        format!(
+                            "the route server of VNet `{}` is not deployed at time zero: give `peers = []` and add sessions with `add_peer` after `deploy_route_server`",
+                            vnets[h].name
+                        ),
+                    ))
+                }
                 None => Vec::new(),
             },
             (Some(list), _) => {
@@ -1104,6 +1253,16 @@ fn build(ctx: &Ctx<'_>, raw: RawScenario) -> Result<Scenario, ScenarioError> {
                             p.span(),
                             &field,
                             format!("VNet `{}` has no route server", vnets[rs_vnet].name),
+                        ));
+                    }
+                    if !deployed(rs_vnet) {
+                        return Err(ctx.at(
+                            p.span(),
+                            &field,
+                            format!(
+                                "the route server of VNet `{}` is not deployed at time zero (use `add_peer` after `deploy_route_server`)",
+                                vnets[rs_vnet].name
+                            ),
                         ));
                     }
                     out.push((rs_vnet, index));
@@ -1145,6 +1304,66 @@ fn build(ctx: &Ctx<'_>, raw: RawScenario) -> Result<Scenario, ScenarioError> {
                 speaker: Some(speakers.len()),
             });
         }
+        let as_override = match &rs.as_override {
+            Some(o) if kind != SpeakerKind::Nva => {
+                return Err(ctx.at(o.span(), at("as_override"), "only an NVA rewrites AS paths"))
+            }
+            Some(o) => *o.get_ref(),
+            None => false,
+        };
+        let mut p2s_pools = Vec::new();
+        for (k, pool) in rs.p2s_pools.iter().flatten().enumerate() {
+            let field = at(&format!("p2s_pools[{k}]"));
+            if kind != SpeakerKind::VpnGateway {
+                return Err(ctx.at(
+                    pool.span(),
+                    field,
+                    "only a VPN gateway has point-to-site pools",
+                ));
+            }
+            let prefix = ctx.prefix_v4(pool, &field)?;
+            if vnets
+                .iter()
+                .flat_map(|v| &v.ranges)
+                .any(|r| r.contains(&IpNet::V4(prefix)) || IpNet::V4(prefix).contains(r))
+            {
+                return Err(ctx.at(
+                    pool.span(),
+                    field,
+                    format!("{prefix} overlaps a VNet range"),
+                ));
+            }
+            p2s_pools.push(prefix);
+        }
+        let mut connected = Vec::new();
+        for (k, c) in rs.circuits.iter().flatten().enumerate() {
+            let field = at(&format!("circuits[{k}]"));
+            if kind != SpeakerKind::ExpressRoute {
+                return Err(ctx.at(
+                    c.span(),
+                    field,
+                    "only an ExpressRoute gateway connects to circuits",
+                ));
+            }
+            let index = circuits
+                .iter()
+                .position(|x| &x.name == c.get_ref())
+                .ok_or_else(|| {
+                    ctx.at(
+                        c.span(),
+                        &field,
+                        format!("no circuit is named `{}`", c.get_ref()),
+                    )
+                })?;
+            if connected.contains(&index) {
+                return Err(ctx.at(
+                    c.span(),
+                    field,
+                    format!("connected to `{}` twice", c.get_ref()),
+                ));
+            }
+            connected.push(index);
+        }
         let inbound_map = route_map(ctx, &rs.inbound_map, &at("inbound_map"))?;
         let outbound_map = route_map(ctx, &rs.outbound_map, &at("outbound_map"))?;
         speakers.push(SpeakerSpec {
@@ -1161,6 +1380,9 @@ fn build(ctx: &Ctx<'_>, raw: RawScenario) -> Result<Scenario, ScenarioError> {
             offers_ipv6: rs.ipv6_unicast.unwrap_or(false),
             running: rs.running.unwrap_or(true),
             routes,
+            as_override,
+            p2s_pools,
+            circuits: connected,
         });
     }
     // Stable VM order: VNet by VNet, in file order within each.
@@ -1211,6 +1433,71 @@ fn build(ctx: &Ctx<'_>, raw: RawScenario) -> Result<Scenario, ScenarioError> {
         Some(t) => ctx.time(t, "duration")?,
         None => Duration::from_secs(60),
     };
+    let mut tunnels: Vec<Tunnel> = Vec::new();
+    for (t, rt) in raw.tunnel.iter().enumerate() {
+        let at = |f: &str| format!("tunnel[{t}].{f}");
+        unique(ctx, &mut names, &rt.name, &at("name"))?;
+        let ends = rt.between.get_ref();
+        if ends.len() != 2 {
+            return Err(ctx.at(
+                rt.between.span(),
+                at("between"),
+                "a tunnel is between exactly two NVAs",
+            ));
+        }
+        let mut pair = [0usize; 2];
+        for (k, end) in ends.iter().enumerate() {
+            let field = at(&format!("between[{k}]"));
+            let sp = speakers
+                .iter()
+                .position(|s: &SpeakerSpec| &s.name == end.get_ref())
+                .ok_or_else(|| {
+                    ctx.at(
+                        end.span(),
+                        &field,
+                        format!("no NVA is named `{}`", end.get_ref()),
+                    )
+                })?;
+            if speakers[sp].kind != SpeakerKind::Nva {
+                return Err(ctx.at(
+                    end.span(),
+                    field,
+                    format!("`{}` is a gateway, not an NVA", end.get_ref()),
+                ));
+            }
+            pair[k] = sp;
+        }
+        if pair[0] == pair[1] {
+            return Err(ctx.at(
+                rt.between.span(),
+                at("between"),
+                "a tunnel joins two different NVAs",
+            ));
+        }
+        if speakers[pair[0]].asn == speakers[pair[1]].asn {
+            return Err(ctx.at(
+                rt.between.span(),
+                at("between"),
+                "the two NVAs share an ASN: the tunnel session is eBGP",
+            ));
+        }
+        if tunnels
+            .iter()
+            .any(|o| (o.a == pair[0] && o.b == pair[1]) || (o.a == pair[1] && o.b == pair[0]))
+        {
+            return Err(ctx.at(
+                rt.between.span(),
+                at("between"),
+                "these two NVAs already have a tunnel",
+            ));
+        }
+        tunnels.push(Tunnel {
+            name: rt.name.get_ref().clone(),
+            a: pair[0],
+            b: pair[1],
+            up: rt.up.unwrap_or(true),
+        });
+    }
     let topology = Topology {
         vnets,
         route_tables,
@@ -1218,6 +1505,8 @@ fn build(ctx: &Ctx<'_>, raw: RawScenario) -> Result<Scenario, ScenarioError> {
         vms,
         speakers,
         load_balancers,
+        circuits,
+        tunnels,
         link_latency,
     };
 
@@ -1746,12 +2035,42 @@ fn build_action(
                     .ok_or_else(|| ctx.at(p.span(), f("preference"), format!("`{}` is not ExpressRoute, VpnGateway or ASPath", p.get_ref())))?,
             }
         }
+        "deploy_route_server" => {
+            let v = need(ctx, &ev.vnet, span.clone(), f("vnet"), "`vnet`")?;
+            let vnet = rs_vnet()?;
+            if topo.vnets[vnet].route_server.as_ref().is_some_and(|r| r.deployed) {
+                return Err(ctx.at(v.span(), f("vnet"), "this route server is deployed at time zero (declare it with `deployed = false`)"));
+            }
+            Action::DeployRouteServer { vnet }
+        }
+        "as_override" => {
+            let sp = speaker()?;
+            if topo.speakers[sp].kind != SpeakerKind::Nva {
+                return Err(ctx.at(ev.node.as_ref().map_or(span.clone(), Spanned::span), f("node"), "only an NVA rewrites AS paths"));
+            }
+            Action::AsOverride {
+                speaker: sp,
+                on: *need(ctx, &ev.on, span.clone(), f("on"), "`on` (true or false)")?,
+            }
+        }
+        "tunnel_down" | "tunnel_up" => {
+            let t = need(ctx, &ev.tunnel, span.clone(), f("tunnel"), "`tunnel`")?;
+            let tunnel = topo
+                .tunnels
+                .iter()
+                .position(|x| &x.name == t.get_ref())
+                .ok_or_else(|| ctx.at(t.span(), f("tunnel"), format!("no tunnel is named `{}`", t.get_ref())))?;
+            Action::TunnelState {
+                tunnel,
+                up: ev.action.get_ref() == "tunnel_up",
+            }
+        }
         other => {
             return Err(ctx.at(
                 ev.action.span(),
                 f("do"),
                 format!(
-                    "unknown action `{other}` (announce, withdraw, resend, prepend, communities, stop_keepalives, resume_keepalives, crash, restart, reset, inject, add_peer, instance_down, instance_up, add_peering, add_range, associate_route_table, branch_to_branch, preference)"
+                    "unknown action `{other}` (announce, withdraw, resend, prepend, communities, stop_keepalives, resume_keepalives, crash, restart, reset, inject, add_peer, instance_down, instance_up, add_peering, add_range, associate_route_table, branch_to_branch, preference, deploy_route_server, as_override, tunnel_down, tunnel_up)"
                 ),
             ))
         }
@@ -1813,6 +2132,34 @@ fn build_check(
         out.sort();
         Ok(Some(out))
     };
+    // A tunnel and the NVA at one of its ends (`node`).
+    let tunnel_end = || -> Result<(usize, usize), ScenarioError> {
+        let t = need(ctx, &ex.tunnel, span.clone(), f("tunnel"), "`tunnel`")?;
+        let tunnel = topo
+            .tunnels
+            .iter()
+            .position(|x| &x.name == t.get_ref())
+            .ok_or_else(|| {
+                ctx.at(
+                    t.span(),
+                    f("tunnel"),
+                    format!("no tunnel is named `{}`", t.get_ref()),
+                )
+            })?;
+        let sp = speaker()?;
+        let tn = &topo.tunnels[tunnel];
+        if sp != tn.a && sp != tn.b {
+            return Err(ctx.at(
+                ex.node.as_ref().map_or(span.clone(), Spanned::span),
+                f("node"),
+                format!(
+                    "`{}` is not an end of tunnel `{}`",
+                    topo.speakers[sp].name, tn.name
+                ),
+            ));
+        }
+        Ok((tunnel, sp))
+    };
     let present = ex.present.unwrap_or(true);
     Ok(match ex.check.get_ref().as_str() {
         "route" => {
@@ -1861,6 +2208,16 @@ fn build_check(
                     .map(|i| instance_of(ctx, topo, Some(sp), None, i, f("instance")))
                     .transpose()?,
                 state: s.get_ref().clone(),
+            }
+        }
+        "received" if ex.tunnel.is_some() => {
+            let (tunnel, sp) = tunnel_end()?;
+            Check::TunnelReceived {
+                tunnel,
+                speaker: sp,
+                prefix: prefix()?,
+                present,
+                as_path: ex.as_path.clone(),
             }
         }
         "received" => {
@@ -1922,6 +2279,24 @@ fn build_check(
                 speaker: sp,
                 prefix: prefix()?,
                 present,
+                as_path: ex.as_path.clone(),
+            }
+        }
+        "onprem" if ex.node.as_ref().is_some_and(|n| topo.circuit_by_name(n.get_ref()).is_some()) => {
+            let circuit = ex.node.as_ref().and_then(|n| topo.circuit_by_name(n.get_ref())).expect("matched by the guard");
+            Check::OnPremCircuit {
+                circuit,
+                prefix: prefix()?,
+                present,
+                as_path: ex.as_path.clone(),
+            }
+        }
+        "tunnel" => {
+            let (tunnel, sp) = tunnel_end()?;
+            Check::TunnelSession {
+                tunnel,
+                speaker: sp,
+                state: need(ctx, &ex.state, span.clone(), f("state"), "`state`")?.get_ref().clone(),
             }
         }
         "onprem" => {
@@ -1957,7 +2332,7 @@ fn build_check(
                 ex.check.span(),
                 f("check"),
                 format!(
-                "unknown check `{other}` (route, session, received, learned, onprem, trace, event)"
+                "unknown check `{other}` (route, session, received, learned, onprem, tunnel, trace, event)"
             ),
             ))
         }

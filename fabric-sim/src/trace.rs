@@ -95,6 +95,15 @@ fn follow(
 ) {
     let topo = &sim.topology;
     let mut hops = hops.to_vec();
+    // A gateway that programs NICs itself gives the MSEE of a circuit as next hop.
+    if let Some(c) = topo.circuits.iter().find(|c| c.msee == target) {
+        hops.push(c.name.clone());
+        out.push(TracePath {
+            hops,
+            end: format!("onprem:{}", c.name),
+        });
+        return;
+    }
     if let Some(k) = topo.speaker_by_ip(target) {
         let spec = &topo.speakers[k];
         if spec.kind != SpeakerKind::Nva {
@@ -123,8 +132,36 @@ fn follow(
         return;
     }
     hops.push(name.clone());
-    // An NVA announcing a route that covers the destination owns it (tunnel, uplink).
     if let Some(k) = topo.vms[next_vm].speaker {
+        // An NVA with a tunnel route for the destination sends it through the tunnel:
+        // the packet continues from the NVA at the other end.
+        if let Some(remote) = sim.tunnel_toward(k, destination) {
+            let remote_spec = &topo.speakers[remote];
+            let Some(remote_vm) = topo.vm_by_ip(remote_spec.ip) else {
+                out.push(TracePath {
+                    hops,
+                    end: format!("unreachable:{}", remote_spec.ip),
+                });
+                return;
+            };
+            let remote_name = topo.vms[remote_vm].name.clone();
+            if hops.contains(&remote_name) {
+                hops.push(remote_name.clone());
+                out.push(TracePath {
+                    hops,
+                    end: format!("loop:{remote_name}"),
+                });
+                return;
+            }
+            hops.push(remote_name);
+            walk(sim, remote_vm, destination, hops, out);
+            return;
+        }
+    }
+    // An NVA announcing a route that covers the destination owns it (its uplink), unless
+    // it has tunnels: then what it announces beyond them it can only send back out of its
+    // own NIC (the no-tunnel loop of spec scenario 25).
+    if let Some(k) = topo.vms[next_vm].speaker.filter(|k| !sim.has_tunnel(*k)) {
         let owns = sim.speaker_instances(k).into_iter().any(|rs| {
             sim.announced(k, rs).is_some_and(|t| {
                 t.keys()

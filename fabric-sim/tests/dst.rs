@@ -135,6 +135,7 @@ fn generate(seed: u64) -> Scenario {
             ][rng.below(3)],
             // A low limit keeps the over-the-limit fault cheap; the rule is Azure's.
             max_routes_per_peer: Some(ROUTE_LIMIT as u32),
+            deployed: true,
         }),
     }];
     let mut route_tables = Vec::new();
@@ -260,6 +261,9 @@ fn generate(seed: u64) -> Scenario {
             routes,
             inbound_map: None,
             outbound_map: None,
+            as_override: false,
+            p2s_pools: Vec::new(),
+            circuits: Vec::new(),
         });
         vms.push(Vm {
             name: format!("nva{k}"),
@@ -295,6 +299,9 @@ fn generate(seed: u64) -> Scenario {
             routes,
             inbound_map: None,
             outbound_map: None,
+            as_override: false,
+            p2s_pools: Vec::new(),
+            circuits: Vec::new(),
         });
     }
     vms.sort_by_key(|v| v.vnet);
@@ -307,6 +314,8 @@ fn generate(seed: u64) -> Scenario {
         speakers,
         load_balancers: Vec::new(),
         link_latency: Duration::from_millis(1 + rng.below(20) as u64),
+        circuits: Vec::new(),
+        tunnels: Vec::new(),
     };
 
     // Timeline: phases of faults, each followed by a quiet period.

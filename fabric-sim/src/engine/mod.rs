@@ -7,8 +7,12 @@
 //! what that call output. Nothing reads a real clock; the same scenario and seed give the
 //! same run, byte for byte.
 
+mod fabric;
 mod instance;
 mod speaker;
+mod tunnel;
+
+pub use fabric::MSEE_ASN;
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap};
@@ -22,7 +26,7 @@ use crate::effective::{self, EffectiveRoute, RouteView};
 use crate::model::{Announcement, SpeakerKind, Topology};
 use crate::scenario::{Action, Scenario};
 use crate::Instant;
-use instance::{Instance, InstanceAction, InstancePeer, InstanceSettings};
+use instance::{Instance, InstanceAction, InstancePeer};
 use speaker::{Speaker, SpeakerAction};
 
 /// Upper bound on steps in one run: a livelock (two machines answering each other at the
@@ -57,6 +61,13 @@ enum Delivery {
     },
     /// The timeline's action number.
     Timeline(usize),
+    /// To one end of an NVA-to-NVA tunnel from the other.
+    Tunnel {
+        tunnel: usize,
+        end: usize,
+        conn: u64,
+        message: Message,
+    },
 }
 
 #[derive(Debug)]
@@ -166,6 +177,16 @@ pub struct Sim {
     generation: u64,
     /// Bytes carried by links (for benchmarks).
     pub bytes_carried: u64,
+    /// The scenario's seed.
+    seed: u64,
+    /// NVA-to-NVA tunnels, as [`Topology::tunnels`].
+    tunnels: Vec<tunnel::TunnelLink>,
+    /// Per speaker: what it passes on from circuits and tunnels (see `fabric`).
+    derived: Vec<BTreeMap<IpNet, Announcement>>,
+    /// Per VNet: what gateways program into its NICs themselves.
+    direct: Vec<BTreeMap<IpNet, Vec<IpAddr>>>,
+    /// Whether the topology has circuits, tunnels or self-programming gateways.
+    extras: bool,
 }
 
 fn splitmix(mut x: u64) -> u64 {
@@ -197,40 +218,21 @@ impl Sim {
             program_changes: 0,
             generation: 0,
             bytes_carried: 0,
+            seed: scenario.seed,
+            tunnels: Vec::new(),
+            derived: vec![BTreeMap::new(); scenario.topology.speakers.len()],
+            direct: vec![BTreeMap::new(); scenario.topology.vnets.len()],
+            extras: false,
         };
         sim.recompute_placement();
         let seed = scenario.seed;
         for v in 0..sim.topology.vnets.len() {
-            let Some(rs) = sim.topology.vnets[v].route_server.clone() else {
-                continue;
-            };
-            for (i, address) in rs.instances.iter().enumerate() {
-                let settings = InstanceSettings {
-                    address: *address,
-                    vnet_prefixes: sim.topology.vnets[v].ranges.clone(),
-                    peered: sim.peered_of(v),
-                    branch_to_branch: rs.branch_to_branch,
-                    preference: rs.preference,
-                    max_routes_per_peer: rs.max_routes_per_peer,
-                    peers: sim
-                        .topology
-                        .speakers
-                        .iter()
-                        .filter(|s| s.peers.contains(&(v, i)))
-                        .map(|s| InstancePeer {
-                            address: s.ip,
-                            asn: s.asn,
-                            kind: s.kind,
-                            inbound_map: s.inbound_map.clone(),
-                            outbound_map: s.outbound_map.clone(),
-                        })
-                        .collect(),
-                    seed: splitmix(seed ^ ((v as u64) << 8 | i as u64)),
-                };
-                let mut out = Vec::new();
-                let instance = Instance::new(settings, Instant::ZERO, &mut out);
-                sim.instances.insert((v, i), instance);
-                sim.instance_actions((v, i), out);
+            if sim.topology.vnets[v]
+                .route_server
+                .as_ref()
+                .is_some_and(|rs| rs.deployed)
+            {
+                sim.start_route_server(v);
             }
         }
         for (k, spec) in scenario.topology.speakers.iter().enumerate() {
@@ -271,6 +273,11 @@ impl Sim {
                 sim.speakers[k].start(Instant::ZERO, &mut out);
                 sim.speaker_actions(k, out);
             }
+        }
+        sim.build_tunnels();
+        sim.extras = sim.has_fabric_extras();
+        if sim.extras {
+            sim.settle_fabric();
         }
         for (t, action) in scenario.timeline.iter().enumerate() {
             let at = Instant::ZERO + action.at;
@@ -617,6 +624,12 @@ impl Sim {
                 let action = self.timeline[t].action.clone();
                 self.apply(&action);
             }
+            Delivery::Tunnel {
+                tunnel,
+                end,
+                conn,
+                message,
+            } => self.deliver_tunnel(tunnel, end, conn, message),
         }
     }
 
@@ -741,6 +754,7 @@ impl Sim {
                 let text = format!("{} crashes", name(self, *speaker));
                 self.note("timeline".into(), text);
                 self.speakers[*speaker].crash();
+                self.tunnel_ends_follow(*speaker, false);
             }
             Action::Restart { speaker } => {
                 let text = format!("{} boots", name(self, *speaker));
@@ -748,6 +762,7 @@ impl Sim {
                 let mut out = Vec::new();
                 self.speakers[*speaker].start(now, &mut out);
                 self.speaker_actions(*speaker, out);
+                self.tunnel_ends_follow(*speaker, true);
             }
             Action::ResetSessions { speaker } => {
                 let text = format!("{}'s TCP connections reset", name(self, *speaker));
@@ -937,6 +952,35 @@ impl Sim {
                 }
                 self.drive_vnet_instances(*vnet, |i, out| i.set_preference(now, *preference, out));
             }
+            Action::DeployRouteServer { vnet } => {
+                let text = format!(
+                    "route server deployed in {}",
+                    self.topology.vnets[*vnet].name
+                );
+                self.note("timeline".into(), text);
+                self.deploy_route_server(*vnet);
+            }
+            Action::AsOverride { speaker, on } => {
+                let text = format!(
+                    "as-override {} on {}",
+                    if *on { "on" } else { "off" },
+                    name(self, *speaker)
+                );
+                self.note("timeline".into(), text);
+                self.topology.speakers[*speaker].as_override = *on;
+            }
+            Action::TunnelState { tunnel, up } => {
+                let text = format!(
+                    "tunnel {} goes {}",
+                    self.topology.tunnels[*tunnel].name,
+                    if *up { "up" } else { "down" }
+                );
+                self.note("timeline".into(), text);
+                self.set_tunnel(*tunnel, *up);
+            }
+        }
+        if self.extras {
+            self.settle_fabric();
         }
     }
 
@@ -976,7 +1020,11 @@ impl Sim {
             .filter_map(Instance::poll_timeout)
             .min();
         let speakers = self.speakers.iter().filter_map(Speaker::poll_timeout).min();
-        [heap, instances, speakers].into_iter().flatten().min()
+        let tunnels = self.tunnel_poll_timeout();
+        [heap, instances, speakers, tunnels]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Runs every event and timer due up to and including `until`, then sets the clock to
@@ -1016,6 +1064,9 @@ impl Sim {
             if self.heap.peek().is_some_and(|q| q.at <= self.now) {
                 let queued = self.heap.pop().expect("peeked");
                 self.deliver(queued.delivery);
+                if self.extras {
+                    self.settle_fabric();
+                }
                 observe(self);
                 continue;
             }
@@ -1035,6 +1086,10 @@ impl Sim {
                     self.speakers[k].timeout(now, &mut out);
                     self.speaker_actions(k, out);
                 }
+            }
+            self.tunnel_timeouts(now);
+            if self.extras {
+                self.settle_fabric();
             }
             observe(self);
         }
@@ -1180,18 +1235,23 @@ impl Sim {
             offer(system(*r, NextHopType::VNetPeering));
         }
         offer(system(ipnet::Ipv4Net::default(), NextHopType::Internet));
-        if let Some(programmed) = view
+        let empty = BTreeMap::new();
+        let programmed = view
             .instance
-            .filter(|_| table.map_or(true, |t| t.propagate_gateway_routes))
             .and_then(|rs| self.instances.get(&rs))
-            .map(|i| &i.programmed)
-        {
+            .map_or(&empty, |i| &i.programmed);
+        let direct = self.direct.get(view.vnet).unwrap_or(&empty);
+        if table.map_or(true, |t| t.propagate_gateway_routes) {
             for len in 0..=32u8 {
                 let Ok(prefix) = ipnet::Ipv4Net::new(destination, len) else {
                     continue;
                 };
                 let prefix = prefix.trunc();
-                let Some(hops) = programmed.get(&IpNet::V4(prefix)) else {
+                // The route server's entry, else what a gateway programs itself.
+                let Some(hops) = programmed
+                    .get(&IpNet::V4(prefix))
+                    .or_else(|| direct.get(&IpNet::V4(prefix)))
+                else {
                     continue;
                 };
                 if own.iter().chain(&peered).any(|r| r.contains(&prefix)) {
@@ -1236,6 +1296,19 @@ impl Sim {
             .instance
             .and_then(|rs| self.instances.get(&rs))
             .map_or(&empty, |i| &i.programmed);
+        let direct = self.direct.get(view.vnet).filter(|d| !d.is_empty());
+        let merged;
+        let bgp = match direct {
+            None => bgp,
+            Some(direct) => {
+                // Gateway-programmed routes fill the prefixes the route server does
+                // not program (both are VirtualNetworkGateway routes).
+                let mut all = direct.clone();
+                all.extend(bgp.iter().map(|(p, h)| (*p, h.clone())));
+                merged = all;
+                &merged
+            }
+        };
         effective::compute(
             &self.topology.vnets[view.vnet].ranges,
             self.peered_ranges(view.vnet),
