@@ -56,7 +56,7 @@ pub(crate) struct TunnelEnd {
 /// A tunnel and its two ends.
 #[derive(Debug)]
 pub(crate) struct TunnelLink {
-    /// The two ends; end 0 connects, end 1 listens.
+    /// The two ends; end 0 connects, end 1 only listens.
     pub(crate) ends: [TunnelEnd; 2],
     /// Whether the tunnel carries packets.
     pub(crate) up: bool,
@@ -71,7 +71,10 @@ fn end_config(
     let mut config = SessionConfig::new(local.asn, local.ip, remote.asn);
     config.hold_time = local.hold_time;
     config.connect_retry_time = SPEAKER_CONNECT_RETRY;
+    // The listening end never connects out: two ends that both connect and both back
+    // off after a failure could keep missing each other.
     config.passive = passive;
+    config.listen_only = passive;
     config.rng_seed = seed;
     config
 }
@@ -151,7 +154,10 @@ impl TunnelLink {
     }
 
     /// A connection offer arrived at end `e`: accepted when its NVA runs, the tunnel is
-    /// up and the session listens.
+    /// up and the session listens. When both ends connect at once, the connection opened
+    /// by end 0 is the one kept (a fixed tie-break standing in for RFC 4271 6.8 collision
+    /// detection): end 0 refuses end 1's offer while its own attempt is out, and end 1
+    /// drops its attempt when it takes end 0's.
     pub(crate) fn offer(
         &mut self,
         now: Instant,
@@ -161,12 +167,13 @@ impl TunnelLink {
     ) -> bool {
         let up = self.up;
         let end = &mut self.ends[e];
-        if !up || !end.alive || end.conn.is_some() {
+        if !up || !end.alive || end.conn.is_some() || (e == 0 && end.attempt.is_some()) {
             return false;
         }
         if !matches!(end.session.state(), State::Connect | State::Active) {
             return false;
         }
+        end.attempt = None;
         end.conn = Some(conn);
         end.session
             .handle_input(now, SessionInput::TcpConnectionConfirmed);
