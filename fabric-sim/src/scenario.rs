@@ -1803,6 +1803,11 @@ fn instance_of(
                 .peers
                 .first()
                 .map(|p| p.0)
+                // A speaker with no session yet: its own VNet's route server.
+                .or_else(|| {
+                    let v = topo.speakers[sp].vnet;
+                    topo.vnets[v].route_server.as_ref().map(|_| v)
+                })
                 .ok_or_else(|| {
                     ctx.at(s.span(), &field, "this speaker peers with no route server")
                 })?,

@@ -1,0 +1,258 @@
+//! Circuits, tunnels and gateways that program NICs themselves, beyond the spec's four
+//! scenario files: each case is a small scenario whose expectations come from the spec
+//! (sections 1.2, 1.5, 1.7) and RFC 4271 (hold timer, loop detection).
+
+use fabric_sim::{run, scenario};
+
+/// Runs `text` and fails with every expectation that did not hold.
+fn replay(name: &str, text: &str) -> run::Outcome {
+    let s = scenario::parse(name, text).unwrap_or_else(|e| panic!("{e}"));
+    let outcome = run::run(&s, |_| {}).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let failed: Vec<String> = outcome
+        .results
+        .iter()
+        .filter(|r| !r.passed)
+        .map(|r| {
+            format!(
+                "  at {:?} {}: {} (found: {})",
+                r.at, r.location, r.description, r.found
+            )
+        })
+        .collect();
+    assert!(failed.is_empty(), "{name}:\n{}", failed.join("\n"));
+    assert_eq!(outcome.results.len(), s.expectations.len());
+    outcome
+}
+
+const TWO_HUBS: &str = r#"
+[[vnet]]
+name = "h1"
+ranges = ["10.1.0.0/16"]
+route_server = { instances = ["10.1.1.4", "10.1.1.5"] }
+subnet = [{ name = "nva", prefix = "10.1.2.0/24" }, { name = "app", prefix = "10.1.3.0/24" }]
+vm = [{ name = "vm1", ip = "10.1.3.4" }]
+
+[[vnet]]
+name = "h2"
+ranges = ["10.2.0.0/16"]
+route_server = { instances = ["10.2.1.4", "10.2.1.5"] }
+subnet = [{ name = "nva", prefix = "10.2.2.0/24" }, { name = "app", prefix = "10.2.3.0/24" }]
+vm = [{ name = "vm2", ip = "10.2.3.4" }]
+
+[[nva]]
+name = "nva1"
+vnet = "h1"
+ip = "10.1.2.4"
+asn = 65001
+as_override = true
+
+[[nva]]
+name = "nva2"
+vnet = "h2"
+ip = "10.2.2.4"
+asn = 65002
+as_override = true
+
+[[tunnel]]
+name = "t"
+between = ["nva1", "nva2"]
+"#;
+
+/// With as-override at both ends each hub learns the other's range, and nothing comes
+/// back to where it started: NVA1 never holds a tunnel route through its own AS (RFC
+/// 4271 9.1.2), so the exchange settles.
+#[test]
+fn mutual_as_override_reaches_both_hubs_and_settles() {
+    let text = format!(
+        "duration = \"30s\"\n{TWO_HUBS}
+[[expect]]
+at = \"10s\"
+check = \"route\"
+vm = \"vm1\"
+prefix = \"10.2.0.0/16\"
+via = [\"10.1.2.4\"]
+
+[[expect]]
+at = \"10s\"
+check = \"route\"
+vm = \"vm2\"
+prefix = \"10.1.0.0/16\"
+via = [\"10.2.2.4\"]
+
+[[expect]]
+at = \"10s\"
+check = \"learned\"
+from = \"nva2\"
+prefix = \"10.1.0.0/16\"
+as_path = [65002, 65001, 65002]
+
+[[expect]]
+at = \"10s\"
+check = \"received\"
+tunnel = \"t\"
+node = \"nva1\"
+prefix = \"10.1.0.0/16\"
+present = false
+
+[[expect]]
+at = \"10s\"
+check = \"trace\"
+vm = \"vm2\"
+to = \"10.1.3.4\"
+ends = [\"vm:vm1\"]
+"
+    );
+    let outcome = replay("mutual", &text);
+    // Settled: nothing is passed on after the first second.
+    let late: Vec<_> = outcome
+        .log
+        .iter()
+        .filter(|l| {
+            l.text.contains("passes on")
+                && l.at > fabric_sim::Instant::ZERO + std::time::Duration::from_secs(1)
+        })
+        .collect();
+    assert!(late.is_empty(), "{late:?}");
+}
+
+/// A crashed NVA is found out by the other end's hold timer (180 s after the last
+/// message it received, here the session's opening at about 0 s; spec 1.3, RFC 4271
+/// 6.5), and the routes its tunnel carried leave the other hub then, not before.
+#[test]
+fn a_crashed_tunnel_end_is_found_out_by_the_hold_timer() {
+    let text = format!(
+        "duration = \"200s\"\n{TWO_HUBS}
+[[event]]
+at = \"10s\"
+do = \"crash\"
+node = \"nva2\"
+
+[[expect]]
+at = \"175s\"
+check = \"tunnel\"
+tunnel = \"t\"
+node = \"nva1\"
+state = \"Established\"
+
+[[expect]]
+at = \"175s\"
+check = \"route\"
+vm = \"vm1\"
+prefix = \"10.2.0.0/16\"
+via = [\"10.1.2.4\"]
+
+[[expect]]
+at = \"185s\"
+check = \"route\"
+vm = \"vm1\"
+prefix = \"10.2.0.0/16\"
+present = false
+
+[[expect]]
+at = \"185s\"
+check = \"event\"
+contains = \"tunnel session down: HoldTimerExpired\"
+"
+    );
+    replay("crash", &text);
+}
+
+/// A spoke that uses a hub's gateway, in a hub without a route server, gets the
+/// gateway's ExpressRoute routes with one next hop per connection (ECMP, spec 31's
+/// "before"), the shorter AS path alone when the connections differ, and the VPN
+/// gateway's point-to-site pool.
+#[test]
+fn gateways_without_a_route_server_program_the_hub_and_its_spokes() {
+    let text = r#"
+duration = "20s"
+
+[[vnet]]
+name = "hub"
+ranges = ["10.1.0.0/16"]
+subnet = [{ name = "GatewaySubnet", prefix = "10.1.0.0/27" }, { name = "app", prefix = "10.1.3.0/24" }]
+vm = [{ name = "vm1", ip = "10.1.3.4" }]
+
+[[vnet]]
+name = "spoke"
+ranges = ["10.11.0.0/16"]
+subnet = [{ name = "app", prefix = "10.11.1.0/24" }]
+vm = [{ name = "spoke-vm", ip = "10.11.1.4" }]
+
+[[peering]]
+from = "spoke"
+to = "hub"
+use_remote_gateway = true
+
+[[circuit]]
+name = "a"
+msee = "172.31.0.1"
+route = [{ prefix = "192.168.0.0/16" }, { prefix = "192.169.0.0/16", as_path = [65010, 65010] }]
+
+[[circuit]]
+name = "b"
+msee = "172.31.0.5"
+route = [{ prefix = "192.168.0.0/16" }, { prefix = "192.169.0.0/16" }]
+
+[[gateway]]
+name = "er"
+kind = "expressroute"
+vnet = "hub"
+ip = "10.1.0.4"
+circuits = ["a", "b"]
+
+[[gateway]]
+name = "vpn"
+kind = "vpn"
+vnet = "hub"
+ip = "10.1.0.5"
+p2s_pools = ["172.30.0.0/24"]
+
+[[expect]]
+at = "5s"
+check = "route"
+vm = "spoke-vm"
+prefix = "192.168.0.0/16"
+via = ["172.31.0.1", "172.31.0.5"]
+
+[[expect]]
+at = "5s"
+check = "route"
+vm = "vm1"
+prefix = "192.169.0.0/16"
+via = ["172.31.0.5"]
+
+[[expect]]
+at = "5s"
+check = "route"
+vm = "spoke-vm"
+prefix = "172.30.0.0/24"
+via = ["10.1.0.5"]
+
+[[expect]]
+at = "5s"
+check = "onprem"
+node = "a"
+prefix = "10.11.0.0/16"
+as_path = [12076]
+
+[[expect]]
+at = "5s"
+check = "onprem"
+node = "a"
+prefix = "172.30.0.0/24"
+present = false
+
+[[event]]
+at = "10s"
+do = "crash"
+node = "er"
+
+[[expect]]
+at = "10s"
+check = "route"
+vm = "vm1"
+prefix = "192.168.0.0/16"
+present = false
+"#;
+    replay("direct", text);
+}
