@@ -50,6 +50,21 @@
 //! (scenario 1's routes exchanged between NVAs, 9's looped re-announcement) and the Lab
 //! tests they duplicated were removed (scenarios 4, 12 and 24).
 
+//!
+//! # Around the route servers
+//!
+//! Besides NVAs and gateways peering with route servers, the fabric holds what the
+//! spec's multi-hub scenarios need (`scenarios/README.md` has the rules):
+//!
+//! * ExpressRoute circuits ([`model::Circuit`]): the MSEE reflects routes between the
+//!   gateways connected to it, 12076 prepended (scenario 27), and carries several
+//!   connections of one gateway (scenario 31);
+//! * gateways that program NICs themselves while their VNet has no route server, or one
+//!   not deployed yet (`deploy_route_server` on the timeline), and VPN point-to-site
+//!   pools, never announced over BGP (scenario 19);
+//! * NVA-to-NVA tunnels ([`model::Tunnel`]): eBGP sessions built on `bgp_fsm` like every
+//!   other, with AS override toward the route server (scenario 25).
+
 pub mod effective;
 pub mod engine;
 pub mod model;

@@ -273,6 +273,31 @@ pub fn dot(topo: &Topology) -> String {
                 dot_id(&format!("{}/IN_{i}", topo.vnets[*v].name))
             );
         }
+        for c in &sp.circuits {
+            let _ = writeln!(
+                s,
+                "  {} -> {} [dir=both, label=\"connection\", color=darkgreen];",
+                dot_id(&sp.name),
+                dot_id(&topo.circuits[*c].name)
+            );
+        }
+    }
+    for c in &topo.circuits {
+        let _ = writeln!(
+            s,
+            "  {} [shape=cylinder, label={}];",
+            dot_id(&c.name),
+            dot_id(&format!("{}\\nMSEE {}\\nAS 12076", c.name, c.msee))
+        );
+    }
+    for t in &topo.tunnels {
+        let _ = writeln!(
+            s,
+            "  {} -> {} [dir=both, label={}, style=dashed, color=purple];",
+            dot_id(&topo.speakers[t.a].name),
+            dot_id(&topo.speakers[t.b].name),
+            dot_id(&format!("tunnel {} (eBGP)", t.name))
+        );
     }
     for p in &topo.peerings {
         let label = if p.a_uses_remote_gateway {

@@ -2268,6 +2268,11 @@ fn build_check(
                         .peers
                         .first()
                         .map(|p| p.0)
+                        // No session yet: its own VNet's route server, deployed later.
+                        .or_else(|| {
+                            let v = topo.speakers[sp].vnet;
+                            topo.vnets[v].route_server.as_ref().map(|_| v)
+                        })
                         .ok_or_else(|| {
                             ctx.at(
                                 from.span(),

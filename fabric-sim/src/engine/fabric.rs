@@ -649,8 +649,10 @@ impl Sim {
         out
     }
 
-    /// The routes gateways program into VNet `v`'s NICs themselves (see
-    /// [`Sim::gateway_programmed`]), as of the last step.
+    /// The routes gateways program into VNet `v`'s NICs themselves, as of the last step:
+    /// point-to-site pools, and the on-premises routes of gateways whose VNet has no
+    /// deployed route server (one next hop per circuit connection with the shortest AS
+    /// path).
     pub fn gateway_routes(&self, v: usize) -> Option<&BTreeMap<IpNet, Vec<IpAddr>>> {
         self.direct.get(v)
     }
