@@ -1085,6 +1085,20 @@ fn build(ctx: &Ctx<'_>, raw: RawScenario) -> Result<Scenario, ScenarioError> {
         let at = |f: &str| format!("circuit[{c}].{f}");
         unique(ctx, &mut names, &rc.name, &at("name"))?;
         let msee = ctx.addr(&rc.msee, &at("msee"))?;
+        if let Some(v) = vnets.iter().find(|v| {
+            v.ranges
+                .iter()
+                .any(|r| r.contains(&std::net::IpAddr::V4(msee)))
+        }) {
+            return Err(ctx.at(
+                rc.msee.span(),
+                at("msee"),
+                format!(
+                    "{msee} is inside VNet `{}`: the MSEE is on the circuit's side",
+                    v.name
+                ),
+            ));
+        }
         let asn = rc.asn.as_ref().map_or(65010, |a| *a.get_ref());
         if asn == 0 || asn == route_server::AZURE_ASN || asn == 12076 {
             let span = rc.asn.as_ref().map_or(rc.name.span(), Spanned::span);

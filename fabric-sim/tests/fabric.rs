@@ -256,3 +256,38 @@ present = false
 "#;
     replay("direct", text);
 }
+
+/// An NVA that stops sending (keepalives included) at 10 s loses its tunnel session at
+/// the other end's hold-timer expiry, 180 s after the last message it sent (the
+/// session's opening at about 0 s; RFC 4271 6.5), like its route-server sessions.
+#[test]
+fn a_silent_nva_loses_its_tunnel_at_the_hold_time() {
+    let text = format!(
+        "duration = \"200s\"\n{TWO_HUBS}
+[[event]]
+at = \"10s\"
+do = \"stop_keepalives\"
+node = \"nva2\"
+
+[[expect]]
+at = \"175s\"
+check = \"tunnel\"
+tunnel = \"t\"
+node = \"nva1\"
+state = \"Established\"
+
+[[expect]]
+at = \"185s\"
+check = \"event\"
+contains = \"tunnel session down: HoldTimerExpired\"
+
+[[expect]]
+at = \"185s\"
+check = \"route\"
+vm = \"vm1\"
+prefix = \"10.2.0.0/16\"
+present = false
+"
+    );
+    replay("silent", &text);
+}

@@ -195,6 +195,11 @@ fn a_circuit_without_an_msee_address_is_refused() {
         "{GOOD_HEAD}\n[[circuit]]\nname = \"c\"\nmsee = \"172.31.0\"\n"
     ));
     assert_eq!((e.line, e.field.as_str()), (10, "circuit[0].msee"));
+    let e = error(&format!(
+        "{GOOD_HEAD}\n[[circuit]]\nname = \"c\"\nmsee = \"10.1.9.9\"\n"
+    ));
+    assert_eq!((e.line, e.field.as_str()), (10, "circuit[0].msee"));
+    assert!(e.message.contains("inside VNet `hub`"), "{e}");
 }
 
 #[test]

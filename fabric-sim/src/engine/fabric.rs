@@ -211,6 +211,9 @@ impl Sim {
                     let conn = self.next_conn;
                     self.next_conn += 1;
                     self.tunnels[t].ends[end].attempt = Some(conn);
+                    if self.speakers[self.tunnels[t].ends[end].speaker].muted {
+                        continue;
+                    }
                     self.push(
                         at,
                         Delivery::Tunnel {
@@ -225,6 +228,10 @@ impl Sim {
                     let Some(conn) = self.tunnels[t].ends[end].conn else {
                         continue;
                     };
+                    if self.speakers[self.tunnels[t].ends[end].speaker].muted {
+                        self.tunnel_stalled.push((t, end, conn, bytes));
+                        continue;
+                    }
                     self.bytes_carried += bytes.len() as u64;
                     self.push(
                         at,
@@ -257,6 +264,30 @@ impl Sim {
                     let name = &self.topology.tunnels[t].name;
                     self.note(who, format!("{text} ({name}, to {peer})"));
                 }
+            }
+        }
+    }
+
+    /// NVA `k` sends again: what it wrote on its tunnels meanwhile goes out now, on the
+    /// connections still open.
+    pub(super) fn flush_tunnel_stalled(&mut self, k: usize) {
+        let at = self.now + self.latency();
+        let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.tunnel_stalled)
+            .into_iter()
+            .partition(|(t, end, _, _)| self.tunnels[*t].ends[*end].speaker == k);
+        self.tunnel_stalled = rest;
+        for (t, end, conn, bytes) in mine {
+            if self.tunnels[t].ends[end].conn == Some(conn) {
+                self.bytes_carried += bytes.len() as u64;
+                self.push(
+                    at,
+                    Delivery::Tunnel {
+                        tunnel: t,
+                        end: 1 - end,
+                        conn,
+                        message: Message::Bytes(bytes),
+                    },
+                );
             }
         }
     }

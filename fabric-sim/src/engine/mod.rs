@@ -187,6 +187,9 @@ pub struct Sim {
     direct: Vec<BTreeMap<IpNet, Vec<IpAddr>>>,
     /// Whether the topology has circuits, tunnels or self-programming gateways.
     extras: bool,
+    /// What muted NVAs wrote on their tunnels: `(tunnel, end, connection, bytes)`,
+    /// delivered when they send again (the stream stalls, as on their other sessions).
+    tunnel_stalled: Vec<(usize, usize, u64, Vec<u8>)>,
 }
 
 fn splitmix(mut x: u64) -> u64 {
@@ -223,6 +226,7 @@ impl Sim {
             derived: vec![BTreeMap::new(); scenario.topology.speakers.len()],
             direct: vec![BTreeMap::new(); scenario.topology.vnets.len()],
             extras: false,
+            tunnel_stalled: Vec::new(),
         };
         sim.recompute_placement();
         let seed = scenario.seed;
@@ -735,6 +739,7 @@ impl Sim {
                 self.speakers[k].muted = false;
                 // The stalled stream goes out now, on connections still open.
                 let at = self.now + self.latency();
+                self.flush_tunnel_stalled(k);
                 for (link, conn, bytes) in std::mem::take(&mut self.speakers[k].stalled) {
                     if self.speakers[k].links[link].conn == Some(conn) {
                         self.bytes_carried += bytes.len() as u64;

@@ -427,3 +427,43 @@ fn apply(own_asn: u32, table: &mut BTreeMap<IpNet, Announcement>, update: &Updat
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn update(prefix: &str, as_path: Vec<u32>) -> Update {
+        let a = Announcement {
+            prefix: prefix.parse().expect("prefix"),
+            as_path,
+            next_hop: Ipv4Addr::new(10, 2, 2, 4),
+            communities: vec![(65002, 7)],
+        };
+        Update {
+            attributes: attributes(&a),
+            nlri: vec![Nlri::new(a.prefix)],
+            ..Update::default()
+        }
+    }
+
+    /// RFC 4271 9.1.2: a route whose AS path holds the receiver's ASN is unfeasible; it
+    /// is not kept, and it replaces what the prefix had (an implicit withdrawal).
+    #[test]
+    fn a_path_through_the_receivers_own_as_is_dropped_and_replaces_the_old_one() {
+        let mut table = BTreeMap::new();
+        apply(
+            65001,
+            &mut table,
+            &update("10.2.0.0/16", vec![65002, 65515]),
+        );
+        let kept = table.get(&"10.2.0.0/16".parse::<IpNet>().expect("prefix"));
+        assert_eq!(kept.map(|a| a.as_path.clone()), Some(vec![65002, 65515]));
+        assert_eq!(kept.map(|a| a.communities.clone()), Some(vec![(65002, 7)]));
+        apply(
+            65001,
+            &mut table,
+            &update("10.2.0.0/16", vec![65002, 65001]),
+        );
+        assert!(table.is_empty(), "{table:?}");
+    }
+}
