@@ -52,6 +52,7 @@
 
 pub mod effective;
 pub mod engine;
+pub mod lab;
 pub mod model;
 pub mod oracle;
 pub mod render;

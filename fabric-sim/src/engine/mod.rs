@@ -8,7 +8,7 @@
 //! same run, byte for byte.
 
 mod instance;
-mod speaker;
+pub(crate) mod speaker;
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap};
@@ -357,7 +357,7 @@ impl Sim {
                         );
                     }
                 }
-                SpeakerAction::Send { link, bytes } => {
+                SpeakerAction::Send { link, bytes, .. } => {
                     let conn = self.speakers[k].links[link].conn;
                     if let (true, Some(conn)) = (self.speakers[k].muted, conn) {
                         self.speakers[k].stalled.push((link, conn, bytes));
