@@ -33,7 +33,7 @@ use route_server::{
     AZURE_HOLD_TIME_SECS,
 };
 
-pub use crate::engine::speaker::{AnnouncedRoute, SpeakerLink};
+pub use crate::engine::speaker::SpeakerLink;
 use crate::engine::speaker::{Speaker as EngineSpeaker, SpeakerAction};
 
 /// Upper bound on deliveries in one [`Lab::settle`]: two machines answering each other

@@ -36,7 +36,7 @@ pub(crate) const SPEAKER_CONNECT_RETRY: Duration = Duration::from_secs(10);
 ///
 /// An IPv6 route carries its next hop in an `MP_REACH_NLRI` attribute with no prefixes
 /// (as [`lab::route_v6`](crate::lab::route_v6) builds it); the speaker packs the real one.
-pub trait AnnouncedRoute: Clone + Debug {
+pub(crate) trait AnnouncedRoute: Clone + Debug {
     /// The path attributes to send.
     fn attributes(&self) -> Cow<'_, [PathAttribute]>;
 }
