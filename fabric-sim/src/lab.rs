@@ -277,7 +277,8 @@ impl Lab {
         self.settle();
     }
 
-    /// Speaker `i` crashes silently: no more bytes either way, no timers; the route
+    /// Speaker `i` crashes silently: no more bytes either way, no timers, and what it
+    /// had received is forgotten (its session object is left as it was); the route
     /// server notices only when its hold timer expires.
     pub fn crash(&mut self, i: usize) {
         self.speakers[i].engine.crash();
