@@ -18,7 +18,7 @@ use bgp_wire::{
     Capability, Message, Nlri, Open, OptionalParameter, RouteRefresh, SessionParams, Update,
     UpdatePacker,
 };
-use route_server::testing::{nva_session, route};
+use fabric_sim::lab::{nva_session, route};
 use route_server::{
     Config, ConnectionId, ErrorCode, Event, Family, Input, Instant, IpNet, Notification, Output,
     PeerConfig, PeerId, RefuseReason, RouteRefreshSubtype, RouteServer, SessionEnd, State,
@@ -1460,7 +1460,7 @@ fn outputs_do_not_depend_on_the_seed_compares_the_code_with_itself() {
 
 #[test]
 fn a_vnet_change_refreshes_every_nva_and_no_gateway() {
-    use route_server::testing::Lab;
+    use fabric_sim::lab::Lab;
     use route_server::PeerKind;
     let gateway = Ipv4Addr::new(10, 1, 0, 68);
     let other_nva = Ipv4Addr::new(10, 1, 2, 5);

@@ -8,7 +8,7 @@
 //! same run, byte for byte.
 
 mod instance;
-mod speaker;
+pub(crate) mod speaker;
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap};
@@ -357,8 +357,10 @@ impl Sim {
                         );
                     }
                 }
-                SpeakerAction::Send { link, bytes } => {
-                    let conn = self.speakers[k].links[link].conn;
+                SpeakerAction::Send { link, conn, bytes } => {
+                    // The connection the bytes were written on, even if the speaker
+                    // closed it since (its NOTIFICATION arrives before the close).
+                    let conn = Some(conn);
                     if let (true, Some(conn)) = (self.speakers[k].muted, conn) {
                         self.speakers[k].stalled.push((link, conn, bytes));
                     } else if let Some(conn) = conn {
