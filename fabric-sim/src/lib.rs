@@ -12,7 +12,9 @@
 //!
 //! * [`scenario`]: the TOML scenario format and its validation (errors name file, line
 //!   and field);
-//! * [`engine`]: the event loop ([`engine::Sim`]);
+//! * [`engine`]: the event loop ([`engine::Sim`]) and the speakers;
+//! * [`lab`]: one route server and speakers on zero-latency links, for tests and
+//!   benchmarks of a single instance ([`lab::Lab`]);
 //! * [`effective`]: a NIC's effective routes (spec section 1.5);
 //! * [`trace`]: where a packet goes;
 //! * [`run`]: replaying a scenario and checking its expectations;
@@ -32,23 +34,35 @@
 //!
 //! # One lab
 //!
-//! The project has one network lab: this simulator. `route_server::testing::Lab` remains,
-//! documented as what it is, a single-instance harness (one `RouteServer` and `bgp_fsm`
-//! speakers on zero-latency pipes) for the fuzz target, the benchmarks and the
-//! route-server crate's API-level tests; route-server cannot depend on this crate, and
-//! its fuzz target needs a harness with no network around it.
+//! The project has one in-memory lab: this simulator's engine. Its speaker
+//! (`engine::speaker`, crate-private) is the one BGP speaker implementation, generic
+//! over the route it announces: the simulator's NVAs and gateways announce scenario
+//! [`model::Announcement`]s, and [`lab::Lab`], the single-instance front end, announces
+//! raw `PathAttribute` lists (IPv4 and IPv6, well-formed or deliberately not) over any
+//! `bgp_fsm::SessionConfig` (IPv6 families, iBGP gateways in AS 65515).
 //!
-//! Of the two choices the issue gave (build this simulator's speakers on Lab's speaker
-//! code, or move Lab's scenario cases here), this crate takes the second: its speakers
-//! need what Lab's do not have (a session per instance, links with latency, crashes,
-//! stalled senders, connection refusals while an instance is down), and sharing one
-//! speaker would put all that into route-server's public testing API. So the spec's
-//! scenarios live here as files (`scenarios/NN-*.toml`, all 35), and
+//! [`lab::Lab`] holds one `RouteServer` built from a raw `route_server::Config` as a
+//! public field, speakers on zero-latency links, the fabric that server programmed and
+//! its events; deliveries follow the engine's rule at zero latency (first written,
+//! first delivered, the route server drained after every input). route-server's
+//! integration tests, its bench and its memory example use it through a dev-dependency
+//! on this crate (cargo allows that dev-only cycle; `cargo package` drops the path-only
+//! dev-dependency). It replaced `route_server::testing::Lab`, whose speakers were a
+//! second implementation: the tests moved with their imports changed only, and the
+//! bench outputs pinned by `route-server/tests/bench_outputs.rs` (recorded with the old
+//! lab) are reproduced byte for byte. Until the fuzz target's harness
+//! (`route_server::fuzzing`) is rewritten, a private copy of the old lab remains inside
+//! route-server, compiled with its `fuzzing` feature only.
+//!
+//! The lab keeps its own delivery queue rather than running inside [`engine::Sim`]:
+//! tests drive its route server directly (`lab.server.handle_input(..)`), which the
+//! simulator's instances, built from a topology and able to go down, do not allow.
+//!
+//! The spec's scenarios live here as files (`scenarios/NN-*.toml`, all 35);
 //! `route-server/tests/scenarios.rs` keeps the tests of what one instance's API shows
-//! (learned and advertised tables, metrics, events, the NOTIFICATION sent, configuration
-//! errors, options beyond Azure), some of which repeat a network-level check as context. Checks a scenario file can express were moved into the files
-//! (scenario 1's routes exchanged between NVAs, 9's looped re-announcement) and the Lab
-//! tests they duplicated were removed (scenarios 4, 12 and 24).
+//! (learned and advertised tables, metrics, events, the NOTIFICATION sent,
+//! configuration errors, options beyond Azure), some of which repeat a network-level
+//! check as context.
 
 //!
 //! # Around the route servers
@@ -67,6 +81,7 @@
 
 pub mod effective;
 pub mod engine;
+pub mod lab;
 pub mod model;
 pub mod oracle;
 pub mod render;

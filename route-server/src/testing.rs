@@ -1,22 +1,14 @@
-//! An in-memory lab for tests, benchmarks and fuzzing: one [`RouteServer`] and BGP
-//! speakers (NVAs, gateways) built from `bgp_fsm` sessions, wired by zero-latency pipes on
-//! virtual time.
-//!
-//! It is part of the public API on purpose: a user can try a route-server configuration
-//! against scripted NVAs and gateways in a unit test, with no socket and no clock.
-//!
-//! **A single-instance harness, not a network lab.** It holds one instance and nothing
-//! around it: no VMs, no latency, no second instance. It serves what needs exactly that:
-//! the fuzz target (`fuzzing`), the benchmarks, and this crate's own API-level tests. The
-//! one lab for networks (two instances, VMs and their effective routes, links with
-//! latency, faults, scenario files) is the `fabric-sim` crate, which this crate cannot
-//! depend on; the spec's scenarios are replayed there (`fabric-sim/scenarios/`), and only
-//! what a single instance's API shows is checked here.
+//! The old in-memory lab, kept private for the `fuzzing` harness only (feature
+//! `fuzzing`) until that harness is rewritten without it; it is no API. The project's
+//! lab is `fabric_sim::lab::Lab`, the simulator's engine.
 //!
 //! Bytes a speaker writes in one burst reach the route server in one
 //! [`Input::Received`], as one TCP read would deliver them. Nothing the route server
 //! decides depends on that chunking: a re-sent table is one route-limit batch because its
 //! UPDATEs arrive within [`Limits::batch_window`](crate::Limits::batch_window).
+
+// Interim: private and used by `fuzzing` alone, which needs part of it.
+#![allow(unreachable_pub, dead_code)]
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr};

@@ -8,8 +8,8 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use bgp_wire::{Community, EncodeError, Family};
+use fabric_sim::lab::{route, Lab};
 use ipnet::IpNet;
-use route_server::testing::{route, Lab};
 use route_server::{Config, Event, PeerConfig};
 
 const RS: Ipv4Addr = Ipv4Addr::new(10, 1, 1, 4);

@@ -14,8 +14,8 @@ mod support;
 use std::net::{IpAddr, Ipv4Addr};
 
 use bgp_fsm::State;
+use fabric_sim::lab::{route, Lab};
 use ipnet::IpNet;
-use route_server::testing::{route, Lab};
 use route_server::HubRoutingPreference;
 use support::{
     connect_two_nvas_and_gateways, ip, net, nva, two_nvas_and_gateways, ER_NH, RS, VPN_NH,

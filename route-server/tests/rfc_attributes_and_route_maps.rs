@@ -21,9 +21,9 @@ use bgp_wire::{
     AsPath, AttrFlags, AttrType, AttrValue, Family, Message, MpNextHop, MpNlri, MpReach, Nlri,
     Origin, PathAttribute, RawAttribute, Update,
 };
+use fabric_sim::lab::{route, Lab};
 use ipnet::IpNet;
 use route_server::policy::RejectReason;
-use route_server::testing::{route, Lab};
 use route_server::{
     Config, ConfigError, Event, LimitCounting, Modification, NextStep, PeerConfig, PeerKind,
     RouteMap, RouteMapAction, RouteMapError, RouteMapRule, RouteServer,

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use bgp_fsm::{SessionEnd, SessionEvent, State};
 use bgp_wire::{ErrorCode, Family, Message, Nlri, Notification, Update, UpdatePacker};
+use fabric_sim::lab::{route, Lab};
 use ipnet::IpNet;
-use route_server::testing::{route, Lab};
 use route_server::{Config, Event, Input, LimitCounting, PeerConfig, PeerId};
 
 const RS: Ipv4Addr = Ipv4Addr::new(10, 1, 1, 4);

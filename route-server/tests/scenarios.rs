@@ -1,5 +1,5 @@
 //! The spec's scenarios (section 2) as seen from ONE route-server instance's API: what
-//! only the single-instance lab (`route_server::testing::Lab`) can observe, such as
+//! only the single-instance lab (`fabric_sim::lab::Lab`) can observe, such as
 //! `learned_routes`/`advertised_routes` rows, `metrics`, `Event`s and their reasons, the
 //! exact NOTIFICATION sent, configuration errors, and the crate's options beyond Azure
 //! (ECMP width, counting rules, transparent mode, graceful restart, IPv6, local ASN).
@@ -27,8 +27,8 @@ use std::time::Duration;
 
 use bgp_fsm::{SessionEnd, SessionEvent, State};
 use bgp_wire::{AsPath, Community, ErrorCode, Notification};
+use fabric_sim::lab::{nva_session, route, route_v6, Lab};
 use ipnet::IpNet;
-use route_server::testing::{nva_session, route, route_v6, Lab};
 use route_server::{
     compare_instances, Config, ConfigError, Event, HubRoutingPreference, PeerConfig, PeerKind,
     PeeredVnet, RouteServer,

@@ -18,7 +18,7 @@ use bgp_wire::{
     Capability, Message, Nlri, Open, OptionalParameter, RouteRefresh, SessionParams, Update,
     UpdatePacker,
 };
-use route_server::testing::{nva_session, route};
+use fabric_sim::lab::{nva_session, route};
 use route_server::{
     Config, ConnectionId, ErrorCode, Event, Family, Input, Instant, IpNet, Notification, Output,
     PeerConfig, PeerId, RefuseReason, RouteRefreshSubtype, RouteServer, SessionEnd, State,
@@ -526,6 +526,128 @@ fn a_second_connection_while_established_is_refused() {
             (stranger, RefuseReason::NotAPeer)
         ]
     );
+}
+
+/// The NVA's session announcing the Graceful Restart capability for IPv4 unicast (RFC
+/// 4724 section 3): `restarting` sets the R bit (0x8 of the flags nibble), `forwarding`
+/// the family's F bit (0x80).
+fn nva_with_graceful_restart(restarting: bool, forwarding: bool) -> SessionConfig {
+    let mut config = nva_session(NVA, NVA_ASN);
+    config.capabilities.graceful_restart = Some(bgp_wire::GracefulRestart {
+        flags: if restarting { 0x8 } else { 0 },
+        restart_time: 120,
+        families: vec![bgp_wire::GracefulRestartFamily {
+            family: Family::IPV4_UNICAST,
+            flags: if forwarding { 0x80 } else { 0 },
+        }],
+    });
+    config
+}
+
+/// The route server helping graceful restarts, its NVA Established with Graceful Restart
+/// and holding 10.250.0.0/16 and 10.251.0.0/16; returns the net, the NVA's endpoint
+/// and its connection.
+fn graceful_nva_with_two_routes() -> (Net, usize, ConnectionId) {
+    let mut config = config_with(PeerConfig::nva(IpAddr::V4(NVA), NVA_ASN));
+    config.extensions.graceful_restart_helper = true;
+    let mut net = Net::new(config);
+    let (endpoint, answer) = net.dial_in(NVA, nva_with_graceful_restart(false, true));
+    let connection = accepted_connection(&answer);
+    net.pump();
+    assert_eq!(net.state(), State::Established);
+    let bytes = announcement(&["10.250.0.0/16", "10.251.0.0/16"]);
+    net.server.handle_input(
+        net.now,
+        Input::Received {
+            connection,
+            bytes: &bytes,
+        },
+    );
+    net.pump();
+    assert_eq!(net.fabric.len(), 2);
+    (net, endpoint, connection)
+}
+
+/// The NVA's VM rebooted: its old TCP connection was never reset (no FIN or RST reached
+/// the route server), and the restarted daemon connects again.
+fn reboot_silently(net: &mut Net, endpoint: usize) {
+    net.remotes[endpoint].up = false;
+}
+
+#[test]
+fn a_peer_that_restarts_gracefully_takes_over_its_established_session() {
+    let (mut net, old_endpoint, old) = graceful_nva_with_two_routes();
+    reboot_silently(&mut net, old_endpoint);
+    let (_, answer) = net.dial_in(NVA, nva_with_graceful_restart(true, true));
+    // RFC 4724 section 4.2: the new connection is the restart; the old one is closed
+    // and the peer's routes are kept, stale, while it comes back.
+    let new = accepted_connection(&answer);
+    assert_ne!(new, old);
+    assert!(
+        net.disconnects.contains(&old),
+        "the old connection is closed"
+    );
+    let peer = net.peer();
+    assert!(net.events.contains(&Event::RestartDetected { peer }));
+    assert!(net
+        .events
+        .contains(&Event::RoutesKeptStale { peer, routes: 2 }));
+    assert_eq!(net.fabric.len(), 2, "stale routes stay programmed");
+    net.pump();
+    assert_eq!(net.state(), State::Established);
+    assert_eq!(net.fabric.len(), 2, "still stale until End-of-RIB");
+    // It re-sends one of the two, then End-of-RIB: the other is swept.
+    let mut bytes = announcement(&["10.250.0.0/16"]);
+    Message::Update(Update::end_of_rib_marker(Family::IPV4_UNICAST))
+        .emit(&mut bytes, &SessionParams::default());
+    net.server.handle_input(
+        net.now,
+        Input::Received {
+            connection: new,
+            bytes: &bytes,
+        },
+    );
+    net.pump();
+    assert_eq!(
+        net.fabric.keys().copied().collect::<Vec<_>>(),
+        vec![prefix("10.250.0.0/16")]
+    );
+}
+
+#[test]
+fn a_restarted_peer_that_lost_its_forwarding_state_has_its_stale_routes_removed_at_once() {
+    let (mut net, old_endpoint, _) = graceful_nva_with_two_routes();
+    reboot_silently(&mut net, old_endpoint);
+    // Its new OPEN clears the F bit: RFC 4724 section 4.2 has the stale routes deleted
+    // as soon as the session is up again, not at End-of-RIB.
+    let (_, answer) = net.dial_in(NVA, nva_with_graceful_restart(true, false));
+    accepted_connection(&answer);
+    assert_eq!(net.fabric.len(), 2, "kept while the session comes up");
+    net.pump();
+    assert_eq!(net.state(), State::Established);
+    assert!(net.fabric.is_empty());
+}
+
+#[test]
+fn without_the_graceful_restart_capability_an_established_session_is_not_taken_over() {
+    let mut config = config_with(PeerConfig::nva(IpAddr::V4(NVA), NVA_ASN));
+    config.extensions.graceful_restart_helper = true;
+    let mut net = Net::new(config);
+    // The NVA did not announce Graceful Restart: RFC 4271 section 6.8 keeps the
+    // Established connection and refuses the new one.
+    let (_, answer) = net.dial_in(NVA, nva_session(NVA, NVA_ASN));
+    let old = accepted_connection(&answer);
+    net.pump();
+    let (_, answer) = net.dial_in(NVA, nva_with_graceful_restart(true, true));
+    assert_eq!(
+        answer,
+        Output::Refused {
+            from: IpAddr::V4(NVA),
+            reason: RefuseReason::AlreadyEstablished
+        }
+    );
+    assert!(!net.disconnects.contains(&old));
+    assert_eq!(net.state(), State::Established);
 }
 
 /// Sets up a collision: our connection to the NVA is up and our OPEN is on its way when
@@ -1338,7 +1460,7 @@ fn outputs_do_not_depend_on_the_seed_compares_the_code_with_itself() {
 
 #[test]
 fn a_vnet_change_refreshes_every_nva_and_no_gateway() {
-    use route_server::testing::Lab;
+    use fabric_sim::lab::Lab;
     use route_server::PeerKind;
     let gateway = Ipv4Addr::new(10, 1, 0, 68);
     let other_nva = Ipv4Addr::new(10, 1, 2, 5);

@@ -9,7 +9,7 @@
 
 mod fabric;
 mod instance;
-mod speaker;
+pub(crate) mod speaker;
 mod tunnel;
 
 pub use fabric::MSEE_ASN;
@@ -368,8 +368,10 @@ impl Sim {
                         );
                     }
                 }
-                SpeakerAction::Send { link, bytes } => {
-                    let conn = self.speakers[k].links[link].conn;
+                SpeakerAction::Send { link, conn, bytes } => {
+                    // The connection the bytes were written on, even if the speaker
+                    // closed it since (its NOTIFICATION arrives before the close).
+                    let conn = Some(conn);
                     if let (true, Some(conn)) = (self.speakers[k].muted, conn) {
                         self.speakers[k].stalled.push((link, conn, bytes));
                     } else if let Some(conn) = conn {

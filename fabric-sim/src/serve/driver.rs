@@ -948,6 +948,13 @@ impl Instance {
                     json!({"event": "routes_kept_stale", "peer": addr, "routes": routes}),
                 );
             }
+            Event::RestartDetected { peer } => {
+                let (addr, _) = peer_of(self, *peer);
+                self.printer.line(
+                    format!("peer {addr}: reconnected while established: graceful restart"),
+                    json!({"event": "restart_detected", "peer": addr}),
+                );
+            }
             // Already printed from Output::Refused, which is what the driver acts on.
             Event::ConnectionRefused { .. } => {}
             Event::Warning { text } => self.printer.line(

@@ -71,6 +71,7 @@
 //! | `route_refresh_sent` | `peer` | we asked the peer for its routes (after a VNet change) |
 //! | `session_reset` | `peer` | a peer that cannot refresh was reset instead |
 //! | `routes_kept_stale` | `peer`, `routes` | graceful restart helper kept a restarting peer's routes |
+//! | `restart_detected` | `peer` | a graceful-restart peer connected again while Established (RFC 4724 4.2): the new session takes over |
 //! | `write_queue_full` | `peer` | over [`MAX_WRITE_QUEUE`] bytes queued: connection closed |
 //! | `vnet_changed` | `vnet_prefixes` | SIGHUP changed the VNet ranges |
 //! | `branch_to_branch_changed` | `on` | SIGHUP changed allowBranchToBranchTraffic |

@@ -13,8 +13,8 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use bgp_wire::{Message, Nlri, UpdatePacker};
+use fabric_sim::lab::{route, Lab};
 use ipnet::{IpNet, Ipv4Net};
-use route_server::testing::{route, Lab};
 use route_server::{
     Config, ConnectionId, FabricChange, Input, Output, PeerConfig, RECOMMENDED_RECEIVE_CHUNK,
 };

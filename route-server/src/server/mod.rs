@@ -326,6 +326,14 @@ pub enum Event {
         /// The peer.
         peer: PeerId,
     },
+    /// A peer whose session was Established connected again while it had announced
+    /// graceful restart (RFC 4724): it restarted, so its old session ends (its routes
+    /// kept stale, [`Event::RoutesKeptStale`]) and the new connection is accepted.
+    /// Only with [`Extensions::graceful_restart_helper`](crate::Extensions).
+    RestartDetected {
+        /// The peer.
+        peer: PeerId,
+    },
     /// A restarting peer's routes are kept, stale, until it re-sends them.
     RoutesKeptStale {
         /// The peer.

@@ -197,9 +197,11 @@ impl RouteServer {
         let Some(p) = self.peers.get(&id) else {
             return;
         };
+        let established = p.session.state() == State::Established;
+        let restarting = established && self.restart_detected_by_connection(p);
         let refused = if p.admin_down {
             Some(RefuseReason::AdministrativelyDown)
-        } else if p.session.state() == State::Established {
+        } else if established && !restarting {
             Some(RefuseReason::AlreadyEstablished)
         } else {
             None
@@ -208,14 +210,22 @@ impl RouteServer {
             self.refuse(from, reason);
             return;
         }
-        let origin = p.session.connection_origin();
-        let (current, up) = (p.connection, p.connection_up);
         let connection = self.new_connection_id();
+        // The answer comes first (the driver binds the connection to it), then what
+        // taking over a restarted peer's session does.
         self.outputs.push_back(Output::Accepted {
             connection,
             peer: id,
             from,
         });
+        if restarting {
+            self.take_over_restarted_peer(now, id);
+        }
+        let Some(p) = self.peers.get(&id) else {
+            return;
+        };
+        let origin = p.session.connection_origin();
+        let (current, up) = (p.connection, p.connection_up);
         match (current, up, origin) {
             (Some(_), true, Some(ConnectionOrigin::Local)) => {
                 // Our connection is up but not Established: a collision. The peer's
@@ -287,6 +297,44 @@ impl RouteServer {
         p.session
             .handle_input(now, SessionInput::TcpConnectionConfirmed);
         self.sessions_to_drain.insert(id);
+    }
+
+    /// Whether a new connection from a peer whose session is Established means the peer
+    /// restarted: true when we help graceful restarts and the peer announced the Graceful
+    /// Restart capability (RFC 4724) on that session. A peer that can restart gracefully
+    /// and does so quickly (a rebooted NVA VM whose old TCP connection was never reset)
+    /// would otherwise be refused until our hold timer expires; RFC 4724 section 4.2 has
+    /// the receiving speaker treat the new session as the restart, and BIRD, FRR and
+    /// GoBGP accept the new connection the same way. Without the capability RFC 4271
+    /// section 6.8 applies: the Established connection stays and the new one is refused.
+    fn restart_detected_by_connection(&self, peer: &Peer) -> bool {
+        self.config.extensions.graceful_restart_helper
+            && peer
+                .established
+                .as_ref()
+                .is_some_and(|e| e.graceful_restart.is_some())
+    }
+
+    /// Ends a restarted peer's old session as a lost connection (its routes are kept
+    /// stale, as after any restart) and closes the old connection, so the new one can
+    /// be accepted.
+    fn take_over_restarted_peer(&mut self, now: Instant, id: PeerId) {
+        self.outputs
+            .push_back(Output::Event(Event::RestartDetected { peer: id }));
+        let Some(p) = self.peers.get_mut(&id) else {
+            return;
+        };
+        if let Some(old) = p.connection.take() {
+            p.connection_up = false;
+            p.closed = Some(old);
+            self.outputs.push_back(Output::Disconnect {
+                connection: old,
+                peer: id,
+            });
+        }
+        p.session
+            .handle_input(now, SessionInput::TcpConnectionFails);
+        self.drain_peer(now, id);
     }
 
     /// Answers an offered connection with a refusal, and tells the operator.
@@ -593,6 +641,20 @@ impl RouteServer {
                 };
                 peer.limit_batch = None;
                 peer.limit_hit = false;
+                // RFC 4724 section 4.2: routes kept stale over a restart go at once when
+                // the new session does not say the peer kept its IPv4 forwarding state
+                // (no Graceful Restart capability, or the family's F bit clear).
+                let forwarding_kept = negotiated.graceful_restart.as_ref().is_some_and(|gr| {
+                    gr.families.iter().any(|f| {
+                        f.family == Family::IPV4_UNICAST && f.flags & GR_FORWARDING_PRESERVED != 0
+                    })
+                });
+                let swept = if peer.stale_deadline.is_some() && !forwarding_kept {
+                    peer.stale_deadline = None;
+                    peer.rib_in.sweep_stale(&mut self.learned)
+                } else {
+                    Vec::new()
+                };
                 peer.established = Some(Established {
                     send: negotiated.send.clone(),
                     receive: negotiated.receive.clone(),
@@ -603,6 +665,9 @@ impl RouteServer {
                 });
                 self.outputs
                     .push_back(Output::Event(Event::PeerUp { peer: id }));
+                if !swept.is_empty() {
+                    self.process(now, swept.into_iter().collect(), None);
+                }
                 let all = self.all_prefixes();
                 self.process(now, all, Some(id));
                 let families = self
@@ -806,6 +871,10 @@ impl RouteServer {
 }
 
 /// The local address outbound connections to `peer` bind to.
+/// The Graceful Restart capability's per-family flag "forwarding state preserved" (RFC
+/// 4724 section 3, the F bit).
+const GR_FORWARDING_PRESERVED: u8 = 0x80;
+
 pub(super) fn local_address_for(config: &Config, peer: &PeerConfig) -> Option<IpAddr> {
     peer.local_address.or(match peer.address {
         IpAddr::V4(_) => Some(IpAddr::V4(config.local_address)),

@@ -8,9 +8,9 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use bgp_fsm::State;
+use fabric_sim::lab::{nva_session, Lab};
 use ipnet::IpNet;
 use route_server::fuzzing::{route_server_inputs, RunSummary};
-use route_server::testing::{nva_session, Lab};
 use route_server::{Config, PeerConfig, PeerKind};
 
 /// The route-server instance's address in the spec's hub (10.1.0.0/16).
