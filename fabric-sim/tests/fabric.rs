@@ -291,3 +291,54 @@ present = false
     );
     replay("silent", &text);
 }
+
+/// The one-probe lookup that `trace` uses gives what the full effective table gives,
+/// also where gateway-programmed routes (ECMP per circuit connection, point-to-site
+/// pools) sit beside the route server's: a check of the simulator against itself.
+#[test]
+fn self_consistency_lookup_matches_the_effective_table_with_gateway_routes() {
+    use fabric_sim::effective;
+    use fabric_sim::engine::Sim;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let destinations: Vec<std::net::Ipv4Addr> = [
+        "192.168.7.7",
+        "172.30.0.9",
+        "172.20.1.1",
+        "10.1.3.5",
+        "10.2.3.4",
+        "10.3.1.1",
+        "8.8.8.8",
+    ]
+    .iter()
+    .map(|a| a.parse().expect("address"))
+    .collect();
+    let mut compared = 0;
+    for file in [
+        "19-vpn-gateway-transit.toml",
+        "25-multi-region-as-override.toml",
+        "27-msee-hairpin.toml",
+        "31-expressroute-ecmp-loss.toml",
+    ] {
+        let s = scenario::load(&dir.join(file)).unwrap_or_else(|e| panic!("{e}"));
+        let mut sim = Sim::new(&s);
+        for at in [5, 15, 30] {
+            sim.run_until(fabric_sim::Instant::ZERO + std::time::Duration::from_secs(at))
+                .expect("runs");
+            for vm in 0..sim.topology.vms.len() {
+                let table = sim.effective_routes(vm);
+                for d in &destinations {
+                    let full = effective::lookup(&table, *d).cloned();
+                    let fast = sim.lookup(vm, *d);
+                    assert_eq!(
+                        full.map(|r| (r.prefix, r.next_hop_type, r.next_hops)),
+                        fast.map(|r| (r.prefix, r.next_hop_type, r.next_hops)),
+                        "{file} at {at}s, {} -> {d}",
+                        sim.topology.vms[vm].name
+                    );
+                    compared += 1;
+                }
+            }
+        }
+    }
+    assert!(compared > 100);
+}
