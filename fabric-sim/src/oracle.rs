@@ -31,6 +31,12 @@
 //!    server's VNet ranges and the ranges of peered VNets that use the route server, each
 //!    with AS path `65515` and the instance's own address as next hop (spec 1.6), and
 //!    never the ranges of peered VNets that do not use it.
+//! 7. A VPN gateway that runs programs its point-to-site pools itself (they are never
+//!    announced over BGP, spec 1.7) at the NICs of its VNet and of VNets peered with it
+//!    that use its gateway, next hop the gateway; where the serving instance programs the
+//!    same prefix, the instance's route is the one shown (both are
+//!    VirtualNetworkGateway routes; the simulator's choice, documented in
+//!    `scenarios/README.md`).
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -380,12 +386,20 @@ pub fn expected_route(
     }
     offer(0, 0, Expected::Internet);
     if table.map_or(true, |t| t.propagate_gateway_routes) {
-        if let Some(prog) = expected_instance(sim, vm).and_then(|rs| programming.get(&rs)) {
+        let prog = expected_instance(sim, vm).and_then(|rs| programming.get(&rs));
+        if let Some(prog) = prog {
             for (prefix, hops) in prog {
                 let hidden = own.iter().chain(&peered).any(|r| r.contains(prefix));
                 if !hidden && prefix.contains(&destination) {
                     offer(prefix.prefix_len(), 1, Expected::Via(hops.clone()));
                 }
+            }
+        }
+        for (prefix, hops) in point_to_site_pools(sim, m.vnet) {
+            let hidden = own.iter().chain(&peered).any(|r| r.contains(&prefix));
+            let shadowed = prog.is_some_and(|p| p.contains_key(&prefix));
+            if !hidden && !shadowed && prefix.contains(&destination) {
+                offer(prefix.prefix_len(), 1, Expected::Via(hops));
             }
         }
     }
@@ -401,6 +415,32 @@ pub fn expected_route(
         }
     }
     best.map_or(Expected::Drop, |(_, _, e)| e)
+}
+
+/// Rule 7: the point-to-site pools programmed at VNet `v`'s NICs, with their next hops.
+fn point_to_site_pools(sim: &Sim, v: usize) -> BTreeMap<Ipv4Net, Vec<Ipv4Addr>> {
+    let topo = &sim.topology;
+    let serving = |g: usize| {
+        g == v
+            || topo.peerings.iter().any(|p| {
+                (p.a == v && p.b == g && p.a_uses_remote_gateway)
+                    || (p.b == v && p.a == g && p.b_uses_remote_gateway)
+            })
+    };
+    let mut out: BTreeMap<Ipv4Net, Vec<Ipv4Addr>> = BTreeMap::new();
+    for (k, spec) in topo.speakers.iter().enumerate() {
+        if spec.kind != SpeakerKind::VpnGateway || !serving(spec.vnet) || !sim.speaker_running(k) {
+            continue;
+        }
+        for pool in &spec.p2s_pools {
+            out.entry(*pool).or_default().push(spec.ip);
+        }
+    }
+    for hops in out.values_mut() {
+        hops.sort();
+        hops.dedup();
+    }
+    out
 }
 
 /// The simulator's decision for the same packet, in the oracle's terms.
@@ -471,6 +511,12 @@ pub fn disagreements(oracle: &Oracle, sim: &Sim, extra_destinations: &[Ipv4Addr]
                     destinations.push(p.broadcast());
                 }
             }
+        }
+    }
+    for spec in &sim.topology.speakers {
+        for pool in &spec.p2s_pools {
+            destinations.push(pool.network());
+            destinations.push(pool.broadcast());
         }
     }
     destinations.sort();

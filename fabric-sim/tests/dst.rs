@@ -3,7 +3,8 @@
 //! messages, an NVA going over the route limit, a half-peered NVA getting its second
 //! session, an instance down and back, announcements, withdrawals and prepends,
 //! branch-to-branch and preference switches; ExpressRoute, VPN and NVA routes on one
-//! prefix, so gateways dropping and returning exercise non-reverting failover). After
+//! prefix, so gateways dropping and returning exercise non-reverting failover; VPN
+//! point-to-site pools, programmed by the gateway itself). After
 //! every quiet period, every NIC's routes must equal the oracle's (`fabric_sim::oracle`,
 //! ranking with `route_server::reference`, both written from the spec, never calling
 //! route-server code), every live speaker's sessions to instances that are up must be
@@ -94,6 +95,10 @@ const GATEWAY_POOL: [&str; 6] = [
     "0.0.0.0/0",
     "10.252.1.0/24",
 ];
+
+/// VPN point-to-site pools: one no one else announces, and two that NVAs or gateways
+/// may announce as well.
+const P2S_POOL: [&str; 3] = ["172.30.0.0/24", "10.250.0.0/16", "192.168.7.0/24"];
 
 /// A gateway announcement: ExpressRoute paths carry Microsoft's 12076, VPN paths the
 /// branch's ASN; 1 to 3 ASNs, so that gateway and NVA paths tie, win and lose.
@@ -285,6 +290,15 @@ fn generate(seed: u64) -> Scenario {
         let routes = (0..1 + rng.below(3))
             .map(|_| gateway_route(&mut rng, kind, ip))
             .collect();
+        // Point-to-site pools, programmed by the VPN gateway itself: one of its own, or
+        // one an NVA or the other gateway may announce too (the route server's wins).
+        let p2s_pools = if kind == SpeakerKind::VpnGateway && rng.chance(50) {
+            vec![P2S_POOL[rng.below(P2S_POOL.len())]
+                .parse()
+                .expect("generator pool")]
+        } else {
+            Vec::new()
+        };
         speakers.push(SpeakerSpec {
             name: name.into(),
             kind,
@@ -300,7 +314,7 @@ fn generate(seed: u64) -> Scenario {
             inbound_map: None,
             outbound_map: None,
             as_override: false,
-            p2s_pools: Vec::new(),
+            p2s_pools,
             circuits: Vec::new(),
         });
     }

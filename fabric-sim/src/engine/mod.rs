@@ -1414,6 +1414,11 @@ impl Sim {
             .map(|l| &l.announced)
     }
 
+    /// Whether speaker `k` runs (it may have stopped sending).
+    pub fn speaker_running(&self, k: usize) -> bool {
+        self.speakers[k].alive
+    }
+
     /// Whether speaker `k` runs and sends.
     pub fn speaker_live(&self, k: usize) -> bool {
         self.speakers[k].alive && !self.speakers[k].muted
