@@ -339,7 +339,8 @@ fn esc(s: &str) -> String {
 }
 
 /// An SVG drawing of the topology: one column per VNet, route-server instances on top,
-/// speakers and VMs below, BGP sessions as lines.
+/// speakers and VMs below, ExpressRoute circuits in a last column; BGP sessions, circuit
+/// connections and NVA tunnels (dashed) as lines.
 pub fn svg(topo: &Topology) -> String {
     let col_w = 230;
     let mut positions: BTreeMap<String, (i32, i32)> = BTreeMap::new();
@@ -393,18 +394,55 @@ pub fn svg(topo: &Topology) -> String {
         let _ = writeln!(body, "<rect x=\"{}\" y=\"20\" width=\"210\" height=\"{}\" fill=\"none\" stroke=\"#333\" stroke-dasharray=\"4\"/><text x=\"{}\" y=\"40\" font-size=\"12\" font-weight=\"bold\">{}</text>", x, y - 10, x + 5, esc(&format!("{} {}", vnet.name, ranges.join(" "))));
         height = height.max(y + 20);
     }
+    // ExpressRoute circuits: one more column, outside every VNet.
+    if !topo.circuits.is_empty() {
+        let x = 20 + topo.vnets.len() as i32 * col_w;
+        let mut y = 60;
+        for c in &topo.circuits {
+            positions.insert(c.name.clone(), (x + 100, y + 12));
+            let _ = writeln!(body, "<rect x=\"{}\" y=\"{y}\" width=\"200\" height=\"24\" rx=\"12\" fill=\"#fff3cd\" stroke=\"#555\"/><text x=\"{}\" y=\"{}\" font-size=\"11\">{}</text>", x + 5, x + 10, y + 16, esc(&format!("circuit {} MSEE {}", c.name, c.msee)));
+            y += 34;
+        }
+        height = height.max(y + 20);
+    }
     let mut lines = String::new();
+    let mut line = |from: &str, to: &str, style: &str| {
+        if let (Some(a), Some(b)) = (positions.get(from), positions.get(to)) {
+            let _ = writeln!(
+                lines,
+                "<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" {style}/>",
+                a.0 + 100,
+                a.1,
+                b.0 + 100,
+                b.1
+            );
+        }
+    };
     for sp in &topo.speakers {
         for (v, i) in &sp.peers {
-            if let (Some(a), Some(b)) = (
-                positions.get(&sp.name),
-                positions.get(&format!("{}/IN_{i}", topo.vnets[*v].name)),
-            ) {
-                let _ = writeln!(lines, "<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"#0d6efd\" stroke-opacity=\"0.5\"/>", a.0 + 100, a.1, b.0 + 100, b.1);
-            }
+            line(
+                &sp.name,
+                &format!("{}/IN_{i}", topo.vnets[*v].name),
+                "stroke=\"#0d6efd\" stroke-opacity=\"0.5\"",
+            );
+        }
+        for c in &sp.circuits {
+            line(
+                &sp.name,
+                &topo.circuits[*c].name,
+                "stroke=\"#198754\" stroke-opacity=\"0.6\"",
+            );
         }
     }
-    let width = 40 + topo.vnets.len() as i32 * col_w;
+    for t in &topo.tunnels {
+        line(
+            &topo.speakers[t.a].name,
+            &topo.speakers[t.b].name,
+            "stroke=\"#6f42c1\" stroke-dasharray=\"6\"",
+        );
+    }
+    let columns = topo.vnets.len() + usize::from(!topo.circuits.is_empty());
+    let width = 40 + columns as i32 * col_w;
     format!("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" font-family=\"Helvetica, Arial\">\n{lines}{body}</svg>\n")
 }
 

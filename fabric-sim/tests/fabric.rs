@@ -342,3 +342,31 @@ fn self_consistency_lookup_matches_the_effective_table_with_gateway_routes() {
     }
     assert!(compared > 100);
 }
+
+/// The drawings show what the scenario declares: the circuit and both gateways'
+/// connections to it, the tunnel between the two NVAs.
+#[test]
+fn dot_and_svg_draw_circuits_connections_and_tunnels() {
+    use fabric_sim::render;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let hairpin = scenario::load(&dir.join("27-msee-hairpin.toml")).expect("27");
+    let dot = render::dot(&hairpin.topology);
+    assert!(dot.contains("\"circuit\" [shape=cylinder"), "{dot}");
+    assert!(dot.contains("\"er1\" -> \"circuit\""), "{dot}");
+    assert!(dot.contains("\"er2\" -> \"circuit\""), "{dot}");
+    let svg = render::svg(&hairpin.topology);
+    assert!(svg.contains("circuit circuit MSEE 172.31.0.1"), "{svg}");
+    assert_eq!(svg.matches("stroke=\"#198754\"").count(), 2, "{svg}");
+    let regions = scenario::load(&dir.join("25-multi-region-as-override.toml")).expect("25");
+    let dot = render::dot(&regions.topology);
+    assert!(
+        dot.contains("\"nva1\" -> \"nva2\" [dir=both, label=\"tunnel ipsec (eBGP)\""),
+        "{dot}"
+    );
+    assert_eq!(
+        render::svg(&regions.topology)
+            .matches("stroke-dasharray=\"6\"")
+            .count(),
+        1
+    );
+}
