@@ -729,6 +729,30 @@ impl Sim {
         best.map(|(_, other)| other)
     }
 
+    /// Each tunnel end as a session row: `instance` names the tunnel, the address is
+    /// the other end's.
+    pub(super) fn tunnel_session_rows(&self) -> Vec<super::SessionRow> {
+        let mut rows = Vec::new();
+        for (t, link) in self.tunnels.iter().enumerate() {
+            for e in 0..2 {
+                let end = &link.ends[e];
+                let spec = &self.topology.speakers[end.speaker];
+                rows.push(super::SessionRow {
+                    speaker: spec.name.clone(),
+                    kind: spec.kind,
+                    asn: spec.asn,
+                    address: spec.ip,
+                    instance: format!("tunnel {}", self.topology.tunnels[t].name),
+                    instance_address: link.address(1 - e),
+                    state: self.tunnel_state(t, end.speaker).unwrap_or_default(),
+                    announced: end.advertised.len(),
+                    received: end.received.len(),
+                });
+            }
+        }
+        rows
+    }
+
     /// Whether NVA `k` has a tunnel at all.
     pub fn has_tunnel(&self, k: usize) -> bool {
         self.topology.tunnels.iter().any(|t| t.a == k || t.b == k)

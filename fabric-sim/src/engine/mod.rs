@@ -1369,6 +1369,7 @@ impl Sim {
                 });
             }
         }
+        rows.extend(self.tunnel_session_rows());
         rows
     }
 
