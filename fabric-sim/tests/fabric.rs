@@ -370,3 +370,134 @@ fn dot_and_svg_draw_circuits_connections_and_tunnels() {
         1
     );
 }
+
+/// A tunnel whose session cannot be configured (an NVA with AS 23456, which no OPEN may
+/// carry as its own, RFC 6793) is reported and left out; the tunnel after it still runs
+/// and answers to its own name.
+#[test]
+fn a_tunnel_that_cannot_run_is_reported_and_the_next_one_still_runs() {
+    let text = r#"
+duration = "20s"
+
+[[vnet]]
+name = "h1"
+ranges = ["10.1.0.0/16"]
+route_server = { instances = ["10.1.1.4", "10.1.1.5"] }
+subnet = [{ name = "nva", prefix = "10.1.2.0/24" }]
+
+[[vnet]]
+name = "h2"
+ranges = ["10.2.0.0/16"]
+route_server = { instances = ["10.2.1.4", "10.2.1.5"] }
+subnet = [{ name = "nva", prefix = "10.2.2.0/24" }]
+
+[[nva]]
+name = "odd"
+vnet = "h1"
+ip = "10.1.2.9"
+asn = 23456
+
+[[nva]]
+name = "nva1"
+vnet = "h1"
+ip = "10.1.2.4"
+asn = 65001
+
+[[nva]]
+name = "nva2"
+vnet = "h2"
+ip = "10.2.2.4"
+asn = 65002
+
+[[tunnel]]
+name = "broken"
+between = ["odd", "nva2"]
+
+[[tunnel]]
+name = "good"
+between = ["nva1", "nva2"]
+
+[[event]]
+at = "10s"
+do = "tunnel_down"
+tunnel = "broken"
+
+# The tunnel's own line (its name as the author), before the timeline names it at 10 s.
+[[expect]]
+at = "5s"
+check = "event"
+contains = "broken"
+
+[[expect]]
+at = "5s"
+check = "tunnel"
+tunnel = "good"
+node = "nva2"
+state = "Established"
+
+[[expect]]
+at = "5s"
+check = "tunnel"
+tunnel = "broken"
+node = "nva2"
+state = "no session"
+
+[[expect]]
+at = "15s"
+check = "received"
+tunnel = "good"
+node = "nva1"
+prefix = "10.2.0.0/16"
+as_path = [65002, 65515]
+"#;
+    replay("broken", text);
+}
+
+/// A topology built by hand whose tunnel joins an NVA to itself, or names a speaker that
+/// does not exist, and a gateway connected to a circuit that does not exist: the
+/// simulator leaves them out and says so, and runs.
+#[test]
+fn a_hand_built_topology_with_impossible_tunnels_and_circuits_runs() {
+    use fabric_sim::engine::Sim;
+    use fabric_sim::model::Tunnel;
+    let text = format!("duration = \"10s\"\n{TWO_HUBS}\n[[gateway]]\nname = \"er\"\nkind = \"expressroute\"\nvnet = \"h1\"\nip = \"10.1.2.40\"\n");
+    let mut s = scenario::parse("hand", &text).expect("valid");
+    s.topology.tunnels.push(Tunnel {
+        name: "self".into(),
+        a: 0,
+        b: 0,
+        up: true,
+    });
+    s.topology.tunnels.push(Tunnel {
+        name: "nowhere".into(),
+        a: 0,
+        b: 99,
+        up: true,
+    });
+    let er = s.topology.speaker_by_name("er").expect("er");
+    s.topology.speakers[er].circuits.push(7);
+    let mut sim = Sim::new(&s);
+    sim.run_until(fabric_sim::Instant::ZERO + std::time::Duration::from_secs(10))
+        .expect("runs");
+    let log: Vec<String> = sim
+        .log()
+        .iter()
+        .map(|l| format!("{} {}", l.who, l.text))
+        .collect();
+    assert!(
+        log.iter()
+            .any(|l| l.starts_with("self ") && l.contains("left out")),
+        "{log:?}"
+    );
+    assert!(
+        log.iter()
+            .any(|l| l.starts_with("nowhere ") && l.contains("left out")),
+        "{log:?}"
+    );
+    assert!(
+        log.iter()
+            .any(|l| l.starts_with("er ") && l.contains("no circuit")),
+        "{log:?}"
+    );
+    assert_eq!(sim.tunnel_state(0, 0).as_deref(), Some("Established"));
+}

@@ -142,6 +142,33 @@ impl Sim {
         self.refresh_peered(&others);
     }
 
+    /// Leaves out what a topology built by hand (not through the scenario parser) gets
+    /// wrong: a tunnel whose ends are not two different NVAs, a connection to a circuit
+    /// that does not exist. Each is said so in the log.
+    pub(super) fn drop_invalid_fabric(&mut self) {
+        let speakers = &self.topology.speakers;
+        let is_nva = |k: usize| speakers.get(k).is_some_and(|s| s.kind == SpeakerKind::Nva);
+        let (kept, left): (Vec<_>, Vec<_>) = std::mem::take(&mut self.topology.tunnels)
+            .into_iter()
+            .partition(|t| t.a != t.b && is_nva(t.a) && is_nva(t.b));
+        self.topology.tunnels = kept;
+        for t in left {
+            self.note(
+                t.name.clone(),
+                "its ends are not two different NVAs: tunnel left out".into(),
+            );
+        }
+        let circuits = self.topology.circuits.len();
+        for k in 0..self.topology.speakers.len() {
+            let before = self.topology.speakers[k].circuits.len();
+            self.topology.speakers[k].circuits.retain(|c| *c < circuits);
+            if self.topology.speakers[k].circuits.len() != before {
+                let name = self.topology.speakers[k].name.clone();
+                self.note(name, "a connection to no circuit left out".into());
+            }
+        }
+    }
+
     /// Builds the tunnels of the topology, starting the ends whose NVA runs.
     pub(super) fn build_tunnels(&mut self) {
         let now = self.now;
@@ -151,7 +178,10 @@ impl Sim {
             let b = &self.topology.speakers[spec.b];
             let seed = splitmix(self.seed ^ 0x7e11 ^ t as u64);
             match TunnelLink::new((spec.a, a), (spec.b, b), spec.up, seed, now) {
-                Ok(link) => self.tunnels.push(link),
+                Ok(mut link) => {
+                    link.spec_index = t;
+                    self.tunnels.push(link);
+                }
                 Err(e) => {
                     self.note(spec.name.clone(), format!("cannot run: {e}"));
                     continue;
@@ -188,11 +218,17 @@ impl Sim {
         }
     }
 
-    /// The timeline takes tunnel `t` down or brings it back.
+    /// The link of the topology's tunnel `t`, if it runs.
+    fn link_of_tunnel(&self, t: usize) -> Option<usize> {
+        self.tunnels.iter().position(|l| l.spec_index == t)
+    }
+
+    /// The timeline takes the topology's tunnel `t` down or brings it back.
     pub(super) fn set_tunnel(&mut self, t: usize, up: bool) {
-        let Some(link) = self.tunnels.get_mut(t) else {
+        let Some(t) = self.link_of_tunnel(t) else {
             return;
         };
+        let link = &mut self.tunnels[t];
         let now = self.now;
         let mut out = Vec::new();
         if up {
@@ -261,7 +297,7 @@ impl Sim {
                     let k = self.tunnels[t].ends[end].speaker;
                     let who = self.topology.speakers[k].name.clone();
                     let peer = self.tunnels[t].address(1 - end);
-                    let name = &self.topology.tunnels[t].name;
+                    let name = &self.topology.tunnels[self.tunnels[t].spec_index].name;
                     self.note(who, format!("{text} ({name}, to {peer})"));
                 }
             }
@@ -690,7 +726,7 @@ impl Sim {
 
     /// The state of NVA `k`'s end of tunnel `t`'s session (`crashed` when it is down).
     pub fn tunnel_state(&self, t: usize, k: usize) -> Option<String> {
-        let link = self.tunnels.get(t)?;
+        let link = &self.tunnels[self.link_of_tunnel(t)?];
         let end = link.ends.iter().find(|e| e.speaker == k)?;
         Some(if end.alive {
             format!("{:?}", end.session.state())
@@ -701,7 +737,7 @@ impl Sim {
 
     /// What NVA `k` received over tunnel `t`, loops dropped.
     pub fn tunnel_received(&self, t: usize, k: usize) -> Option<&BTreeMap<IpNet, Announcement>> {
-        let link = self.tunnels.get(t)?;
+        let link = &self.tunnels[self.link_of_tunnel(t)?];
         link.ends
             .iter()
             .find(|e| e.speaker == k)
@@ -733,7 +769,7 @@ impl Sim {
     /// the other end's.
     pub(super) fn tunnel_session_rows(&self) -> Vec<super::SessionRow> {
         let mut rows = Vec::new();
-        for (t, link) in self.tunnels.iter().enumerate() {
+        for link in &self.tunnels {
             for e in 0..2 {
                 let end = &link.ends[e];
                 let spec = &self.topology.speakers[end.speaker];
@@ -742,9 +778,11 @@ impl Sim {
                     kind: spec.kind,
                     asn: spec.asn,
                     address: spec.ip,
-                    instance: format!("tunnel {}", self.topology.tunnels[t].name),
+                    instance: format!("tunnel {}", self.topology.tunnels[link.spec_index].name),
                     instance_address: link.address(1 - e),
-                    state: self.tunnel_state(t, end.speaker).unwrap_or_default(),
+                    state: self
+                        .tunnel_state(link.spec_index, end.speaker)
+                        .unwrap_or_default(),
                     announced: end.advertised.len(),
                     received: end.received.len(),
                 });

@@ -228,6 +228,7 @@ impl Sim {
             extras: false,
             tunnel_stalled: Vec::new(),
         };
+        sim.drop_invalid_fabric();
         sim.recompute_placement();
         let seed = scenario.seed;
         for v in 0..sim.topology.vnets.len() {
@@ -977,9 +978,12 @@ impl Sim {
                 self.topology.speakers[*speaker].as_override = *on;
             }
             Action::TunnelState { tunnel, up } => {
+                let Some(spec) = self.topology.tunnels.get(*tunnel) else {
+                    return;
+                };
                 let text = format!(
                     "tunnel {} goes {}",
-                    self.topology.tunnels[*tunnel].name,
+                    spec.name,
                     if *up { "up" } else { "down" }
                 );
                 self.note("timeline".into(), text);

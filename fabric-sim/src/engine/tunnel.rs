@@ -60,6 +60,8 @@ pub(crate) struct TunnelLink {
     pub(crate) ends: [TunnelEnd; 2],
     /// Whether the tunnel carries packets.
     pub(crate) up: bool,
+    /// Its index in the topology's tunnels (a tunnel that cannot run has no link).
+    pub(crate) spec_index: usize,
 }
 
 fn end_config(
@@ -114,6 +116,7 @@ impl TunnelLink {
         Ok(Self {
             ends: [end(a, b.1, false, seed)?, end(b, a.1, true, seed ^ 1)?],
             up,
+            spec_index: 0,
         })
     }
 
