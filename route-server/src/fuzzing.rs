@@ -2,8 +2,10 @@
 //! `tests/differential.rs`, fixed programs in `tests/fuzz_programs.rs`) run it too.
 //!
 //! [`route_server_inputs`] reads its bytes as a program run against a [`RouteServer`]
-//! through its public driver API ([`Input`] / [`Output`], connection tokens) and six
-//! peers: four NVAs, the ExpressRoute and the VPN gateway. The peers are lean scripted
+//! through its public driver API ([`Input`] / [`Output`], connection tokens) and its
+//! peers: four NVAs, the ExpressRoute and the VPN gateway, or a smaller set the program's
+//! first byte picks (two NVAs and both gateways, two NVAs and ExpressRoute, one NVA and
+//! both gateways). The peers are lean scripted
 //! speakers, not `bgp_fsm` sessions: each connects, sends its OPEN (the one a
 //! `bgp_fsm` speaker with Azure's 180 s hold time sends) and its KEEPALIVE as RFC 4271's
 //! handshake orders them, keeps the session alive with KEEPALIVEs every 60 s, packs its
@@ -114,8 +116,15 @@ const SPEAKERS: [(u8, u32, PeerKind); 6] = [
     (69, 65515, PeerKind::VpnGateway),
 ];
 
-fn address(i: usize) -> Ipv4Addr {
-    let (last, _, kind) = SPEAKERS[i % SPEAKERS.len()];
+/// The peer sets a program chooses from (bits 6 and 7 of its first byte), as indices
+/// into [`SPEAKERS`]: all six, or fewer. Every step costs less with fewer sessions (each
+/// pass exports to, encodes for and is decoded by every established peer), and two NVAs
+/// and a gateway already reach NVA-to-NVA exchange, ECMP, the preference between kinds
+/// and branch-to-branch; the six cover wide ECMP and both gateways at once.
+const PEER_SETS: [&[usize]; 4] = [&[0, 1, 2, 3, 4, 5], &[0, 1, 4, 5], &[0, 1, 4], &[0, 4, 5]];
+
+fn address(speaker: usize) -> Ipv4Addr {
+    let (last, _, kind) = SPEAKERS[speaker];
     if kind.is_gateway() {
         Ipv4Addr::new(10, 1, 0, last)
     } else {
@@ -158,14 +167,14 @@ pub fn route_server_inputs(data: &[u8]) -> RunSummary {
     for _ in 0..MAX_STEPS {
         let Some(op) = program.byte() else { break };
         let arg = program.byte().unwrap_or(0);
-        let speaker = usize::from(arg) % SPEAKERS.len();
+        let speaker = usize::from(arg) % harness.peers.len();
         match op % 12 {
             0..=3 => {
                 let count = usize::from(program.byte().unwrap_or(1) % 4) + 1;
                 let prefixes: Vec<IpNet> = (0..count)
                     .map(|_| pool(program.byte().unwrap_or(0)))
                     .collect();
-                let attrs = attributes(&mut program, speaker);
+                let attrs = attributes(&mut program, harness.set[speaker]);
                 harness.announce(speaker, &prefixes, &attrs);
             }
             4 | 5 => {
@@ -199,6 +208,7 @@ pub fn route_server_inputs(data: &[u8]) -> RunSummary {
     summary
 }
 
+/// The attributes `program` chooses for a route of `SPEAKERS[speaker]`.
 fn attributes(program: &mut Program<'_>, speaker: usize) -> Vec<PathAttribute> {
     let shape = program.byte().unwrap_or(0);
     let own = SPEAKERS[speaker].1;
@@ -275,8 +285,8 @@ fn model_messages(update: &Update, into: &mut Vec<Message>) {
 
 /// The UPDATEs a speaker sends for `routes` and `withdraw` in one burst: packed by
 /// `UpdatePacker` (one attribute set per UPDATE, in the order the sets first appear);
-/// sets no valid UPDATE can carry (AS 0 in the path: the harness's peers misbehave on
-/// purpose, and the packer refuses them) after the others, encoded as built.
+/// sets no valid UPDATE can carry (AS 0 in the path, RFC 7607: the harness's peers
+/// misbehave on purpose, and the packer refuses them) after the others, encoded as built.
 fn pack(
     params: &SessionParams,
     routes: &[(IpNet, &[PathAttribute])],
@@ -295,18 +305,27 @@ fn pack(
     }
     let mut malformed = Vec::new();
     for (attrs, nlri) in groups {
-        let update = Update {
-            attributes: attrs.to_vec(),
-            nlri,
-            ..Update::default()
-        };
-        if update.validate(params).is_ok() {
-            packer.announce(attrs, update.nlri);
+        let as_zero = attrs.iter().any(|a| {
+            matches!(&a.value, AttrValue::AsPath(path)
+                if path.segments.iter().any(|s| s.asns.contains(&0)))
+        });
+        if as_zero {
+            malformed.push(Update {
+                attributes: attrs.to_vec(),
+                nlri,
+                ..Update::default()
+            });
         } else {
-            malformed.push(update);
+            packer.announce(attrs, nlri);
         }
     }
-    let mut updates: Vec<Update> = packer.finish_updates().into_iter().collect();
+    let packed = packer.finish_updates();
+    assert!(
+        packed.refused.is_empty(),
+        "the packer refused routes the harness means to be valid: {:?}",
+        packed.refused
+    );
+    let mut updates = packed.messages;
     updates.extend(malformed);
     updates
 }
@@ -322,6 +341,8 @@ struct Setup {
     /// 0 held + batch, 1 held + message, 2 unique prefixes.
     counting: u8,
     width: usize,
+    /// Index into `PEER_SETS`.
+    peer_set: u8,
 }
 
 impl Setup {
@@ -336,6 +357,7 @@ impl Setup {
             },
             counting: ((flags >> 4) & 3).min(2),
             width,
+            peer_set: flags >> 6,
         }
     }
 }
@@ -463,8 +485,11 @@ struct Chunk {
 struct Harness {
     server: RouteServer,
     now: Instant,
-    /// The server's id of each peer, in `SPEAKERS` order.
-    ids: [PeerId; SPEAKERS.len()],
+    /// The program's peers, as indices into `SPEAKERS`; a peer's index below is its
+    /// position here.
+    set: &'static [usize],
+    /// The server's id of each peer.
+    ids: Vec<PeerId>,
     peers: Vec<Peer>,
     /// Bytes the peers wrote, not yet read by the server.
     outbox: VecDeque<Chunk>,
@@ -475,7 +500,7 @@ struct Harness {
     /// (speaker, count).
     expected_limits: VecDeque<(usize, usize)>,
     /// Refused routes per speaker, predicted and reported, since the last check.
-    refused: [(usize, usize); SPEAKERS.len()],
+    refused: Vec<(usize, usize)>,
     /// Events seen, route-limit teardowns and rejected routes (for the summary).
     events: usize,
     limit_teardowns: usize,
@@ -528,8 +553,10 @@ impl Harness {
             ),
         };
         config.hub_routing_preference = preference;
-        for (i, (_, asn, kind)) in SPEAKERS.iter().enumerate() {
-            let mut peer = PeerConfig::nva(IpAddr::V4(address(i)), *asn);
+        let set = PEER_SETS[usize::from(setup.peer_set)];
+        for &speaker in set {
+            let (_, asn, kind) = &SPEAKERS[speaker];
+            let mut peer = PeerConfig::nva(IpAddr::V4(address(speaker)), *asn);
             peer.kind = *kind;
             config.peers.push(peer);
         }
@@ -538,9 +565,9 @@ impl Harness {
             local_address: LOCAL,
             vnet: config.vnet_prefixes.clone(),
             peered: Vec::new(),
-            peers: SPEAKERS
+            peers: set
                 .iter()
-                .map(|(_, _, kind)| match kind {
+                .map(|&speaker| match SPEAKERS[speaker].2 {
                     PeerKind::Nva => reference::Kind::Nva,
                     PeerKind::ExpressRoute => reference::Kind::ExpressRoute,
                     PeerKind::VpnGateway => reference::Kind::VpnGateway,
@@ -556,21 +583,25 @@ impl Harness {
                 .expect("a window of less than 2^64 ms"),
         });
         let server = RouteServer::new(config, Instant::ZERO).expect("a valid configuration");
-        let ids = std::array::from_fn(|i| {
-            server
-                .peer_by_address(IpAddr::V4(address(i)))
-                .expect("every speaker is a configured peer")
-        });
+        let ids = set
+            .iter()
+            .map(|&speaker| {
+                server
+                    .peer_by_address(IpAddr::V4(address(speaker)))
+                    .expect("every speaker is a configured peer")
+            })
+            .collect();
         let mut harness = Self {
             server,
             now: Instant::ZERO,
+            set,
             ids,
-            peers: vec![Peer::new(); SPEAKERS.len()],
+            peers: vec![Peer::new(); set.len()],
             outbox: VecDeque::new(),
             fabric: BTreeMap::new(),
             model,
             expected_limits: VecDeque::new(),
-            refused: [(0, 0); SPEAKERS.len()],
+            refused: vec![(0, 0); set.len()],
             events: 0,
             limit_teardowns: 0,
             rejected: 0,
@@ -778,7 +809,8 @@ impl Harness {
 
     /// Speaker `i` connects: the server answers the offer at once.
     fn connect(&mut self, i: usize) {
-        let from = IpAddr::V4(address(i));
+        let speaker = self.set[i];
+        let from = IpAddr::V4(address(speaker));
         self.server
             .handle_input(self.now, Input::ConnectionOffered { from });
         match self.server.poll_output() {
@@ -797,7 +829,8 @@ impl Harness {
                 p.phase = Phase::OpenSent;
                 p.heard_at = self.now;
                 // Its OPEN goes out as soon as the connection is up.
-                let mut session = SessionConfig::new(SPEAKERS[i].1, address(i), AZURE_ASN);
+                let mut session =
+                    SessionConfig::new(SPEAKERS[speaker].1, address(speaker), AZURE_ASN);
                 session.hold_time = AZURE_HOLD_TIME_SECS;
                 let open = Wire::Open(session.open()).to_bytes(&SessionParams::default());
                 self.send_bytes(i, open);
@@ -1033,24 +1066,23 @@ impl Harness {
             if server.peer_state(self.ids[i]) != Some(State::Established) {
                 continue;
             }
-            let advertised: BTreeMap<IpNet, (String, IpAddr)> = server
-                .advertised_routes(self.ids[i])
-                .into_iter()
-                .map(|r| (r.network, (r.as_path, r.next_hop)))
-                .collect();
-            let held: BTreeMap<IpNet, (String, IpAddr)> = p
-                .received
-                .iter()
-                .map(|(prefix, h)| {
-                    (
-                        *prefix,
-                        (crate::server::as_path_text(&h.as_path), h.next_hop),
-                    )
-                })
-                .collect();
-            assert_eq!(
-                held, advertised,
-                "speaker {i} holds other routes than the server says it advertised"
+            let mut advertised = server.advertised_routes(self.ids[i]);
+            advertised.sort_unstable_by_key(|r| r.network);
+            // Compared in step, without building maps of strings.
+            let same = advertised.len() == p.received.len()
+                && advertised
+                    .iter()
+                    .zip(&p.received)
+                    .all(|(r, (prefix, held))| {
+                        r.network == *prefix
+                            && r.next_hop == held.next_hop
+                            && r.as_path == crate::server::as_path_text(&held.as_path)
+                    });
+            assert!(
+                same,
+                "speaker {i} holds other routes than the server says it advertised:\n\
+                 holds {:?}\nserver {advertised:?}",
+                p.received
             );
         }
     }
@@ -1119,7 +1151,9 @@ impl Harness {
                 "speaker {i}: routes learned, server vs model"
             );
         }
-        self.refused = [(0, 0); SPEAKERS.len()];
+        for counts in &mut self.refused {
+            *counts = (0, 0);
+        }
     }
 }
 
