@@ -31,7 +31,8 @@
 //! the model predicts the rest. After every step the run checks that
 //!
 //! * the fabric the `Program` outputs built equals the server's view and the model's;
-//! * every peer the model has up is Established on both ends, and the others are not;
+//! * every peer the model has up is Established on both ends, and the others are not
+//!   (no handshake is left half done between steps);
 //! * every such peer holds exactly what the model says it was sent (prefix, AS path,
 //!   next hop, communities), and (checked at the end of the run) what the server says it
 //!   advertised;
@@ -1112,6 +1113,12 @@ impl Harness {
             );
         }
         for (i, p) in self.peers.iter().enumerate() {
+            // The server answers an OPEN at once: a handshake never waits across steps.
+            assert!(
+                matches!(p.phase, Phase::Down | Phase::Established),
+                "speaker {i}: handshake stuck in {:?}",
+                p.phase
+            );
             let established = server.peer_state(self.ids[i]) == Some(State::Established);
             assert_eq!(
                 model.is_up(i),
