@@ -48,7 +48,8 @@
 //! offers one, which then sets the session's AS number width); it sends no
 //! UPDATE before the session is Established, none malformed (RFC 7606 issues) and none
 //! without ORIGIN, AS_PATH and NEXT_HOP; its KEEPALIVEs keep every session within the
-//! hold time; and a message of an unknown type is answered with NOTIFICATION 1/3 whose
+//! hold time; it closes the connection right after every NOTIFICATION it sends (RFC 4271
+//! section 6); and a message of an unknown type is answered with NOTIFICATION 1/3 whose
 //! data is that type (RFC 4271 section 6.1).
 
 use std::collections::{BTreeMap, VecDeque};
@@ -435,6 +436,8 @@ struct Peer {
     notification: Option<(u8, u8, Vec<u8>)>,
     /// The session's encoding, from both OPENs.
     params: SessionParams,
+    /// The connection a NOTIFICATION just came on, until the server closes it.
+    notified: Option<ConnectionId>,
 }
 
 impl Peer {
@@ -451,6 +454,7 @@ impl Peer {
             received: BTreeMap::new(),
             notification: None,
             params: SessionParams::default(),
+            notified: None,
         }
     }
 
@@ -850,6 +854,13 @@ impl Harness {
         while let Some(output) = self.server.poll_output() {
             self.output(output);
         }
+        for (i, p) in self.peers.iter().enumerate() {
+            // RFC 4271 section 6: the connection is closed right after a NOTIFICATION.
+            assert_eq!(
+                p.notified, None,
+                "speaker {i}: sent a NOTIFICATION, its connection left open"
+            );
+        }
     }
 
     /// Delivers everything the peers wrote until nothing moves.
@@ -954,12 +965,12 @@ impl Harness {
                 .server
                 .handle_input(self.now, Input::ConnectFailed { connection }),
             Output::Disconnect { connection, .. } => {
-                if let Some(p) = self
-                    .peers
-                    .iter_mut()
-                    .find(|p| p.connection == Some(connection))
-                {
-                    p.session_ends(self.now);
+                for p in &mut self.peers {
+                    if p.notified == Some(connection) {
+                        p.notified = None;
+                    } else if p.connection == Some(connection) {
+                        p.session_ends(self.now);
+                    }
                 }
             }
             Output::Accepted { .. } | Output::Refused { .. } => {
@@ -1018,6 +1029,7 @@ impl Harness {
             }
             (_, Wire::Notification(n)) => {
                 p.notification = Some((n.code.0, n.subcode, n.data));
+                p.notified = p.connection;
                 p.session_ends(now);
             }
             (phase, message) => {
