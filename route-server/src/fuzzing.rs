@@ -5,8 +5,8 @@
 //! through its public driver API ([`Input`] / [`Output`], connection tokens) and its
 //! peers: four NVAs, the ExpressRoute and the VPN gateway, or a smaller set the program's
 //! first byte picks (two NVAs and both gateways, two NVAs and ExpressRoute, one NVA and
-//! both gateways). The peers are lean scripted
-//! speakers, not `bgp_fsm` sessions: each connects, sends its OPEN (the one a
+//! both gateways). The peers are lean scripted speakers, not `bgp_fsm` sessions: each
+//! connects, sends its OPEN (the one a
 //! `bgp_fsm` speaker with Azure's 180 s hold time sends) and its KEEPALIVE as RFC 4271's
 //! handshake orders them, keeps the session alive with KEEPALIVEs every 60 s, packs its
 //! UPDATEs with `bgp_wire::UpdatePacker` as a real speaker does, and decodes every
@@ -21,7 +21,9 @@
 //! and the operator switches branch-to-branch and the hub routing preference, changes the
 //! VNet ranges and the peered networks (every peer answers the server's ROUTE-REFRESH with
 //! its whole table and End-of-RIB, which may break the route limit) and shuts peers down
-//! and starts them.
+//! and starts them. A limitation: the peers' OPEN offers Enhanced Route Refresh (as a
+//! `bgp_fsm` speaker's does) but they answer a ROUTE-REFRESH without RFC 7313's BoRR and
+//! EoRR, as the lab before them did; the model has no such markers.
 //!
 //! The same steps drive the [reference model](crate::reference), which knows nothing of
 //! the server: the harness tells it what each peer sent (the UPDATEs of each
