@@ -50,9 +50,9 @@
 //! dev-dependency). It replaced `route_server::testing::Lab`, whose speakers were a
 //! second implementation: the tests moved with their imports changed only, and the
 //! bench outputs pinned by `route-server/tests/bench_outputs.rs` (recorded with the old
-//! lab) are reproduced byte for byte. Until the fuzz target's harness
-//! (`route_server::fuzzing`) is rewritten, a private copy of the old lab remains inside
-//! route-server, compiled with its `fuzzing` feature only.
+//! lab) are reproduced byte for byte. The fuzz target's harness (`route_server::fuzzing`)
+//! is not a lab: it drives one `RouteServer` through the driver API with scripted peers
+//! (no `bgp_fsm` session on their side), which keeps each execution cheap.
 //!
 //! The lab keeps its own delivery queue rather than running inside [`engine::Sim`]:
 //! tests drive its route server directly (`lab.server.handle_input(..)`), which the

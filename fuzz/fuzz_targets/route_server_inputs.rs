@@ -1,10 +1,11 @@
 #![no_main]
 // The program interpreter and its oracle live in route_server::fuzzing: the route server
-// (real sessions in the lab) and the reference model (route_server::reference, written
-// from the spec alone) run the same program and must agree after every step on what is
-// programmed, what every peer holds, learned counts, route-limit teardowns and refused
-// routes. Stable tests run the same function: route-server/tests/differential.rs (1,000
-// proptest programs) and route-server/tests/fuzz_programs.rs (fixed programs).
+// (driven through its public Input/Output API by six scripted peers that speak real BGP
+// bytes) and the reference model (route_server::reference, written from the spec alone)
+// run the same program and must agree after every step on what is programmed, what every
+// peer holds, learned counts, route-limit teardowns and refused routes. Stable tests run
+// the same function: route-server/tests/differential.rs (1,000 proptest programs) and
+// route-server/tests/fuzz_programs.rs (fixed programs and the seed corpus).
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let _ = route_server::fuzzing::route_server_inputs(data);
 });

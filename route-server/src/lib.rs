@@ -246,10 +246,6 @@ mod route;
 mod route_map;
 mod server;
 mod store;
-// The fuzz harness's private copy of the old in-memory lab, until that harness is rewritten
-// without it; tests, benches and examples use `fabric_sim::lab::Lab`, the simulator's engine.
-#[cfg(feature = "fuzzing")]
-mod testing;
 
 pub use bgp_fsm::{ConnectionOrigin, Instant, SessionEnd, State, StopReason};
 pub use bgp_wire::{Afi, EncodeError, ErrorCode, Family, Notification, RouteRefreshSubtype, Safi};
