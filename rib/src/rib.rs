@@ -25,7 +25,7 @@ use crate::types::{
 ///   [`peer`](Self::peer).
 /// * **Mutations**, each returning the [`Changes`] it caused:
 ///   [`announce`](Self::announce), [`announce_with_paths`](Self::announce_with_paths),
-///   [`withdraw`](Self::withdraw),
+///   [`withdraw`](Self::withdraw), [`withdraw_with_paths`](Self::withdraw_with_paths),
 ///   [`drop_peer`](Self::drop_peer), [`drop_peer_prefixes`](Self::drop_peer_prefixes),
 ///   [`mark_stale`](Self::mark_stale) (changes nothing selected) and
 ///   [`sweep_stale`](Self::sweep_stale). With [`Ranking::Caller`](crate::Ranking::Caller)
@@ -276,18 +276,58 @@ impl Rib {
     ///
     /// [`RibError::UnknownPeer`].
     pub fn withdraw(&mut self, peer: PeerId, nlri: &[Nlri]) -> Result<Changes, RibError> {
+        self.unstore(peer, nlri, None)
+    }
+
+    /// [`withdraw`](Self::withdraw), also appending to `entries`, for each route of `nlri`
+    /// that `peer` had, in order, its prefix (host bits cleared) and every path the prefix
+    /// has left once the route is removed (empty when it was the last; in no promised
+    /// order). A route the peer did not have appends nothing. Removing a route hands back
+    /// its prefix's entry, as [`announce_with_paths`](Self::announce_with_paths) does, so
+    /// a caller that ranks the paths itself need not look each prefix up again; passing
+    /// the withdrawn routes of one UPDATE together is the fast path.
+    ///
+    /// # Errors
+    ///
+    /// [`RibError::UnknownPeer`].
+    pub fn withdraw_with_paths(
+        &mut self,
+        peer: PeerId,
+        nlri: &[Nlri],
+        entries: &mut Vec<(IpNet, PathSet)>,
+    ) -> Result<Changes, RibError> {
+        self.unstore(peer, nlri, Some(entries))
+    }
+
+    fn unstore(
+        &mut self,
+        peer: PeerId,
+        nlri: &[Nlri],
+        mut entries: Option<&mut Vec<(IpNet, PathSet)>>,
+    ) -> Result<Changes, RibError> {
         self.check(peer)?;
         self.attrs.collect();
         let mut out = Vec::new();
         let (v4, v6, mut ctx) = self.tables();
         for route in nlri {
+            let entries = entries.as_deref_mut();
             match route.prefix.trunc() {
-                IpNet::V4(net) => {
-                    v4.remove(&mut ctx, peer.0, V4Key::from(net), route.path_id, &mut out)
-                }
-                IpNet::V6(net) => {
-                    v6.remove(&mut ctx, peer.0, V6Key::from(net), route.path_id, &mut out)
-                }
+                IpNet::V4(net) => v4.remove(
+                    &mut ctx,
+                    peer.0,
+                    V4Key::from(net),
+                    route.path_id,
+                    &mut out,
+                    entries,
+                ),
+                IpNet::V6(net) => v6.remove(
+                    &mut ctx,
+                    peer.0,
+                    V6Key::from(net),
+                    route.path_id,
+                    &mut out,
+                    entries,
+                ),
             }
         }
         Ok(finish(out))

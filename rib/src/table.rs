@@ -30,6 +30,7 @@ use std::fmt::Debug;
 use std::hash::{Hash, Hasher};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+use hashbrown::hash_map::Entry;
 use hashbrown::HashMap;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use smallvec::SmallVec;
@@ -685,7 +686,9 @@ impl<K: PrefixKey> Table<K> {
         }
     }
 
-    /// Removes a path if present and re-runs the decision for its prefix.
+    /// Removes a path if present and re-runs the decision for its prefix; with `entries`,
+    /// when the path was there, appends the prefix's paths as they stand after it (none
+    /// when it was the last).
     pub(crate) fn remove(
         &mut self,
         ctx: &mut Ctx<'_>,
@@ -693,11 +696,13 @@ impl<K: PrefixKey> Table<K> {
         key: K,
         path_id: Option<u32>,
         out: &mut Vec<Change>,
+        entries: Option<&mut Vec<(IpNet, PathSet)>>,
     ) {
-        let _removed = self.remove_candidate(ctx, peer, key, path_id, out);
+        let _removed = self.remove_candidate(ctx, peer, key, path_id, out, entries);
     }
 
-    /// Removes one path; whether it was there.
+    /// Removes one path; whether it was there. One probe of the Loc-RIB: the entry found
+    /// is the one removed when its last path goes.
     fn remove_candidate(
         &mut self,
         ctx: &mut Ctx<'_>,
@@ -705,10 +710,12 @@ impl<K: PrefixKey> Table<K> {
         key: K,
         path_id: Option<u32>,
         out: &mut Vec<Change>,
+        entries: Option<&mut Vec<(IpNet, PathSet)>>,
     ) -> bool {
-        let Some(dest) = self.loc.get_mut(&key) else {
+        let Entry::Occupied(mut slot) = self.loc.entry(key) else {
             return false;
         };
+        let dest = slot.get_mut();
         let Some(i) = dest.find(peer, path_id) else {
             return false;
         };
@@ -719,8 +726,13 @@ impl<K: PrefixKey> Table<K> {
             dest.candidates.remove(i);
             ctx.attrs.release(removed.attrs);
             if dest.candidates.is_empty() {
-                self.loc.remove(&key);
+                slot.remove();
                 self.lengths[usize::from(key.prefix_len())] -= 1;
+                if let Some(entries) = entries {
+                    entries.push((key.to_net(), PathSet::new()));
+                }
+            } else if let Some(entries) = entries {
+                entries.push((key.to_net(), dest.paths()));
             }
             return true;
         }
@@ -730,22 +742,31 @@ impl<K: PrefixKey> Table<K> {
             // others, so its departure changes nothing.
             dest.candidates.remove(i);
             ctx.attrs.release(removed.attrs);
+            if let Some(entries) = entries {
+                entries.push((key.to_net(), dest.paths()));
+            }
             return true;
         }
         let old = dest.selection();
         dest.candidates.remove(i);
         ctx.attrs.release(removed.attrs);
         if dest.candidates.is_empty() {
-            self.loc.remove(&key);
+            slot.remove();
             self.lengths[usize::from(key.prefix_len())] -= 1;
             out.push(Change {
                 prefix: key.to_net(),
                 old,
                 new: PathSet::new(),
             });
+            if let Some(entries) = entries {
+                entries.push((key.to_net(), PathSet::new()));
+            }
         } else {
             dest.reselect(ctx);
             record(out, key, old, dest);
+            if let Some(entries) = entries {
+                entries.push((key.to_net(), dest.paths()));
+            }
         }
         true
     }
@@ -770,7 +791,7 @@ impl<K: PrefixKey> Table<K> {
         // Keeps the keys of the paths removed.
         log.retain(|adj| {
             let (key, path_id) = K::split(*adj);
-            self.remove_candidate(ctx, peer, key, path_id, out)
+            self.remove_candidate(ctx, peer, key, path_id, out, None)
         });
         debug_assert_eq!(
             self.counts[usize::from(peer)],
@@ -818,7 +839,7 @@ impl<K: PrefixKey> Table<K> {
             .collect();
         for adj in stale {
             let (key, path_id) = K::split(adj);
-            let _removed = self.remove_candidate(ctx, peer, key, path_id, out);
+            let _removed = self.remove_candidate(ctx, peer, key, path_id, out, None);
         }
     }
 

@@ -326,6 +326,42 @@ impl AdjRibIn {
         touched
     }
 
+    /// Removes the routes received as `nlri` (one UPDATE's withdrawals), the ones not
+    /// summarised in one Rib call. Adds the stored prefixes touched to `touched`, each
+    /// removed route's with its prefix's paths left as the Rib handed them back.
+    pub(crate) fn withdraw_many(
+        &mut self,
+        rib: &mut Rib,
+        nlri: &[Nlri],
+        touched: &mut Vec<Touched>,
+        entries: &mut Vec<(IpNet, PathSet)>,
+    ) {
+        let peer = self.peer;
+        let mut hand_over = |rib: &mut Rib, nlri: &[Nlri], touched: &mut Vec<Touched>| {
+            entries.clear();
+            let result = rib.withdraw_with_paths(peer, nlri, entries);
+            debug_assert!(result.is_ok(), "the peer is registered");
+            touched.extend(
+                entries
+                    .drain(..)
+                    .map(|(prefix, paths)| (prefix, Some(paths))),
+            );
+        };
+        if self.summarised.is_empty() {
+            hand_over(rib, nlri, touched);
+            return;
+        }
+        // A received prefix is held summarised or as itself, never both. Route by route,
+        // so that `touched` keeps the order of the changes (the last entry of a prefix is
+        // current).
+        for route in nlri {
+            match self.forget_summarised(rib, route.prefix) {
+                Some(stored) => touched.push((stored, None)),
+                None => hand_over(rib, std::slice::from_ref(route), touched),
+            }
+        }
+    }
+
     /// Removes a summarised route from the Rib and the maps; the stored prefix it was
     /// under.
     fn forget_summarised(&mut self, rib: &mut Rib, received: IpNet) -> Option<IpNet> {

@@ -306,7 +306,9 @@ impl Case {
         setup
     }
 
-    /// Runs the measured step.
+    /// Runs the measured step. Never inlined, so that a profiler can collect this step
+    /// alone: `valgrind --tool=callgrind --toggle-collect='*Case*measure*' ...`.
+    #[inline(never)]
     pub fn measure(&self, setup: &mut Setup, hash: bool) -> Tally {
         match self.step {
             Step::CloseSender => withdraw_all(setup, hash),

@@ -171,10 +171,20 @@ impl RouteServer {
                 }
             }
         }
-        for (family, nlri) in update.routes_to_withdraw() {
-            if family == Family::IPV4_UNICAST || family == Family::IPV6_UNICAST {
-                dirty.extend(paths_unknown(peer.rib_in.withdraw(rib, nlri.prefix)));
-            }
+        // One Rib call for the UPDATE's withdrawals, which hands back each prefix's paths
+        // left: the pass need not look the prefixes up again. A route is withdrawn by its
+        // prefix: the path identifiers the Rib holds are the server's own (summaries).
+        let withdrawn: Vec<Nlri> = update
+            .routes_to_withdraw()
+            .filter(|(family, _)| {
+                *family == Family::IPV4_UNICAST || *family == Family::IPV6_UNICAST
+            })
+            .map(|(_, nlri)| Nlri::new(nlri.prefix))
+            .collect();
+        if !withdrawn.is_empty() {
+            let mut entries = Vec::with_capacity(withdrawn.len());
+            peer.rib_in
+                .withdraw_many(rib, &withdrawn, dirty, &mut entries);
         }
         if update.treatment() >= Some(bgp_wire::Treatment::TreatAsWithdraw) {
             for (_, nlri) in update.announced() {
