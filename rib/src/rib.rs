@@ -267,10 +267,14 @@ impl Rib {
                 }
             }
         }
+        v4.settle_after_removals(peer.0);
+        v6.settle_after_removals(peer.0);
         Ok(finish(out))
     }
 
-    /// Removes the routes `nlri` of `peer`; routes it does not have are ignored.
+    /// Removes the routes `nlri` of `peer`; routes it does not have are ignored. Memory
+    /// is given back as routes go: a peer's Adj-RIB-In index once it holds no route, the
+    /// Loc-RIB's table once it is less than a quarter full.
     ///
     /// # Errors
     ///
@@ -333,6 +337,8 @@ impl Rib {
                 }
             }
         }
+        v4.settle_after_removals(peer.0);
+        v6.settle_after_removals(peer.0);
         Ok(finish(out))
     }
 

@@ -771,6 +771,20 @@ impl<K: PrefixKey> Table<K> {
         true
     }
 
+    /// Gives memory back after removals of `peer`'s paths: its Adj-RIB-In log once it
+    /// holds no route (every key in it is dead), and the Loc-RIB's table once it is mostly
+    /// empty (less than a quarter full: shrinking again needs the table to lose three
+    /// quarters again, so the rehashing costs a constant per removal).
+    pub(crate) fn settle_after_removals(&mut self, peer: u16) {
+        let slot = usize::from(peer);
+        if self.counts.get(slot) == Some(&0) {
+            self.logs[slot] = Vec::new();
+        }
+        if self.loc.len() < self.loc.capacity() / 4 {
+            self.loc.shrink_to_fit();
+        }
+    }
+
     /// Removes every path of `peer`; with `touched`, appends the prefix of each path
     /// removed (its log may repeat a key, but only the first removal finds the path; a
     /// prefix where the peer had several paths comes once per path).

@@ -228,6 +228,44 @@ fn withdrawing_with_paths_hands_back_what_is_left_per_route_held() {
     assert!(entries.is_empty());
 }
 
+/// Withdrawing everything route by route (in UPDATE-sized batches) gives the memory back
+/// as `Rib::withdraw` documents: the Adj-RIB-In index once the peer holds nothing, the
+/// Loc-RIB's table once it is less than a quarter full.
+#[test]
+fn withdrawing_everything_gives_the_tables_memory_back() {
+    for ranking in [rib::Ranking::Decision, rib::Ranking::Caller] {
+        let config = RibConfig {
+            ranking,
+            ..RibConfig::azure()
+        };
+        let (mut rib, p) = rib_with_peers(config, 1);
+        let routes: Vec<Nlri> = (0..50_000u32)
+            .map(|i| Nlri::new(net(&format!("10.{}.{}.0/24", i / 256, i % 256))))
+            .collect();
+        for batch in routes.chunks(1000) {
+            let _ = rib.announce(p[0], batch, &attrs(&[65001], 1)).unwrap();
+        }
+        let loaded = rib.memory_usage();
+        for batch in routes.chunks(1018) {
+            let _ = rib.withdraw(p[0], batch).unwrap();
+        }
+        let emptied = rib.memory_usage();
+        assert_eq!(rib.prefix_counts().ipv4, 0);
+        assert!(
+            emptied.loc_rib < loaded.loc_rib / 4,
+            "{ranking:?}: Loc-RIB {} bytes, {} loaded",
+            emptied.loc_rib,
+            loaded.loc_rib
+        );
+        assert!(
+            emptied.adj_rib_in < loaded.adj_rib_in / 100,
+            "{ranking:?}: Adj-RIB-In {} bytes, {} loaded",
+            emptied.adj_rib_in,
+            loaded.adj_rib_in
+        );
+    }
+}
+
 #[test]
 fn changes_of_one_call_are_fused_per_prefix() {
     let (mut rib, p) = rib_with_peers(RibConfig::default(), 1);
