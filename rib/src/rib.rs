@@ -226,7 +226,7 @@ impl Rib {
         let (v4, v6, mut ctx) = self.tables();
         for route in nlri {
             let entries = entries.as_deref_mut();
-            match route.prefix.trunc() {
+            match route.prefix {
                 IpNet::V4(net) => {
                     let handle = *v4_handle.get_or_insert_with(|| {
                         ctx.attrs.intern_via(
@@ -317,7 +317,7 @@ impl Rib {
             warm(v4, v6, batch);
             for route in batch {
                 let entries = entries.as_deref_mut();
-                match route.prefix.trunc() {
+                match route.prefix {
                     IpNet::V4(net) => v4.remove(
                         &mut ctx,
                         peer.0,
@@ -424,7 +424,7 @@ impl Rib {
     // ----- queries -----
 
     fn dest(&self, prefix: IpNet) -> Option<&Dest> {
-        match prefix.trunc() {
+        match prefix {
             IpNet::V4(net) => self.v4.get(V4Key::from(net)),
             IpNet::V6(net) => self.v6.get(V6Key::from(net)),
         }
@@ -611,7 +611,7 @@ const WARM_AHEAD: usize = 16;
 fn warm(v4: &Table<V4Key>, v6: &Table<V6Key>, batch: &[Nlri]) {
     let mut found = 0usize;
     for route in batch {
-        let present = match route.prefix.trunc() {
+        let present = match route.prefix {
             IpNet::V4(net) => v4.get(V4Key::from(net)).is_some(),
             IpNet::V6(net) => v6.get(V6Key::from(net)).is_some(),
         };

@@ -65,6 +65,8 @@ pub(crate) struct V4Key {
     len: u8,
 }
 
+/// The key of a prefix with its host bits cleared (callers pass prefixes as received:
+/// no separate `trunc`, which costs more than the masking here).
 impl From<Ipv4Net> for V4Key {
     fn from(net: Ipv4Net) -> Self {
         Self {
@@ -149,6 +151,7 @@ fn from_words(w: [u32; 4]) -> u128 {
     u128::from(w[0]) << 96 | u128::from(w[1]) << 64 | u128::from(w[2]) << 32 | u128::from(w[3])
 }
 
+/// The key of a prefix with its host bits cleared.
 impl From<Ipv6Net> for V6Key {
     fn from(net: Ipv6Net) -> Self {
         Self {

@@ -192,8 +192,9 @@ fn changes_report_old_and_new_selection_sorted_by_prefix() {
 
 /// `withdraw_with_paths` under the RIB's own ranking, one batch of routes: the shorter AS
 /// path (RFC 4271 9.1.2.2 a) is best, so withdrawing it falls back to the longer one; the
-/// entries name, per route the peer had and in the batch's order, the paths left (the new
-/// best first), a route not held adds none, and the last path leaving empties the prefix.
+/// entries name, per route the peer had and in the batch's order, its prefix (host bits
+/// cleared) and the paths left (the new best first), a route not held adds none, and the
+/// last path leaving empties the prefix.
 #[test]
 fn withdrawing_with_paths_hands_back_what_is_left_per_route_held() {
     let (mut rib, p) = rib_with_peers(RibConfig::default(), 2);
@@ -205,7 +206,12 @@ fn withdrawing_with_paths_hands_back_what_is_left_per_route_held() {
         .announce(p[1], &[Nlri::new(a)], &attrs(&[65002, 7], 2))
         .unwrap();
     let mut entries = Vec::new();
-    let batch = [Nlri::new(b), Nlri::new(absent), Nlri::new(a)];
+    // `b` as a peer may write it, with host bits set (RFC 4271 4.3: they are irrelevant).
+    let b_with_host_bits = Nlri {
+        prefix: net("10.2.9.9/16"),
+        path_id: None,
+    };
+    let batch = [b_with_host_bits, Nlri::new(absent), Nlri::new(a)];
     let changes = rib.withdraw_with_paths(p[0], &batch, &mut entries).unwrap();
     let handed: Vec<(IpNet, Vec<PeerId>)> = entries
         .iter()
