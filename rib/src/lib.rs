@@ -104,6 +104,7 @@ mod attrs;
 mod config;
 pub mod decision;
 mod hash;
+mod loc_map;
 mod rib;
 mod table;
 mod types;

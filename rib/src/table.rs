@@ -31,9 +31,10 @@ use std::hash::{Hash, Hasher};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use hashbrown::hash_map::Entry;
-use hashbrown::HashMap;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use smallvec::SmallVec;
+
+use crate::loc_map::ShardedMap;
 
 use crate::attrs::{AttrHandle, AttrStore, DecisionAttrs};
 use crate::config::{DecisionStep, RibConfig};
@@ -471,7 +472,8 @@ pub(crate) struct Ctx<'a> {
 /// One family's Loc-RIB and Adj-RIB-In indexes.
 #[derive(Clone)]
 pub(crate) struct Table<K: PrefixKey> {
-    loc: HashMap<K, Dest, SeededState>,
+    /// Sharded so that its growth never holds two copies of the whole table.
+    loc: ShardedMap<K, Dest>,
     /// Per peer slot: the keys of the routes it announced, in arrival order. Appending is
     /// all an announcement costs here (no second hash probe); withdrawn routes and repeats
     /// stay until [`Table::compact`] drops them, once they outnumber the live routes.
@@ -486,7 +488,7 @@ pub(crate) struct Table<K: PrefixKey> {
 impl<K: PrefixKey> Table<K> {
     pub(crate) fn new(hasher: SeededState) -> Self {
         Self {
-            loc: HashMap::with_hasher(hasher),
+            loc: ShardedMap::with_hasher(hasher),
             logs: Vec::new(),
             counts: Vec::new(),
             lengths: [0; 129],

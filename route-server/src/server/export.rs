@@ -17,7 +17,7 @@ impl RouteServer {
             .iter_mut()
             .filter(|(_, p)| p.config.kind == PeerKind::ExpressRoute)
         {
-            let total = ranges + self.adj_ribs_out.len(id);
+            let total = ranges + self.prefix_states.sent_len(id);
             let over = total > limit;
             if over && !peer.over_prefix_limit {
                 let text = format!(

@@ -10,8 +10,8 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use crate::policy::KindSet;
-use crate::store::{FoldState, PrefixMap};
+use crate::policy::{KindSet, PeerId};
+use crate::store::{AdjRibsOut, AttrId, AttrPool, PrefixMap, RoutesOut, SetId, SetPool};
 
 /// One prefix's new programming in the fabric (the effective routes of the VMs this
 /// instance serves), as [`FabricChanges::iter`] yields it.
@@ -154,90 +154,29 @@ impl FabricChanges {
     }
 }
 
-/// Index of an interned next-hop set.
-type NextHopSetId = u32;
-
-/// Distinct next-hop sets with reference counts; freed slots are reused.
-#[derive(Clone, Debug, Default)]
-struct NextHopSets {
-    /// Per id: the set (empty when the slot is free) and how many prefixes use it.
-    sets: Vec<(Box<[IpAddr]>, u32)>,
-    ids: HashMap<Box<[IpAddr]>, NextHopSetId, FoldState>,
-    free: Vec<NextHopSetId>,
-    /// The set interned last: consecutive prefixes mostly share one.
-    last: Option<NextHopSetId>,
-}
-
-impl NextHopSets {
-    fn get(&self, id: NextHopSetId) -> &[IpAddr] {
-        self.sets.get(id as usize).map_or(&[], |(set, _)| set)
-    }
-
-    /// The id of `hops` (not empty), its count raised.
-    fn intern(&mut self, hops: &[IpAddr]) -> NextHopSetId {
-        let id = match self.last {
-            Some(last) if *self.get(last) == *hops => last,
-            _ => match self.ids.get(hops) {
-                Some(&id) => id,
-                None => {
-                    let set: Box<[IpAddr]> = hops.into();
-                    let id = match self.free.pop() {
-                        Some(id) => {
-                            self.sets[id as usize] = (set.clone(), 0);
-                            id
-                        }
-                        None => {
-                            let id = NextHopSetId::try_from(self.sets.len())
-                                .expect("fewer than 2^32 distinct next-hop sets");
-                            self.sets.push((set.clone(), 0));
-                            id
-                        }
-                    };
-                    self.ids.insert(set, id);
-                    id
-                }
-            },
-        };
-        self.sets[id as usize].1 += 1;
-        self.last = Some(id);
-        id
-    }
-
-    /// Lowers the count of `id`; frees the set when no prefix uses it any more.
-    fn release(&mut self, id: NextHopSetId) {
-        let Some((set, count)) = self.sets.get_mut(id as usize) else {
-            return;
-        };
-        *count -= 1;
-        if *count == 0 {
-            let set = std::mem::take(set);
-            self.ids.remove(&set);
-            self.free.push(id);
-            if self.last == Some(id) {
-                self.last = None;
-            }
-        }
-    }
-}
-
-/// What a pass keeps per prefix for the next one: the source kinds of its last selection
-/// (half of the failover memory; the other half, the peers failed over to, is kept apart
-/// because few prefixes have it) and the next-hop set programmed into the fabric.
+/// What a pass keeps per prefix for the next one, in 12 bytes: the source kinds of its
+/// last selection (half of the failover memory; the other half, the peers failed over to,
+/// is kept apart because few prefixes have it), the next-hop set programmed into the
+/// fabric, and what was sent to the peers (the Adj-RIBs-Out), both sets interned.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
 struct PrefixState {
     selected_kinds: Option<KindSet>,
-    next_hops: Option<NextHopSetId>,
+    next_hops: Option<SetId>,
+    sent: Option<SetId>,
 }
 
-/// Per-prefix state of the passes, in one tree so that a pass searches it twice per
-/// prefix (the memory read before ranking, then the memory and the fabric written after)
-/// rather than once per table; next-hop sets interned.
+/// Per-prefix state of the passes, in one tree keyed once: the selection memory, the
+/// fabric's programming and the Adj-RIBs-Out. A pass searches it once per prefix for the
+/// first two (the memory read before ranking and the outcome written after) and once for
+/// the routes sent; next-hop sets and sent sets are interned.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct PrefixStates {
     states: PrefixMap<PrefixState>,
-    sets: NextHopSets,
+    sets: SetPool<IpAddr>,
     /// Prefixes with next hops programmed.
     programmed: usize,
+    /// The sent sets and the count of routes sent to each peer.
+    out: AdjRibsOut,
 }
 
 impl PrefixStates {
@@ -292,9 +231,11 @@ impl PrefixStates {
                 }
                 (Some(old), false) if *sets.get(old) == *hops => {}
                 (old, false) => {
-                    state.next_hops = Some(sets.intern(hops));
+                    state.next_hops = Some(sets.intern(hops).0);
                     match old {
-                        Some(old) => sets.release(old),
+                        Some(old) => {
+                            sets.release(old);
+                        }
                         None => *programmed += 1,
                     }
                     out.set(prefix, hops);
@@ -304,6 +245,58 @@ impl PrefixStates {
         })
     }
 
+    /// Runs `f` over the routes sent for `prefix` ([`AdjRibsOut::with_routes`]) with one
+    /// search of the table.
+    pub(crate) fn with_routes<R>(
+        &mut self,
+        prefix: IpNet,
+        pool: &mut AttrPool,
+        f: impl FnOnce(&mut RoutesOut<'_>) -> R,
+    ) -> R {
+        let out = &mut self.out;
+        self.states
+            .update(prefix, |state| out.with_routes(&mut state.sent, pool, f))
+    }
+
+    /// Routes sent to `peer`.
+    pub(crate) fn sent_len(&self, peer: PeerId) -> usize {
+        self.out.len(peer)
+    }
+
+    /// Every route sent to `peer`, in prefix order.
+    pub(crate) fn sent_to(&self, peer: PeerId) -> impl Iterator<Item = (IpNet, AttrId)> + '_ {
+        self.states
+            .iter()
+            .filter_map(move |(prefix, state)| Some((prefix, self.out.route_to(state.sent, peer)?)))
+    }
+
+    /// The routes sent to `peer` of one family, in prefix order.
+    pub(crate) fn sent_to_family(&self, peer: PeerId, v6: bool) -> Vec<(IpNet, AttrId)> {
+        self.sent_to(peer)
+            .filter(|(prefix, _)| prefix.addr().is_ipv6() == v6)
+            .collect()
+    }
+
+    /// Forgets what was sent to `peer` (its session went down), releasing the attribute
+    /// sets in prefix order.
+    pub(crate) fn forget_sent(&mut self, pool: &mut AttrPool, peer: PeerId) {
+        if !self.out.begin_forget(peer) {
+            return;
+        }
+        let mut memo = HashMap::default();
+        let out = &mut self.out;
+        self.states.retain(|state| {
+            out.forget_in(&mut state.sent, pool, peer, &mut memo);
+            *state != PrefixState::default()
+        });
+    }
+
+    /// Distinct sent sets in use.
+    #[cfg(test)]
+    pub(crate) fn sent_set_count(&self) -> usize {
+        self.out.set_count()
+    }
+
     /// Programs `prefix` toward `hops`, keeping its selection memory (tests).
     #[cfg(test)]
     fn program(&mut self, prefix: IpNet, hops: &[IpAddr], out: &mut FabricChanges) {
@@ -311,7 +304,8 @@ impl PrefixStates {
         self.settle(prefix, kinds, hops, out);
     }
 
-    /// Every prefix with state, in prefix order.
+    /// Every prefix with state (a selection, a programming or routes sent), in prefix
+    /// order.
     pub(crate) fn prefixes(&self) -> impl Iterator<Item = IpNet> + '_ {
         self.states.iter().map(|(prefix, _)| prefix)
     }
@@ -326,7 +320,7 @@ impl PrefixStates {
     /// Distinct next-hop sets in use.
     #[cfg(test)]
     fn set_count(&self) -> usize {
-        self.sets.ids.len()
+        self.sets.len()
     }
 }
 
@@ -419,6 +413,7 @@ impl PartialEq<Fabric<'_>> for &BTreeMap<IpNet, Vec<IpAddr>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::OutChange;
 
     fn net(s: &str) -> IpNet {
         s.parse().expect("a prefix")
@@ -514,6 +509,138 @@ mod tests {
         assert_eq!(
             Fabric::new(&table).get(&net("10.9.0.0/16")),
             Some(&[hop("10.0.0.7")][..])
+        );
+    }
+
+    fn exported(asn: u32) -> crate::route::RouteAttrs {
+        crate::route::RouteAttrs::new(
+            bgp_wire::Origin::Igp,
+            bgp_wire::AsPath::from_sequence([asn]),
+            hop("10.0.0.1"),
+        )
+    }
+
+    /// Sends `attrs` (a fresh reference) to `to` for `prefix`; what changed.
+    fn send(
+        table: &mut PrefixStates,
+        pool: &mut AttrPool,
+        prefix: IpNet,
+        to: PeerId,
+        attrs: Option<u32>,
+    ) -> OutChange {
+        table.with_routes(prefix, pool, |routes| {
+            let id = attrs.map(|asn| routes.pool().intern(exported(asn)));
+            routes.update(to, id)
+        })
+    }
+
+    #[test]
+    fn the_adj_ribs_out_keep_prefix_order_per_peer() {
+        let mut nets: Vec<IpNet> = [
+            "10.0.0.0/8",
+            "10.0.0.0/16",
+            "9.255.0.0/16",
+            "255.255.255.255/32",
+            "0.0.0.0/0",
+            "::/0",
+            "::/128",
+            "::1/128",
+            "2001:db8::/32",
+            "2001:db8::/48",
+            "2001:db8:0:0:0:0:0:1/128",
+            "ffff::/16",
+            "10.1.2.3/24",
+        ]
+        .into_iter()
+        .map(net)
+        .collect();
+        let (a, b) = (PeerId(1), PeerId(2));
+        let mut pool = AttrPool::default();
+        let mut table = PrefixStates::default();
+        for &p in &nets {
+            for to in [b, a] {
+                assert_eq!(
+                    send(&mut table, &mut pool, p, to, Some(1)),
+                    OutChange::Announce
+                );
+                assert_eq!(
+                    send(&mut table, &mut pool, p, to, Some(1)),
+                    OutChange::Unchanged
+                );
+            }
+        }
+        // Every prefix sent the same set to the same two peers: one sent set, one
+        // exported set.
+        assert_eq!((table.sent_set_count(), pool.len()), (1, 1));
+        nets.sort_unstable();
+        let held: Vec<IpNet> = table.sent_to(a).map(|(p, _)| p).collect();
+        assert_eq!(held, nets);
+        assert_eq!(table.prefixes().collect::<Vec<_>>(), nets);
+        assert_eq!(
+            (table.sent_len(a), table.sent_len(b)),
+            (nets.len(), nets.len())
+        );
+        let v6: Vec<IpNet> = table
+            .sent_to_family(b, true)
+            .into_iter()
+            .map(|(p, _)| p)
+            .collect();
+        assert_eq!(v6, nets[6..]);
+        assert_eq!(
+            send(&mut table, &mut pool, nets[0], a, Some(2)),
+            OutChange::Announce
+        );
+        assert_eq!((table.sent_set_count(), pool.len()), (2, 2));
+        let withdrawn = [
+            send(&mut table, &mut pool, nets[1], a, None),
+            send(&mut table, &mut pool, nets[1], a, None),
+            send(&mut table, &mut pool, nets[1], b, None),
+        ];
+        assert_eq!(
+            withdrawn,
+            [
+                OutChange::Withdraw,
+                OutChange::Unchanged,
+                OutChange::Withdraw
+            ]
+        );
+        // Nothing sent for a prefix leaves no trace of it.
+        let nothing = net("192.0.2.0/24");
+        assert_eq!(
+            send(&mut table, &mut pool, nothing, a, None),
+            OutChange::Unchanged
+        );
+        assert_eq!(table.sent_len(a), nets.len() - 1);
+        assert_eq!(table.prefixes().count(), nets.len() - 1);
+        table.forget_sent(&mut pool, a);
+        assert_eq!((table.sent_len(a), table.sent_to(a).count()), (0, 0));
+        assert_eq!(table.sent_to(b).count(), nets.len() - 1);
+        // What b holds is one set again (a's different route to nets[0] is gone).
+        assert_eq!((table.sent_set_count(), pool.len()), (1, 1));
+        assert!(table.sent_to(b).all(|(_, id)| pool.get(id) == &exported(1)));
+        table.forget_sent(&mut pool, b);
+        assert_eq!(table.prefixes().count(), 0);
+        assert_eq!((table.sent_set_count(), pool.len()), (0, 0));
+    }
+
+    #[test]
+    fn routes_sent_and_programming_share_one_entry_per_prefix() {
+        let mut table = PrefixStates::default();
+        let mut pool = AttrPool::default();
+        let mut changes = FabricChanges::default();
+        let p = net("10.1.0.0/16");
+        table.program(p, &[hop("10.0.0.4")], &mut changes);
+        send(&mut table, &mut pool, p, PeerId(3), Some(7));
+        // Unprogrammed, the prefix stays for its route sent; withdrawn, it goes.
+        table.program(p, &[], &mut changes);
+        assert_eq!(table.prefixes().collect::<Vec<_>>(), [p]);
+        assert_eq!(Fabric::new(&table).len(), 0);
+        assert_eq!(table.sent_len(PeerId(3)), 1);
+        send(&mut table, &mut pool, p, PeerId(3), None);
+        assert_eq!(table.prefixes().count(), 0);
+        assert_eq!(
+            (table.sent_set_count(), pool.len(), table.set_count()),
+            (0, 0, 0)
         );
     }
 }

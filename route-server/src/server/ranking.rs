@@ -98,7 +98,6 @@ impl RouteServer {
         let mut all: BTreeSet<IpNet> = self.learned.loc_rib().into_iter().map(|(p, _)| p).collect();
         all.extend(self.prefix_states.prefixes());
         all.extend(self.config.advertised_prefixes().copied());
-        all.extend(self.adj_ribs_out.prefixes());
         all
     }
 
@@ -286,16 +285,11 @@ impl RouteServer {
             }
             drop(candidates);
             // One search for every receiver's route of this prefix.
-            let sending = wanted
-                .iter()
-                .filter(|(_, _, desired)| {
-                    matches!(desired, Desired::Known(Some(_)) | Desired::Fresh(..))
-                })
-                .count();
-            let (peers, pool) = (&self.peers, &mut self.export_pool);
-            self.adj_ribs_out
-                .with_routes(prefix, sending, |routes_out| {
+            let peers = &self.peers;
+            self.prefix_states
+                .with_routes(prefix, &mut self.export_pool, |routes_out| {
                     for (slot, to, desired) in wanted.drain(..) {
+                        let pool = routes_out.pool();
                         let desired = match desired {
                             Desired::Nothing => None,
                             Desired::Known(id) => {
@@ -320,7 +314,7 @@ impl RouteServer {
                         if !peers.contains_key(&to) {
                             continue;
                         }
-                        let changed = match (routes_out.update(pool, to, desired), desired) {
+                        let changed = match (routes_out.update(to, desired), desired) {
                             (OutChange::Announce, Some(d)) => Some(d),
                             (OutChange::Withdraw, _) => None,
                             _ => continue,
