@@ -25,15 +25,17 @@ pub(crate) const SHARDS: usize = 8;
 /// themselves do not use to place or tag entries (hashbrown takes the low bits for the
 /// bucket and the top seven for the tag).
 #[derive(Clone)]
-pub(crate) struct ShardedMap<K, V> {
-    shards: Box<[HashMap<K, V, SeededState>]>,
-    hasher: SeededState,
+pub(crate) struct ShardedMap<K, V, S = SeededState> {
+    shards: Box<[HashMap<K, V, S>]>,
+    hasher: S,
 }
 
-impl<K: Hash + Eq, V> ShardedMap<K, V> {
-    pub(crate) fn with_hasher(hasher: SeededState) -> Self {
+impl<K: Hash + Eq, V, S: BuildHasher + Clone> ShardedMap<K, V, S> {
+    pub(crate) fn with_hasher(hasher: S) -> Self {
         Self {
-            shards: (0..SHARDS).map(|_| HashMap::with_hasher(hasher)).collect(),
+            shards: (0..SHARDS)
+                .map(|_| HashMap::with_hasher(hasher.clone()))
+                .collect(),
             hasher,
         }
     }
@@ -52,7 +54,7 @@ impl<K: Hash + Eq, V> ShardedMap<K, V> {
         self.shards[shard].get_mut(key)
     }
 
-    pub(crate) fn entry(&mut self, key: K) -> Entry<'_, K, V, SeededState> {
+    pub(crate) fn entry(&mut self, key: K) -> Entry<'_, K, V, S> {
         let shard = self.shard(&key);
         self.shards[shard].entry(key)
     }
@@ -85,7 +87,7 @@ impl<K: Hash + Eq, V> ShardedMap<K, V> {
             .iter()
             .map(HashMap::allocation_size)
             .sum::<usize>()
-            + self.shards.len() * size_of::<HashMap<K, V, SeededState>>()
+            + self.shards.len() * size_of::<HashMap<K, V, S>>()
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&K, &V)> {

@@ -66,8 +66,8 @@ impl Rib {
         Self {
             attrs: AttrStore::new(hasher),
             peers: Vec::new(),
-            v4: Table::new(hasher),
-            v6: Table::new(hasher),
+            v4: Table::new(config.hash_seed),
+            v6: Table::new(config.hash_seed),
             scratch: Vec::new(),
             config,
         }

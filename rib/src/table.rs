@@ -27,7 +27,7 @@
 
 use std::cmp::Ordering;
 use std::fmt::Debug;
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use hashbrown::hash_map::Entry;
@@ -39,7 +39,7 @@ use crate::loc_map::ShardedMap;
 use crate::attrs::{AttrHandle, AttrStore, DecisionAttrs};
 use crate::config::{DecisionStep, RibConfig};
 use crate::decision::{self, Contender};
-use crate::hash::SeededState;
+use crate::hash::{LocalityState, SeededState};
 use crate::types::{Change, PathRef, PathSet, PeerId, PeerInfo};
 
 /// A prefix as a compact hash key.
@@ -57,6 +57,10 @@ pub(crate) trait PrefixKey: Copy + Eq + Hash + Debug {
     fn split(adj: Self::Adj) -> (Self, Option<u32>);
     /// The prefix of length `len` (at most `MAX_LEN`) that covers `addr`.
     fn covering(addr: Self::Addr, len: u8) -> Self;
+    /// How the Loc-RIB hashes the family's keys.
+    type Hasher: BuildHasher + Clone;
+    /// That hasher, seeded.
+    fn hasher(seed: u64) -> Self::Hasher;
 }
 
 /// An IPv4 prefix key.
@@ -77,10 +81,19 @@ impl From<Ipv4Net> for V4Key {
     }
 }
 
+/// Packed for [`LocalityHasher`](crate::hash::LocalityHasher): of the prefix's
+/// significant bits, the last eight are its offset in a run, the others and the length
+/// name the run. So 256 neighbouring prefixes of one length (the /24s of a /16, the /32s
+/// of a /24) are 256 neighbouring buckets, and no run is longer: two runs that land on
+/// each other push their keys out in a few probes, as two colliding keys would.
 impl Hash for V4Key {
     #[inline]
     fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write_u64(u64::from(self.addr) << 8 | u64::from(self.len));
+        let significant = u64::from(self.addr)
+            .checked_shr(u32::from(32 - self.len))
+            .unwrap_or(0);
+        let run = (significant >> 8) << 8 | u64::from(self.len);
+        state.write_u64(run << 16 | (significant & 0xFF));
     }
 }
 
@@ -96,7 +109,12 @@ pub(crate) struct V4AdjKey {
 impl PrefixKey for V4Key {
     type Adj = V4AdjKey;
     type Addr = Ipv4Addr;
+    type Hasher = LocalityState;
     const MAX_LEN: u8 = 32;
+
+    fn hasher(seed: u64) -> LocalityState {
+        LocalityState::new(seed)
+    }
 
     fn to_net(self) -> IpNet {
         IpNet::V4(
@@ -183,7 +201,12 @@ pub(crate) struct V6AdjKey {
 impl PrefixKey for V6Key {
     type Adj = V6AdjKey;
     type Addr = Ipv6Addr;
+    type Hasher = SeededState;
     const MAX_LEN: u8 = 128;
+
+    fn hasher(seed: u64) -> SeededState {
+        SeededState::new(seed)
+    }
 
     fn to_net(self) -> IpNet {
         IpNet::V6(
@@ -473,7 +496,7 @@ pub(crate) struct Ctx<'a> {
 #[derive(Clone)]
 pub(crate) struct Table<K: PrefixKey> {
     /// Sharded so that its growth never holds two copies of the whole table.
-    loc: ShardedMap<K, Dest>,
+    loc: ShardedMap<K, Dest, K::Hasher>,
     /// Per peer slot: the keys of the routes it announced, in arrival order. Appending is
     /// all an announcement costs here (no second hash probe); withdrawn routes and repeats
     /// stay until [`Table::compact`] drops them, once they outnumber the live routes.
@@ -486,9 +509,9 @@ pub(crate) struct Table<K: PrefixKey> {
 }
 
 impl<K: PrefixKey> Table<K> {
-    pub(crate) fn new(hasher: SeededState) -> Self {
+    pub(crate) fn new(seed: u64) -> Self {
         Self {
-            loc: ShardedMap::with_hasher(hasher),
+            loc: ShardedMap::with_hasher(K::hasher(seed)),
             logs: Vec::new(),
             counts: Vec::new(),
             lengths: [0; 129],
