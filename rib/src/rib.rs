@@ -267,8 +267,6 @@ impl Rib {
                 }
             }
         }
-        v4.settle_after_removals(peer.0);
-        v6.settle_after_removals(peer.0);
         Ok(finish(out))
     }
 
@@ -313,28 +311,25 @@ impl Rib {
         self.attrs.collect();
         let mut out = Vec::new();
         let (v4, v6, mut ctx) = self.tables();
-        for batch in nlri.chunks(WARM_AHEAD) {
-            warm(v4, v6, batch);
-            for route in batch {
-                let entries = entries.as_deref_mut();
-                match route.prefix {
-                    IpNet::V4(net) => v4.remove(
-                        &mut ctx,
-                        peer.0,
-                        V4Key::from(net),
-                        route.path_id,
-                        &mut out,
-                        entries,
-                    ),
-                    IpNet::V6(net) => v6.remove(
-                        &mut ctx,
-                        peer.0,
-                        V6Key::from(net),
-                        route.path_id,
-                        &mut out,
-                        entries,
-                    ),
-                }
+        for route in nlri {
+            let entries = entries.as_deref_mut();
+            match route.prefix {
+                IpNet::V4(net) => v4.remove(
+                    &mut ctx,
+                    peer.0,
+                    V4Key::from(net),
+                    route.path_id,
+                    &mut out,
+                    entries,
+                ),
+                IpNet::V6(net) => v6.remove(
+                    &mut ctx,
+                    peer.0,
+                    V6Key::from(net),
+                    route.path_id,
+                    &mut out,
+                    entries,
+                ),
             }
         }
         v4.settle_after_removals(peer.0);
@@ -597,28 +592,6 @@ impl Rib {
         all.sort_unstable_by_key(|entry| entry.0);
         all
     }
-}
-
-/// How many routes [`warm`] looks up ahead of their removal.
-const WARM_AHEAD: usize = 16;
-
-/// Looks up the Loc-RIB entries of `batch` without changing anything, so that the
-/// removals that follow find them in cache. Why: a large table is a cache miss (and in a
-/// virtual machine a costly TLB miss) per prefix, and a removal does too much work between
-/// two lookups for the processor to overlap their misses; independent lookups in a tight
-/// loop do overlap. Measured: a third of the CPU time of withdrawing a million prefixes by
-/// UPDATE (BENCHMARKS.md, route-server).
-fn warm(v4: &Table<V4Key>, v6: &Table<V6Key>, batch: &[Nlri]) {
-    let mut found = 0usize;
-    for route in batch {
-        let present = match route.prefix {
-            IpNet::V4(net) => v4.get(V4Key::from(net)).is_some(),
-            IpNet::V6(net) => v6.get(V6Key::from(net)).is_some(),
-        };
-        found += usize::from(present);
-    }
-    // Keeps the lookups from being optimised away: their result is otherwise unused.
-    std::hint::black_box(found);
 }
 
 fn adj_routes<K: PrefixKey>(table: &Table<K>, peer: PeerId, out: &mut Vec<AdjRoute>) {
