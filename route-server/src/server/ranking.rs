@@ -202,6 +202,7 @@ impl RouteServer {
             let selection = self.prefix_states.decide_and_settle(
                 prefix,
                 &mut self.fabric_changes,
+                &mut self.export_pool,
                 |previous_kinds| {
                     let selection = policy::select(
                         config.hub_routing_preference,
@@ -330,6 +331,7 @@ impl RouteServer {
                     }
                 });
         }
+        self.prefix_states.collect(&mut self.export_pool);
         for id in memo.into_values().flatten() {
             self.export_pool.release(id);
         }
