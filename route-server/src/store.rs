@@ -528,37 +528,11 @@ impl<V> PrefixMap<V> {
         }
     }
 
-    /// Runs `f` on the value of `prefix` (the default when absent) with one search; the
-    /// prefix is kept only while its value differs from the default.
-    pub(crate) fn update<R>(&mut self, prefix: IpNet, f: impl FnOnce(&mut V) -> R) -> R
-    where
-        V: Default + PartialEq,
-    {
-        fn on_entry<K: Ord, V: Default + PartialEq, R>(
-            entry: Entry<'_, K, V>,
-            f: impl FnOnce(&mut V) -> R,
-        ) -> R {
-            match entry {
-                Entry::Occupied(mut slot) => {
-                    let result = f(slot.get_mut());
-                    if *slot.get() == V::default() {
-                        slot.remove();
-                    }
-                    result
-                }
-                Entry::Vacant(slot) => {
-                    let mut value = V::default();
-                    let result = f(&mut value);
-                    if value != V::default() {
-                        slot.insert(value);
-                    }
-                    result
-                }
-            }
-        }
+    /// The place of `prefix`, found with one search, to read and then write its value.
+    pub(crate) fn entry(&mut self, prefix: IpNet) -> PrefixEntry<'_, V> {
         match prefix {
-            IpNet::V4(v4) => on_entry(self.v4.entry(v4_key(v4)), f),
-            IpNet::V6(v6) => on_entry(self.v6.entry(v6_key(v6)), f),
+            IpNet::V4(v4) => PrefixEntry::V4(self.v4.entry(v4_key(v4))),
+            IpNet::V6(v6) => PrefixEntry::V6(self.v6.entry(v6_key(v6))),
         }
     }
 
@@ -575,6 +549,44 @@ impl<V> PrefixMap<V> {
     pub(crate) fn retain(&mut self, mut keep: impl FnMut(&mut V) -> bool) {
         self.v4.retain(|_, v| keep(v));
         self.v6.retain(|_, v| keep(v));
+    }
+}
+
+/// One prefix's place in a [`PrefixMap`] ([`PrefixMap::entry`]).
+#[derive(Debug)]
+pub(crate) enum PrefixEntry<'a, V> {
+    V4(Entry<'a, u64, V>),
+    V6(Entry<'a, (u128, u8), V>),
+}
+
+impl<V: Default + PartialEq> PrefixEntry<'_, V> {
+    /// The value (the default when the prefix is absent).
+    pub(crate) fn get(&self) -> Option<&V> {
+        match self {
+            Self::V4(Entry::Occupied(slot)) => Some(slot.get()),
+            Self::V6(Entry::Occupied(slot)) => Some(slot.get()),
+            _ => None,
+        }
+    }
+
+    /// Writes the value; the prefix is kept only while it differs from the default.
+    pub(crate) fn set(self, value: V) {
+        fn set<K: Ord, V: Default + PartialEq>(entry: Entry<'_, K, V>, value: V) {
+            match entry {
+                Entry::Occupied(slot) if value == V::default() => {
+                    slot.remove();
+                }
+                Entry::Occupied(mut slot) => *slot.get_mut() = value,
+                Entry::Vacant(_) if value == V::default() => {}
+                Entry::Vacant(slot) => {
+                    slot.insert(value);
+                }
+            }
+        }
+        match self {
+            Self::V4(entry) => set(entry, value),
+            Self::V6(entry) => set(entry, value),
+        }
     }
 }
 

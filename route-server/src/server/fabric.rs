@@ -11,7 +11,9 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use crate::policy::{KindSet, PeerId};
-use crate::store::{AdjRibsOut, AttrId, AttrPool, FoldState, PrefixMap, RoutesOut, SetId, SetPool};
+use crate::store::{
+    AdjRibsOut, AttrId, AttrPool, FoldState, PrefixEntry, PrefixMap, RoutesOut, SetId, SetPool,
+};
 
 /// One prefix's new programming in the fabric (the effective routes of the VMs this
 /// instance serves), as [`FabricChanges::iter`] yields it.
@@ -211,40 +213,97 @@ pub(crate) struct PrefixStates {
     programmed: usize,
 }
 
-/// Changes one prefix's state with one search of `states`: `change` gets a copy that
-/// holds its own holders of the sets it names (so it can release and intern sets as if
-/// it owned them), which is then interned in place of the old state.
-fn change_state<R>(
-    states: &mut PrefixMap<Option<SetId>>,
-    distinct: &mut SetPool<PrefixState>,
-    sets: &mut Sets,
-    pool: &mut AttrPool,
+/// One prefix's state while a pass works on it ([`PrefixStates::open`]): found with one
+/// search, changed through a copy that holds its own holders of the sets it names (so
+/// that it can release and intern sets as if it owned them), and interned in place of the
+/// old state when the pass lets go of it (on drop).
+pub(crate) struct PrefixPass<'a> {
+    /// `None` once written back.
+    entry: Option<PrefixEntry<'a, Option<SetId>>>,
+    distinct: &'a mut SetPool<PrefixState>,
+    sets: &'a mut Sets,
+    programmed: &'a mut usize,
+    pool: &'a mut AttrPool,
     prefix: IpNet,
-    change: impl FnOnce(&mut PrefixState, &mut Sets, &mut AttrPool) -> R,
-) -> R {
-    states.update(prefix, |slot| {
-        let old = slot.map(|id| distinct.get(id)[0]);
-        let mut state = old.unwrap_or_default();
-        sets.retain(&state);
-        let result = change(&mut state, sets, pool);
-        if state == old.unwrap_or_default() {
-            sets.release(&state, pool);
-            return result;
+    /// The state as interned, and its id.
+    old: (Option<SetId>, PrefixState),
+    /// The working copy.
+    state: PrefixState,
+}
+
+impl PrefixPass<'_> {
+    /// Decides and records the pass's outcome for the prefix: `decide` gets the source
+    /// kinds of the last selection and returns its own result (handed back) with the
+    /// outcome to record, the source kinds selected (`None`: no best path) and the next
+    /// hops to program (empty: none), or `None` to leave selection and programming as
+    /// they are. A change of programming is recorded in `out`.
+    pub(crate) fn decide_and_settle<R, H: AsRef<[IpAddr]>>(
+        &mut self,
+        out: &mut FabricChanges,
+        decide: impl FnOnce(Option<KindSet>) -> (R, Option<(Option<KindSet>, H)>),
+    ) -> R {
+        let state = &mut self.state;
+        let (decided, settled) = decide(state.selected_kinds);
+        let Some((selected_kinds, hops)) = settled else {
+            return decided;
+        };
+        let (sets, hops) = (&mut self.sets.hops, hops.as_ref());
+        state.selected_kinds = selected_kinds;
+        match (state.next_hops, hops.is_empty()) {
+            (None, true) => {}
+            (Some(old), true) => {
+                sets.release(old);
+                state.next_hops = None;
+                *self.programmed -= 1;
+                out.remove(self.prefix);
+            }
+            (Some(old), false) if *sets.get(old) == *hops => {}
+            (old, false) => {
+                state.next_hops = Some(sets.intern(hops).0);
+                match old {
+                    Some(old) => {
+                        sets.release(old);
+                    }
+                    None => *self.programmed += 1,
+                }
+                out.set(self.prefix, hops);
+            }
         }
-        if let Some(id) = slot.take() {
+        decided
+    }
+
+    /// Runs `f` over the routes sent for the prefix ([`AdjRibsOut::with_routes`]).
+    pub(crate) fn with_routes<R>(&mut self, f: impl FnOnce(&mut RoutesOut<'_>) -> R) -> R {
+        self.sets
+            .out
+            .with_routes(&mut self.state.sent, self.pool, f)
+    }
+}
+
+impl Drop for PrefixPass<'_> {
+    fn drop(&mut self) {
+        let Some(entry) = self.entry.take() else {
+            return;
+        };
+        let (old_id, old) = self.old;
+        if self.state == old {
+            self.sets.release(&self.state, self.pool);
+            return;
+        }
+        if let Some(id) = old_id {
             // Freed by `PrefixStates::collect` if no prefix takes it up again.
-            distinct.release_later(id);
+            self.distinct.release_later(id);
         }
-        if state != PrefixState::default() {
-            let (id, made) = distinct.intern(std::slice::from_ref(&state));
+        let new = (self.state != PrefixState::default()).then(|| {
+            let (id, made) = self.distinct.intern(std::slice::from_ref(&self.state));
             if !made {
                 // The interned state holds its sets already.
-                sets.release(&state, pool);
+                self.sets.release(&self.state, self.pool);
             }
-            *slot = Some(id);
-        }
-        result
-    })
+            id
+        });
+        entry.set(new);
+    }
 }
 
 impl PrefixStates {
@@ -281,11 +340,29 @@ impl PrefixStates {
         self.decide_and_settle(prefix, out, pool, |_| ((), Some((selected_kinds, hops))));
     }
 
-    /// Decides and records a pass's outcome for `prefix` with one search of the table
-    /// (the pass read the last selection and then wrote the new one with a second search
-    /// before). `decide` gets the source kinds of the last selection and returns its own
-    /// result (handed back) with the outcome to record, as [`Self::settle`] takes it, or
-    /// `None` to leave the prefix's state as it is.
+    /// Finds `prefix`'s state with one search, for a pass to decide, program and send
+    /// ([`PrefixPass`]); written back when the returned value is dropped.
+    pub(crate) fn open<'a>(&'a mut self, prefix: IpNet, pool: &'a mut AttrPool) -> PrefixPass<'a> {
+        let entry = self.states.entry(prefix);
+        let old_id = entry.get().copied().flatten();
+        let old = old_id
+            .map(|id| self.distinct.get(id)[0])
+            .unwrap_or_default();
+        self.sets.retain(&old);
+        PrefixPass {
+            entry: Some(entry),
+            distinct: &mut self.distinct,
+            sets: &mut self.sets,
+            programmed: &mut self.programmed,
+            pool,
+            prefix,
+            old: (old_id, old),
+            state: old,
+        }
+    }
+
+    /// [`PrefixPass::decide_and_settle`] for `prefix` alone.
+    #[cfg(test)]
     pub(crate) fn decide_and_settle<R, H: AsRef<[IpAddr]>>(
         &mut self,
         prefix: IpNet,
@@ -293,61 +370,18 @@ impl PrefixStates {
         pool: &mut AttrPool,
         decide: impl FnOnce(Option<KindSet>) -> (R, Option<(Option<KindSet>, H)>),
     ) -> R {
-        let programmed = &mut self.programmed;
-        change_state(
-            &mut self.states,
-            &mut self.distinct,
-            &mut self.sets,
-            pool,
-            prefix,
-            |state, sets, _| {
-                let (decided, settled) = decide(state.selected_kinds);
-                let Some((selected_kinds, hops)) = settled else {
-                    return decided;
-                };
-                let (sets, hops) = (&mut sets.hops, hops.as_ref());
-                state.selected_kinds = selected_kinds;
-                match (state.next_hops, hops.is_empty()) {
-                    (None, true) => {}
-                    (Some(old), true) => {
-                        sets.release(old);
-                        state.next_hops = None;
-                        *programmed -= 1;
-                        out.remove(prefix);
-                    }
-                    (Some(old), false) if *sets.get(old) == *hops => {}
-                    (old, false) => {
-                        state.next_hops = Some(sets.intern(hops).0);
-                        match old {
-                            Some(old) => {
-                                sets.release(old);
-                            }
-                            None => *programmed += 1,
-                        }
-                        out.set(prefix, hops);
-                    }
-                }
-                decided
-            },
-        )
+        self.open(prefix, pool).decide_and_settle(out, decide)
     }
 
-    /// Runs `f` over the routes sent for `prefix` ([`AdjRibsOut::with_routes`]) with one
-    /// search of the table.
+    /// [`PrefixPass::with_routes`] for `prefix` alone.
+    #[cfg(test)]
     pub(crate) fn with_routes<R>(
         &mut self,
         prefix: IpNet,
         pool: &mut AttrPool,
         f: impl FnOnce(&mut RoutesOut<'_>) -> R,
     ) -> R {
-        change_state(
-            &mut self.states,
-            &mut self.distinct,
-            &mut self.sets,
-            pool,
-            prefix,
-            |state, sets, pool| sets.out.with_routes(&mut state.sent, pool, f),
-        )
+        self.open(prefix, pool).with_routes(f)
     }
 
     /// Routes sent to `peer`.
