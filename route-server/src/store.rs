@@ -564,37 +564,11 @@ impl<V> PrefixMap<V> {
         }
     }
 
-    /// Runs `f` on the value of `prefix` (the default when absent) with one search; the
-    /// prefix is kept only while its value differs from the default.
-    pub(crate) fn update<R>(&mut self, prefix: IpNet, f: impl FnOnce(&mut V) -> R) -> R
-    where
-        V: Default + PartialEq,
-    {
-        fn on_entry<K: Ord, V: Default + PartialEq, R>(
-            entry: Entry<'_, K, V>,
-            f: impl FnOnce(&mut V) -> R,
-        ) -> R {
-            match entry {
-                Entry::Occupied(mut slot) => {
-                    let result = f(slot.get_mut());
-                    if *slot.get() == V::default() {
-                        slot.remove();
-                    }
-                    result
-                }
-                Entry::Vacant(slot) => {
-                    let mut value = V::default();
-                    let result = f(&mut value);
-                    if value != V::default() {
-                        slot.insert(value);
-                    }
-                    result
-                }
-            }
-        }
+    /// The place of `prefix`, found with one search, to read and then write its value.
+    pub(crate) fn entry(&mut self, prefix: IpNet) -> PrefixEntry<'_, V> {
         match prefix {
-            IpNet::V4(v4) => on_entry(self.v4.entry(v4_key(v4)), f),
-            IpNet::V6(v6) => on_entry(self.v6.entry(v6_key(v6)), f),
+            IpNet::V4(v4) => PrefixEntry::V4(self.v4.entry(v4_key(v4))),
+            IpNet::V6(v6) => PrefixEntry::V6(self.v6.entry(v6_key(v6))),
         }
     }
 
@@ -611,6 +585,44 @@ impl<V> PrefixMap<V> {
     pub(crate) fn retain(&mut self, mut keep: impl FnMut(&mut V) -> bool) {
         self.v4.retain(|_, v| keep(v));
         self.v6.retain(|_, v| keep(v));
+    }
+}
+
+/// One prefix's place in a [`PrefixMap`] ([`PrefixMap::entry`]).
+#[derive(Debug)]
+pub(crate) enum PrefixEntry<'a, V> {
+    V4(Entry<'a, u64, V>),
+    V6(Entry<'a, (u128, u8), V>),
+}
+
+impl<V: Default + PartialEq> PrefixEntry<'_, V> {
+    /// The value (the default when the prefix is absent).
+    pub(crate) fn get(&self) -> Option<&V> {
+        match self {
+            Self::V4(Entry::Occupied(slot)) => Some(slot.get()),
+            Self::V6(Entry::Occupied(slot)) => Some(slot.get()),
+            _ => None,
+        }
+    }
+
+    /// Writes the value; the prefix is kept only while it differs from the default.
+    pub(crate) fn set(self, value: V) {
+        fn set<K: Ord, V: Default + PartialEq>(entry: Entry<'_, K, V>, value: V) {
+            match entry {
+                Entry::Occupied(slot) if value == V::default() => {
+                    slot.remove();
+                }
+                Entry::Occupied(mut slot) => *slot.get_mut() = value,
+                Entry::Vacant(_) if value == V::default() => {}
+                Entry::Vacant(slot) => {
+                    slot.insert(value);
+                }
+            }
+        }
+        match self {
+            Self::V4(entry) => set(entry, value),
+            Self::V6(entry) => set(entry, value),
+        }
     }
 }
 
@@ -635,21 +647,34 @@ impl SetId {
 /// receivers, hold one set between them and four bytes each.
 #[derive(Clone, Debug)]
 pub(crate) struct SetPool<T> {
-    /// Per slot: the set (empty when the slot is free) and how many holders it has.
-    sets: Vec<(Box<[T]>, u32)>,
+    slots: Vec<Slot<T>>,
     ids: HashMap<Box<[T]>, SetId, FoldState>,
     free: Vec<SetId>,
-    /// The set interned last: consecutive prefixes mostly share one.
-    last: Option<SetId>,
+    /// The two sets interned last, latest first: consecutive prefixes mostly share one
+    /// (and a prefix's state goes through two in one pass, before and after its export).
+    recent: [Option<SetId>; 2],
+    /// Sets whose holders went to zero through [`release_later`](Self::release_later).
+    unused: Vec<SetId>,
+}
+
+/// One set of a [`SetPool`].
+#[derive(Clone, Debug)]
+struct Slot<T> {
+    /// The set (empty when the slot is free).
+    set: Box<[T]>,
+    holders: u32,
+    /// Listed in `unused`.
+    listed: bool,
 }
 
 impl<T> Default for SetPool<T> {
     fn default() -> Self {
         Self {
-            sets: Vec::new(),
+            slots: Vec::new(),
             ids: HashMap::default(),
             free: Vec::new(),
-            last: None,
+            recent: [None; 2],
+            unused: Vec::new(),
         }
     }
 }
@@ -657,26 +682,37 @@ impl<T> Default for SetPool<T> {
 impl<T: Clone + Eq + std::hash::Hash> SetPool<T> {
     /// The set behind `id`.
     pub(crate) fn get(&self, id: SetId) -> &[T] {
-        self.sets.get(id.slot()).map_or(&[], |(set, _)| set)
+        self.slots.get(id.slot()).map_or(&[], |slot| &slot.set)
     }
 
     /// The id of `items` with one more holder; whether the set was made by this call (it
-    /// was not held before).
+    /// was not interned before: a set kept by [`release_later`](Self::release_later)
+    /// is still interned).
     pub(crate) fn intern(&mut self, items: &[T]) -> (SetId, bool) {
-        let (id, made) = match self.last {
-            Some(last) if *self.get(last) == *items => (last, false),
-            _ => match self.ids.get(items) {
+        let recent = self
+            .recent
+            .into_iter()
+            .flatten()
+            .find(|&id| *self.get(id) == *items);
+        let (id, made) = match recent {
+            Some(id) => (id, false),
+            None => match self.ids.get(items) {
                 Some(&id) => (id, false),
                 None => {
                     let set: Box<[T]> = items.into();
+                    let slot = Slot {
+                        set: set.clone(),
+                        holders: 0,
+                        listed: false,
+                    };
                     let id = match self.free.pop() {
                         Some(id) => {
-                            self.sets[id.slot()] = (set.clone(), 0);
+                            self.slots[id.slot()] = slot;
                             id
                         }
                         None => {
-                            self.sets.push((set.clone(), 0));
-                            SetId::of_slot(self.sets.len() - 1)
+                            self.slots.push(slot);
+                            SetId::of_slot(self.slots.len() - 1)
                         }
                     };
                     self.ids.insert(set, id);
@@ -685,31 +721,67 @@ impl<T: Clone + Eq + std::hash::Hash> SetPool<T> {
             },
         };
         self.retain(id);
-        self.last = Some(id);
+        if self.recent[0] != Some(id) {
+            self.recent = [Some(id), self.recent[0]];
+        }
         (id, made)
     }
 
     /// One more holder of `id`.
     pub(crate) fn retain(&mut self, id: SetId) {
-        if let Some((_, holders)) = self.sets.get_mut(id.slot()) {
-            *holders += 1;
+        if let Some(slot) = self.slots.get_mut(id.slot()) {
+            slot.holders += 1;
         }
     }
 
     /// One holder fewer; the set itself when that was the last one (its slot is freed).
     pub(crate) fn release(&mut self, id: SetId) -> Option<Box<[T]>> {
-        let (set, holders) = self.sets.get_mut(id.slot())?;
-        *holders = holders.saturating_sub(1);
-        if *holders > 0 {
+        let slot = self.slots.get_mut(id.slot())?;
+        slot.holders = slot.holders.saturating_sub(1);
+        if slot.holders > 0 || slot.listed {
+            // A listed set is freed by `collect`.
             return None;
         }
-        let set = std::mem::take(set);
+        Some(self.free_slot(id))
+    }
+
+    fn free_slot(&mut self, id: SetId) -> Box<[T]> {
+        let set = std::mem::take(&mut self.slots[id.slot()].set);
         self.ids.remove(&set);
         self.free.push(id);
-        if self.last == Some(id) {
-            self.last = None;
+        for recent in &mut self.recent {
+            if *recent == Some(id) {
+                *recent = None;
+            }
         }
-        Some(set)
+        set
+    }
+
+    /// One holder fewer; when that was the last, the set stays interned until
+    /// [`collect`](Self::collect): a holder may come back soon (a prefix's state goes
+    /// through two states in one pass), and interning a set anew costs a hash map insert
+    /// and an allocation.
+    pub(crate) fn release_later(&mut self, id: SetId) {
+        let Some(slot) = self.slots.get_mut(id.slot()) else {
+            return;
+        };
+        slot.holders = slot.holders.saturating_sub(1);
+        if slot.holders == 0 && !slot.listed {
+            slot.listed = true;
+            self.unused.push(id);
+        }
+    }
+
+    /// Frees the sets [`release_later`](Self::release_later) left without holders that
+    /// have none still, handing each to `freed`.
+    pub(crate) fn collect(&mut self, mut freed: impl FnMut(Box<[T]>)) {
+        while let Some(id) = self.unused.pop() {
+            let slot = &mut self.slots[id.slot()];
+            slot.listed = false;
+            if slot.holders == 0 {
+                freed(self.free_slot(id));
+            }
+        }
     }
 
     /// Distinct sets held.
@@ -838,6 +910,17 @@ impl AdjRibsOut {
             *sent = Some(id);
         }
         result
+    }
+
+    /// One more holder of the sent set `id`.
+    pub(crate) fn retain(&mut self, id: SetId) {
+        self.sets.retain(id);
+    }
+
+    /// One holder fewer of the sent set `id`, freed (and its exported attribute sets
+    /// released) with the last.
+    pub(crate) fn release(&mut self, pool: &mut AttrPool, id: SetId) {
+        release_set(&mut self.sets, pool, id);
     }
 
     /// The routes of a prefix whose sent set is `sent`.

@@ -11,7 +11,9 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use crate::policy::{KindSet, PeerId};
-use crate::store::{AdjRibsOut, AttrId, AttrPool, PrefixMap, RoutesOut, SetId, SetPool};
+use crate::store::{
+    AdjRibsOut, AttrId, AttrPool, FoldState, PrefixEntry, PrefixMap, RoutesOut, SetId, SetPool,
+};
 
 /// One prefix's new programming in the fabric (the effective routes of the VMs this
 /// instance serves), as [`FabricChanges::iter`] yields it.
@@ -154,38 +156,173 @@ impl FabricChanges {
     }
 }
 
-/// What a pass keeps per prefix for the next one, in 12 bytes: the source kinds of its
-/// last selection (half of the failover memory; the other half, the peers failed over to,
-/// is kept apart because few prefixes have it), the next-hop set programmed into the
-/// fabric, and what was sent to the peers (the Adj-RIBs-Out), both sets interned.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+/// What a pass keeps per prefix for the next one: the source kinds of its last selection
+/// (half of the failover memory; the other half, the peers failed over to, is kept apart
+/// because few prefixes have it), the next-hop set programmed into the fabric, and what
+/// was sent to the peers (the Adj-RIBs-Out), both sets interned. States are interned in
+/// turn: a prefix holds the four-byte id of its state, and a million prefixes selected,
+/// programmed and sent alike share one.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
 struct PrefixState {
     selected_kinds: Option<KindSet>,
     next_hops: Option<SetId>,
     sent: Option<SetId>,
 }
 
-/// Per-prefix state of the passes, in one tree keyed once: the selection memory, the
-/// fabric's programming and the Adj-RIBs-Out. A pass searches it once per prefix for the
-/// first two (the memory read before ranking and the outcome written after) and once for
-/// the routes sent; next-hop sets and sent sets are interned.
+/// The sets a [`PrefixState`] names, where holders of them are counted.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct PrefixStates {
-    states: PrefixMap<PrefixState>,
-    sets: SetPool<IpAddr>,
-    /// Prefixes with next hops programmed.
-    programmed: usize,
-    /// The sent sets and the count of routes sent to each peer.
+struct Sets {
+    hops: SetPool<IpAddr>,
     out: AdjRibsOut,
 }
 
+impl Sets {
+    /// Takes a holder of each set `state` names.
+    fn retain(&mut self, state: &PrefixState) {
+        if let Some(id) = state.next_hops {
+            self.hops.retain(id);
+        }
+        if let Some(id) = state.sent {
+            self.out.retain(id);
+        }
+    }
+
+    /// Gives back a holder of each set `state` names.
+    fn release(&mut self, state: &PrefixState, pool: &mut AttrPool) {
+        if let Some(id) = state.next_hops {
+            self.hops.release(id);
+        }
+        if let Some(id) = state.sent {
+            self.out.release(pool, id);
+        }
+    }
+}
+
+/// Per-prefix state of the passes, in one tree keyed once: the selection memory, the
+/// fabric's programming and the Adj-RIBs-Out, as one interned [`PrefixState`] per prefix.
+/// A pass searches it once per prefix for the first two (the memory read before ranking
+/// and the outcome written after) and once for the routes sent.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct PrefixStates {
+    /// Each prefix with state, and its state's id (never `None` in the map).
+    states: PrefixMap<Option<SetId>>,
+    /// The distinct states; each holds one holder of each set it names.
+    distinct: SetPool<PrefixState>,
+    sets: Sets,
+    /// Prefixes with next hops programmed.
+    programmed: usize,
+}
+
+/// One prefix's state while a pass works on it ([`PrefixStates::open`]): found with one
+/// search, changed through a copy that holds its own holders of the sets it names (so
+/// that it can release and intern sets as if it owned them), and interned in place of the
+/// old state when the pass lets go of it (on drop).
+pub(crate) struct PrefixPass<'a> {
+    /// `None` once written back.
+    entry: Option<PrefixEntry<'a, Option<SetId>>>,
+    distinct: &'a mut SetPool<PrefixState>,
+    sets: &'a mut Sets,
+    programmed: &'a mut usize,
+    pool: &'a mut AttrPool,
+    prefix: IpNet,
+    /// The state as interned, and its id.
+    old: (Option<SetId>, PrefixState),
+    /// The working copy.
+    state: PrefixState,
+}
+
+impl PrefixPass<'_> {
+    /// Decides and records the pass's outcome for the prefix: `decide` gets the source
+    /// kinds of the last selection and returns its own result (handed back) with the
+    /// outcome to record, the source kinds selected (`None`: no best path) and the next
+    /// hops to program (empty: none), or `None` to leave selection and programming as
+    /// they are. A change of programming is recorded in `out`.
+    pub(crate) fn decide_and_settle<R, H: AsRef<[IpAddr]>>(
+        &mut self,
+        out: &mut FabricChanges,
+        decide: impl FnOnce(Option<KindSet>) -> (R, Option<(Option<KindSet>, H)>),
+    ) -> R {
+        let state = &mut self.state;
+        let (decided, settled) = decide(state.selected_kinds);
+        let Some((selected_kinds, hops)) = settled else {
+            return decided;
+        };
+        let (sets, hops) = (&mut self.sets.hops, hops.as_ref());
+        state.selected_kinds = selected_kinds;
+        match (state.next_hops, hops.is_empty()) {
+            (None, true) => {}
+            (Some(old), true) => {
+                sets.release(old);
+                state.next_hops = None;
+                *self.programmed -= 1;
+                out.remove(self.prefix);
+            }
+            (Some(old), false) if *sets.get(old) == *hops => {}
+            (old, false) => {
+                state.next_hops = Some(sets.intern(hops).0);
+                match old {
+                    Some(old) => {
+                        sets.release(old);
+                    }
+                    None => *self.programmed += 1,
+                }
+                out.set(self.prefix, hops);
+            }
+        }
+        decided
+    }
+
+    /// Runs `f` over the routes sent for the prefix ([`AdjRibsOut::with_routes`]).
+    pub(crate) fn with_routes<R>(&mut self, f: impl FnOnce(&mut RoutesOut<'_>) -> R) -> R {
+        self.sets
+            .out
+            .with_routes(&mut self.state.sent, self.pool, f)
+    }
+}
+
+impl Drop for PrefixPass<'_> {
+    fn drop(&mut self) {
+        let Some(entry) = self.entry.take() else {
+            return;
+        };
+        let (old_id, old) = self.old;
+        if self.state == old {
+            self.sets.release(&self.state, self.pool);
+            return;
+        }
+        if let Some(id) = old_id {
+            // Freed by `PrefixStates::collect` if no prefix takes it up again.
+            self.distinct.release_later(id);
+        }
+        let new = (self.state != PrefixState::default()).then(|| {
+            let (id, made) = self.distinct.intern(std::slice::from_ref(&self.state));
+            if !made {
+                // The interned state holds its sets already.
+                self.sets.release(&self.state, self.pool);
+            }
+            id
+        });
+        entry.set(new);
+    }
+}
+
 impl PrefixStates {
+    fn state(&self, id: Option<SetId>) -> PrefixState {
+        id.map(|id| self.distinct.get(id)[0]).unwrap_or_default()
+    }
+
+    /// Every prefix with its state, in prefix order.
+    fn iter(&self) -> impl Iterator<Item = (IpNet, PrefixState)> + '_ {
+        self.states
+            .iter()
+            .map(|(prefix, id)| (prefix, self.state(*id)))
+    }
+
     /// The source kinds of the last selection for `prefix`, if it had a best path.
     #[cfg(test)]
     pub(crate) fn selected_kinds(&self, prefix: IpNet) -> Option<KindSet> {
-        self.states
-            .get(prefix)
-            .and_then(|state| state.selected_kinds)
+        self.state(self.states.get(prefix).copied().flatten())
+            .selected_kinds
     }
 
     /// Records a pass's outcome for `prefix` with one search: the source kinds selected
@@ -198,76 +335,65 @@ impl PrefixStates {
         selected_kinds: Option<KindSet>,
         hops: &[IpAddr],
         out: &mut FabricChanges,
+        pool: &mut AttrPool,
     ) {
-        self.decide_and_settle(prefix, out, |_| ((), Some((selected_kinds, hops))));
+        self.decide_and_settle(prefix, out, pool, |_| ((), Some((selected_kinds, hops))));
     }
 
-    /// Decides and records a pass's outcome for `prefix` with one search of the table
-    /// (the pass read the last selection and then wrote the new one with a second search
-    /// before). `decide` gets the source kinds of the last selection and returns its own
-    /// result (handed back) with the outcome to record, as [`Self::settle`] takes it, or
-    /// `None` to leave the prefix's state as it is.
+    /// Finds `prefix`'s state with one search, for a pass to decide, program and send
+    /// ([`PrefixPass`]); written back when the returned value is dropped.
+    pub(crate) fn open<'a>(&'a mut self, prefix: IpNet, pool: &'a mut AttrPool) -> PrefixPass<'a> {
+        let entry = self.states.entry(prefix);
+        let old_id = entry.get().copied().flatten();
+        let old = old_id
+            .map(|id| self.distinct.get(id)[0])
+            .unwrap_or_default();
+        self.sets.retain(&old);
+        PrefixPass {
+            entry: Some(entry),
+            distinct: &mut self.distinct,
+            sets: &mut self.sets,
+            programmed: &mut self.programmed,
+            pool,
+            prefix,
+            old: (old_id, old),
+            state: old,
+        }
+    }
+
+    /// [`PrefixPass::decide_and_settle`] for `prefix` alone.
+    #[cfg(test)]
     pub(crate) fn decide_and_settle<R, H: AsRef<[IpAddr]>>(
         &mut self,
         prefix: IpNet,
         out: &mut FabricChanges,
+        pool: &mut AttrPool,
         decide: impl FnOnce(Option<KindSet>) -> (R, Option<(Option<KindSet>, H)>),
     ) -> R {
-        let (sets, programmed) = (&mut self.sets, &mut self.programmed);
-        self.states.update(prefix, |state| {
-            let (decided, settled) = decide(state.selected_kinds);
-            let Some((selected_kinds, hops)) = settled else {
-                return decided;
-            };
-            let hops = hops.as_ref();
-            state.selected_kinds = selected_kinds;
-            match (state.next_hops, hops.is_empty()) {
-                (None, true) => {}
-                (Some(old), true) => {
-                    sets.release(old);
-                    state.next_hops = None;
-                    *programmed -= 1;
-                    out.remove(prefix);
-                }
-                (Some(old), false) if *sets.get(old) == *hops => {}
-                (old, false) => {
-                    state.next_hops = Some(sets.intern(hops).0);
-                    match old {
-                        Some(old) => {
-                            sets.release(old);
-                        }
-                        None => *programmed += 1,
-                    }
-                    out.set(prefix, hops);
-                }
-            }
-            decided
-        })
+        self.open(prefix, pool).decide_and_settle(out, decide)
     }
 
-    /// Runs `f` over the routes sent for `prefix` ([`AdjRibsOut::with_routes`]) with one
-    /// search of the table.
+    /// [`PrefixPass::with_routes`] for `prefix` alone.
+    #[cfg(test)]
     pub(crate) fn with_routes<R>(
         &mut self,
         prefix: IpNet,
         pool: &mut AttrPool,
         f: impl FnOnce(&mut RoutesOut<'_>) -> R,
     ) -> R {
-        let out = &mut self.out;
-        self.states
-            .update(prefix, |state| out.with_routes(&mut state.sent, pool, f))
+        self.open(prefix, pool).with_routes(f)
     }
 
     /// Routes sent to `peer`.
     pub(crate) fn sent_len(&self, peer: PeerId) -> usize {
-        self.out.len(peer)
+        self.sets.out.len(peer)
     }
 
     /// Every route sent to `peer`, in prefix order.
     pub(crate) fn sent_to(&self, peer: PeerId) -> impl Iterator<Item = (IpNet, AttrId)> + '_ {
-        self.states
-            .iter()
-            .filter_map(move |(prefix, state)| Some((prefix, self.out.route_to(state.sent, peer)?)))
+        self.iter().filter_map(move |(prefix, state)| {
+            Some((prefix, self.sets.out.route_to(state.sent, peer)?))
+        })
     }
 
     /// The routes sent to `peer` of one family, in prefix order.
@@ -278,30 +404,77 @@ impl PrefixStates {
     }
 
     /// Forgets what was sent to `peer` (its session went down), releasing the attribute
-    /// sets in prefix order.
+    /// sets in prefix order. Each distinct state is rebuilt once.
     pub(crate) fn forget_sent(&mut self, pool: &mut AttrPool, peer: PeerId) {
-        if !self.out.begin_forget(peer) {
+        if !self.sets.out.begin_forget(peer) {
             return;
         }
-        let mut memo = HashMap::default();
-        let out = &mut self.out;
-        self.states.retain(|state| {
-            out.forget_in(&mut state.sent, pool, peer, &mut memo);
-            *state != PrefixState::default()
+        let mut sent_memo = HashMap::default();
+        let mut memo: HashMap<SetId, Option<SetId>, FoldState> = HashMap::default();
+        let (distinct, sets) = (&mut self.distinct, &mut self.sets);
+        self.states.retain(|slot| {
+            let Some(old) = *slot else {
+                return false;
+            };
+            let next = match memo.get(&old) {
+                Some(&next) => {
+                    if let Some(next) = next {
+                        distinct.retain(next);
+                    }
+                    next
+                }
+                None => {
+                    let mut state = distinct.get(old)[0];
+                    sets.retain(&state);
+                    sets.out
+                        .forget_in(&mut state.sent, pool, peer, &mut sent_memo);
+                    let next = if state == PrefixState::default() {
+                        None
+                    } else {
+                        let (id, made) = distinct.intern(std::slice::from_ref(&state));
+                        if !made {
+                            sets.release(&state, pool);
+                        }
+                        Some(id)
+                    };
+                    memo.insert(old, next);
+                    next
+                }
+            };
+            // This prefix's holder of its old state (the new one took its own).
+            distinct.release_later(old);
+            *slot = next;
+            next.is_some()
         });
+        self.collect(pool);
+    }
+
+    /// Frees the states no prefix holds any more (a pass ends with this), and the sets
+    /// only they held.
+    pub(crate) fn collect(&mut self, pool: &mut AttrPool) {
+        let sets = &mut self.sets;
+        self.distinct.collect(|freed| sets.release(&freed[0], pool));
     }
 
     /// Distinct sent sets in use.
     #[cfg(test)]
     pub(crate) fn sent_set_count(&self) -> usize {
-        self.out.set_count()
+        self.sets.out.set_count()
+    }
+
+    /// Distinct states in use.
+    #[cfg(test)]
+    fn state_count(&self) -> usize {
+        self.distinct.len()
     }
 
     /// Programs `prefix` toward `hops`, keeping its selection memory (tests).
     #[cfg(test)]
     fn program(&mut self, prefix: IpNet, hops: &[IpAddr], out: &mut FabricChanges) {
         let kinds = self.selected_kinds(prefix);
-        self.settle(prefix, kinds, hops, out);
+        let mut pool = AttrPool::default();
+        self.settle(prefix, kinds, hops, out, &mut pool);
+        self.collect(&mut pool);
     }
 
     /// Every prefix with state (a selection, a programming or routes sent), in prefix
@@ -312,15 +485,14 @@ impl PrefixStates {
 
     /// Every programmed prefix with its next hops, in prefix order.
     fn programmed(&self) -> impl Iterator<Item = (IpNet, &[IpAddr])> + '_ {
-        self.states
-            .iter()
-            .filter_map(|(prefix, state)| Some((prefix, self.sets.get(state.next_hops?))))
+        self.iter()
+            .filter_map(|(prefix, state)| Some((prefix, self.sets.hops.get(state.next_hops?))))
     }
 
     /// Distinct next-hop sets in use.
     #[cfg(test)]
     fn set_count(&self) -> usize {
-        self.sets.len()
+        self.sets.hops.len()
     }
 }
 
@@ -353,8 +525,8 @@ impl<'a> Fabric<'a> {
     #[must_use]
     pub fn get(&self, prefix: &IpNet) -> Option<&'a [IpAddr]> {
         let table = self.table;
-        let id = table.states.get(*prefix)?.next_hops?;
-        Some(table.sets.get(id))
+        let state = table.state(*table.states.get(*prefix)?);
+        Some(table.sets.hops.get(state.next_hops?))
     }
 
     /// Whether `prefix` is programmed.
@@ -528,10 +700,12 @@ mod tests {
         to: PeerId,
         attrs: Option<u32>,
     ) -> OutChange {
-        table.with_routes(prefix, pool, |routes| {
+        let changed = table.with_routes(prefix, pool, |routes| {
             let id = attrs.map(|asn| routes.pool().intern(exported(asn)));
             routes.update(to, id)
-        })
+        });
+        table.collect(pool);
+        changed
     }
 
     #[test]
@@ -569,9 +743,12 @@ mod tests {
                 );
             }
         }
-        // Every prefix sent the same set to the same two peers: one sent set, one
-        // exported set.
-        assert_eq!((table.sent_set_count(), pool.len()), (1, 1));
+        // Every prefix sent the same set to the same two peers: one state, one sent set,
+        // one exported set.
+        assert_eq!(
+            (table.state_count(), table.sent_set_count(), pool.len()),
+            (1, 1, 1)
+        );
         nets.sort_unstable();
         let held: Vec<IpNet> = table.sent_to(a).map(|(p, _)| p).collect();
         assert_eq!(held, nets);
@@ -620,7 +797,10 @@ mod tests {
         assert!(table.sent_to(b).all(|(_, id)| pool.get(id) == &exported(1)));
         table.forget_sent(&mut pool, b);
         assert_eq!(table.prefixes().count(), 0);
-        assert_eq!((table.sent_set_count(), pool.len()), (0, 0));
+        assert_eq!(
+            (table.state_count(), table.sent_set_count(), pool.len()),
+            (0, 0, 0)
+        );
     }
 
     #[test]
