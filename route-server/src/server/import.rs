@@ -186,7 +186,12 @@ impl RouteServer {
             .filter(|(family, _)| {
                 *family == Family::IPV4_UNICAST || *family == Family::IPV6_UNICAST
             })
-            .map(|(_, nlri)| Nlri::new(nlri.prefix))
+            // Without `Nlri::new`'s truncation: decoding cleared the host bits, and the Rib
+            // clears them again when it builds its key.
+            .map(|(_, nlri)| Nlri {
+                prefix: nlri.prefix,
+                path_id: None,
+            })
             .collect();
         if !withdrawn.is_empty() {
             let mut entries = Vec::with_capacity(withdrawn.len());
