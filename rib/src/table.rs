@@ -18,7 +18,8 @@
 //!
 //! # Longest-prefix match
 //!
-//! The Loc-RIB is one hash map keyed by (address, length), with host bits cleared. A count
+//! The Loc-RIB is one hash map keyed by (address, length), with host bits cleared (split in
+//! shards by `loc_map`; IPv4 keys placed by [`LocalityState`], neighbours together). A count
 //! of stored prefixes per length lets [`Table::lookup`] probe only the lengths in use, from
 //! the longest down: a handful of hash lookups in practice (a full IPv4 table uses about
 //! 25 lengths, and a route server's far fewer). A trie would use less time in the worst
