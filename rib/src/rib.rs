@@ -25,7 +25,7 @@ use crate::types::{
 ///   [`peer`](Self::peer).
 /// * **Mutations**, each returning the [`Changes`] it caused:
 ///   [`announce`](Self::announce), [`announce_with_paths`](Self::announce_with_paths),
-///   [`withdraw`](Self::withdraw),
+///   [`withdraw`](Self::withdraw), [`withdraw_with_paths`](Self::withdraw_with_paths),
 ///   [`drop_peer`](Self::drop_peer), [`drop_peer_prefixes`](Self::drop_peer_prefixes),
 ///   [`mark_stale`](Self::mark_stale) (changes nothing selected) and
 ///   [`sweep_stale`](Self::sweep_stale). With [`Ranking::Caller`](crate::Ranking::Caller)
@@ -66,8 +66,8 @@ impl Rib {
         Self {
             attrs: AttrStore::new(hasher),
             peers: Vec::new(),
-            v4: Table::new(hasher),
-            v6: Table::new(hasher),
+            v4: Table::new(config.hash_seed),
+            v6: Table::new(config.hash_seed),
             scratch: Vec::new(),
             config,
         }
@@ -226,7 +226,7 @@ impl Rib {
         let (v4, v6, mut ctx) = self.tables();
         for route in nlri {
             let entries = entries.as_deref_mut();
-            match route.prefix.trunc() {
+            match route.prefix {
                 IpNet::V4(net) => {
                     let handle = *v4_handle.get_or_insert_with(|| {
                         ctx.attrs.intern_via(
@@ -270,26 +270,70 @@ impl Rib {
         Ok(finish(out))
     }
 
-    /// Removes the routes `nlri` of `peer`; routes it does not have are ignored.
+    /// Removes the routes `nlri` of `peer`; routes it does not have are ignored. Memory
+    /// is given back as routes go: a peer's Adj-RIB-In index once it holds no route, the
+    /// Loc-RIB's table once it is less than a quarter full.
     ///
     /// # Errors
     ///
     /// [`RibError::UnknownPeer`].
     pub fn withdraw(&mut self, peer: PeerId, nlri: &[Nlri]) -> Result<Changes, RibError> {
+        self.unstore(peer, nlri, None)
+    }
+
+    /// [`withdraw`](Self::withdraw), also appending to `entries`, for each route of `nlri`
+    /// that `peer` had, in order, its prefix (host bits cleared) and every path the prefix
+    /// has left once the route is removed (empty when it was the last; in no promised
+    /// order). A route the peer did not have appends nothing. Removing a route hands back
+    /// its prefix's entry, as [`announce_with_paths`](Self::announce_with_paths) does, so
+    /// a caller that ranks the paths itself need not look each prefix up again; passing
+    /// the withdrawn routes of one UPDATE together is the fast path.
+    ///
+    /// # Errors
+    ///
+    /// [`RibError::UnknownPeer`].
+    pub fn withdraw_with_paths(
+        &mut self,
+        peer: PeerId,
+        nlri: &[Nlri],
+        entries: &mut Vec<(IpNet, PathSet)>,
+    ) -> Result<Changes, RibError> {
+        self.unstore(peer, nlri, Some(entries))
+    }
+
+    fn unstore(
+        &mut self,
+        peer: PeerId,
+        nlri: &[Nlri],
+        mut entries: Option<&mut Vec<(IpNet, PathSet)>>,
+    ) -> Result<Changes, RibError> {
         self.check(peer)?;
         self.attrs.collect();
         let mut out = Vec::new();
         let (v4, v6, mut ctx) = self.tables();
         for route in nlri {
-            match route.prefix.trunc() {
-                IpNet::V4(net) => {
-                    v4.remove(&mut ctx, peer.0, V4Key::from(net), route.path_id, &mut out)
-                }
-                IpNet::V6(net) => {
-                    v6.remove(&mut ctx, peer.0, V6Key::from(net), route.path_id, &mut out)
-                }
+            let entries = entries.as_deref_mut();
+            match route.prefix {
+                IpNet::V4(net) => v4.remove(
+                    &mut ctx,
+                    peer.0,
+                    V4Key::from(net),
+                    route.path_id,
+                    &mut out,
+                    entries,
+                ),
+                IpNet::V6(net) => v6.remove(
+                    &mut ctx,
+                    peer.0,
+                    V6Key::from(net),
+                    route.path_id,
+                    &mut out,
+                    entries,
+                ),
             }
         }
+        v4.settle_after_removals(peer.0);
+        v6.settle_after_removals(peer.0);
         Ok(finish(out))
     }
 
@@ -375,7 +419,7 @@ impl Rib {
     // ----- queries -----
 
     fn dest(&self, prefix: IpNet) -> Option<&Dest> {
-        match prefix.trunc() {
+        match prefix {
             IpNet::V4(net) => self.v4.get(V4Key::from(net)),
             IpNet::V6(net) => self.v6.get(V6Key::from(net)),
         }

@@ -190,6 +190,88 @@ fn changes_report_old_and_new_selection_sorted_by_prefix() {
         .is_empty());
 }
 
+/// `withdraw_with_paths` under the RIB's own ranking, one batch of routes: the shorter AS
+/// path (RFC 4271 9.1.2.2 a) is best, so withdrawing it falls back to the longer one; the
+/// entries name, per route the peer had and in the batch's order, its prefix (host bits
+/// cleared) and the paths left (the new best first), a route not held adds none, and the
+/// last path leaving empties the prefix.
+#[test]
+fn withdrawing_with_paths_hands_back_what_is_left_per_route_held() {
+    let (mut rib, p) = rib_with_peers(RibConfig::default(), 2);
+    let (a, b, absent) = (net("10.1.0.0/16"), net("10.2.0.0/16"), net("192.0.2.0/24"));
+    let _ = rib
+        .announce(p[0], &[Nlri::new(a), Nlri::new(b)], &attrs(&[65001], 1))
+        .unwrap();
+    let _ = rib
+        .announce(p[1], &[Nlri::new(a)], &attrs(&[65002, 7], 2))
+        .unwrap();
+    let mut entries = Vec::new();
+    // `b` as a peer may write it, with host bits set (RFC 4271 4.3: they are irrelevant).
+    let b_with_host_bits = Nlri {
+        prefix: net("10.2.9.9/16"),
+        path_id: None,
+    };
+    let batch = [b_with_host_bits, Nlri::new(absent), Nlri::new(a)];
+    let changes = rib.withdraw_with_paths(p[0], &batch, &mut entries).unwrap();
+    let handed: Vec<(IpNet, Vec<PeerId>)> = entries
+        .iter()
+        .map(|(prefix, paths)| (*prefix, paths.iter().map(|path| path.peer).collect()))
+        .collect();
+    assert_eq!(handed, [(b, vec![]), (a, vec![p[1]])]);
+    let changed: Vec<(IpNet, Option<PeerId>)> = changes
+        .iter()
+        .map(|c| (c.prefix, c.new_best().map(|path| path.peer)))
+        .collect();
+    assert_eq!(changed, [(a, Some(p[1])), (b, None)]);
+    assert_eq!(rib.best(b), None);
+    assert_eq!(rib.prefix_counts().ipv4, 1);
+    // The same batch again: nothing held, nothing handed back.
+    entries.clear();
+    assert!(rib
+        .withdraw_with_paths(p[0], &batch, &mut entries)
+        .unwrap()
+        .is_empty());
+    assert!(entries.is_empty());
+}
+
+/// Withdrawing everything route by route (in UPDATE-sized batches) gives the memory back
+/// as `Rib::withdraw` documents: the Adj-RIB-In index once the peer holds nothing, the
+/// Loc-RIB's table once it is less than a quarter full.
+#[test]
+fn withdrawing_everything_gives_the_tables_memory_back() {
+    for ranking in [rib::Ranking::Decision, rib::Ranking::Caller] {
+        let config = RibConfig {
+            ranking,
+            ..RibConfig::azure()
+        };
+        let (mut rib, p) = rib_with_peers(config, 1);
+        let routes: Vec<Nlri> = (0..50_000u32)
+            .map(|i| Nlri::new(net(&format!("10.{}.{}.0/24", i / 256, i % 256))))
+            .collect();
+        for batch in routes.chunks(1000) {
+            let _ = rib.announce(p[0], batch, &attrs(&[65001], 1)).unwrap();
+        }
+        let loaded = rib.memory_usage();
+        for batch in routes.chunks(1018) {
+            let _ = rib.withdraw(p[0], batch).unwrap();
+        }
+        let emptied = rib.memory_usage();
+        assert_eq!(rib.prefix_counts().ipv4, 0);
+        assert!(
+            emptied.loc_rib < loaded.loc_rib / 4,
+            "{ranking:?}: Loc-RIB {} bytes, {} loaded",
+            emptied.loc_rib,
+            loaded.loc_rib
+        );
+        assert!(
+            emptied.adj_rib_in < loaded.adj_rib_in / 100,
+            "{ranking:?}: Adj-RIB-In {} bytes, {} loaded",
+            emptied.adj_rib_in,
+            loaded.adj_rib_in
+        );
+    }
+}
+
 #[test]
 fn changes_of_one_call_are_fused_per_prefix() {
     let (mut rib, p) = rib_with_peers(RibConfig::default(), 1);
@@ -593,7 +675,9 @@ fn attribute_accessors_read_the_interned_set() {
 
 /// `Ranking::Caller` against a model written from its documentation: the paths stored
 /// per prefix are exactly what was announced and not withdrawn (a re-announcement
-/// replaces), `announce_with_paths` hands back exactly those paths, nothing is selected,
+/// replaces), `announce_with_paths` hands back exactly those paths and
+/// `withdraw_with_paths` exactly those left (nothing for a path the peer did not have),
+/// nothing is selected,
 /// no mutation reports a change, and dropping a peer names exactly the prefixes it held.
 #[test]
 fn caller_ranking_stores_exactly_the_announced_paths_and_selects_nothing() {
@@ -668,13 +752,44 @@ fn caller_ranking_stores_exactly_the_announced_paths_and_selects_nothing() {
                 changes
             }
             6..=8 => {
+                // What the model says the withdrawal leaves: `None` when the peer had no
+                // such path (nothing is handed back), else the prefix's remaining paths.
+                let mut left: Option<Vec<(usize, Option<u32>)>> = None;
                 if let Some(paths) = model.get_mut(&prefix) {
-                    paths.remove(&(who, path_id));
+                    if paths.remove(&(who, path_id)).is_some() {
+                        left = Some(paths.keys().copied().collect());
+                    }
                     if paths.is_empty() {
                         model.remove(&prefix);
                     }
                 }
-                rib.withdraw(p[who], &[nlri]).unwrap()
+                if op == 8 {
+                    rib.withdraw(p[who], &[nlri]).unwrap()
+                } else {
+                    // Removing hands back the prefix's entry: every path it has left.
+                    let mut entries = Vec::new();
+                    let changes = rib
+                        .withdraw_with_paths(p[who], &[nlri], &mut entries)
+                        .unwrap();
+                    let handed: Option<Vec<(usize, Option<u32>)>> = match entries.as_slice() {
+                        [] => None,
+                        [(at, paths)] => {
+                            assert_eq!(*at, prefix, "step {step}");
+                            let mut handed: Vec<_> = paths
+                                .iter()
+                                .map(|path| {
+                                    let who = p.iter().position(|&id| id == path.peer).unwrap();
+                                    (who, path.path_id)
+                                })
+                                .collect();
+                            handed.sort();
+                            Some(handed)
+                        }
+                        more => panic!("step {step}: {} entries for one route", more.len()),
+                    };
+                    assert_eq!(handed, left, "step {step}: entry of {prefix}");
+                    changes
+                }
             }
             _ => {
                 let mut dropped = Vec::new();

@@ -9,6 +9,9 @@
 //! * `withdraw_all_one_to_one_{100k,1m}`: after the sender's prefixes went out (not
 //!   measured), its connection closes (the sender killed): every route is withdrawn from
 //!   the fabric and the receiver.
+//! * `withdraw_by_update_one_to_one_{100k,1m}`: after the sender's prefixes went out (not
+//!   measured), it withdraws them all in full-size UPDATEs (read in 256 KiB chunks): every
+//!   route leaves the fabric and the receiver, the session stays up.
 //!
 //! Before the criterion runs each case is run once and reported: wall time, UPDATE
 //! messages out, bytes out per route, fabric changes, and a hash of every output (the

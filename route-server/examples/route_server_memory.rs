@@ -4,7 +4,8 @@
 //! `cargo run --release -p route-server --example route_server_memory`
 //! (`-- --cases-only` skips the first table; `-- --case NAME` runs one case and prints its
 //! row, which is how the table is made: each case runs in a process of its own, so that
-//! one case's peak RSS is not another's).
+//! one case's peak RSS is not another's; `-- --late-receiver N` measures a receiver coming
+//! up after one NVA's N routes were learned, which sends it the whole table at once).
 //!
 //! The NVAs' sessions are brought up in the in-memory lab; their UPDATEs are then fed to
 //! the route server directly and its outputs dropped, so only the route server's own
@@ -133,6 +134,53 @@ fn run_cases() {
     }
 }
 
+/// One NVA announces `count` /24s (256 KiB reads, outputs dropped); then a second NVA comes
+/// up and is sent the whole table. Prints the heap the route server held before it came
+/// up and the peak while it did. The lab's receiving speaker decodes and keeps every route
+/// too (a `BTreeMap` of 1M routes): run under heaptrack to tell the route server's share
+/// apart (allocation sites in `route_server::server` against `route_server::testing`).
+fn late_receiver(count: usize) {
+    let workload::Setup { mut lab, bursts } = workload::setup(1, workload::one_sender(count), true);
+    // The receiver is configured, not connected: `setup` made one peer; add another.
+    let receiver = workload::nva(1);
+    lab.server
+        .add_peer(
+            lab.now,
+            route_server::PeerConfig::nva(std::net::IpAddr::V4(receiver), 65002),
+        )
+        .expect("a valid peer");
+    let now = lab.now;
+    for (connection, bytes) in &bursts {
+        for read in bytes.chunks(route_server::RECOMMENDED_RECEIVE_CHUNK) {
+            lab.server.handle_input(
+                now,
+                Input::Received {
+                    connection: *connection,
+                    bytes: read,
+                },
+            );
+            while lab.server.poll_output().is_some() {}
+        }
+    }
+    drop(bursts);
+    let before = counting_allocator::live_bytes();
+    counting_allocator::reset_peak();
+    let reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
+    let rss_before = status_kib("VmRSS");
+    lab.add_nva(receiver, 65002);
+    let peak = counting_allocator::peak_bytes();
+    let rss_peak = if reset { status_kib("VmHWM") } else { 0 };
+    let received = lab.speakers.last().map_or(0, |s| s.received.len());
+    let mb = |bytes: usize| bytes as f64 / (1024.0 * 1024.0);
+    println!(
+        "late receiver after {count} routes: heap before {:.0} MiB, peak {:.0} MiB (the receiving speaker's copy included); RSS {} -> {} MiB; {received} routes received",
+        mb(before),
+        mb(peak),
+        rss_before / 1024,
+        rss_peak / 1024,
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args
@@ -143,6 +191,9 @@ fn main() {
     {
         ["--case", name] => return run_case(name),
         ["--cases-only"] => return run_cases(),
+        ["--late-receiver", count] => {
+            return late_receiver(count.parse().expect("a number of routes"));
+        }
         _ => {}
     }
     measure("8 NVAs x 4,000 distinct routes", 8, |i| {

@@ -16,6 +16,7 @@
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::num::NonZeroU32;
 
 use bgp_wire::{AttrValue, Family, MpNextHop, MpNlri, MpReach, Nlri, PathAttribute};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
@@ -326,6 +327,42 @@ impl AdjRibIn {
         touched
     }
 
+    /// Removes the routes received as `nlri` (one UPDATE's withdrawals), the ones not
+    /// summarised in one Rib call. Adds the stored prefixes touched to `touched`, each
+    /// removed route's with its prefix's paths left as the Rib handed them back.
+    pub(crate) fn withdraw_many(
+        &mut self,
+        rib: &mut Rib,
+        nlri: &[Nlri],
+        touched: &mut Vec<Touched>,
+        entries: &mut Vec<(IpNet, PathSet)>,
+    ) {
+        let peer = self.peer;
+        let mut hand_over = |rib: &mut Rib, nlri: &[Nlri], touched: &mut Vec<Touched>| {
+            entries.clear();
+            let result = rib.withdraw_with_paths(peer, nlri, entries);
+            debug_assert!(result.is_ok(), "the peer is registered");
+            touched.extend(
+                entries
+                    .drain(..)
+                    .map(|(prefix, paths)| (prefix, Some(paths))),
+            );
+        };
+        if self.summarised.is_empty() {
+            hand_over(rib, nlri, touched);
+            return;
+        }
+        // A received prefix is held summarised or as itself, never both. Route by route,
+        // so that `touched` keeps the order of the changes (the last entry of a prefix is
+        // current).
+        for route in nlri {
+            match self.forget_summarised(rib, route.prefix) {
+                Some(stored) => touched.push((stored, None)),
+                None => hand_over(rib, std::slice::from_ref(route), touched),
+            }
+        }
+    }
+
     /// Removes a summarised route from the Rib and the maps; the stored prefix it was
     /// under.
     fn forget_summarised(&mut self, rib: &mut Rib, received: IpNet) -> Option<IpNet> {
@@ -527,37 +564,11 @@ impl<V> PrefixMap<V> {
         }
     }
 
-    /// Runs `f` on the value of `prefix` (the default when absent) with one search; the
-    /// prefix is kept only while its value differs from the default.
-    pub(crate) fn update<R>(&mut self, prefix: IpNet, f: impl FnOnce(&mut V) -> R) -> R
-    where
-        V: Default + PartialEq,
-    {
-        fn on_entry<K: Ord, V: Default + PartialEq, R>(
-            entry: Entry<'_, K, V>,
-            f: impl FnOnce(&mut V) -> R,
-        ) -> R {
-            match entry {
-                Entry::Occupied(mut slot) => {
-                    let result = f(slot.get_mut());
-                    if *slot.get() == V::default() {
-                        slot.remove();
-                    }
-                    result
-                }
-                Entry::Vacant(slot) => {
-                    let mut value = V::default();
-                    let result = f(&mut value);
-                    if value != V::default() {
-                        slot.insert(value);
-                    }
-                    result
-                }
-            }
-        }
+    /// The place of `prefix`, found with one search, to read and then write its value.
+    pub(crate) fn entry(&mut self, prefix: IpNet) -> PrefixEntry<'_, V> {
         match prefix {
-            IpNet::V4(v4) => on_entry(self.v4.entry(v4_key(v4)), f),
-            IpNet::V6(v6) => on_entry(self.v6.entry(v6_key(v6)), f),
+            IpNet::V4(v4) => PrefixEntry::V4(self.v4.entry(v4_key(v4))),
+            IpNet::V6(v6) => PrefixEntry::V6(self.v6.entry(v6_key(v6))),
         }
     }
 
@@ -577,28 +588,233 @@ impl<V> PrefixMap<V> {
     }
 }
 
-/// The peers holding a route for one prefix, each with its set, in peer order.
-type Routes = SmallVec<[(PeerId, AttrId); 2]>;
+/// One prefix's place in a [`PrefixMap`] ([`PrefixMap::entry`]).
+#[derive(Debug)]
+pub(crate) enum PrefixEntry<'a, V> {
+    V4(Entry<'a, u64, V>),
+    V6(Entry<'a, (u128, u8), V>),
+}
 
-/// One prefix's routes in [`AdjRibsOut`], while a pass updates them
+impl<V: Default + PartialEq> PrefixEntry<'_, V> {
+    /// The value (the default when the prefix is absent).
+    pub(crate) fn get(&self) -> Option<&V> {
+        match self {
+            Self::V4(Entry::Occupied(slot)) => Some(slot.get()),
+            Self::V6(Entry::Occupied(slot)) => Some(slot.get()),
+            _ => None,
+        }
+    }
+
+    /// Writes the value; the prefix is kept only while it differs from the default.
+    pub(crate) fn set(self, value: V) {
+        fn set<K: Ord, V: Default + PartialEq>(entry: Entry<'_, K, V>, value: V) {
+            match entry {
+                Entry::Occupied(slot) if value == V::default() => {
+                    slot.remove();
+                }
+                Entry::Occupied(mut slot) => *slot.get_mut() = value,
+                Entry::Vacant(_) if value == V::default() => {}
+                Entry::Vacant(slot) => {
+                    slot.insert(value);
+                }
+            }
+        }
+        match self {
+            Self::V4(entry) => set(entry, value),
+            Self::V6(entry) => set(entry, value),
+        }
+    }
+}
+
+/// Handle of a set interned in a [`SetPool`]: its slot plus one, so that an
+/// `Option<SetId>` takes four bytes (the per-prefix state holds two of them).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub(crate) struct SetId(NonZeroU32);
+
+impl SetId {
+    fn slot(self) -> usize {
+        self.0.get() as usize - 1
+    }
+
+    fn of_slot(slot: usize) -> Self {
+        let id = u32::try_from(slot + 1).expect("fewer than 2^32 - 1 interned sets");
+        Self(NonZeroU32::new(id).expect("slot + 1 is not zero"))
+    }
+}
+
+/// Distinct sets (slices of `T`) shared by reference count, freed slots reused: a million
+/// prefixes programmed toward the same two NVAs, or sent the same attribute set to the same
+/// receivers, hold one set between them and four bytes each.
+#[derive(Clone, Debug)]
+pub(crate) struct SetPool<T> {
+    slots: Vec<Slot<T>>,
+    ids: HashMap<Box<[T]>, SetId, FoldState>,
+    free: Vec<SetId>,
+    /// The two sets interned last, latest first: consecutive prefixes mostly share one
+    /// (and a prefix's state goes through two in one pass, before and after its export).
+    recent: [Option<SetId>; 2],
+    /// Sets whose holders went to zero through [`release_later`](Self::release_later).
+    unused: Vec<SetId>,
+}
+
+/// One set of a [`SetPool`].
+#[derive(Clone, Debug)]
+struct Slot<T> {
+    /// The set (empty when the slot is free).
+    set: Box<[T]>,
+    holders: u32,
+    /// Listed in `unused`.
+    listed: bool,
+}
+
+impl<T> Default for SetPool<T> {
+    fn default() -> Self {
+        Self {
+            slots: Vec::new(),
+            ids: HashMap::default(),
+            free: Vec::new(),
+            recent: [None; 2],
+            unused: Vec::new(),
+        }
+    }
+}
+
+impl<T: Clone + Eq + std::hash::Hash> SetPool<T> {
+    /// The set behind `id`.
+    pub(crate) fn get(&self, id: SetId) -> &[T] {
+        self.slots.get(id.slot()).map_or(&[], |slot| &slot.set)
+    }
+
+    /// The id of `items` with one more holder; whether the set was made by this call (it
+    /// was not interned before: a set kept by [`release_later`](Self::release_later)
+    /// is still interned).
+    pub(crate) fn intern(&mut self, items: &[T]) -> (SetId, bool) {
+        let recent = self
+            .recent
+            .into_iter()
+            .flatten()
+            .find(|&id| *self.get(id) == *items);
+        let (id, made) = match recent {
+            Some(id) => (id, false),
+            None => match self.ids.get(items) {
+                Some(&id) => (id, false),
+                None => {
+                    let set: Box<[T]> = items.into();
+                    let slot = Slot {
+                        set: set.clone(),
+                        holders: 0,
+                        listed: false,
+                    };
+                    let id = match self.free.pop() {
+                        Some(id) => {
+                            self.slots[id.slot()] = slot;
+                            id
+                        }
+                        None => {
+                            self.slots.push(slot);
+                            SetId::of_slot(self.slots.len() - 1)
+                        }
+                    };
+                    self.ids.insert(set, id);
+                    (id, true)
+                }
+            },
+        };
+        self.retain(id);
+        if self.recent[0] != Some(id) {
+            self.recent = [Some(id), self.recent[0]];
+        }
+        (id, made)
+    }
+
+    /// One more holder of `id`.
+    pub(crate) fn retain(&mut self, id: SetId) {
+        if let Some(slot) = self.slots.get_mut(id.slot()) {
+            slot.holders += 1;
+        }
+    }
+
+    /// One holder fewer; the set itself when that was the last one (its slot is freed).
+    pub(crate) fn release(&mut self, id: SetId) -> Option<Box<[T]>> {
+        let slot = self.slots.get_mut(id.slot())?;
+        slot.holders = slot.holders.saturating_sub(1);
+        if slot.holders > 0 || slot.listed {
+            // A listed set is freed by `collect`.
+            return None;
+        }
+        Some(self.free_slot(id))
+    }
+
+    fn free_slot(&mut self, id: SetId) -> Box<[T]> {
+        let set = std::mem::take(&mut self.slots[id.slot()].set);
+        self.ids.remove(&set);
+        self.free.push(id);
+        for recent in &mut self.recent {
+            if *recent == Some(id) {
+                *recent = None;
+            }
+        }
+        set
+    }
+
+    /// One holder fewer; when that was the last, the set stays interned until
+    /// [`collect`](Self::collect): a holder may come back soon (a prefix's state goes
+    /// through two states in one pass), and interning a set anew costs a hash map insert
+    /// and an allocation.
+    pub(crate) fn release_later(&mut self, id: SetId) {
+        let Some(slot) = self.slots.get_mut(id.slot()) else {
+            return;
+        };
+        slot.holders = slot.holders.saturating_sub(1);
+        if slot.holders == 0 && !slot.listed {
+            slot.listed = true;
+            self.unused.push(id);
+        }
+    }
+
+    /// Frees the sets [`release_later`](Self::release_later) left without holders that
+    /// have none still, handing each to `freed`.
+    pub(crate) fn collect(&mut self, mut freed: impl FnMut(Box<[T]>)) {
+        while let Some(id) = self.unused.pop() {
+            let slot = &mut self.slots[id.slot()];
+            slot.listed = false;
+            if slot.holders == 0 {
+                freed(self.free_slot(id));
+            }
+        }
+    }
+
+    /// Distinct sets held.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.ids.len()
+    }
+}
+
+/// The routes sent to the peers for one prefix: each peer holding one with its exported
+/// attribute set, in peer order.
+pub(crate) type SentRoutes = [(PeerId, AttrId)];
+
+/// One prefix's routes in the Adj-RIBs-Out, while a pass updates them
 /// ([`AdjRibsOut::with_routes`]).
 #[derive(Debug)]
 pub(crate) struct RoutesOut<'a> {
-    routes: &'a mut Routes,
+    routes: &'a mut Vec<(PeerId, AttrId)>,
     counts: &'a mut Vec<usize>,
+    pool: &'a mut AttrPool,
 }
 
 impl RoutesOut<'_> {
+    /// The exported attribute sets, to intern what [`update`](Self::update) is given.
+    pub(crate) fn pool(&mut self) -> &mut AttrPool {
+        self.pool
+    }
+
     /// Records that `to` is to have `desired` (`None`: nothing), releasing what it
     /// replaces. The reference `desired` holds is kept when it is stored, released when
     /// the peer already had it.
-    pub(crate) fn update(
-        &mut self,
-        pool: &mut AttrPool,
-        to: PeerId,
-        desired: Option<AttrId>,
-    ) -> OutChange {
-        let routes = &mut *self.routes;
+    pub(crate) fn update(&mut self, to: PeerId, desired: Option<AttrId>) -> OutChange {
+        let (routes, pool) = (&mut *self.routes, &mut *self.pool);
         let at = routes.binary_search_by_key(&to, |(peer, _)| *peer);
         match (at, desired) {
             (Ok(i), Some(d)) if routes[i].1 == d => {
@@ -633,84 +849,90 @@ impl RoutesOut<'_> {
     }
 }
 
-/// Makes room for `expected` routes at once rather than growing into it step by step.
-fn make_room(routes: &mut Routes, expected: usize) {
-    // `reserve_exact` counts from the length.
-    let missing = expected.saturating_sub(routes.len());
-    if routes.capacity() - routes.len() < missing {
-        routes.reserve_exact(missing);
-    }
-}
-
-/// [`AdjRibsOut::with_routes`] on one family's tree.
-fn with_entry<K: Ord, R>(
-    entry: Entry<'_, K, Routes>,
-    counts: &mut Vec<usize>,
-    expected: usize,
-    f: impl FnOnce(&mut RoutesOut<'_>) -> R,
-) -> R {
-    match entry {
-        Entry::Occupied(mut slot) => {
-            make_room(slot.get_mut(), expected);
-            let result = f(&mut RoutesOut {
-                routes: slot.get_mut(),
-                counts,
-            });
-            if slot.get().is_empty() {
-                slot.remove();
-            }
-            result
-        }
-        Entry::Vacant(slot) => {
-            let mut routes = Routes::new();
-            make_room(&mut routes, expected);
-            let result = f(&mut RoutesOut {
-                routes: &mut routes,
-                counts,
-            });
-            if !routes.is_empty() {
-                slot.insert(routes);
-            }
-            result
-        }
-    }
-}
-
-/// What was sent to every peer, by prefix: the peers holding a route for it, each with
-/// its attribute set, in peer order. One tree for all peers: a pass looks each prefix up
-/// once rather than once per receiver, and a prefix sent to seven peers is one key.
+/// What was sent to every peer: per prefix, the [`SentRoutes`] as one interned set (a
+/// [`SetId`] the per-prefix state holds, four bytes, however many receivers), the sets
+/// themselves here. The routes a pass sends are mostly the same for consecutive prefixes
+/// (one source, one exported set per receiver), so a million prefixes share a handful of
+/// sets. Each set holds one reference to each exported attribute set it names.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct AdjRibsOut {
-    sent: PrefixMap<Routes>,
+    sets: SetPool<(PeerId, AttrId)>,
     /// Routes sent, by peer: indexed by the peer id's number (ids are handed out in
     /// order and never reused, so this is as long as the peers ever configured).
     counts: Vec<usize>,
+    /// The routes of the prefix under update.
+    scratch: Vec<(PeerId, AttrId)>,
 }
 
 impl AdjRibsOut {
-    /// Runs `f` over the routes of `prefix` with one search of the tree (updates with
-    /// [`RoutesOut::update`]); the prefix goes when no route is left. `expected` is how
-    /// many peers may get one.
+    /// Runs `f` over the routes of the prefix whose sent set is `sent` (updates with
+    /// [`RoutesOut::update`]), then points `sent` at the set of what it holds after
+    /// (`None` when nothing).
     pub(crate) fn with_routes<R>(
         &mut self,
-        prefix: IpNet,
-        expected: usize,
+        sent: &mut Option<SetId>,
+        pool: &mut AttrPool,
         f: impl FnOnce(&mut RoutesOut<'_>) -> R,
     ) -> R {
-        match prefix {
-            IpNet::V4(v4) => with_entry(
-                self.sent.v4.entry(v4_key(v4)),
-                &mut self.counts,
-                expected,
-                f,
-            ),
-            IpNet::V6(v6) => with_entry(
-                self.sent.v6.entry(v6_key(v6)),
-                &mut self.counts,
-                expected,
-                f,
-            ),
+        let scratch = &mut self.scratch;
+        scratch.clear();
+        if let Some(id) = *sent {
+            // The copy holds references of its own: `update` releases what it replaces.
+            let routes = self.sets.get(id);
+            scratch.extend_from_slice(routes);
+            for &(_, attrs) in routes {
+                pool.retain(attrs);
+            }
         }
+        let result = f(&mut RoutesOut {
+            routes: scratch,
+            counts: &mut self.counts,
+            pool,
+        });
+        let before = sent.map_or(&[][..], |id| self.sets.get(id));
+        if *before == **scratch {
+            for &(_, attrs) in scratch.iter() {
+                pool.release(attrs);
+            }
+            return result;
+        }
+        if let Some(old) = sent.take() {
+            release_set(&mut self.sets, pool, old);
+        }
+        if !scratch.is_empty() {
+            let (id, made) = self.sets.intern(scratch);
+            if !made {
+                // The set holds its references already.
+                for &(_, attrs) in scratch.iter() {
+                    pool.release(attrs);
+                }
+            }
+            *sent = Some(id);
+        }
+        result
+    }
+
+    /// One more holder of the sent set `id`.
+    pub(crate) fn retain(&mut self, id: SetId) {
+        self.sets.retain(id);
+    }
+
+    /// One holder fewer of the sent set `id`, freed (and its exported attribute sets
+    /// released) with the last.
+    pub(crate) fn release(&mut self, pool: &mut AttrPool, id: SetId) {
+        release_set(&mut self.sets, pool, id);
+    }
+
+    /// The routes of a prefix whose sent set is `sent`.
+    pub(crate) fn routes(&self, sent: Option<SetId>) -> &SentRoutes {
+        sent.map_or(&[], |id| self.sets.get(id))
+    }
+
+    /// The set sent to `peer` for a prefix whose sent set is `sent`.
+    pub(crate) fn route_to(&self, sent: Option<SetId>, peer: PeerId) -> Option<AttrId> {
+        let routes = self.routes(sent);
+        let i = routes.binary_search_by_key(&peer, |(p, _)| *p).ok()?;
+        Some(routes[i].1)
     }
 
     /// Routes sent to `peer`.
@@ -718,43 +940,76 @@ impl AdjRibsOut {
         self.counts.get(peer.0 as usize).copied().unwrap_or(0)
     }
 
-    /// Every prefix sent to some peer, in prefix order.
-    pub(crate) fn prefixes(&self) -> impl Iterator<Item = IpNet> + '_ {
-        self.sent.iter().map(|(prefix, _)| prefix)
+    /// Distinct sent sets.
+    #[cfg(test)]
+    pub(crate) fn set_count(&self) -> usize {
+        self.sets.len()
     }
 
-    /// Every route sent to `peer`, in prefix order.
-    pub(crate) fn iter(&self, peer: PeerId) -> impl Iterator<Item = (IpNet, AttrId)> + '_ {
-        self.sent.iter().filter_map(move |(prefix, routes)| {
-            let i = routes.binary_search_by_key(&peer, |(p, _)| *p).ok()?;
-            Some((prefix, routes[i].1))
-        })
-    }
-
-    /// The routes sent to `peer` of one family, in prefix order.
-    pub(crate) fn iter_family(&self, peer: PeerId, v6: bool) -> Vec<(IpNet, AttrId)> {
-        self.iter(peer)
-            .filter(|(prefix, _)| prefix.addr().is_ipv6() == v6)
-            .collect()
-    }
-
-    /// Forgets what was sent to `peer` (its session went down), releasing the attribute
-    /// sets in prefix order.
-    pub(crate) fn clear(&mut self, pool: &mut AttrPool, peer: PeerId) {
-        let held = self
-            .counts
+    /// Starts forgetting what was sent to `peer` (its session went down): zeroes its count
+    /// and says whether it held anything. Each prefix is then passed to
+    /// [`forget_in`](Self::forget_in) with the same `memo`.
+    pub(crate) fn begin_forget(&mut self, peer: PeerId) -> bool {
+        self.counts
             .get_mut(peer.0 as usize)
-            .map_or(0, std::mem::take);
-        if held == 0 {
+            .map_or(0, std::mem::take)
+            > 0
+    }
+
+    /// Takes `peer` out of one prefix's sent set. `memo` maps each set met to its
+    /// successor, so that each distinct set is rebuilt once.
+    pub(crate) fn forget_in(
+        &mut self,
+        sent: &mut Option<SetId>,
+        pool: &mut AttrPool,
+        peer: PeerId,
+        memo: &mut HashMap<SetId, Option<SetId>, FoldState>,
+    ) {
+        let Some(old) = *sent else {
             return;
-        }
-        self.sent.retain(|routes| {
-            if let Ok(i) = routes.binary_search_by_key(&peer, |(p, _)| *p) {
-                let (_, old) = routes.remove(i);
-                pool.release(old);
+        };
+        let next = match memo.get(&old) {
+            Some(&next) if next == Some(old) => return,
+            Some(&next) => {
+                if let Some(next) = next {
+                    self.sets.retain(next);
+                }
+                next
             }
-            !routes.is_empty()
-        });
+            None => {
+                let routes = self.sets.get(old);
+                let Ok(i) = routes.binary_search_by_key(&peer, |(p, _)| *p) else {
+                    memo.insert(old, Some(old));
+                    return;
+                };
+                let mut rest = routes.to_vec();
+                rest.remove(i);
+                // `intern` counts this prefix as a holder.
+                let next = (!rest.is_empty()).then(|| {
+                    let (id, made) = self.sets.intern(&rest);
+                    if made {
+                        for &(_, attrs) in &rest {
+                            pool.retain(attrs);
+                        }
+                    }
+                    id
+                });
+                memo.insert(old, next);
+                next
+            }
+        };
+        release_set(&mut self.sets, pool, old);
+        *sent = next;
+    }
+}
+
+/// Releases one holder of a sent set, and the exported attribute sets it names when it
+/// was the last.
+fn release_set(sets: &mut SetPool<(PeerId, AttrId)>, pool: &mut AttrPool, id: SetId) {
+    if let Some(freed) = sets.release(id) {
+        for &(_, attrs) in freed.iter() {
+            pool.release(attrs);
+        }
     }
 }
 
@@ -800,94 +1055,6 @@ mod tests {
     fn stored_attrs(rib: &Rib, peer: &AdjRibIn, prefix: IpNet) -> Option<RouteAttrs> {
         let handle = peer.path(rib, prefix)?;
         decode(rib.attrs(handle)?)
-    }
-
-    #[test]
-    fn the_adj_ribs_out_keep_prefix_order_per_peer() {
-        let mut nets: Vec<IpNet> = [
-            "10.0.0.0/8",
-            "10.0.0.0/16",
-            "9.255.0.0/16",
-            "255.255.255.255/32",
-            "0.0.0.0/0",
-            "::/0",
-            "::/128",
-            "::1/128",
-            "2001:db8::/32",
-            "2001:db8::/48",
-            "2001:db8:0:0:0:0:0:1/128",
-            "ffff::/16",
-            "10.1.2.3/24",
-        ]
-        .into_iter()
-        .map(net)
-        .collect();
-        let (a, b) = (PeerId(1), PeerId(2));
-        let mut pool = AttrPool::default();
-        let mut out = AdjRibsOut::default();
-        for &p in &nets {
-            let peers = out.with_routes(p, 2, |routes| {
-                for to in [b, a] {
-                    let id = pool.intern(attrs(1));
-                    assert_eq!(routes.update(&mut pool, to, Some(id)), OutChange::Announce);
-                    let again = pool.intern(attrs(1));
-                    assert_eq!(
-                        routes.update(&mut pool, to, Some(again)),
-                        OutChange::Unchanged
-                    );
-                }
-                routes
-                    .routes
-                    .iter()
-                    .map(|(peer, _)| *peer)
-                    .collect::<Vec<_>>()
-            });
-            assert_eq!(peers, [a, b]);
-        }
-        let mut keys: Vec<IpNet> = nets.clone();
-        keys.sort_unstable_by_key(|&p| order_key(p));
-        nets.sort_unstable();
-        assert_eq!(keys, nets);
-        let held: Vec<IpNet> = out.iter(a).map(|(p, _)| p).collect();
-        assert_eq!(held, nets);
-        assert_eq!(out.prefixes().collect::<Vec<_>>(), nets);
-        assert_eq!((out.len(a), out.len(b)), (nets.len(), nets.len()));
-        let v6: Vec<IpNet> = out
-            .iter_family(b, true)
-            .into_iter()
-            .map(|(p, _)| p)
-            .collect();
-        assert_eq!(v6, nets[6..]);
-        let two = pool.intern(attrs(2));
-        let changed = out.with_routes(nets[0], 0, |routes| routes.update(&mut pool, a, Some(two)));
-        assert_eq!(changed, OutChange::Announce);
-        let changed = out.with_routes(nets[1], 0, |routes| {
-            [
-                routes.update(&mut pool, a, None),
-                routes.update(&mut pool, a, None),
-                routes.update(&mut pool, b, None),
-            ]
-        });
-        assert_eq!(
-            changed,
-            [
-                OutChange::Withdraw,
-                OutChange::Unchanged,
-                OutChange::Withdraw
-            ]
-        );
-        // Nothing sent for a prefix leaves no trace of it.
-        let nothing = net("192.0.2.0/24");
-        let changed = out.with_routes(nothing, 3, |routes| routes.update(&mut pool, a, None));
-        assert_eq!(changed, OutChange::Unchanged);
-        assert_eq!(out.len(a), nets.len() - 1);
-        assert_eq!(out.prefixes().count(), nets.len() - 1);
-        assert_eq!(pool.len(), 2);
-        out.clear(&mut pool, a);
-        assert_eq!((out.len(a), out.iter(a).count()), (0, 0));
-        assert_eq!(out.iter(b).count(), nets.len() - 1);
-        out.clear(&mut pool, b);
-        assert_eq!((out.prefixes().count(), pool.len()), (0, 0));
     }
 
     #[test]

@@ -67,3 +67,19 @@ fn self_comparison_one_to_three_100k_outputs_unchanged_since_44df2ca() {
     );
     assert_eq!(tally.hash, 0x9dd4_7a71_9814_0fa6);
 }
+
+/// The sender withdraws its 100,000 /24s in UPDATEs of its own. The counts follow from
+/// RFC 4271 section 4.3 alone: an UPDATE of withdrawals only is 23 bytes (19 of header, two
+/// 2-byte lengths) plus 4 per /24 (length octet and three address octets), so a 4,096-byte
+/// UPDATE carries 1,018 of them and 100,000 take 99 UPDATEs and 400,000 + 99 x 23 bytes;
+/// every prefix leaves the fabric once. The hash pins the rest (recorded at 2b8b965,
+/// before the withdrawal work).
+#[test]
+fn self_comparison_withdraw_by_update_one_to_one_100k_outputs_unchanged_since_2b8b965() {
+    let tally = tally_of("withdraw_by_update_one_to_one_100k");
+    assert_eq!(
+        (tally.updates_out, tally.bytes_out, tally.fabric_changes),
+        (99, 400_000 + 99 * 23, 100_000)
+    );
+    assert_eq!(tally.hash, 0x5248_9e85_cc14_5344);
+}

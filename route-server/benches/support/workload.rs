@@ -4,15 +4,15 @@
 //! exactly the same inputs.
 //!
 //! A workload is a lab with NVAs up (sessions Established through the in-memory lab), the
-//! bytes of the UPDATEs the first ones announce, and optionally a final step in which the
-//! announcing NVA's connection closes (the sender killed: every route it gave is
-//! withdrawn).
+//! bytes of the UPDATEs the first ones announce, and optionally a final step in which every
+//! route the announcing NVA gave is withdrawn: its connection closes (the sender killed),
+//! or it withdraws them all in UPDATEs of its own.
 
 #![allow(dead_code, unreachable_pub)] // each includer uses part of it
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use bgp_wire::{Message, Nlri, UpdatePacker};
+use bgp_wire::{Family, Message, Nlri, UpdatePacker};
 use fabric_sim::lab::{route, Lab};
 use ipnet::{IpNet, Ipv4Net};
 use route_server::{
@@ -236,8 +236,42 @@ pub fn one_sender(count: usize) -> impl Fn(usize) -> Vec<IpNet> {
     }
 }
 
+/// The bytes of UPDATEs in which NVA 0 of `setup` withdraws `prefixes` (IPv4 unicast), as
+/// many per UPDATE as the session's maximum message size allows: its next burst.
+pub fn withdrawal_burst(setup: &Setup, prefixes: Vec<IpNet>) -> (ConnectionId, Vec<u8>) {
+    let speaker = &setup.lab.speakers[0];
+    let params = speaker
+        .session
+        .negotiated()
+        .expect("established")
+        .send
+        .clone();
+    let mut packer = UpdatePacker::new(params.clone());
+    for prefix in prefixes {
+        packer.withdraw(Family::IPV4_UNICAST, Nlri::new(prefix));
+    }
+    let mut bytes = Vec::new();
+    for update in packer.finish_updates() {
+        Message::Update(update).emit(&mut bytes, &params);
+    }
+    (speaker.connection.expect("accepted"), bytes)
+}
+
+/// What a case measures, after its lab is built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// The announcing NVAs' UPDATEs.
+    Announce,
+    /// The sender's routes went out (not measured); then its connection closes (the sender
+    /// killed): every route it gave is withdrawn.
+    CloseSender,
+    /// The sender's routes went out (not measured); then it withdraws every one of them
+    /// in UPDATEs (full-size, read in chunks like the announcements).
+    WithdrawByUpdate,
+}
+
 /// The cases: name, NVAs (the first announces, except for `eight_nvas`), prefixes
-/// announced, and whether the measured step is the withdrawal of everything.
+/// announced, and the step measured.
 #[derive(Debug, Clone, Copy)]
 pub struct Case {
     /// Its name in the bench and the tables.
@@ -246,33 +280,39 @@ pub struct Case {
     pub nvas: usize,
     /// Prefixes the sender announces (per NVA for `eight_nvas_4000_routes`).
     pub prefixes: usize,
-    /// The measured step closes the sender's connection after its routes went out.
-    pub withdraw: bool,
+    /// What is measured.
+    pub step: Step,
     /// The size of each read fed to the route server; `None`: a burst in one read (the
     /// two original cases, kept as they were measured before).
     pub chunk: Option<usize>,
 }
 
 impl Case {
-    /// Builds the lab; for a withdraw case, also announces everything (not measured).
+    /// Builds the lab; for a withdraw case, also announces everything (not measured), and
+    /// for a withdrawal by UPDATE replaces the sender's burst with its withdrawals.
     pub fn prepare(&self) -> Setup {
         let mut setup = if self.name == "eight_nvas_4000_routes" {
             setup(8, eight_nvas, false)
         } else {
             setup(self.nvas, one_sender(self.prefixes), true)
         };
-        if self.withdraw {
+        if self.step != Step::Announce {
             run(&mut setup, self.chunk, false);
+        }
+        if self.step == Step::WithdrawByUpdate {
+            let burst = withdrawal_burst(&setup, one_sender(self.prefixes)(0));
+            setup.bursts = vec![burst];
         }
         setup
     }
 
-    /// Runs the measured step.
+    /// Runs the measured step. Never inlined, so that a profiler can collect this step
+    /// alone: `valgrind --tool=callgrind --toggle-collect='*Case*measure*' ...`.
+    #[inline(never)]
     pub fn measure(&self, setup: &mut Setup, hash: bool) -> Tally {
-        if self.withdraw {
-            withdraw_all(setup, hash)
-        } else {
-            run(setup, self.chunk, hash)
+        match self.step {
+            Step::CloseSender => withdraw_all(setup, hash),
+            Step::Announce | Step::WithdrawByUpdate => run(setup, self.chunk, hash),
         }
     }
 
@@ -293,56 +333,70 @@ pub const CASES: &[Case] = &[
         name: "eight_nvas_4000_routes",
         nvas: 8,
         prefixes: 4000,
-        withdraw: false,
+        step: Step::Announce,
         chunk: None,
     },
     Case {
         name: "one_peer_to_seven_100k",
         nvas: 8,
         prefixes: 100_000,
-        withdraw: false,
+        step: Step::Announce,
         chunk: None,
     },
     Case {
         name: "one_to_one_100k",
         nvas: 2,
         prefixes: 100_000,
-        withdraw: false,
+        step: Step::Announce,
         chunk: Some(RECOMMENDED_RECEIVE_CHUNK),
     },
     Case {
         name: "one_to_three_100k",
         nvas: 4,
         prefixes: 100_000,
-        withdraw: false,
+        step: Step::Announce,
         chunk: Some(RECOMMENDED_RECEIVE_CHUNK),
     },
     Case {
         name: "withdraw_all_one_to_one_100k",
         nvas: 2,
         prefixes: 100_000,
-        withdraw: true,
+        step: Step::CloseSender,
         chunk: Some(RECOMMENDED_RECEIVE_CHUNK),
     },
     Case {
         name: "one_to_one_1m",
         nvas: 2,
         prefixes: 1_000_000,
-        withdraw: false,
+        step: Step::Announce,
         chunk: Some(RECOMMENDED_RECEIVE_CHUNK),
     },
     Case {
         name: "one_to_three_1m",
         nvas: 4,
         prefixes: 1_000_000,
-        withdraw: false,
+        step: Step::Announce,
         chunk: Some(RECOMMENDED_RECEIVE_CHUNK),
     },
     Case {
         name: "withdraw_all_one_to_one_1m",
         nvas: 2,
         prefixes: 1_000_000,
-        withdraw: true,
+        step: Step::CloseSender,
+        chunk: Some(RECOMMENDED_RECEIVE_CHUNK),
+    },
+    Case {
+        name: "withdraw_by_update_one_to_one_100k",
+        nvas: 2,
+        prefixes: 100_000,
+        step: Step::WithdrawByUpdate,
+        chunk: Some(RECOMMENDED_RECEIVE_CHUNK),
+    },
+    Case {
+        name: "withdraw_by_update_one_to_one_1m",
+        nvas: 2,
+        prefixes: 1_000_000,
+        step: Step::WithdrawByUpdate,
         chunk: Some(RECOMMENDED_RECEIVE_CHUNK),
     },
 ];

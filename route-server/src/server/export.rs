@@ -17,7 +17,7 @@ impl RouteServer {
             .iter_mut()
             .filter(|(_, p)| p.config.kind == PeerKind::ExpressRoute)
         {
-            let total = ranges + self.adj_ribs_out.len(id);
+            let total = ranges + self.prefix_states.sent_len(id);
             let over = total > limit;
             if over && !peer.over_prefix_limit {
                 let text = format!(
@@ -32,6 +32,12 @@ impl RouteServer {
     }
 
     /// Packs and sends announcements and withdrawals to one peer.
+    ///
+    /// The UPDATEs are those one [`UpdatePacker`] holding every change would make
+    /// (withdrawals first, then each exported set's announcements, IPv4 then IPv6), but
+    /// each set's announcements are packed [`PACK_SLICE`] prefixes at a time, so that the
+    /// packer's copies of a whole pass (an `Nlri` per prefix queued, then again in the
+    /// `Update` values, 28 bytes each) are never all alive at once.
     pub(super) fn send_changes(
         &mut self,
         now: Instant,
@@ -45,15 +51,27 @@ impl RouteServer {
         let Some(established) = &peer.established else {
             return;
         };
+        let params = &established.send;
         let at = |index: &u32| prefixes.get(*index as usize).copied();
-        let mut packer = UpdatePacker::new(established.send.clone());
-        for prefix in out.withdraw.iter().filter_map(at) {
-            let family = if prefix.addr().is_ipv6() {
-                Family::IPV6_UNICAST
-            } else {
-                Family::IPV4_UNICAST
-            };
-            packer.withdraw(family, Nlri::new(prefix));
+        let mut refused = Vec::new();
+        // Not established any more: the session's Down event resets the Adj-RIB-Out.
+        let session = &mut peer.session;
+        let mut send = |update: &Update| {
+            let _ = session.send_update(now, update);
+        };
+        if !out.withdraw.is_empty() {
+            let mut packer = UpdatePacker::new(params.clone());
+            for prefix in out.withdraw.iter().filter_map(at) {
+                let family = if prefix.addr().is_ipv6() {
+                    Family::IPV6_UNICAST
+                } else {
+                    Family::IPV4_UNICAST
+                };
+                packer.withdraw(family, Nlri::new(prefix));
+            }
+            let packed = packer.finish_updates();
+            packed.messages.iter().for_each(&mut send);
+            refused.extend(packed.refused);
         }
         for (&id, indices) in &out.announce {
             let attrs = self.export_pool.get(id);
@@ -65,27 +83,22 @@ impl RouteServer {
                     .filter(move |p| p.addr().is_ipv6() == v6)
                     .map(Nlri::new)
             };
-            if attrs.next_hop.is_ipv4() && family(false).next().is_some() {
-                packer.announce(&wire, family(false));
+            if attrs.next_hop.is_ipv4() {
+                pack_in_slices(params, family(false), &mut send, &mut refused, |p, nlri| {
+                    p.announce(&wire, nlri);
+                });
             }
-            if let (true, IpAddr::V6(global)) = (family(true).next().is_some(), attrs.next_hop) {
-                packer.announce_mp(
-                    Family::IPV6_UNICAST,
-                    MpNextHop::Ipv6 {
-                        global,
-                        link_local: None,
-                    },
-                    &wire,
-                    family(true),
-                );
+            if let IpAddr::V6(global) = attrs.next_hop {
+                let next_hop = MpNextHop::Ipv6 {
+                    global,
+                    link_local: None,
+                };
+                pack_in_slices(params, family(true), &mut send, &mut refused, |p, nlri| {
+                    p.announce_mp(Family::IPV6_UNICAST, next_hop.clone(), &wire, nlri);
+                });
             }
         }
-        let packed = packer.finish_updates();
-        for update in &packed.messages {
-            // Not established any more: the session's Down event resets the Adj-RIB-Out.
-            let _ = peer.session.send_update(now, update);
-        }
-        for refused in packed.refused {
+        for refused in refused {
             self.outputs.push_back(Output::Event(Event::ExportRefused {
                 peer: to,
                 family: refused.family,
@@ -95,6 +108,59 @@ impl RouteServer {
         }
         self.sessions_to_drain.insert(to);
     }
+}
+
+/// How many announcements of one exported set are handed to the packer at once.
+pub(super) const PACK_SLICE: usize = 2048;
+
+/// Packs one announcement group (`queue` puts its routes in a packer) [`PACK_SLICE`]
+/// routes at a time and passes each UPDATE to `send`, making the UPDATEs one packer
+/// given the whole group would: it fills each message greedily in order, so the last
+/// message of a slice, which the next routes might have filled further, is packed again
+/// with them. A refused group is reported once, with all its routes.
+fn pack_in_slices(
+    params: &SessionParams,
+    routes: impl Iterator<Item = Nlri>,
+    send: &mut impl FnMut(&Update),
+    refused: &mut Vec<bgp_wire::PackError>,
+    queue: impl Fn(&mut UpdatePacker, std::vec::Drain<'_, Nlri>),
+) {
+    let mut routes = routes.peekable();
+    let mut batch: Vec<Nlri> = Vec::new();
+    let mut refusal: Option<bgp_wire::PackError> = None;
+    while routes.peek().is_some() || !batch.is_empty() {
+        batch.extend(routes.by_ref().take(PACK_SLICE));
+        let last_slice = routes.peek().is_none();
+        let queued = batch.len();
+        let mut packer = UpdatePacker::new(params.clone());
+        queue(&mut packer, batch.drain(..));
+        let packed = packer.finish_updates();
+        for error in packed.refused {
+            match &mut refusal {
+                Some(seen) => seen.routes += error.routes,
+                None => refusal = Some(error),
+            }
+        }
+        let mut messages = packed.messages;
+        let held_back = match messages.pop() {
+            Some(last) if !last_slice => Some(last),
+            Some(last) => {
+                messages.push(last);
+                None
+            }
+            None => None,
+        };
+        messages.iter().for_each(&mut *send);
+        if let Some(last) = held_back {
+            // Its routes are the batch's last ones: queued again with the next slice.
+            batch.extend(last.announced().map(|(_, nlri)| *nlri));
+            debug_assert!(
+                batch.len() <= queued,
+                "the held-back message is the batch's tail"
+            );
+        }
+    }
+    refused.extend(refusal);
 }
 
 /// Announcements and withdrawals waiting to be packed for one peer.
@@ -218,5 +284,110 @@ pub(super) fn desired_export(
         Ok((_, attrs)) => Desired::Fresh(Box::new(attrs), memoisable.then_some(key)),
         Err(_) if memoisable => Desired::Refused(key),
         Err(_) => Desired::Nothing,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bgp_wire::{AsPath, AttrValue, Origin, PathAttribute};
+
+    /// Prefixes of every length from /8 to /32 (1 to 5 bytes on the wire), so that
+    /// message boundaries fall anywhere.
+    fn prefixes(count: u32, v6: bool) -> Vec<Nlri> {
+        (0..count)
+            .map(|i| {
+                let len = 8 + (i % 25) as u8;
+                let prefix: IpNet = if v6 {
+                    let addr =
+                        std::net::Ipv6Addr::from((0x2001_0db8_u128 << 96) | (u128::from(i) << 64));
+                    IpNet::V6(ipnet::Ipv6Net::new(addr, len + 40).expect("valid"))
+                } else {
+                    IpNet::V4(ipnet::Ipv4Net::new(Ipv4Addr::from(i << 8), len).expect("valid"))
+                };
+                Nlri::new(prefix.trunc())
+            })
+            .collect()
+    }
+
+    fn attributes(padding: usize) -> Vec<PathAttribute> {
+        vec![
+            PathAttribute::new(AttrValue::Origin(Origin::Igp)),
+            PathAttribute::new(AttrValue::AsPath(AsPath::from_sequence(
+                (0..padding as u32).map(|i| 64_512 + i),
+            ))),
+            PathAttribute::new(AttrValue::NextHop(Ipv4Addr::new(192, 0, 2, 1))),
+        ]
+    }
+
+    /// Packs with `pack_in_slices` and with one packer holding the whole group (the
+    /// reference: bgp-wire's packer, which this must reproduce message for message).
+    fn both(
+        params: &SessionParams,
+        routes: &[Nlri],
+        queue: impl Fn(&mut UpdatePacker, std::vec::Drain<'_, Nlri>),
+    ) -> (Vec<Update>, Vec<Update>, usize, usize) {
+        let mut sliced = Vec::new();
+        let mut refused = Vec::new();
+        pack_in_slices(
+            params,
+            routes.iter().copied(),
+            &mut |u: &Update| sliced.push(u.clone()),
+            &mut refused,
+            &queue,
+        );
+        let mut whole = UpdatePacker::new(params.clone());
+        let mut all = routes.to_vec();
+        queue(&mut whole, all.drain(..));
+        let packed = whole.finish_updates();
+        let whole_refused = packed.refused.iter().map(|r| r.routes).sum();
+        let sliced_refused = refused.iter().map(|r| r.routes).sum();
+        assert!(refused.len() <= 1, "one refusal per group");
+        (sliced, packed.messages, sliced_refused, whole_refused)
+    }
+
+    #[test]
+    fn packing_in_slices_makes_the_updates_one_packer_makes() {
+        let v4 = attributes(3);
+        for params in [SessionParams::modern(), SessionParams::default()] {
+            for count in [
+                0,
+                1,
+                PACK_SLICE - 1,
+                PACK_SLICE,
+                PACK_SLICE + 1,
+                3 * PACK_SLICE + 77,
+            ] {
+                let (sliced, whole, _, _) =
+                    both(&params, &prefixes(count as u32, false), |p, nlri| {
+                        p.announce(&v4, nlri);
+                    });
+                assert_eq!(sliced, whole, "{count} IPv4 routes");
+                assert!(count == 0 || !sliced.is_empty());
+                let next_hop = MpNextHop::Ipv6 {
+                    global: "2001:db8::1".parse().expect("address"),
+                    link_local: None,
+                };
+                let mp = attributes(3)[..2].to_vec();
+                let (sliced, whole, _, _) =
+                    both(&params, &prefixes(count as u32, true), |p, nlri| {
+                        p.announce_mp(Family::IPV6_UNICAST, next_hop.clone(), &mp, nlri);
+                    });
+                assert_eq!(sliced, whole, "{count} IPv6 routes");
+            }
+        }
+    }
+
+    #[test]
+    fn a_group_no_update_can_carry_is_refused_once_with_all_its_routes() {
+        // An AS_PATH of 1,100 ASNs (4,400 bytes) leaves no room in a 4,096-byte message.
+        let huge = attributes(1_100);
+        let routes = prefixes(5_000, false);
+        let (sliced, whole, sliced_refused, whole_refused) =
+            both(&SessionParams::modern(), &routes, |p, nlri| {
+                p.announce(&huge, nlri);
+            });
+        assert!(sliced.is_empty() && whole.is_empty());
+        assert_eq!((sliced_refused, whole_refused), (5_000, 5_000));
     }
 }

@@ -10,8 +10,10 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use crate::policy::KindSet;
-use crate::store::{FoldState, PrefixMap};
+use crate::policy::{KindSet, PeerId};
+use crate::store::{
+    AdjRibsOut, AttrId, AttrPool, FoldState, PrefixEntry, PrefixMap, RoutesOut, SetId, SetPool,
+};
 
 /// One prefix's new programming in the fabric (the effective routes of the VMs this
 /// instance serves), as [`FabricChanges::iter`] yields it.
@@ -154,99 +156,173 @@ impl FabricChanges {
     }
 }
 
-/// Index of an interned next-hop set.
-type NextHopSetId = u32;
-
-/// Distinct next-hop sets with reference counts; freed slots are reused.
-#[derive(Clone, Debug, Default)]
-struct NextHopSets {
-    /// Per id: the set (empty when the slot is free) and how many prefixes use it.
-    sets: Vec<(Box<[IpAddr]>, u32)>,
-    ids: HashMap<Box<[IpAddr]>, NextHopSetId, FoldState>,
-    free: Vec<NextHopSetId>,
-    /// The set interned last: consecutive prefixes mostly share one.
-    last: Option<NextHopSetId>,
+/// What a pass keeps per prefix for the next one: the source kinds of its last selection
+/// (half of the failover memory; the other half, the peers failed over to, is kept apart
+/// because few prefixes have it), the next-hop set programmed into the fabric, and what
+/// was sent to the peers (the Adj-RIBs-Out), both sets interned. States are interned in
+/// turn: a prefix holds the four-byte id of its state, and a million prefixes selected,
+/// programmed and sent alike share one.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
+struct PrefixState {
+    selected_kinds: Option<KindSet>,
+    next_hops: Option<SetId>,
+    sent: Option<SetId>,
 }
 
-impl NextHopSets {
-    fn get(&self, id: NextHopSetId) -> &[IpAddr] {
-        self.sets.get(id as usize).map_or(&[], |(set, _)| set)
+/// The sets a [`PrefixState`] names, where holders of them are counted.
+#[derive(Clone, Debug, Default)]
+struct Sets {
+    hops: SetPool<IpAddr>,
+    out: AdjRibsOut,
+}
+
+impl Sets {
+    /// Takes a holder of each set `state` names.
+    fn retain(&mut self, state: &PrefixState) {
+        if let Some(id) = state.next_hops {
+            self.hops.retain(id);
+        }
+        if let Some(id) = state.sent {
+            self.out.retain(id);
+        }
     }
 
-    /// The id of `hops` (not empty), its count raised.
-    fn intern(&mut self, hops: &[IpAddr]) -> NextHopSetId {
-        let id = match self.last {
-            Some(last) if *self.get(last) == *hops => last,
-            _ => match self.ids.get(hops) {
-                Some(&id) => id,
-                None => {
-                    let set: Box<[IpAddr]> = hops.into();
-                    let id = match self.free.pop() {
-                        Some(id) => {
-                            self.sets[id as usize] = (set.clone(), 0);
-                            id
-                        }
-                        None => {
-                            let id = NextHopSetId::try_from(self.sets.len())
-                                .expect("fewer than 2^32 distinct next-hop sets");
-                            self.sets.push((set.clone(), 0));
-                            id
-                        }
-                    };
-                    self.ids.insert(set, id);
-                    id
-                }
-            },
-        };
-        self.sets[id as usize].1 += 1;
-        self.last = Some(id);
-        id
-    }
-
-    /// Lowers the count of `id`; frees the set when no prefix uses it any more.
-    fn release(&mut self, id: NextHopSetId) {
-        let Some((set, count)) = self.sets.get_mut(id as usize) else {
-            return;
-        };
-        *count -= 1;
-        if *count == 0 {
-            let set = std::mem::take(set);
-            self.ids.remove(&set);
-            self.free.push(id);
-            if self.last == Some(id) {
-                self.last = None;
-            }
+    /// Gives back a holder of each set `state` names.
+    fn release(&mut self, state: &PrefixState, pool: &mut AttrPool) {
+        if let Some(id) = state.next_hops {
+            self.hops.release(id);
+        }
+        if let Some(id) = state.sent {
+            self.out.release(pool, id);
         }
     }
 }
 
-/// What a pass keeps per prefix for the next one: the source kinds of its last selection
-/// (half of the failover memory; the other half, the peers failed over to, is kept apart
-/// because few prefixes have it) and the next-hop set programmed into the fabric.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
-struct PrefixState {
-    selected_kinds: Option<KindSet>,
-    next_hops: Option<NextHopSetId>,
-}
-
-/// Per-prefix state of the passes, in one tree so that a pass searches it twice per
-/// prefix (the memory read before ranking, then the memory and the fabric written after)
-/// rather than once per table; next-hop sets interned.
+/// Per-prefix state of the passes, in one tree keyed once: the selection memory, the
+/// fabric's programming and the Adj-RIBs-Out, as one interned [`PrefixState`] per prefix.
+/// A pass searches it once per prefix for the first two (the memory read before ranking
+/// and the outcome written after) and once for the routes sent.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct PrefixStates {
-    states: PrefixMap<PrefixState>,
-    sets: NextHopSets,
+    /// Each prefix with state, and its state's id (never `None` in the map).
+    states: PrefixMap<Option<SetId>>,
+    /// The distinct states; each holds one holder of each set it names.
+    distinct: SetPool<PrefixState>,
+    sets: Sets,
     /// Prefixes with next hops programmed.
     programmed: usize,
 }
 
+/// One prefix's state while a pass works on it ([`PrefixStates::open`]): found with one
+/// search, changed through a copy that holds its own holders of the sets it names (so
+/// that it can release and intern sets as if it owned them), and interned in place of the
+/// old state when the pass lets go of it (on drop).
+pub(crate) struct PrefixPass<'a> {
+    /// `None` once written back.
+    entry: Option<PrefixEntry<'a, Option<SetId>>>,
+    distinct: &'a mut SetPool<PrefixState>,
+    sets: &'a mut Sets,
+    programmed: &'a mut usize,
+    pool: &'a mut AttrPool,
+    prefix: IpNet,
+    /// The state as interned, and its id.
+    old: (Option<SetId>, PrefixState),
+    /// The working copy.
+    state: PrefixState,
+}
+
+impl PrefixPass<'_> {
+    /// Decides and records the pass's outcome for the prefix: `decide` gets the source
+    /// kinds of the last selection and returns its own result (handed back) with the
+    /// outcome to record, the source kinds selected (`None`: no best path) and the next
+    /// hops to program (empty: none), or `None` to leave selection and programming as
+    /// they are. A change of programming is recorded in `out`.
+    pub(crate) fn decide_and_settle<R, H: AsRef<[IpAddr]>>(
+        &mut self,
+        out: &mut FabricChanges,
+        decide: impl FnOnce(Option<KindSet>) -> (R, Option<(Option<KindSet>, H)>),
+    ) -> R {
+        let state = &mut self.state;
+        let (decided, settled) = decide(state.selected_kinds);
+        let Some((selected_kinds, hops)) = settled else {
+            return decided;
+        };
+        let (sets, hops) = (&mut self.sets.hops, hops.as_ref());
+        state.selected_kinds = selected_kinds;
+        match (state.next_hops, hops.is_empty()) {
+            (None, true) => {}
+            (Some(old), true) => {
+                sets.release(old);
+                state.next_hops = None;
+                *self.programmed -= 1;
+                out.remove(self.prefix);
+            }
+            (Some(old), false) if *sets.get(old) == *hops => {}
+            (old, false) => {
+                state.next_hops = Some(sets.intern(hops).0);
+                match old {
+                    Some(old) => {
+                        sets.release(old);
+                    }
+                    None => *self.programmed += 1,
+                }
+                out.set(self.prefix, hops);
+            }
+        }
+        decided
+    }
+
+    /// Runs `f` over the routes sent for the prefix ([`AdjRibsOut::with_routes`]).
+    pub(crate) fn with_routes<R>(&mut self, f: impl FnOnce(&mut RoutesOut<'_>) -> R) -> R {
+        self.sets
+            .out
+            .with_routes(&mut self.state.sent, self.pool, f)
+    }
+}
+
+impl Drop for PrefixPass<'_> {
+    fn drop(&mut self) {
+        let Some(entry) = self.entry.take() else {
+            return;
+        };
+        let (old_id, old) = self.old;
+        if self.state == old {
+            self.sets.release(&self.state, self.pool);
+            return;
+        }
+        if let Some(id) = old_id {
+            // Freed by `PrefixStates::collect` if no prefix takes it up again.
+            self.distinct.release_later(id);
+        }
+        let new = (self.state != PrefixState::default()).then(|| {
+            let (id, made) = self.distinct.intern(std::slice::from_ref(&self.state));
+            if !made {
+                // The interned state holds its sets already.
+                self.sets.release(&self.state, self.pool);
+            }
+            id
+        });
+        entry.set(new);
+    }
+}
+
 impl PrefixStates {
+    fn state(&self, id: Option<SetId>) -> PrefixState {
+        id.map(|id| self.distinct.get(id)[0]).unwrap_or_default()
+    }
+
+    /// Every prefix with its state, in prefix order.
+    fn iter(&self) -> impl Iterator<Item = (IpNet, PrefixState)> + '_ {
+        self.states
+            .iter()
+            .map(|(prefix, id)| (prefix, self.state(*id)))
+    }
+
     /// The source kinds of the last selection for `prefix`, if it had a best path.
     #[cfg(test)]
     pub(crate) fn selected_kinds(&self, prefix: IpNet) -> Option<KindSet> {
-        self.states
-            .get(prefix)
-            .and_then(|state| state.selected_kinds)
+        self.state(self.states.get(prefix).copied().flatten())
+            .selected_kinds
     }
 
     /// Records a pass's outcome for `prefix` with one search: the source kinds selected
@@ -259,74 +335,164 @@ impl PrefixStates {
         selected_kinds: Option<KindSet>,
         hops: &[IpAddr],
         out: &mut FabricChanges,
+        pool: &mut AttrPool,
     ) {
-        self.decide_and_settle(prefix, out, |_| ((), Some((selected_kinds, hops))));
+        self.decide_and_settle(prefix, out, pool, |_| ((), Some((selected_kinds, hops))));
     }
 
-    /// Decides and records a pass's outcome for `prefix` with one search of the table
-    /// (the pass read the last selection and then wrote the new one with a second search
-    /// before). `decide` gets the source kinds of the last selection and returns its own
-    /// result (handed back) with the outcome to record, as [`Self::settle`] takes it, or
-    /// `None` to leave the prefix's state as it is.
+    /// Finds `prefix`'s state with one search, for a pass to decide, program and send
+    /// ([`PrefixPass`]); written back when the returned value is dropped.
+    pub(crate) fn open<'a>(&'a mut self, prefix: IpNet, pool: &'a mut AttrPool) -> PrefixPass<'a> {
+        let entry = self.states.entry(prefix);
+        let old_id = entry.get().copied().flatten();
+        let old = old_id
+            .map(|id| self.distinct.get(id)[0])
+            .unwrap_or_default();
+        self.sets.retain(&old);
+        PrefixPass {
+            entry: Some(entry),
+            distinct: &mut self.distinct,
+            sets: &mut self.sets,
+            programmed: &mut self.programmed,
+            pool,
+            prefix,
+            old: (old_id, old),
+            state: old,
+        }
+    }
+
+    /// [`PrefixPass::decide_and_settle`] for `prefix` alone.
+    #[cfg(test)]
     pub(crate) fn decide_and_settle<R, H: AsRef<[IpAddr]>>(
         &mut self,
         prefix: IpNet,
         out: &mut FabricChanges,
+        pool: &mut AttrPool,
         decide: impl FnOnce(Option<KindSet>) -> (R, Option<(Option<KindSet>, H)>),
     ) -> R {
-        let (sets, programmed) = (&mut self.sets, &mut self.programmed);
-        self.states.update(prefix, |state| {
-            let (decided, settled) = decide(state.selected_kinds);
-            let Some((selected_kinds, hops)) = settled else {
-                return decided;
-            };
-            let hops = hops.as_ref();
-            state.selected_kinds = selected_kinds;
-            match (state.next_hops, hops.is_empty()) {
-                (None, true) => {}
-                (Some(old), true) => {
-                    sets.release(old);
-                    state.next_hops = None;
-                    *programmed -= 1;
-                    out.remove(prefix);
-                }
-                (Some(old), false) if *sets.get(old) == *hops => {}
-                (old, false) => {
-                    state.next_hops = Some(sets.intern(hops));
-                    match old {
-                        Some(old) => sets.release(old),
-                        None => *programmed += 1,
-                    }
-                    out.set(prefix, hops);
-                }
-            }
-            decided
+        self.open(prefix, pool).decide_and_settle(out, decide)
+    }
+
+    /// [`PrefixPass::with_routes`] for `prefix` alone.
+    #[cfg(test)]
+    pub(crate) fn with_routes<R>(
+        &mut self,
+        prefix: IpNet,
+        pool: &mut AttrPool,
+        f: impl FnOnce(&mut RoutesOut<'_>) -> R,
+    ) -> R {
+        self.open(prefix, pool).with_routes(f)
+    }
+
+    /// Routes sent to `peer`.
+    pub(crate) fn sent_len(&self, peer: PeerId) -> usize {
+        self.sets.out.len(peer)
+    }
+
+    /// Every route sent to `peer`, in prefix order.
+    pub(crate) fn sent_to(&self, peer: PeerId) -> impl Iterator<Item = (IpNet, AttrId)> + '_ {
+        self.iter().filter_map(move |(prefix, state)| {
+            Some((prefix, self.sets.out.route_to(state.sent, peer)?))
         })
+    }
+
+    /// The routes sent to `peer` of one family, in prefix order.
+    pub(crate) fn sent_to_family(&self, peer: PeerId, v6: bool) -> Vec<(IpNet, AttrId)> {
+        self.sent_to(peer)
+            .filter(|(prefix, _)| prefix.addr().is_ipv6() == v6)
+            .collect()
+    }
+
+    /// Forgets what was sent to `peer` (its session went down), releasing the attribute
+    /// sets in prefix order. Each distinct state is rebuilt once.
+    pub(crate) fn forget_sent(&mut self, pool: &mut AttrPool, peer: PeerId) {
+        if !self.sets.out.begin_forget(peer) {
+            return;
+        }
+        let mut sent_memo = HashMap::default();
+        let mut memo: HashMap<SetId, Option<SetId>, FoldState> = HashMap::default();
+        let (distinct, sets) = (&mut self.distinct, &mut self.sets);
+        self.states.retain(|slot| {
+            let Some(old) = *slot else {
+                return false;
+            };
+            let next = match memo.get(&old) {
+                Some(&next) => {
+                    if let Some(next) = next {
+                        distinct.retain(next);
+                    }
+                    next
+                }
+                None => {
+                    let mut state = distinct.get(old)[0];
+                    sets.retain(&state);
+                    sets.out
+                        .forget_in(&mut state.sent, pool, peer, &mut sent_memo);
+                    let next = if state == PrefixState::default() {
+                        None
+                    } else {
+                        let (id, made) = distinct.intern(std::slice::from_ref(&state));
+                        if !made {
+                            sets.release(&state, pool);
+                        }
+                        Some(id)
+                    };
+                    memo.insert(old, next);
+                    next
+                }
+            };
+            // This prefix's holder of its old state (the new one took its own).
+            distinct.release_later(old);
+            *slot = next;
+            next.is_some()
+        });
+        self.collect(pool);
+    }
+
+    /// Frees the states no prefix holds any more (a pass ends with this), and the sets
+    /// only they held.
+    pub(crate) fn collect(&mut self, pool: &mut AttrPool) {
+        let sets = &mut self.sets;
+        self.distinct.collect(|freed| sets.release(&freed[0], pool));
+    }
+
+    /// Distinct sent sets in use.
+    #[cfg(test)]
+    pub(crate) fn sent_set_count(&self) -> usize {
+        self.sets.out.set_count()
+    }
+
+    /// Distinct states in use.
+    #[cfg(test)]
+    fn state_count(&self) -> usize {
+        self.distinct.len()
     }
 
     /// Programs `prefix` toward `hops`, keeping its selection memory (tests).
     #[cfg(test)]
     fn program(&mut self, prefix: IpNet, hops: &[IpAddr], out: &mut FabricChanges) {
         let kinds = self.selected_kinds(prefix);
-        self.settle(prefix, kinds, hops, out);
+        let mut pool = AttrPool::default();
+        self.settle(prefix, kinds, hops, out, &mut pool);
+        self.collect(&mut pool);
     }
 
-    /// Every prefix with state, in prefix order.
+    /// Every prefix with state (a selection, a programming or routes sent), in prefix
+    /// order.
     pub(crate) fn prefixes(&self) -> impl Iterator<Item = IpNet> + '_ {
         self.states.iter().map(|(prefix, _)| prefix)
     }
 
     /// Every programmed prefix with its next hops, in prefix order.
     fn programmed(&self) -> impl Iterator<Item = (IpNet, &[IpAddr])> + '_ {
-        self.states
-            .iter()
-            .filter_map(|(prefix, state)| Some((prefix, self.sets.get(state.next_hops?))))
+        self.iter()
+            .filter_map(|(prefix, state)| Some((prefix, self.sets.hops.get(state.next_hops?))))
     }
 
     /// Distinct next-hop sets in use.
     #[cfg(test)]
     fn set_count(&self) -> usize {
-        self.sets.ids.len()
+        self.sets.hops.len()
     }
 }
 
@@ -359,8 +525,8 @@ impl<'a> Fabric<'a> {
     #[must_use]
     pub fn get(&self, prefix: &IpNet) -> Option<&'a [IpAddr]> {
         let table = self.table;
-        let id = table.states.get(*prefix)?.next_hops?;
-        Some(table.sets.get(id))
+        let state = table.state(*table.states.get(*prefix)?);
+        Some(table.sets.hops.get(state.next_hops?))
     }
 
     /// Whether `prefix` is programmed.
@@ -419,6 +585,7 @@ impl PartialEq<Fabric<'_>> for &BTreeMap<IpNet, Vec<IpAddr>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::OutChange;
 
     fn net(s: &str) -> IpNet {
         s.parse().expect("a prefix")
@@ -514,6 +681,146 @@ mod tests {
         assert_eq!(
             Fabric::new(&table).get(&net("10.9.0.0/16")),
             Some(&[hop("10.0.0.7")][..])
+        );
+    }
+
+    fn exported(asn: u32) -> crate::route::RouteAttrs {
+        crate::route::RouteAttrs::new(
+            bgp_wire::Origin::Igp,
+            bgp_wire::AsPath::from_sequence([asn]),
+            hop("10.0.0.1"),
+        )
+    }
+
+    /// Sends `attrs` (a fresh reference) to `to` for `prefix`; what changed.
+    fn send(
+        table: &mut PrefixStates,
+        pool: &mut AttrPool,
+        prefix: IpNet,
+        to: PeerId,
+        attrs: Option<u32>,
+    ) -> OutChange {
+        let changed = table.with_routes(prefix, pool, |routes| {
+            let id = attrs.map(|asn| routes.pool().intern(exported(asn)));
+            routes.update(to, id)
+        });
+        table.collect(pool);
+        changed
+    }
+
+    #[test]
+    fn the_adj_ribs_out_keep_prefix_order_per_peer() {
+        let mut nets: Vec<IpNet> = [
+            "10.0.0.0/8",
+            "10.0.0.0/16",
+            "9.255.0.0/16",
+            "255.255.255.255/32",
+            "0.0.0.0/0",
+            "::/0",
+            "::/128",
+            "::1/128",
+            "2001:db8::/32",
+            "2001:db8::/48",
+            "2001:db8:0:0:0:0:0:1/128",
+            "ffff::/16",
+            "10.1.2.3/24",
+        ]
+        .into_iter()
+        .map(net)
+        .collect();
+        let (a, b) = (PeerId(1), PeerId(2));
+        let mut pool = AttrPool::default();
+        let mut table = PrefixStates::default();
+        for &p in &nets {
+            for to in [b, a] {
+                assert_eq!(
+                    send(&mut table, &mut pool, p, to, Some(1)),
+                    OutChange::Announce
+                );
+                assert_eq!(
+                    send(&mut table, &mut pool, p, to, Some(1)),
+                    OutChange::Unchanged
+                );
+            }
+        }
+        // Every prefix sent the same set to the same two peers: one state, one sent set,
+        // one exported set.
+        assert_eq!(
+            (table.state_count(), table.sent_set_count(), pool.len()),
+            (1, 1, 1)
+        );
+        nets.sort_unstable();
+        let held: Vec<IpNet> = table.sent_to(a).map(|(p, _)| p).collect();
+        assert_eq!(held, nets);
+        assert_eq!(table.prefixes().collect::<Vec<_>>(), nets);
+        assert_eq!(
+            (table.sent_len(a), table.sent_len(b)),
+            (nets.len(), nets.len())
+        );
+        let v6: Vec<IpNet> = table
+            .sent_to_family(b, true)
+            .into_iter()
+            .map(|(p, _)| p)
+            .collect();
+        assert_eq!(v6, nets[6..]);
+        assert_eq!(
+            send(&mut table, &mut pool, nets[0], a, Some(2)),
+            OutChange::Announce
+        );
+        assert_eq!((table.sent_set_count(), pool.len()), (2, 2));
+        let withdrawn = [
+            send(&mut table, &mut pool, nets[1], a, None),
+            send(&mut table, &mut pool, nets[1], a, None),
+            send(&mut table, &mut pool, nets[1], b, None),
+        ];
+        assert_eq!(
+            withdrawn,
+            [
+                OutChange::Withdraw,
+                OutChange::Unchanged,
+                OutChange::Withdraw
+            ]
+        );
+        // Nothing sent for a prefix leaves no trace of it.
+        let nothing = net("192.0.2.0/24");
+        assert_eq!(
+            send(&mut table, &mut pool, nothing, a, None),
+            OutChange::Unchanged
+        );
+        assert_eq!(table.sent_len(a), nets.len() - 1);
+        assert_eq!(table.prefixes().count(), nets.len() - 1);
+        table.forget_sent(&mut pool, a);
+        assert_eq!((table.sent_len(a), table.sent_to(a).count()), (0, 0));
+        assert_eq!(table.sent_to(b).count(), nets.len() - 1);
+        // What b holds is one set again (a's different route to nets[0] is gone).
+        assert_eq!((table.sent_set_count(), pool.len()), (1, 1));
+        assert!(table.sent_to(b).all(|(_, id)| pool.get(id) == &exported(1)));
+        table.forget_sent(&mut pool, b);
+        assert_eq!(table.prefixes().count(), 0);
+        assert_eq!(
+            (table.state_count(), table.sent_set_count(), pool.len()),
+            (0, 0, 0)
+        );
+    }
+
+    #[test]
+    fn routes_sent_and_programming_share_one_entry_per_prefix() {
+        let mut table = PrefixStates::default();
+        let mut pool = AttrPool::default();
+        let mut changes = FabricChanges::default();
+        let p = net("10.1.0.0/16");
+        table.program(p, &[hop("10.0.0.4")], &mut changes);
+        send(&mut table, &mut pool, p, PeerId(3), Some(7));
+        // Unprogrammed, the prefix stays for its route sent; withdrawn, it goes.
+        table.program(p, &[], &mut changes);
+        assert_eq!(table.prefixes().collect::<Vec<_>>(), [p]);
+        assert_eq!(Fabric::new(&table).len(), 0);
+        assert_eq!(table.sent_len(PeerId(3)), 1);
+        send(&mut table, &mut pool, p, PeerId(3), None);
+        assert_eq!(table.prefixes().count(), 0);
+        assert_eq!(
+            (table.sent_set_count(), pool.len(), table.set_count()),
+            (0, 0, 0)
         );
     }
 }

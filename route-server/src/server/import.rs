@@ -11,7 +11,14 @@ impl RouteServer {
         if updates.is_empty() {
             return;
         }
-        let mut dirty: Vec<Touched> = Vec::new();
+        // One entry per route touched (a summarised route adds one more): sized once, so
+        // that a large read's list does not double past what it needs (at 65,000 routes a
+        // read, the doubling held up to 4.5 MiB more at the peak).
+        let routes: usize = updates
+            .iter()
+            .map(|update| update.withdrawn_routes().count() + update.announced().count())
+            .sum();
+        let mut dirty: Vec<Touched> = Vec::with_capacity(routes);
         let mut torn_down = false;
         // Each UPDATE is dropped once imported: a large read's decoded prefixes need not
         // live through the selection pass.
@@ -171,10 +178,25 @@ impl RouteServer {
                 }
             }
         }
-        for (family, nlri) in update.routes_to_withdraw() {
-            if family == Family::IPV4_UNICAST || family == Family::IPV6_UNICAST {
-                dirty.extend(paths_unknown(peer.rib_in.withdraw(rib, nlri.prefix)));
-            }
+        // One Rib call for the UPDATE's withdrawals, which hands back each prefix's paths
+        // left: the pass need not look the prefixes up again. A route is withdrawn by its
+        // prefix: the path identifiers the Rib holds are the server's own (summaries).
+        let withdrawn: Vec<Nlri> = update
+            .routes_to_withdraw()
+            .filter(|(family, _)| {
+                *family == Family::IPV4_UNICAST || *family == Family::IPV6_UNICAST
+            })
+            // Without `Nlri::new`'s truncation: decoding cleared the host bits, and the Rib
+            // clears them again when it builds its key.
+            .map(|(_, nlri)| Nlri {
+                prefix: nlri.prefix,
+                path_id: None,
+            })
+            .collect();
+        if !withdrawn.is_empty() {
+            let mut entries = Vec::with_capacity(withdrawn.len());
+            peer.rib_in
+                .withdraw_many(rib, &withdrawn, dirty, &mut entries);
         }
         if update.treatment() >= Some(bgp_wire::Treatment::TreatAsWithdraw) {
             for (_, nlri) in update.announced() {

@@ -36,7 +36,7 @@ use crate::config::{
 use crate::policy::{self, Candidate, ExportSource, PeerId, Previous, RejectReason};
 use crate::route::RouteAttrs;
 use crate::store::{
-    self, paths_unknown, AdjRibIn, AdjRibsOut, AttrId, AttrPool, FoldState, OutChange, Touched,
+    self, paths_unknown, AdjRibIn, AttrId, AttrPool, FoldState, OutChange, Touched,
 };
 
 mod export;
@@ -502,15 +502,14 @@ pub struct RouteServer {
     learned: Rib,
     /// The route server's peer behind each Rib peer, by `rib::PeerId::as_u32`.
     peer_of_rib_peer: Vec<Option<PeerId>>,
-    /// What was sent to each peer ([`export`]).
-    adj_ribs_out: AdjRibsOut,
     /// Attribute sets of the Adj-RIBs-Out.
     export_pool: AttrPool,
     /// For each prefix failed over, the peers it failed over to: half the memory of
     /// Azure's non-reverting failover ([`policy::select`]).
     failover_peers: BTreeMap<IpNet, Vec<PeerId>>,
-    /// Per prefix, the other half (the source kinds of its last selection) and what is
-    /// programmed into the fabric, next-hop sets interned ([`fabric`]).
+    /// Per prefix, the other half (the source kinds of its last selection), what is
+    /// programmed into the fabric and what was sent to each peer (the Adj-RIBs-Out), in
+    /// one tree, next-hop sets and sent sets interned ([`fabric`]).
     prefix_states: PrefixStates,
     /// Fabric changes of the pass under way, output as one [`Output::Program`].
     fabric_changes: FabricChanges,
@@ -554,7 +553,6 @@ impl RouteServer {
                 ..RibConfig::default()
             }),
             peer_of_rib_peer: Vec::new(),
-            adj_ribs_out: AdjRibsOut::default(),
             export_pool: AttrPool::default(),
             failover_peers: BTreeMap::new(),
             prefix_states: PrefixStates::default(),

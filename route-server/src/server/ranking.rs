@@ -98,7 +98,6 @@ impl RouteServer {
         let mut all: BTreeSet<IpNet> = self.learned.loc_rib().into_iter().map(|(p, _)| p).collect();
         all.extend(self.prefix_states.prefixes());
         all.extend(self.config.advertised_prefixes().copied());
-        all.extend(self.adj_ribs_out.prefixes());
         all
     }
 
@@ -198,42 +197,40 @@ impl RouteServer {
                     })
                 })
                 .collect();
-            // Selection, failover memory and fabric in one search of the per-prefix state.
+            // Selection, failover memory, fabric and export in one search of the
+            // per-prefix state.
             let (config, failover_peers) = (&self.config, &mut self.failover_peers);
-            let selection = self.prefix_states.decide_and_settle(
-                prefix,
-                &mut self.fabric_changes,
-                |previous_kinds| {
-                    let selection = policy::select(
-                        config.hub_routing_preference,
-                        config.extensions.revertive_preference,
-                        Previous {
-                            kinds: previous_kinds.unwrap_or_default(),
-                            failed_over_to: failover_peers.get(&prefix).map_or(&[], Vec::as_slice),
-                        },
-                        &candidates,
-                    );
-                    if only.is_some() {
-                        return (selection, None);
+            let mut state = self.prefix_states.open(prefix, &mut self.export_pool);
+            let selection = state.decide_and_settle(&mut self.fabric_changes, |previous_kinds| {
+                let selection = policy::select(
+                    config.hub_routing_preference,
+                    config.extensions.revertive_preference,
+                    Previous {
+                        kinds: previous_kinds.unwrap_or_default(),
+                        failed_over_to: failover_peers.get(&prefix).map_or(&[], Vec::as_slice),
+                    },
+                    &candidates,
+                );
+                if only.is_some() {
+                    return (selection, None);
+                }
+                let kinds = (!selection.best.is_empty()).then_some(selection.kinds);
+                if selection.failed_over {
+                    let to: Vec<PeerId> =
+                        selection.best.iter().map(|&i| candidates[i].peer).collect();
+                    if failover_peers.get(&prefix) != Some(&to) {
+                        failover_peers.insert(prefix, to);
                     }
-                    let kinds = (!selection.best.is_empty()).then_some(selection.kinds);
-                    if selection.failed_over {
-                        let to: Vec<PeerId> =
-                            selection.best.iter().map(|&i| candidates[i].peer).collect();
-                        if failover_peers.get(&prefix) != Some(&to) {
-                            failover_peers.insert(prefix, to);
-                        }
-                    } else if !failover_peers.is_empty() {
-                        failover_peers.remove(&prefix);
-                    }
-                    let hops = if policy::is_programmable(config, prefix) {
-                        policy::ecmp_next_hops(&candidates, &selection, config.limits.ecmp_width)
-                    } else {
-                        policy::NextHops::new()
-                    };
-                    (selection, Some((kinds, hops)))
-                },
-            );
+                } else if !failover_peers.is_empty() {
+                    failover_peers.remove(&prefix);
+                }
+                let hops = if policy::is_programmable(config, prefix) {
+                    policy::ecmp_next_hops(&candidates, &selection, config.limits.ecmp_width)
+                } else {
+                    policy::NextHops::new()
+                };
+                (selection, Some((kinds, hops)))
+            });
             // Branch-to-branch off: gateway routes are no candidates for the NVAs (spec
             // section 4, step 2), which get the best NVA route even when a gateway route
             // is the best for the prefix.
@@ -285,57 +282,52 @@ impl RouteServer {
                 wanted.push((slot, to, desired));
             }
             drop(candidates);
-            // One search for every receiver's route of this prefix.
-            let sending = wanted
-                .iter()
-                .filter(|(_, _, desired)| {
-                    matches!(desired, Desired::Known(Some(_)) | Desired::Fresh(..))
-                })
-                .count();
-            let (peers, pool) = (&self.peers, &mut self.export_pool);
-            self.adj_ribs_out
-                .with_routes(prefix, sending, |routes_out| {
-                    for (slot, to, desired) in wanted.drain(..) {
-                        let desired = match desired {
-                            Desired::Nothing => None,
-                            Desired::Known(id) => {
-                                if let Some(id) = id {
-                                    pool.retain(id);
-                                }
-                                id
+            // Every receiver's route of this prefix, in the state found above.
+            let peers = &self.peers;
+            state.with_routes(|routes_out| {
+                for (slot, to, desired) in wanted.drain(..) {
+                    let pool = routes_out.pool();
+                    let desired = match desired {
+                        Desired::Nothing => None,
+                        Desired::Known(id) => {
+                            if let Some(id) = id {
+                                pool.retain(id);
                             }
-                            Desired::Fresh(attrs, key) => {
-                                let id = pool.intern(*attrs);
-                                if let Some(key) = key {
-                                    pool.retain(id);
-                                    memo.insert(key, Some(id));
-                                }
-                                Some(id)
-                            }
-                            Desired::Refused(key) => {
-                                memo.insert(key, None);
-                                None
-                            }
-                        };
-                        if !peers.contains_key(&to) {
-                            continue;
+                            id
                         }
-                        let changed = match (routes_out.update(pool, to, desired), desired) {
-                            (OutChange::Announce, Some(d)) => Some(d),
-                            (OutChange::Withdraw, _) => None,
-                            _ => continue,
-                        };
-                        let Some(entry) = pending.get_mut(slot) else {
-                            continue;
-                        };
-                        let entry = entry.get_or_insert_with(PendingOut::default);
-                        match changed {
-                            Some(attrs) => entry.announce_at(index, attrs),
-                            None => entry.withdraw_at(index),
+                        Desired::Fresh(attrs, key) => {
+                            let id = pool.intern(*attrs);
+                            if let Some(key) = key {
+                                pool.retain(id);
+                                memo.insert(key, Some(id));
+                            }
+                            Some(id)
                         }
+                        Desired::Refused(key) => {
+                            memo.insert(key, None);
+                            None
+                        }
+                    };
+                    if !peers.contains_key(&to) {
+                        continue;
                     }
-                });
+                    let changed = match (routes_out.update(to, desired), desired) {
+                        (OutChange::Announce, Some(d)) => Some(d),
+                        (OutChange::Withdraw, _) => None,
+                        _ => continue,
+                    };
+                    let Some(entry) = pending.get_mut(slot) else {
+                        continue;
+                    };
+                    let entry = entry.get_or_insert_with(PendingOut::default);
+                    match changed {
+                        Some(attrs) => entry.announce_at(index, attrs),
+                        None => entry.withdraw_at(index),
+                    }
+                }
+            });
         }
+        self.prefix_states.collect(&mut self.export_pool);
         for id in memo.into_values().flatten() {
             self.export_pool.release(id);
         }

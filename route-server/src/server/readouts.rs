@@ -55,7 +55,7 @@ impl RouteServer {
         self.peers.get(&peer).map(|p| PeerMetrics {
             bgp_peer_status: u8::from(p.established.is_some()),
             count_of_routes_learned_from_peer: p.rib_in.len(&self.learned),
-            count_of_routes_advertised_to_peer: self.adj_ribs_out.len(peer),
+            count_of_routes_advertised_to_peer: self.prefix_states.sent_len(peer),
         })
     }
 
@@ -94,8 +94,8 @@ impl RouteServer {
         let Some(p) = self.peers.get(&peer) else {
             return Vec::new();
         };
-        self.adj_ribs_out
-            .iter(peer)
+        self.prefix_states
+            .sent_to(peer)
             .map(|(prefix, id)| {
                 let attrs = self.export_pool.get(id);
                 RouteEntry {
