@@ -603,8 +603,8 @@ impl RouteServer {
                 });
                 self.outputs
                     .push_back(Output::Event(Event::PeerUp { peer: id }));
-                let all = self.all_prefixes();
-                self.process(now, all, Some(id));
+                let all = self.all_prefixes([]);
+                self.process_sorted(now, all, Some(id));
                 let families = self
                     .peers
                     .get(&id)
