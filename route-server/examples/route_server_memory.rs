@@ -163,6 +163,19 @@ fn late_receiver(count: usize) {
         }
     }
     drop(bursts);
+    let mb = |bytes: usize| bytes as f64 / (1024.0 * 1024.0);
+    // A pass over the whole table, the route server alone: a new hub routing preference
+    // re-ranks every prefix (nothing changes with one NVA, nothing is sent).
+    let before = counting_allocator::live_bytes();
+    counting_allocator::reset_peak();
+    lab.server
+        .set_hub_routing_preference(now, route_server::HubRoutingPreference::AsPath);
+    while lab.server.poll_output().is_some() {}
+    println!(
+        "whole-table pass after {count} routes (hub routing preference changed): heap before {:.0} MiB, peak {:.0} MiB",
+        mb(before),
+        mb(counting_allocator::peak_bytes()),
+    );
     let before = counting_allocator::live_bytes();
     counting_allocator::reset_peak();
     let reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
@@ -171,7 +184,6 @@ fn late_receiver(count: usize) {
     let peak = counting_allocator::peak_bytes();
     let rss_peak = if reset { status_kib("VmHWM") } else { 0 };
     let received = lab.speakers.last().map_or(0, |s| s.received.len());
-    let mb = |bytes: usize| bytes as f64 / (1024.0 * 1024.0);
     println!(
         "late receiver after {count} routes: heap before {:.0} MiB, peak {:.0} MiB (the receiving speaker's copy included); RSS {} -> {} MiB; {received} routes received",
         mb(before),

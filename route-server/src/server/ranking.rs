@@ -35,8 +35,8 @@ impl RouteServer {
     /// Switches branch-to-branch (`allowBranchToBranchTraffic`).
     pub fn set_branch_to_branch(&mut self, now: Instant, on: bool) {
         self.config.branch_to_branch = on;
-        let all = self.all_prefixes();
-        self.process(now, all, None);
+        let all = self.all_prefixes([]);
+        self.process_sorted(now, all, None);
         self.drain_all(now);
     }
 
@@ -50,14 +50,14 @@ impl RouteServer {
         }
         self.config.hub_routing_preference = preference;
         self.failover_peers.clear();
-        let all = self.all_prefixes();
-        self.process(now, all, None);
+        let all = self.all_prefixes([]);
+        self.process_sorted(now, all, None);
         self.drain_all(now);
     }
 
-    pub(super) fn vnet_changed(&mut self, now: Instant, mut dirty: BTreeSet<IpNet>) {
-        dirty.extend(self.all_prefixes());
-        self.process(now, dirty, None);
+    pub(super) fn vnet_changed(&mut self, now: Instant, dirty: BTreeSet<IpNet>) {
+        let all = self.all_prefixes(dirty);
+        self.process_sorted(now, all, None);
         let ids: Vec<PeerId> = self.peers.keys().copied().collect();
         for id in ids {
             let Some(peer) = self.peers.get_mut(&id) else {
@@ -92,12 +92,33 @@ impl RouteServer {
         self.drain_all(now);
     }
 
-    /// Every prefix the server knows of: learned, selected, programmed, advertised,
-    /// originated.
-    pub(super) fn all_prefixes(&self) -> BTreeSet<IpNet> {
-        let mut all: BTreeSet<IpNet> = self.learned.loc_rib().into_iter().map(|(p, _)| p).collect();
-        all.extend(self.prefix_states.prefixes());
+    /// Every prefix the server knows of (learned, selected, programmed, advertised,
+    /// originated) and `more`, sorted, once each: a vector of 18 bytes a prefix, where a
+    /// copy of the Loc-RIB with its paths and a tree of prefixes took about 100 (a
+    /// whole-table pass at 1M peaked 78 MiB above what the server holds, 34 now). The
+    /// prefixes with state are nearly all learned ones: they are merged in (both lists
+    /// are sorted), and only those missing are added.
+    pub(super) fn all_prefixes(&self, more: impl IntoIterator<Item = IpNet>) -> Vec<IpNet> {
+        let key = |prefix: &IpNet| store::order_key(*prefix);
+        let mut all: Vec<IpNet> = self.learned.prefixes().collect();
+        all.sort_unstable_by_key(key);
+        let learned = all.len();
+        let mut at = 0;
+        for prefix in self.prefix_states.prefixes() {
+            while at < learned && key(&all[at]) < key(&prefix) {
+                at += 1;
+            }
+            if all.get(at) != Some(&prefix) {
+                all.push(prefix);
+            }
+        }
         all.extend(self.config.advertised_prefixes().copied());
+        all.extend(more);
+        if all.len() > learned {
+            all.sort_unstable_by_key(key);
+            all.dedup();
+        }
+        all.shrink_to_fit();
         all
     }
 

@@ -668,8 +668,8 @@ impl RouteServer {
                 if !swept.is_empty() {
                     self.process(now, swept.into_iter().collect(), None);
                 }
-                let all = self.all_prefixes();
-                self.process(now, all, Some(id));
+                let all = self.all_prefixes([]);
+                self.process_sorted(now, all, Some(id));
                 let families = self
                     .peers
                     .get(&id)
