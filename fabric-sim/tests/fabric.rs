@@ -501,3 +501,110 @@ fn a_hand_built_topology_with_impossible_tunnels_and_circuits_runs() {
     );
     assert_eq!(sim.tunnel_state(0, 0).as_deref(), Some("Established"));
 }
+
+/// Regression (found by the DST, seeds 4, 40 and 41 of the generator that added second
+/// hubs): two gateways in a VNet without a route server offering the same prefix used
+/// to program the union of their next hops whatever their AS paths. ExpressRoute routes
+/// now beat VPN ones (the default hub routing preference, spec 1.8, applied to what the
+/// gateways program themselves, since the spec names no other rule), even with a longer
+/// AS path; a prefix only the VPN gateway offers still goes to it.
+#[test]
+fn without_a_route_server_expressroute_beats_vpn_on_the_same_prefix() {
+    let text = r#"
+duration = "20s"
+
+[[vnet]]
+name = "hub"
+ranges = ["10.1.0.0/16"]
+subnet = [{ name = "GatewaySubnet", prefix = "10.1.0.0/27" }, { name = "app", prefix = "10.1.3.0/24" }]
+vm = [{ name = "vm1", ip = "10.1.3.4" }]
+
+[[circuit]]
+name = "a"
+msee = "172.31.0.1"
+route = [{ prefix = "192.168.0.0/16", as_path = [65010, 65010, 65010] }]
+
+[[gateway]]
+name = "er"
+kind = "expressroute"
+vnet = "hub"
+ip = "10.1.0.4"
+circuits = ["a"]
+
+[[gateway]]
+name = "vpn"
+kind = "vpn"
+vnet = "hub"
+ip = "10.1.0.5"
+route = [{ prefix = "192.168.0.0/16", as_path = [65020] },
+         { prefix = "172.20.0.0/16", as_path = [65020] }]
+
+[[expect]]
+at = "5s"
+check = "route"
+vm = "vm1"
+prefix = "192.168.0.0/16"
+via = ["172.31.0.1"]
+
+[[expect]]
+at = "5s"
+check = "route"
+vm = "vm1"
+prefix = "172.20.0.0/16"
+via = ["10.1.0.5"]
+
+[[event]]
+at = "10s"
+do = "crash"
+node = "er"
+
+[[expect]]
+at = "10s"
+check = "route"
+vm = "vm1"
+prefix = "192.168.0.0/16"
+via = ["10.1.0.5"]
+"#;
+    replay("er-beats-vpn", text);
+}
+
+/// Regression (found by the DST, seeds 7, 34 and 35 of the generator that added
+/// tunnels): a timeline announce or prepend on a prefix an NVA passes on from its
+/// tunnel overwrote the derived route for good, since the derived route itself had not
+/// changed. `scenarios/README.md` says the derived route replaces it: the route server
+/// must keep learning the tunnel's path (nva2's `[65002, 65515]` after AS override,
+/// nva1's ASN prepended).
+#[test]
+fn a_timeline_announce_or_prepend_does_not_replace_a_route_passed_on_from_a_tunnel() {
+    let text = format!(
+        "duration = \"30s\"\n{TWO_HUBS}
+[[event]]
+at = \"10s\"
+do = \"announce\"
+node = \"nva1\"
+prefix = \"10.2.0.0/16\"
+as_path = [65001]
+
+[[expect]]
+at = \"12s\"
+check = \"learned\"
+from = \"nva1\"
+prefix = \"10.2.0.0/16\"
+as_path = [65001, 65002, 65001]
+
+[[event]]
+at = \"15s\"
+do = \"prepend\"
+node = \"nva1\"
+times = 2
+
+[[expect]]
+at = \"17s\"
+check = \"learned\"
+from = \"nva1\"
+prefix = \"10.2.0.0/16\"
+as_path = [65001, 65002, 65001]
+"
+    );
+    replay("derived-kept", &text);
+}
