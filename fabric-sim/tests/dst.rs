@@ -926,6 +926,21 @@ fn check_seed(seed: u64) -> (Vec<String>, Coverage) {
                     }
                 }
             }
+            // Nor may a live NVA still hold routes over a tunnel whose other end is
+            // crashed or silent: its hold timer (180 s) has expired.
+            for (n, tunnel) in sim.topology.tunnels.iter().enumerate() {
+                for (k, other) in [(tunnel.a, tunnel.b), (tunnel.b, tunnel.a)] {
+                    let held = sim.tunnel_received(n, k).map_or(0, |r| r.len());
+                    if sim.speaker_live(k) && !sim.speaker_live(other) && held > 0 {
+                        problems.push(format!(
+                            "at {t:?}: {} still holds {held} route(s) over {} from {}, down for a hold time",
+                            sim.topology.speakers[k].name,
+                            tunnel.name,
+                            sim.topology.speakers[other].name
+                        ));
+                    }
+                }
+            }
             continue;
         }
         coverage.observe(&oracle, &sim, &scenario);

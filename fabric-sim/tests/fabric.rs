@@ -608,3 +608,48 @@ as_path = [65001, 65002, 65001]
     );
     replay("derived-kept", &text);
 }
+
+/// Regression (found by the DST's rule 11, after the generator added tunnels): an NVA
+/// passed on over its tunnel routes its route server sent it whose AS path already
+/// held its own ASN. RFC 4271 9.1.2: it never accepted them, so it cannot pass them
+/// on. Here nva3 announces 10.99.0.0/16 as if it had come through AS 65001 (nva1's);
+/// nva1 gets it from its route server as `65515 65003 65001` and must not send it to
+/// nva2, while 10.98.0.0/16 (no 65001) goes over the tunnel as `65001 65515 65003`.
+#[test]
+fn an_nva_does_not_pass_on_over_a_tunnel_a_route_holding_its_own_asn() {
+    let text = format!(
+        "duration = \"30s\"\n{TWO_HUBS}
+[[nva]]
+name = \"nva3\"
+vnet = \"h1\"
+ip = \"10.1.2.6\"
+asn = 65003
+route = [{{ prefix = \"10.99.0.0/16\", as_path = [65003, 65001] }},
+         {{ prefix = \"10.98.0.0/16\", as_path = [65003] }}]
+
+[[expect]]
+at = \"10s\"
+check = \"received\"
+node = \"nva1\"
+prefix = \"10.99.0.0/16\"
+as_path = [65515, 65003, 65001]
+
+[[expect]]
+at = \"10s\"
+check = \"received\"
+tunnel = \"t\"
+node = \"nva2\"
+prefix = \"10.99.0.0/16\"
+present = false
+
+[[expect]]
+at = \"10s\"
+check = \"received\"
+tunnel = \"t\"
+node = \"nva2\"
+prefix = \"10.98.0.0/16\"
+as_path = [65001, 65515, 65003]
+"
+    );
+    replay("own-asn-not-passed-on", &text);
+}
