@@ -19,6 +19,7 @@
 //!
 //! `FABRIC_SIM_DST_SEEDS=N` runs N seeds (default 250: about 35 s in a debug build on
 //! a 2-core machine shared with other builds; 2,000 seeds took 307 s there);
+//! `FABRIC_SIM_DST_FIRST=F` starts the run at seed F instead of 1;
 //! `FABRIC_SIM_DST_SEED=S` runs seed S alone. A failing seed prints the command that
 //! replays it.
 
@@ -180,6 +181,7 @@ fn add_second_hub(
     rng: &mut Rng,
     vnets: &mut Vec<Vnet>,
     vms: &mut Vec<Vm>,
+    peerings: &mut Vec<Peering>,
     speakers: &mut Vec<SpeakerSpec>,
 ) -> Extras {
     let mut extras = Extras::default();
@@ -259,6 +261,30 @@ fn add_second_hub(
             subnet: 3,
             ip: Ipv4Addr::new(10, 2, 3, 4 + m as u8),
             speaker: None,
+        });
+    }
+    // A spoke of the second hub: with "use the remote gateway", its NICs get what the
+    // hub's gateways or route server program, and its range goes into the circuits.
+    if rng.chance(40) {
+        vnets.push(Vnet {
+            name: "hub2-spoke".into(),
+            region: "r2".into(),
+            ranges: vec![net("10.21.0.0/16")],
+            subnets: vec![subnet("app", "10.21.1.0/24")],
+            route_server: None,
+        });
+        vms.push(Vm {
+            name: "hub2-spoke-vm".into(),
+            vnet: vnets.len() - 1,
+            subnet: 0,
+            ip: Ipv4Addr::new(10, 21, 1, 4),
+            speaker: None,
+        });
+        peerings.push(Peering {
+            a: vnets.len() - 1,
+            b: h,
+            a_uses_remote_gateway: rng.chance(75),
+            b_uses_remote_gateway: false,
         });
     }
     let gateway_peers = if deployed {
@@ -557,7 +583,7 @@ fn generate(seed: u64) -> Scenario {
         });
     }
     let extras = if rng.chance(60) {
-        add_second_hub(&mut rng, &mut vnets, &mut vms, &mut speakers)
+        add_second_hub(&mut rng, &mut vnets, &mut vms, &mut peerings, &mut speakers)
     } else {
         Extras::default()
     };
@@ -1003,7 +1029,11 @@ fn random_topologies_and_faults_match_the_oracle_after_every_quiet_period() {
                 .ok()
                 .and_then(|s| s.parse().ok())
                 .unwrap_or(250);
-            (1..=n).collect()
+            let first: u64 = std::env::var("FABRIC_SIM_DST_FIRST")
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(1);
+            (first..first + n).collect()
         }
     };
     let mut failed = Vec::new();
