@@ -85,6 +85,11 @@
 //!     VPN and NVA, which spec 1.8 never ranks against each other) with the same path
 //!     length as the model's choice (*choice*: the model takes the first in peer
 //!     configuration order; the server's order is its own).
+//! 13. **On-premises behind a circuit** sees what every running gateway connected to
+//!     it advertises into it (rule 8), 12076 prepended and private ASNs (RFC 6996)
+//!     stripped (spec 1.2, 1.5: prepends of private ASNs vanish); where several
+//!     gateways advertise one prefix, the first in scenario order gives the path
+//!     (*choice*: the spec has one VNet per circuit in view).
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -635,6 +640,7 @@ pub fn disagreements(oracle: &Oracle, sim: &Sim, extra_destinations: &[Ipv4Addr]
     out.extend(oracle.advertisement_disagreements(sim));
     out.extend(derived_disagreements(sim));
     out.extend(tunnel_disagreements(sim));
+    out.extend(onprem_disagreements(sim));
     let mut destinations: Vec<Ipv4Addr> = extra_destinations.to_vec();
     for k in 0..sim.topology.speakers.len() {
         for rs in sim.speaker_instances(k) {
@@ -1059,6 +1065,43 @@ fn tunnel_disagreements(sim: &Sim) -> Vec<String> {
                     tunnel.name
                 ));
             }
+        }
+    }
+    out
+}
+
+/// Rule 13: what on-premises sees behind circuit `c`.
+pub fn expected_onprem(sim: &Sim, c: usize) -> BTreeMap<IpNet, Vec<u32>> {
+    // RFC 6996 private ranges.
+    let private =
+        |asn: u32| (64512..=65534).contains(&asn) || (4_200_000_000..=4_294_967_294).contains(&asn);
+    let mut out = BTreeMap::new();
+    for (g, spec) in sim.topology.speakers.iter().enumerate() {
+        if !spec.circuits.contains(&c) {
+            continue;
+        }
+        for (prefix, path) in advertised_into_circuit(sim, g) {
+            out.entry(prefix).or_insert_with(|| {
+                std::iter::once(MSEE_ASN)
+                    .chain(path.into_iter().filter(|a| !private(*a)))
+                    .collect()
+            });
+        }
+    }
+    out
+}
+
+/// Rule 13 against the simulator's view of every circuit.
+fn onprem_disagreements(sim: &Sim) -> Vec<String> {
+    let mut out = Vec::new();
+    for (c, circuit) in sim.topology.circuits.iter().enumerate() {
+        let expected = expected_onprem(sim, c);
+        let actual = sim.circuit_onprem_view(c);
+        if actual != expected {
+            out.push(format!(
+                "on-premises behind {} sees {actual:?}, the oracle expects {expected:?}",
+                circuit.name
+            ));
         }
     }
     out
