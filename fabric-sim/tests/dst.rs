@@ -17,8 +17,9 @@
 //! that are up must be Established, and nothing may panic. A run of many seeds must
 //! reach each situation listed in `Coverage`.
 //!
-//! `FABRIC_SIM_DST_SEEDS=N` runs N seeds (default 250: about 35 s in a debug build on
-//! a 2-core machine shared with other builds; 2,000 seeds took 307 s there);
+//! `FABRIC_SIM_DST_SEEDS=N` runs N seeds (default 250: 33 to 48 s in a debug build on
+//! a 2-core machine shared with other builds, about 21 s of CPU; 3,000 seeds took
+//! 583 s there);
 //! `FABRIC_SIM_DST_FIRST=F` starts the run at seed F instead of 1;
 //! `FABRIC_SIM_DST_SEED=S` runs seed S alone. A failing seed prints the command that
 //! replays it.
