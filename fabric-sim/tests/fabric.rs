@@ -653,3 +653,63 @@ as_path = [65001, 65515, 65003]
     );
     replay("own-asn-not-passed-on", &text);
 }
+
+/// Regression (found by the DST, seeds 199, 277 and 329 of the generator that added
+/// circuits): a timeline withdraw of a prefix an ExpressRoute gateway passes on from its
+/// circuit put a withdrawal on the wire, and the derived route went out again one step
+/// later; the route server saw ExpressRoute go and come back, failed over to the VPN
+/// route and stayed there (non-reverting, spec 1.8 and scenario 22). The derived route
+/// stands (`scenarios/README.md`): nothing changes on the wire, ExpressRoute stays.
+#[test]
+fn a_timeline_withdraw_of_a_circuit_route_does_not_make_the_route_server_fail_over() {
+    let text = r#"
+duration = "30s"
+
+[[vnet]]
+name = "hub"
+ranges = ["10.1.0.0/16"]
+route_server = { instances = ["10.1.1.4", "10.1.1.5"], preference = "ExpressRoute" }
+subnet = [{ name = "GatewaySubnet", prefix = "10.1.0.0/27" }, { name = "app", prefix = "10.1.3.0/24" }]
+vm = [{ name = "vm1", ip = "10.1.3.4" }]
+
+[[circuit]]
+name = "a"
+msee = "172.31.0.1"
+route = [{ prefix = "192.168.0.0/16", as_path = [65010] }]
+
+[[gateway]]
+name = "er"
+kind = "expressroute"
+vnet = "hub"
+ip = "10.1.0.4"
+circuits = ["a"]
+
+[[gateway]]
+name = "vpn"
+kind = "vpn"
+vnet = "hub"
+ip = "10.1.0.5"
+route = [{ prefix = "192.168.0.0/16", as_path = [65020, 65010] }]
+
+[[expect]]
+at = "5s"
+check = "route"
+vm = "vm1"
+prefix = "192.168.0.0/16"
+via = ["10.1.0.4"]
+
+[[event]]
+at = "10s"
+do = "withdraw"
+node = "er"
+prefix = "192.168.0.0/16"
+
+[[expect]]
+at = "15s"
+check = "route"
+vm = "vm1"
+prefix = "192.168.0.0/16"
+via = ["10.1.0.4"]
+"#;
+    replay("withdraw-derived", text);
+}
