@@ -541,7 +541,9 @@ impl Sim {
     /// table up to date with what the speakers hold now.
     pub(super) fn settle_fabric(&mut self) {
         let now = self.now;
-        // Tunnels: each NVA sends what its route server sent it, its ASN prepended.
+        // Tunnels: each NVA sends what its route server sent it, its ASN prepended,
+        // except what it never accepted: routes whose path already holds its ASN (RFC
+        // 4271 9.1.2; found by the DST, which saw them go round two hubs).
         for t in 0..self.tunnels.len() {
             for e in 0..2 {
                 let k = self.tunnels[t].ends[e].speaker;
@@ -550,6 +552,7 @@ impl Sim {
                 let table: BTreeMap<IpNet, Announcement> = self
                     .route_server_routes(k)
                     .into_iter()
+                    .filter(|(_, a)| !a.as_path.contains(&asn))
                     .map(|(prefix, a)| {
                         (
                             prefix,
@@ -579,12 +582,21 @@ impl Sim {
                 continue;
             }
             let wanted = self.derived_for(k);
-            if wanted == self.derived[k] {
+            // A timeline announce, prepend or communities change on a prefix the
+            // speaker passes on alters what its sessions carry without changing what it
+            // derives: the derived route replaces it again (see `scenarios/README.md`).
+            let overwritten = |p: &IpNet, a: &Announcement| {
+                self.speakers[k]
+                    .links
+                    .iter()
+                    .any(|l| l.announced.get(p) != Some(a))
+            };
+            if wanted == self.derived[k] && !wanted.iter().any(|(p, a)| overwritten(p, a)) {
                 continue;
             }
             let changed: Vec<Announcement> = wanted
                 .iter()
-                .filter(|(p, a)| self.derived[k].get(*p) != Some(*a))
+                .filter(|(p, a)| self.derived[k].get(*p) != Some(*a) || overwritten(p, a))
                 .map(|(_, a)| a.clone())
                 .collect();
             let gone: Vec<IpNet> = self.derived[k]
@@ -650,9 +662,12 @@ impl Sim {
     /// What gateways program into VNet `v`'s NICs themselves, outside any route
     /// server: point-to-site pools always; and, for a gateway whose VNet has no
     /// deployed route server, its on-premises routes, ExpressRoute ones with one next
-    /// hop per circuit connection that offers the shortest AS path (ECMP).
+    /// hop per circuit connection that offers the shortest AS path (ECMP). Where several
+    /// gateways offer a prefix, ExpressRoute beats VPN, then the shorter path wins.
     pub(super) fn gateway_programmed(&self, v: usize) -> BTreeMap<IpNet, Vec<IpAddr>> {
         let mut out: BTreeMap<IpNet, Vec<IpAddr>> = BTreeMap::new();
+        // Per prefix over every gateway: (ExpressRoute first, AS path length, next hops).
+        let mut across: BTreeMap<IpNet, (bool, usize, Vec<Ipv4Addr>)> = BTreeMap::new();
         for k in self.gateways_serving(v) {
             if !self.speakers[k].alive {
                 continue;
@@ -685,12 +700,23 @@ impl Sim {
                     offer(a.prefix, a.as_path.len(), a.next_hop);
                 }
             }
-            for (prefix, (_, hops)) in best {
-                let entry = out.entry(prefix).or_default();
-                for h in hops {
-                    if !entry.contains(&IpAddr::V4(h)) {
-                        entry.push(IpAddr::V4(h));
-                    }
+            // Between gateways, ExpressRoute routes beat VPN ones (the default hub
+            // routing preference, spec 1.8), then the shorter AS path; ties are ECMP.
+            let vpn = spec.kind != SpeakerKind::ExpressRoute;
+            for (prefix, (len, hops)) in best {
+                let entry = across.entry(prefix).or_insert((vpn, len, Vec::new()));
+                if (vpn, len) < (entry.0, entry.1) {
+                    *entry = (vpn, len, hops);
+                } else if (vpn, len) == (entry.0, entry.1) {
+                    entry.2.extend(hops);
+                }
+            }
+        }
+        for (prefix, (_, _, hops)) in across {
+            let entry = out.entry(prefix).or_default();
+            for h in hops {
+                if !entry.contains(&IpAddr::V4(h)) {
+                    entry.push(IpAddr::V4(h));
                 }
             }
         }
@@ -733,6 +759,12 @@ impl Sim {
         } else {
             "crashed".into()
         })
+    }
+
+    /// Whether tunnel `t` carries packets now (the timeline takes it down and up); a
+    /// tunnel that cannot run never does.
+    pub fn tunnel_up(&self, t: usize) -> bool {
+        self.link_of_tunnel(t).is_some_and(|l| self.tunnels[l].up)
     }
 
     /// What NVA `k` received over tunnel `t`, loops dropped.

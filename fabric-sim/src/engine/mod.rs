@@ -667,8 +667,13 @@ impl Sim {
                 if instance.is_some() && only.is_none() {
                     return;
                 }
+                let routes: Vec<Announcement> = routes
+                    .iter()
+                    .filter(|r| !self.derived_here(*speaker, &r.prefix))
+                    .cloned()
+                    .collect();
                 let mut out = Vec::new();
-                self.speakers[*speaker].announce(now, only, routes, &mut out);
+                self.speakers[*speaker].announce(now, only, &routes, &mut out);
                 self.speaker_actions(*speaker, out);
             }
             Action::Withdraw {
@@ -680,8 +685,13 @@ impl Sim {
                 let text = format!("{} withdraws {}", name(self, *speaker), list.join(", "));
                 self.note("timeline".into(), text);
                 let only = link_for(self, *speaker, *instance);
+                let prefixes: Vec<IpNet> = prefixes
+                    .iter()
+                    .filter(|p| !self.derived_here(*speaker, p))
+                    .copied()
+                    .collect();
                 let mut out = Vec::new();
-                self.speakers[*speaker].withdraw(now, only, prefixes, &mut out);
+                self.speakers[*speaker].withdraw(now, only, &prefixes, &mut out);
                 self.speaker_actions(*speaker, out);
             }
             Action::Resend { speaker } => {
@@ -1003,6 +1013,15 @@ impl Sim {
         }
     }
 
+    /// Whether speaker `k` passes `prefix` on from its circuits or tunnels now. A
+    /// timeline announce, withdraw, prepend or communities change leaves such a prefix
+    /// alone: the derived route stands (`scenarios/README.md`), and touching it would
+    /// put a withdrawal or a different path on the wire for one moment, enough to make a
+    /// route server fail over for good (found by the DST).
+    fn derived_here(&self, k: usize, prefix: &IpNet) -> bool {
+        self.derived.get(k).is_some_and(|d| d.contains_key(prefix))
+    }
+
     fn rewrite(&mut self, speaker: usize, prefixes: &[IpNet], change: impl Fn(&mut Announcement)) {
         let now = self.now;
         let mut out = Vec::new();
@@ -1011,6 +1030,7 @@ impl Sim {
                 .announced
                 .values()
                 .filter(|a| prefixes.is_empty() || prefixes.contains(&a.prefix))
+                .filter(|a| !self.derived_here(speaker, &a.prefix))
                 .cloned()
                 .map(|mut a| {
                     change(&mut a);
