@@ -5,7 +5,12 @@
 // run the same program and must agree after every step on what is programmed, what every
 // peer holds, learned counts, route-limit teardowns and refused routes. Stable tests run
 // the same function: route-server/tests/differential.rs (1,000 proptest programs) and
-// route-server/tests/fuzz_programs.rs (fixed programs and the seed corpus).
+// route-server/tests/fuzz_programs.rs (fixed programs and the seed corpus), with up to
+// 64 steps; here a program runs at most 16 (FUZZ_TARGET_MAX_STEPS) so that each execution
+// and each mutation stays cheap.
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    let _ = route_server::fuzzing::route_server_inputs(data);
+    let _ = route_server::fuzzing::route_server_inputs_bounded(
+        data,
+        route_server::fuzzing::FUZZ_TARGET_MAX_STEPS,
+    );
 });

@@ -156,19 +156,33 @@ pub struct RunSummary {
     pub received: usize,
 }
 
-/// The most steps a program runs (one to four bytes each).
-const MAX_STEPS: usize = 64;
+/// The most steps a program runs in the stable tests (one to four bytes each).
+pub const MAX_STEPS: usize = 64;
 
-/// Runs `data` as a program against a route server and the reference model; panics when
-/// they disagree or an invariant breaks.
+/// The most steps a program runs in the fuzz target: libFuzzer pays for every execution
+/// in proportion to the distinct code it touches, and its mutations of a long program
+/// cost as much as the whole program; the long programs are the stable tests' (proptest
+/// in `tests/differential.rs`, the fixed programs and seed corpus in
+/// `tests/fuzz_programs.rs`, up to [`MAX_STEPS`]).
+pub const FUZZ_TARGET_MAX_STEPS: usize = 16;
+
+/// Runs `data` as a program of at most [`MAX_STEPS`] steps against a route server and
+/// the reference model; panics when they disagree or an invariant breaks.
 pub fn route_server_inputs(data: &[u8]) -> RunSummary {
+    route_server_inputs_bounded(data, MAX_STEPS)
+}
+
+/// [`route_server_inputs`] with at most `max_steps` steps (the bytes after them are
+/// ignored); every check runs as in the long programs, the end-of-run ones after the
+/// last step run.
+pub fn route_server_inputs_bounded(data: &[u8], max_steps: usize) -> RunSummary {
     let mut program = Program { data };
     let flags = program.byte().unwrap_or(0);
     let width = usize::from(program.byte().unwrap_or(0) % 8) + 1;
     // A copy of a server with every session established, checked when it was built.
     let mut harness = Harness::established(Setup::from_flags(flags, width));
     let mut summary = RunSummary::default();
-    for _ in 0..MAX_STEPS {
+    for _ in 0..max_steps {
         let Some(op) = program.byte() else { break };
         let arg = program.byte().unwrap_or(0);
         let speaker = usize::from(arg) % harness.peers.len();

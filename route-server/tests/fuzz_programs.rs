@@ -4,7 +4,9 @@
 
 mod support;
 
-use route_server::fuzzing::route_server_inputs;
+use route_server::fuzzing::{
+    route_server_inputs, route_server_inputs_bounded, FUZZ_TARGET_MAX_STEPS, MAX_STEPS,
+};
 
 #[test]
 fn empty_and_tiny_programs() {
@@ -71,4 +73,22 @@ fn smaller_peer_sets() {
         assert!(run.max_programmed >= 2, "set {set}: {run:?}");
         assert!(run.received > 0, "set {set}: {run:?}");
     }
+}
+
+#[test]
+fn the_fuzz_target_runs_at_most_its_step_bound() {
+    // 100 steps of "time passes 4 s" (op 8, argument 1: two bytes each): the stable
+    // tests' bound runs 64 of them, the fuzz target's 16, and both check every step.
+    let mut program = vec![0, 0];
+    for _ in 0..100 {
+        program.extend_from_slice(&[8, 1]);
+    }
+    assert_eq!(route_server_inputs(&program).steps, 64);
+    assert_eq!(MAX_STEPS, 64);
+    assert_eq!(
+        route_server_inputs_bounded(&program, FUZZ_TARGET_MAX_STEPS).steps,
+        16
+    );
+    // A shorter program runs whole under either bound.
+    assert_eq!(route_server_inputs_bounded(&program[..12], 16).steps, 5);
 }
