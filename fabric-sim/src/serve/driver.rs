@@ -1,8 +1,8 @@
 //! The tasks: one per instance owning its `RouteServer`, a listener per instance, a
 //! reader and a writer per connection, a connector per outbound attempt.
 
-use std::collections::HashMap;
-use std::io::{self, Write as _};
+use std::collections::{HashMap, VecDeque};
+use std::io::{self, IoSlice, Write as _};
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -41,8 +41,17 @@ const FLUSH_ON_CLOSE: Duration = Duration::from_secs(5);
 /// close its side before the socket is dropped.
 const LINGER_AFTER_FIN: Duration = Duration::from_secs(2);
 
-/// The most bytes a writer hands to one `write` call.
+/// A writer stops gathering queued messages for one `writev` call past this many bytes...
 const WRITE_BATCH: usize = 256 * 1024;
+
+/// ...or this many messages (well under Linux's `IOV_MAX` of 1024; the route server's
+/// UPDATEs are up to 4 KiB, so a full batch is about 64 of them).
+const WRITE_SLICES: usize = 64;
+
+/// Read buffers per connection: one being filled while the route server decodes the
+/// other. More would only hold more of the peer's bytes in our memory instead of in the
+/// kernel's socket buffer.
+const READ_BUFFERS: usize = 2;
 
 /// How events are printed.
 #[derive(Clone, Copy, Debug)]
@@ -81,9 +90,11 @@ pub(super) enum InstanceEvent {
         conn: ConnectionId,
         error: io::Error,
     },
+    /// `bytes[..len]` was read; `bytes` goes back to the reader afterwards.
     Data {
         conn: ConnectionId,
         bytes: Vec<u8>,
+        len: usize,
     },
     Closed {
         conn: ConnectionId,
@@ -105,6 +116,8 @@ pub(super) enum InstanceEvent {
 struct Conn {
     peer: PeerId,
     writer: mpsc::UnboundedSender<Vec<u8>>,
+    /// Where read buffers go back to the reader once their bytes are handled.
+    read_buffers: mpsc::Sender<Vec<u8>>,
     queued: Arc<AtomicUsize>,
     reader_task: JoinHandle<()>,
     writer_task: JoinHandle<()>,
@@ -371,18 +384,37 @@ async fn connect(
     }
 }
 
+/// Reads the peer's bytes into [`READ_BUFFERS`] buffers of [`READ_CHUNK`] bytes that go
+/// round: each is handed to the instance whole (no copy) and comes back once the route
+/// server has taken its bytes, so a connection holds at most that many chunks however
+/// far the peer is ahead (the rest waits in the kernel, and TCP slows the peer down).
+/// Once the instance forgets the connection (it stops handing buffers back), what is
+/// still read is dropped until the peer closes: closing a socket with unread bytes makes
+/// Linux send a RST, which would discard our NOTIFICATION before the peer reads it.
 async fn read_loop(
     mut half: OwnedReadHalf,
     conn: ConnectionId,
     events: mpsc::Sender<InstanceEvent>,
+    mut returned: mpsc::Receiver<Vec<u8>>,
 ) {
-    let mut buf = vec![0u8; READ_CHUNK];
+    let mut fresh = READ_BUFFERS;
     loop {
+        let buf = if fresh > 0 {
+            fresh -= 1;
+            Some(vec![0u8; READ_CHUNK])
+        } else {
+            returned.recv().await
+        };
+        let Some(mut buf) = buf else {
+            discard_until_closed(half).await;
+            return;
+        };
         let event = match half.read(&mut buf).await {
             Ok(0) => InstanceEvent::Closed { conn, error: None },
-            Ok(n) => InstanceEvent::Data {
+            Ok(len) => InstanceEvent::Data {
                 conn,
-                bytes: buf[..n].to_vec(),
+                bytes: buf,
+                len,
             },
             Err(error) => InstanceEvent::Closed {
                 conn,
@@ -396,9 +428,17 @@ async fn read_loop(
     }
 }
 
-/// Writes queued messages, several per system call; says when the socket stops taking
-/// bytes (the peer does not read) and when it takes them again. Ends when the queue's
-/// sender is dropped and everything queued is written, or on a write error.
+/// Reads and drops until the peer closes or the socket fails (bounded by the caller's
+/// [`LINGER_AFTER_FIN`]).
+async fn discard_until_closed(mut half: OwnedReadHalf) {
+    let mut sink = [0u8; 4096];
+    while let Ok(1..) = half.read(&mut sink).await {}
+}
+
+/// Writes queued messages, several per system call (a vectored write straight from the
+/// route server's buffers, no copy); says when the socket stops taking bytes (the peer
+/// does not read) and when it takes them again. Ends when the queue's sender is dropped
+/// and everything queued is written, or on a write error.
 async fn write_loop(
     half: OwnedWriteHalf,
     mut queue: mpsc::UnboundedReceiver<Vec<u8>>,
@@ -407,46 +447,73 @@ async fn write_loop(
     events: mpsc::Sender<InstanceEvent>,
 ) {
     let mut blocked = false;
-    let mut batch = Vec::new();
-    while let Some(first) = queue.recv().await {
-        batch.clear();
-        batch.extend_from_slice(&first);
-        while batch.len() < WRITE_BATCH {
+    // Messages taken from the queue and not yet fully written; `sent` bytes of the
+    // first one are already on the socket.
+    let mut pending: VecDeque<Vec<u8>> = VecDeque::new();
+    let mut pending_bytes = 0;
+    let mut sent = 0;
+    loop {
+        if pending.is_empty() {
+            let Some(first) = queue.recv().await else {
+                return;
+            };
+            pending_bytes = first.len();
+            sent = 0;
+            pending.push_back(first);
+        }
+        while pending_bytes - sent < WRITE_BATCH && pending.len() < WRITE_SLICES {
             match queue.try_recv() {
-                Ok(more) => batch.extend_from_slice(&more),
+                Ok(more) => {
+                    pending_bytes += more.len();
+                    pending.push_back(more);
+                }
                 Err(_) => break,
             }
         }
-        let mut written = 0;
-        while written < batch.len() {
-            match half.try_write(&batch[written..]) {
-                Ok(n) => {
-                    written += n;
-                    queued.fetch_sub(n, Ordering::Relaxed);
-                    if blocked {
-                        blocked = false;
-                        let _ = events.send(InstanceEvent::WriteProgress { conn }).await;
+        let mut slices = [IoSlice::new(&[]); WRITE_SLICES];
+        let mut count = 0;
+        for (slot, message) in slices.iter_mut().zip(&pending) {
+            let start = if count == 0 { sent } else { 0 };
+            *slot = IoSlice::new(&message[start..]);
+            count += 1;
+        }
+        match half.try_write_vectored(&slices[..count]) {
+            Ok(mut n) => {
+                queued.fetch_sub(n, Ordering::Relaxed);
+                pending_bytes -= n;
+                while let Some(first) = pending.front() {
+                    let left = first.len() - sent;
+                    if n < left {
+                        sent += n;
+                        break;
                     }
+                    n -= left;
+                    sent = 0;
+                    pending.pop_front();
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if !blocked {
-                        blocked = true;
-                        let _ = events.send(InstanceEvent::WriteBlocked { conn }).await;
-                    }
-                    if half.writable().await.is_err() {
-                        return;
-                    }
+                if blocked {
+                    blocked = false;
+                    let _ = events.send(InstanceEvent::WriteProgress { conn }).await;
                 }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(error) => {
-                    let _ = events
-                        .send(InstanceEvent::Closed {
-                            conn,
-                            error: Some(error),
-                        })
-                        .await;
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if !blocked {
+                    blocked = true;
+                    let _ = events.send(InstanceEvent::WriteBlocked { conn }).await;
+                }
+                if half.writable().await.is_err() {
                     return;
                 }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => {
+                let _ = events
+                    .send(InstanceEvent::Closed {
+                        conn,
+                        error: Some(error),
+                    })
+                    .await;
+                return;
             }
         }
     }
@@ -515,15 +582,19 @@ impl Instance {
                         .handle_input(now, Input::ConnectFailed { connection: conn });
                 }
             }
-            InstanceEvent::Data { conn, bytes } => {
+            InstanceEvent::Data { conn, bytes, len } => {
                 if self.conns.contains_key(&conn) {
                     self.server.handle_input(
                         now,
                         Input::Received {
                             connection: conn,
-                            bytes: &bytes,
+                            bytes: &bytes[..len],
                         },
                     );
+                }
+                // Handed back for the next read (dropped if the connection is gone).
+                if let Some(c) = self.conns.get(&conn) {
+                    let _ = c.read_buffers.try_send(bytes);
                 }
             }
             InstanceEvent::Closed { conn, error } => {
@@ -694,7 +765,8 @@ impl Instance {
         let (read, write) = stream.into_split();
         let (tx, rx) = mpsc::unbounded_channel();
         let queued = Arc::new(AtomicUsize::new(0));
-        let reader_task = tokio::spawn(read_loop(read, conn, self.events.clone()));
+        let (read_buffers, returned) = mpsc::channel(READ_BUFFERS);
+        let reader_task = tokio::spawn(read_loop(read, conn, self.events.clone(), returned));
         let writer_task = tokio::spawn(write_loop(
             write,
             rx,
@@ -707,6 +779,7 @@ impl Instance {
             Conn {
                 peer,
                 writer: tx,
+                read_buffers,
                 queued,
                 reader_task,
                 writer_task,

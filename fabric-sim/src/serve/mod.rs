@@ -16,11 +16,13 @@
 //! time and says when it next needs the clock. A task owns it and waits on one thing:
 //! a bounded channel of events (accepted sockets, bytes read, connection results,
 //! writes blocked or resumed, status requests) or its next deadline. Each connection has
-//! a reader task, which reads in chunks of at most [`READ_CHUNK`] bytes and waits when
-//! the instance's channel is full, so a peer that sends faster than the route server
-//! decodes is slowed down by TCP itself; and a writer task, which coalesces queued
-//! messages into large writes and reports when the socket stops taking bytes (the
-//! peer is not reading) and when it takes them again.
+//! a reader task, which reads in chunks of at most [`READ_CHUNK`] bytes into two buffers
+//! that go round (handed to the instance without a copy, handed back once the route
+//! server has taken the bytes) and waits while both are out, so a peer that sends faster
+//! than the route server decodes is slowed down by TCP itself; and a writer task, which
+//! writes the queued messages several per `writev` call, straight from the route
+//! server's buffers, and reports when the socket stops taking bytes (the peer is not
+//! reading) and when it takes them again.
 //!
 //! One thread is enough: the work is the route server's, which is single-threaded by
 //! design, and the sockets only wait. tokio gives the timers, SIGTERM and the
@@ -31,8 +33,10 @@
 //!
 //! # Bounded memory per connection
 //!
-//! A reader holds one [`READ_CHUNK`] buffer and at most the instance channel's capacity
-//! of chunks in flight. A writer's queue is bounded by [`MAX_WRITE_QUEUE`]. A peer that
+//! A reader holds at most two [`READ_CHUNK`] buffers, whether they wait in the instance's
+//! channel or are being decoded; what the peer sent beyond that waits in the kernel's
+//! socket buffer (a reader that copied each read into the instance's channel could hold
+//! that channel's 64 chunks, 16 MiB, per instance). A writer's queue is bounded by [`MAX_WRITE_QUEUE`]. A peer that
 //! stops reading is closed by the first of two limits: RFC 9687's send hold timer, which
 //! starts when its socket stops taking bytes and, after the peer's `send_hold_time`
 //! without progress (by default the larger of 8 minutes and twice the hold time), closes
