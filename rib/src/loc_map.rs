@@ -10,8 +10,8 @@
 
 use std::hash::{BuildHasher, Hash};
 
-use hashbrown::hash_map::Entry;
-use hashbrown::HashMap;
+use hashbrown::hash_table;
+use hashbrown::HashTable;
 
 use crate::hash::SeededState;
 
@@ -21,63 +21,129 @@ use crate::hash::SeededState;
 /// (measured: 32 shards left withdrawing a million routes 9 MiB above where it started).
 pub(crate) const SHARDS: usize = 8;
 
-/// A hash map split into [`SHARDS`] hash maps by bits of the key's hash that the maps
+/// A hash map split into [`SHARDS`] hash tables by bits of the key's hash that the tables
 /// themselves do not use to place or tag entries (hashbrown takes the low bits for the
 /// bucket and the top seven for the tag).
+///
+/// Each key is hashed once per operation: the one hash picks the shard and is handed to
+/// the shard's [`HashTable`] (a `HashMap` per shard would hash the key a second time). A
+/// shard's table re-hashes its keys only when it grows.
 #[derive(Clone)]
 pub(crate) struct ShardedMap<K, V, S = SeededState> {
-    shards: Box<[HashMap<K, V, S>]>,
+    shards: Box<[HashTable<(K, V)>]>,
     hasher: S,
+}
+
+/// A place in a [`ShardedMap`] for one key: its entry, or room for it.
+pub(crate) enum Entry<'a, K, V> {
+    /// The key is there.
+    Occupied(OccupiedEntry<'a, K, V>),
+    /// The key is not there; inserting puts it where the lookup ended.
+    Vacant(VacantEntry<'a, K, V>),
+}
+
+/// A key that is in the map, and its value.
+pub(crate) struct OccupiedEntry<'a, K, V>(hash_table::OccupiedEntry<'a, (K, V)>);
+
+/// Room for a key that is not in the map.
+pub(crate) struct VacantEntry<'a, K, V> {
+    entry: hash_table::VacantEntry<'a, (K, V)>,
+    key: K,
+}
+
+impl<'a, K, V> Entry<'a, K, V> {
+    /// The key's value, inserted from `default` when the key is not there.
+    pub(crate) fn or_insert_with(self, default: impl FnOnce() -> V) -> &'a mut V {
+        match self {
+            Entry::Occupied(occupied) => occupied.into_mut(),
+            Entry::Vacant(vacant) => vacant.insert(default()),
+        }
+    }
+}
+
+impl<'a, K, V> OccupiedEntry<'a, K, V> {
+    pub(crate) fn get_mut(&mut self) -> &mut V {
+        &mut self.0.get_mut().1
+    }
+
+    pub(crate) fn into_mut(self) -> &'a mut V {
+        &mut self.0.into_mut().1
+    }
+
+    /// Removes the key; its value.
+    pub(crate) fn remove(self) -> V {
+        self.0.remove().0 .1
+    }
+}
+
+impl<'a, K, V> VacantEntry<'a, K, V> {
+    pub(crate) fn insert(self, value: V) -> &'a mut V {
+        &mut self.entry.insert((self.key, value)).into_mut().1
+    }
 }
 
 impl<K: Hash + Eq, V, S: BuildHasher + Clone> ShardedMap<K, V, S> {
     pub(crate) fn with_hasher(hasher: S) -> Self {
         Self {
-            shards: (0..SHARDS)
-                .map(|_| HashMap::with_hasher(hasher.clone()))
-                .collect(),
+            shards: (0..SHARDS).map(|_| HashTable::new()).collect(),
             hasher,
         }
     }
 
-    fn shard(&self, key: &K) -> usize {
+    /// The key's hash and the shard it picks.
+    #[inline]
+    fn locate(&self, key: &K) -> (u64, usize) {
+        let hash = self.hasher.hash_one(key);
         // Bits 40 and up, below the tag's: a shard of 2^40 buckets is out of reach.
-        (self.hasher.hash_one(key) >> 40) as usize % SHARDS
+        (hash, (hash >> 40) as usize % SHARDS)
     }
 
     pub(crate) fn get(&self, key: &K) -> Option<&V> {
-        self.shards[self.shard(key)].get(key)
+        let (hash, shard) = self.locate(key);
+        self.shards[shard]
+            .find(hash, |(k, _)| k == key)
+            .map(|(_, v)| v)
     }
 
     pub(crate) fn get_mut(&mut self, key: &K) -> Option<&mut V> {
-        let shard = self.shard(key);
-        self.shards[shard].get_mut(key)
+        let (hash, shard) = self.locate(key);
+        self.shards[shard]
+            .find_mut(hash, |(k, _)| k == key)
+            .map(|(_, v)| v)
     }
 
-    pub(crate) fn entry(&mut self, key: K) -> Entry<'_, K, V, S> {
-        let shard = self.shard(&key);
-        self.shards[shard].entry(key)
+    pub(crate) fn entry(&mut self, key: K) -> Entry<'_, K, V> {
+        let (hash, shard) = self.locate(&key);
+        let hasher = &self.hasher;
+        match self.shards[shard].entry(hash, |(k, _)| *k == key, |(k, _)| hasher.hash_one(k)) {
+            hash_table::Entry::Occupied(entry) => Entry::Occupied(OccupiedEntry(entry)),
+            hash_table::Entry::Vacant(entry) => Entry::Vacant(VacantEntry { entry, key }),
+        }
     }
 
     /// Only the tests remove by key: the table removes through [`ShardedMap::entry`], which
     /// spares a second probe.
     #[cfg(test)]
     pub(crate) fn remove(&mut self, key: &K) -> Option<V> {
-        let shard = self.shard(key);
-        self.shards[shard].remove(key)
+        let (hash, shard) = self.locate(key);
+        let entry = self.shards[shard]
+            .find_entry(hash, |(k, _)| k == key)
+            .ok()?;
+        Some(entry.remove().0 .1)
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.shards.iter().map(HashMap::len).sum()
+        self.shards.iter().map(HashTable::len).sum()
     }
 
     pub(crate) fn capacity(&self) -> usize {
-        self.shards.iter().map(HashMap::capacity).sum()
+        self.shards.iter().map(HashTable::capacity).sum()
     }
 
     pub(crate) fn shrink_to_fit(&mut self) {
+        let hasher = &self.hasher;
         for shard in self.shards.iter_mut() {
-            shard.shrink_to_fit();
+            shard.shrink_to_fit(|(k, _)| hasher.hash_one(k));
         }
     }
 
@@ -85,21 +151,27 @@ impl<K: Hash + Eq, V, S: BuildHasher + Clone> ShardedMap<K, V, S> {
     pub(crate) fn allocation_size(&self) -> usize {
         self.shards
             .iter()
-            .map(HashMap::allocation_size)
+            .map(HashTable::allocation_size)
             .sum::<usize>()
-            + self.shards.len() * size_of::<HashMap<K, V, S>>()
+            + self.shards.len() * size_of::<HashTable<(K, V)>>()
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
-        self.shards.iter().flat_map(HashMap::iter)
+        self.shards
+            .iter()
+            .flat_map(HashTable::iter)
+            .map(|(k, v)| (k, v))
     }
 
     pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = (&K, &mut V)> {
-        self.shards.iter_mut().flat_map(HashMap::iter_mut)
+        self.shards
+            .iter_mut()
+            .flat_map(HashTable::iter_mut)
+            .map(|(k, v)| (&*k, v))
     }
 
     pub(crate) fn values(&self) -> impl Iterator<Item = &V> {
-        self.shards.iter().flat_map(HashMap::values)
+        self.shards.iter().flat_map(HashTable::iter).map(|(_, v)| v)
     }
 }
 
@@ -111,12 +183,12 @@ mod tests {
     fn a_sharded_map_finds_updates_and_removes_every_key() {
         let mut map: ShardedMap<u64, u64> = ShardedMap::with_hasher(SeededState::new(7));
         for k in 0..10_000u64 {
-            *map.entry(k).or_insert(0) += k;
+            *map.entry(k).or_insert_with(|| 0) += k;
         }
         assert_eq!(map.len(), 10_000);
         // The keys spread over the shards: each within half and twice its fair share.
         let fair = 10_000 / SHARDS;
-        let per_shard: Vec<usize> = map.shards.iter().map(HashMap::len).collect();
+        let per_shard: Vec<usize> = map.shards.iter().map(HashTable::len).collect();
         assert!(
             per_shard.iter().all(|&n| n > fair / 2 && n < fair * 2),
             "{per_shard:?}"
