@@ -31,11 +31,10 @@ use std::fmt::Debug;
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use hashbrown::hash_map::Entry;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use smallvec::SmallVec;
 
-use crate::loc_map::ShardedMap;
+use crate::loc_map::{Entry, ShardedMap};
 
 use crate::attrs::{AttrHandle, AttrStore, DecisionAttrs};
 use crate::config::{DecisionStep, RibConfig};

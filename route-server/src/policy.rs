@@ -250,6 +250,50 @@ pub fn select(
     previous: Previous<'_>,
     candidates: &[Candidate<'_>],
 ) -> Selection {
+    match candidates {
+        [] => return Selection::default(),
+        [only] => return select_only(preference, revertive, previous, only),
+        _ => {}
+    }
+    select_among(preference, revertive, previous, candidates)
+}
+
+/// [`select`] for a prefix with one path, the common case of a full table: that path wins,
+/// and it is a failover exactly when the general ranking would call it one (it is of the
+/// other kind and the last selection was of the preferred kind, or already a failover).
+/// No AS path length is needed, nothing is collected.
+fn select_only(
+    preference: HubRoutingPreference,
+    revertive: bool,
+    previous: Previous<'_>,
+    only: &Candidate<'_>,
+) -> Selection {
+    let failed_over = is_preferred_kind(preference, only.kind) == Some(false)
+        && !revertive
+        && (was_preferred(preference, previous) || !previous.failed_over_to.is_empty());
+    let mut best = CandidateIndices::new();
+    best.push(0);
+    Selection {
+        best,
+        kinds: [only.kind].into_iter().collect(),
+        failed_over,
+    }
+}
+
+/// Whether the last selection held routes of the preferred kind.
+fn was_preferred(preference: HubRoutingPreference, previous: Previous<'_>) -> bool {
+    [PeerKind::Nva, PeerKind::ExpressRoute, PeerKind::VpnGateway]
+        .into_iter()
+        .any(|k| previous.kinds.contains(k) && is_preferred_kind(preference, k) == Some(true))
+}
+
+/// [`select`] for any number of paths.
+fn select_among(
+    preference: HubRoutingPreference,
+    revertive: bool,
+    previous: Previous<'_>,
+    candidates: &[Candidate<'_>],
+) -> Selection {
     if candidates.is_empty() {
         return Selection::default();
     }
@@ -287,9 +331,7 @@ pub fn select(
             false,
         );
     }
-    let was_preferred = [PeerKind::Nva, PeerKind::ExpressRoute, PeerKind::VpnGateway]
-        .into_iter()
-        .any(|k| previous.kinds.contains(k) && is_preferred_kind(preference, k) == Some(true));
+    let was_preferred = was_preferred(preference, previous);
     let in_failover = !previous.failed_over_to.is_empty();
     let (winner, failed_over) = match (shortest(Some(true)), shortest(Some(false))) {
         (Some(_), None) => (true, false),
@@ -317,6 +359,14 @@ pub fn ecmp_next_hops(
     selection: &Selection,
     width: usize,
 ) -> NextHops {
+    if let [only] = selection.best[..] {
+        // One winner, the common case: nothing to sort or deduplicate.
+        let mut hops = NextHops::new();
+        if let Some(c) = candidates.get(only).filter(|_| width > 0) {
+            hops.push(c.attrs.next_hop);
+        }
+        return hops;
+    }
     let mut hops: NextHops = selection
         .best
         .iter()
@@ -451,5 +501,85 @@ pub fn export(
             MapOutcome::Permit(prefix, attrs) => Ok((prefix, *attrs)),
             MapOutcome::Drop { rule } => Err(NotExported::RouteMap(rule)),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use super::*;
+
+    const KINDS: [PeerKind; 3] = [PeerKind::Nva, PeerKind::ExpressRoute, PeerKind::VpnGateway];
+    const PREFERENCES: [HubRoutingPreference; 3] = [
+        HubRoutingPreference::ExpressRoute,
+        HubRoutingPreference::VpnGateway,
+        HubRoutingPreference::AsPath,
+    ];
+
+    /// Self-check: the one-path shortcut against the general ranking of this file, over
+    /// every preference, revertive flag, previous kind set and failover state. (The
+    /// ranking itself is checked against the spec's tables in tests/policy_tables.rs.)
+    #[test]
+    fn select_of_one_path_agrees_with_the_general_ranking_self_check() {
+        let attrs = RouteAttrs::new(
+            Origin::Igp,
+            AsPath::from_sequence([65001, 65002]),
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+        );
+        let mut checked = 0;
+        for preference in PREFERENCES {
+            for revertive in [false, true] {
+                for previous_kinds in 0..8u8 {
+                    let kinds: KindSet = KINDS
+                        .into_iter()
+                        .enumerate()
+                        .filter(|(i, _)| previous_kinds & (1 << i) != 0)
+                        .map(|(_, k)| k)
+                        .collect();
+                    for failed_over_to in [&[][..], &[PeerId(7)][..], &[PeerId(9)][..]] {
+                        let previous = Previous {
+                            kinds,
+                            failed_over_to,
+                        };
+                        for kind in KINDS {
+                            let only = [Candidate {
+                                peer: PeerId(7),
+                                kind,
+                                attrs: &attrs,
+                            }];
+                            assert_eq!(
+                                select(preference, revertive, previous, &only),
+                                select_among(preference, revertive, previous, &only),
+                                "{preference:?} revertive={revertive} {previous:?} {kind:?}"
+                            );
+                            checked += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(checked, 3 * 2 * 8 * 3 * 3);
+    }
+
+    /// One winner: its next hop, unless the width is zero; an index out of range gives
+    /// none, as the general path's `filter_map` does.
+    #[test]
+    fn ecmp_next_hops_of_one_winner() {
+        let hop = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+        let attrs = RouteAttrs::new(Origin::Igp, AsPath::from_sequence([65001]), hop);
+        let only = [Candidate {
+            peer: PeerId(1),
+            kind: PeerKind::Nva,
+            attrs: &attrs,
+        }];
+        let winner = |i: usize| Selection {
+            best: [i].into_iter().collect(),
+            ..Selection::default()
+        };
+        assert_eq!(ecmp_next_hops(&only, &winner(0), 4).as_slice(), &[hop]);
+        assert_eq!(ecmp_next_hops(&only, &winner(0), 1).as_slice(), &[hop]);
+        assert!(ecmp_next_hops(&only, &winner(0), 0).is_empty());
+        assert!(ecmp_next_hops(&only, &winner(1), 4).is_empty());
     }
 }
