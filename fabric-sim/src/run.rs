@@ -1,8 +1,11 @@
 //! Replaying a scenario: the timeline runs, each expectation is checked at its time.
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::rc::Rc;
 use std::time::Duration;
+
+use ipnet::IpNet;
 
 use crate::effective::EffectiveRoute;
 use crate::engine::{LogLine, RunError, SessionRow, Sim};
@@ -100,7 +103,7 @@ impl RunOptions {
 #[derive(Default)]
 struct TableCache {
     generation: Option<u64>,
-    tables: std::collections::BTreeMap<crate::effective::RouteView, Rc<Vec<EffectiveRoute>>>,
+    tables: BTreeMap<crate::effective::RouteView, Rc<Vec<EffectiveRoute>>>,
 }
 
 fn snapshot(sim: &Sim, at: Duration, vms: Option<&[usize]>, cache: &mut TableCache) -> Snapshot {
@@ -219,6 +222,33 @@ fn hops(list: &[Ipv4Addr]) -> String {
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// An on-premises check against `view` (what on-premises sees behind `behind`): the
+/// check's text, whether it passed, and what was found.
+fn onprem_check(
+    behind: &str,
+    view: &BTreeMap<IpNet, Vec<u32>>,
+    prefix: &IpNet,
+    present: bool,
+    as_path: Option<&[u32]>,
+) -> (String, bool, String) {
+    let got = view.get(prefix);
+    let ok = match got {
+        None => !present,
+        Some(p) => present && as_path.map_or(true, |a| a == p.as_slice()),
+    };
+    (
+        format!(
+            "on-premises behind {behind} {} {prefix}{}",
+            if present { "sees" } else { "does not see" },
+            as_path
+                .map(|a| format!(" with AS path [{}]", path(a)))
+                .unwrap_or_default()
+        ),
+        ok,
+        got.map_or_else(|| "absent".into(), |p| format!("[{}]", path(p))),
+    )
 }
 
 fn path(list: &[u32]) -> String {
@@ -413,53 +443,25 @@ pub fn check(sim: &Sim, x: &Expectation) -> CheckResult {
             prefix,
             present,
             as_path,
-        } => {
-            let view = sim.onprem_view(*gateway);
-            let got = view.get(prefix);
-            let ok = match got {
-                None => !present,
-                Some(p) => *present && as_path.as_ref().map_or(true, |a| a == p),
-            };
-            (
-                format!(
-                    "on-premises behind {} {} {prefix}{}",
-                    topo.speakers[*gateway].name,
-                    if *present { "sees" } else { "does not see" },
-                    as_path
-                        .as_ref()
-                        .map(|a| format!(" with AS path [{}]", path(a)))
-                        .unwrap_or_default()
-                ),
-                ok,
-                got.map_or_else(|| "absent".into(), |p| format!("[{}]", path(p))),
-            )
-        }
+        } => onprem_check(
+            &topo.speakers[*gateway].name,
+            &sim.onprem_view(*gateway),
+            prefix,
+            *present,
+            as_path.as_deref(),
+        ),
         Check::OnPremCircuit {
             circuit,
             prefix,
             present,
             as_path,
-        } => {
-            let view = sim.circuit_onprem_view(*circuit);
-            let got = view.get(prefix);
-            let ok = match got {
-                None => !present,
-                Some(p) => *present && as_path.as_ref().map_or(true, |a| a == p),
-            };
-            (
-                format!(
-                    "on-premises behind circuit {} {} {prefix}{}",
-                    topo.circuits[*circuit].name,
-                    if *present { "sees" } else { "does not see" },
-                    as_path
-                        .as_ref()
-                        .map(|a| format!(" with AS path [{}]", path(a)))
-                        .unwrap_or_default()
-                ),
-                ok,
-                got.map_or_else(|| "absent".into(), |p| format!("[{}]", path(p))),
-            )
-        }
+        } => onprem_check(
+            &format!("circuit {}", topo.circuits[*circuit].name),
+            &sim.circuit_onprem_view(*circuit),
+            prefix,
+            *present,
+            as_path.as_deref(),
+        ),
         Check::TunnelSession {
             tunnel,
             speaker,

@@ -478,31 +478,24 @@ impl Sim {
                         );
                     }
                 }
-                InstanceAction::Accept { from } => {
+                InstanceAction::Accept { from } | InstanceAction::Refuse { from } => {
+                    let accepted = matches!(action, InstanceAction::Accept { .. });
                     let IpAddr::V4(a) = from else { continue };
                     if let Some((k, link, conn)) = self.pending_offers.remove(&(rs, a)) {
-                        self.instance_conns.insert((rs, a), conn);
+                        if accepted {
+                            self.instance_conns.insert((rs, a), conn);
+                        }
                         self.push(
                             at,
                             Delivery::ToSpeaker {
                                 speaker: k,
                                 link,
                                 conn,
-                                message: Message::Accepted,
-                            },
-                        );
-                    }
-                }
-                InstanceAction::Refuse { from } => {
-                    let IpAddr::V4(a) = from else { continue };
-                    if let Some((k, link, conn)) = self.pending_offers.remove(&(rs, a)) {
-                        self.push(
-                            at,
-                            Delivery::ToSpeaker {
-                                speaker: k,
-                                link,
-                                conn,
-                                message: Message::Refused,
+                                message: if accepted {
+                                    Message::Accepted
+                                } else {
+                                    Message::Refused
+                                },
                             },
                         );
                     }
