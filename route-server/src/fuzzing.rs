@@ -75,12 +75,15 @@ use crate::{Instant, PeerId};
 
 struct Program<'a> {
     data: &'a [u8],
+    /// Bytes read so far.
+    read: usize,
 }
 
 impl Program<'_> {
     fn byte(&mut self) -> Option<u8> {
         let (first, rest) = self.data.split_first()?;
         self.data = rest;
+        self.read += 1;
         Some(*first)
     }
 }
@@ -154,6 +157,8 @@ pub struct RunSummary {
     pub rejected: usize,
     /// Routes received by the speakers, summed over the steps.
     pub received: usize,
+    /// Bytes of the program read (the rest was ignored).
+    pub bytes_read: usize,
 }
 
 /// The most steps a program runs in the stable tests (one to four bytes each).
@@ -166,6 +171,17 @@ pub const MAX_STEPS: usize = 64;
 /// `tests/fuzz_programs.rs`, up to [`MAX_STEPS`]).
 pub const FUZZ_TARGET_MAX_STEPS: usize = 16;
 
+/// The most bytes one step reads: an announcement's operation, speaker, count, four
+/// prefixes and attribute shape.
+pub const MAX_STEP_BYTES: usize = 8;
+
+/// The most bytes a fuzz-target program reads: the two setup bytes (flags, ECMP width)
+/// and [`FUZZ_TARGET_MAX_STEPS`] steps of at most [`MAX_STEP_BYTES`]. libFuzzer's
+/// `-max_len` for the target (`fuzz/fuzz_targets/route_server_inputs.options`, checked
+/// equal by `tests/fuzz_programs.rs`): a longer input only adds bytes no step reads,
+/// which libFuzzer would mutate, copy and hash for nothing.
+pub const FUZZ_TARGET_MAX_LEN: usize = 2 + FUZZ_TARGET_MAX_STEPS * MAX_STEP_BYTES;
+
 /// Runs `data` as a program of at most [`MAX_STEPS`] steps against a route server and
 /// the reference model; panics when they disagree or an invariant breaks.
 pub fn route_server_inputs(data: &[u8]) -> RunSummary {
@@ -176,7 +192,7 @@ pub fn route_server_inputs(data: &[u8]) -> RunSummary {
 /// ignored); every check runs as in the long programs, the end-of-run ones after the
 /// last step run.
 pub fn route_server_inputs_bounded(data: &[u8], max_steps: usize) -> RunSummary {
-    let mut program = Program { data };
+    let mut program = Program { data, read: 0 };
     let flags = program.byte().unwrap_or(0);
     let width = usize::from(program.byte().unwrap_or(0) % 8) + 1;
     // A copy of a server with every session established, checked when it was built.
@@ -223,6 +239,7 @@ pub fn route_server_inputs_bounded(data: &[u8], max_steps: usize) -> RunSummary 
     summary.events = harness.events;
     summary.limit_teardowns = harness.limit_teardowns;
     summary.rejected = harness.rejected;
+    summary.bytes_read = program.read;
     summary
 }
 

@@ -5,7 +5,8 @@
 mod support;
 
 use route_server::fuzzing::{
-    route_server_inputs, route_server_inputs_bounded, FUZZ_TARGET_MAX_STEPS, MAX_STEPS,
+    route_server_inputs, route_server_inputs_bounded, FUZZ_TARGET_MAX_LEN, FUZZ_TARGET_MAX_STEPS,
+    MAX_STEPS, MAX_STEP_BYTES,
 };
 
 #[test]
@@ -91,4 +92,86 @@ fn the_fuzz_target_runs_at_most_its_step_bound() {
     );
     // A shorter program runs whole under either bound.
     assert_eq!(route_server_inputs_bounded(&program[..12], 16).steps, 5);
+}
+
+/// A program whose every step reads the most bytes a step can: announcements of four
+/// prefixes (operation 0, speaker, count 3 -> four, four pool indices, attribute shape).
+fn longest_steps(steps: usize) -> Vec<u8> {
+    let mut program = vec![0, 7];
+    for i in 0..steps {
+        let i = u8::try_from(i % 200).expect("small");
+        program.extend_from_slice(&[0, i, 3, i, i + 1, i + 2, i + 3, 12]);
+    }
+    program
+}
+
+#[test]
+fn the_fuzz_target_reads_at_most_its_max_len() {
+    assert_eq!(MAX_STEP_BYTES, 8);
+    assert_eq!(FUZZ_TARGET_MAX_LEN, 2 + 16 * 8);
+    // The longest steps, more of them than the bound: exactly FUZZ_TARGET_MAX_LEN bytes
+    // are read, whatever follows.
+    let program = longest_steps(FUZZ_TARGET_MAX_STEPS + 4);
+    let run = route_server_inputs_bounded(&program, FUZZ_TARGET_MAX_STEPS);
+    assert_eq!(run.steps, FUZZ_TARGET_MAX_STEPS);
+    assert_eq!(run.bytes_read, FUZZ_TARGET_MAX_LEN);
+    assert_eq!(
+        route_server_inputs_bounded(&program[..FUZZ_TARGET_MAX_LEN], FUZZ_TARGET_MAX_STEPS),
+        run,
+        "the bytes after FUZZ_TARGET_MAX_LEN change nothing"
+    );
+    // The stable tests' bound reads on.
+    let long = route_server_inputs_bounded(&program, MAX_STEPS);
+    assert_eq!(long.steps, FUZZ_TARGET_MAX_STEPS + 4);
+    assert_eq!(long.bytes_read, program.len());
+}
+
+#[test]
+fn no_step_reads_more_than_max_step_bytes() {
+    // Every operation (the byte after the two setup bytes cycles through all twelve and
+    // their arguments), on random bytes: the bytes read stay within the bound per step.
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    for program_index in 0..300u32 {
+        let mut program: Vec<u8> = (0..FUZZ_TARGET_MAX_LEN + 40)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state >> 24) as u8
+            })
+            .collect();
+        // The first operation is each of the twelve in turn.
+        program[2] = u8::try_from(program_index % 12).expect("small");
+        let run = route_server_inputs_bounded(&program, FUZZ_TARGET_MAX_STEPS);
+        assert!(
+            run.bytes_read <= 2 + run.steps * MAX_STEP_BYTES,
+            "program {program_index}: {run:?}"
+        );
+        assert!(run.bytes_read <= FUZZ_TARGET_MAX_LEN, "{run:?}");
+    }
+}
+
+#[test]
+fn the_ci_runs_the_fuzz_target_with_its_max_len() {
+    // .ci/run reads the target's libFuzzer options from this file.
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../fuzz/fuzz_targets/route_server_inputs.options"
+    );
+    let options = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let flags: Vec<&str> = options
+        .lines()
+        .filter_map(|l| l.strip_prefix("libfuzzer"))
+        .filter_map(|l| l.trim_start().strip_prefix('='))
+        .flat_map(str::split_whitespace)
+        .collect();
+    let max_len: Vec<&str> = flags
+        .iter()
+        .filter_map(|f| f.strip_prefix("-max_len="))
+        .collect();
+    assert_eq!(
+        max_len,
+        [FUZZ_TARGET_MAX_LEN.to_string()],
+        "{path}: libfuzzer -max_len"
+    );
 }
