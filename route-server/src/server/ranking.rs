@@ -100,18 +100,11 @@ impl RouteServer {
     /// are sorted), and only those missing are added.
     pub(super) fn all_prefixes(&self, more: impl IntoIterator<Item = IpNet>) -> Vec<IpNet> {
         let key = |prefix: &IpNet| store::order_key(*prefix);
-        let mut all: Vec<IpNet> = self.learned.prefixes().collect();
+        // The prefixes with state are in the Loc-RIB too (as entries' tags).
+        let mut all: Vec<IpNet> = self.learned.prefixes_or_tagged().collect();
         all.sort_unstable_by_key(key);
         let learned = all.len();
-        let mut at = 0;
-        for prefix in self.prefix_states.prefixes() {
-            while at < learned && key(&all[at]) < key(&prefix) {
-                at += 1;
-            }
-            if all.get(at) != Some(&prefix) {
-                all.push(prefix);
-            }
-        }
+        all.extend(self.prefix_states.untruncated_prefixes());
         all.extend(self.config.advertised_prefixes().copied());
         all.extend(more);
         if all.len() > learned {
@@ -165,6 +158,14 @@ impl RouteServer {
         let mut decoded: HashMap<AttrHandle, RouteAttrs, FoldState> = HashMap::default();
         let mut paths: Vec<(PeerId, IpNet, AttrHandle)> = Vec::new();
         let mut held: Vec<(PeerId, PeerKind, AttrHandle)> = Vec::new();
+        // States whose prefixes' entries the Rib dropped, sorted: a cursor follows `dirty`.
+        let mut orphans: Vec<(IpNet, Option<SetId>)> = self
+            .prefix_states
+            .take_orphans()
+            .into_iter()
+            .map(|(prefix, id)| (prefix, Some(id)))
+            .collect();
+        let mut orphan_at = 0;
         for (index, &prefix) in dirty.iter().enumerate() {
             paths.clear();
             // Any order: the paths are sorted by (peer, received prefix) below, a key no two
@@ -218,10 +219,26 @@ impl RouteServer {
                     })
                 })
                 .collect();
+            // The state the Rib handed back if it dropped the prefix's entry.
+            while orphans
+                .get(orphan_at)
+                .is_some_and(|(at, _)| store::order_key(*at) < store::order_key(prefix))
+            {
+                orphan_at += 1;
+            }
+            let handed_back = match orphans.get_mut(orphan_at) {
+                Some((at, id)) if *at == prefix => id.take(),
+                _ => None,
+            };
             // Selection, failover memory, fabric and export in one search of the
             // per-prefix state.
             let (config, failover_peers) = (&self.config, &mut self.failover_peers);
-            let mut state = self.prefix_states.open(prefix, &mut self.export_pool);
+            let mut state = self.prefix_states.open(
+                &mut self.learned,
+                prefix,
+                &mut self.export_pool,
+                handed_back,
+            );
             let selection = state.decide_and_settle(&mut self.fabric_changes, |previous_kinds| {
                 let selection = policy::select(
                     config.hub_routing_preference,
@@ -348,6 +365,10 @@ impl RouteServer {
                 }
             });
         }
+        let leftover = orphans
+            .into_iter()
+            .filter_map(|(prefix, id)| Some((prefix, id?)));
+        PrefixStates::readopt(&mut self.learned, leftover);
         self.prefix_states.collect(&mut self.export_pool);
         for id in memo.into_values().flatten() {
             self.export_pool.release(id);
