@@ -622,6 +622,12 @@ impl<T: Clone + Eq + std::hash::Hash> SetPool<T> {
         (id, made)
     }
 
+    /// Every set interned (those kept by [`release_later`](Self::release_later) too), in
+    /// no promised order.
+    pub(crate) fn ids(&self) -> impl Iterator<Item = SetId> + '_ {
+        self.ids.values().copied()
+    }
+
     /// One more holder of `id`.
     pub(crate) fn retain(&mut self, id: SetId) {
         if let Some(slot) = self.slots.get_mut(id.slot()) {

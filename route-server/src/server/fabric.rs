@@ -4,7 +4,7 @@
 //! share one set; and the selection half of the failover memory), and the read-only view
 //! [`Fabric`].
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -524,21 +524,39 @@ impl PrefixStates {
         }
         let mut sent_memo = HashMap::default();
         let mut memo: HashMap<SetId, Option<SetId>, FoldState> = HashMap::default();
+        // Only the prefixes whose state names a route to `peer` change: for any other,
+        // rebuilding its state finds the same one, and its holders come back to what they
+        // were. So only those are listed (a million prefixes of which a handful were sent
+        // to `peer` list a handful), then sorted: in prefix order, as the tree they were
+        // kept in before gave them, so sets are freed in the same order.
+        let affected: HashSet<SetId, FoldState> = self
+            .distinct
+            .ids()
+            .filter(|&id| {
+                let sent = self.distinct.get(id)[0].sent;
+                self.sets.out.route_to(sent, peer).is_some()
+            })
+            .collect();
         // The states in the Rib and those it handed back (whose prefixes it no longer
-        // has), in prefix order.
-        let mut all: Vec<(IpNet, SetId, bool)> = self
-            .ids(rib)
-            .into_iter()
+        // has).
+        let untruncated = self.untruncated.iter().map(|(prefix, id)| (*prefix, *id));
+        let mut all: Vec<(IpNet, SetId, bool)> = rib
+            .tags()
+            .map(|(prefix, tag)| (prefix, SetId::from_tag(tag)))
+            .chain(untruncated)
+            .filter(|(_, id)| affected.contains(id))
             .map(|(prefix, id)| (prefix, id, false))
             .collect();
-        if !self.orphans.is_empty() {
-            all.extend(
-                self.take_orphans()
-                    .into_iter()
-                    .map(|(prefix, id)| (prefix, id, true)),
-            );
-            all.sort_unstable_by_key(|&(prefix, _, _)| store::order_key(prefix));
-        }
+        // Those of the handed-back states that change are taken out here and put back
+        // changed below; the others stay as they are.
+        self.orphans.retain(|&(prefix, tag)| {
+            let changes = affected.contains(&SetId::from_tag(tag));
+            if changes {
+                all.push((prefix, SetId::from_tag(tag), true));
+            }
+            !changes
+        });
+        all.sort_unstable_by_key(|&(prefix, _, _)| store::order_key(prefix));
         let (distinct, sets) = (&mut self.distinct, &mut self.sets);
         let (orphans, untruncated) = (&mut self.orphans, &mut self.untruncated);
         for (prefix, old, orphaned) in all {

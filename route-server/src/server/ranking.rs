@@ -262,7 +262,9 @@ impl RouteServer {
                 } else if !failover_peers.is_empty() {
                     failover_peers.remove(&prefix);
                 }
-                let hops = if policy::is_programmable(config, prefix) {
+                // No best path, no next hops (the withdrawals' common case: no range test).
+                let hops = if !selection.best.is_empty() && policy::is_programmable(config, prefix)
+                {
                     policy::ecmp_next_hops(&candidates, &selection, config.limits.ecmp_width)
                 } else {
                     policy::NextHops::new()
