@@ -290,6 +290,11 @@ impl Rib {
     /// a caller that ranks the paths itself need not look each prefix up again; passing
     /// the withdrawn routes of one UPDATE together is the fast path.
     ///
+    /// As with [`drop_peer_prefixes`](Self::drop_peer_prefixes), a prefix left without
+    /// paths loses its entry even when it has a [tag](Self::tag_entry): its prefix and tag
+    /// are appended to `tags`, in order. A caller holding a prefix's state in its tag gets
+    /// it back with the removal, and needs no second search to clear it.
+    ///
     /// # Errors
     ///
     /// [`RibError::UnknownPeer`].
@@ -298,22 +303,26 @@ impl Rib {
         peer: PeerId,
         nlri: &[Nlri],
         entries: &mut Vec<(IpNet, PathSet)>,
+        tags: &mut Vec<(IpNet, NonZeroU32)>,
     ) -> Result<Changes, RibError> {
-        self.unstore(peer, nlri, Some(entries))
+        self.unstore(peer, nlri, Some((entries, tags)))
     }
 
     fn unstore(
         &mut self,
         peer: PeerId,
         nlri: &[Nlri],
-        mut entries: Option<&mut Vec<(IpNet, PathSet)>>,
+        mut handed: Option<HandedBack<'_>>,
     ) -> Result<Changes, RibError> {
         self.check(peer)?;
         self.attrs.collect();
         let mut out = Vec::new();
         let (v4, v6, mut ctx) = self.tables();
         for route in nlri {
-            let entries = entries.as_deref_mut();
+            let (entries, tags) = match handed.as_mut() {
+                Some((entries, tags)) => (Some(&mut **entries), Some(&mut **tags)),
+                None => (None, None),
+            };
             match route.prefix {
                 IpNet::V4(net) => v4.remove(
                     &mut ctx,
@@ -322,6 +331,7 @@ impl Rib {
                     route.path_id,
                     &mut out,
                     entries,
+                    tags,
                 ),
                 IpNet::V6(net) => v6.remove(
                     &mut ctx,
@@ -330,6 +340,7 @@ impl Rib {
                     route.path_id,
                     &mut out,
                     entries,
+                    tags,
                 ),
             }
         }
@@ -634,7 +645,8 @@ impl Rib {
     /// or [`prefixes`](Self::prefixes)), so the caller still finds the tag when it acts on
     /// the removal; clearing the tag of a prefix without paths removes the entry, and
     /// tagging a prefix that has none makes one. Only
-    /// [`drop_peer_prefixes`](Self::drop_peer_prefixes) removes tagged entries, handing
+    /// [`withdraw_with_paths`](Self::withdraw_with_paths) and
+    /// [`drop_peer_prefixes`](Self::drop_peer_prefixes) remove tagged entries, handing
     /// their tags back.
     ///
     /// ```
@@ -681,6 +693,12 @@ impl Rib {
         all
     }
 }
+
+/// Where [`Rib::withdraw_with_paths`] hands back entries and dropped tags.
+type HandedBack<'a> = (
+    &'a mut Vec<(IpNet, PathSet)>,
+    &'a mut Vec<(IpNet, NonZeroU32)>,
+);
 
 /// One prefix's tag in a [`Rib`], found with one search ([`Rib::tag_entry`]).
 pub struct TagEntry<'a>(TagPlace<'a>);

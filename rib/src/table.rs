@@ -907,7 +907,9 @@ impl<K: PrefixKey> Table<K> {
 
     /// Removes a path if present and re-runs the decision for its prefix; with `entries`,
     /// when the path was there, appends the prefix's paths as they stand after it (none
-    /// when it was the last).
+    /// when it was the last). With `tags`, an entry left without paths goes even when it
+    /// has a tag, which is appended there; without, such an entry stays, bare.
+    #[allow(clippy::too_many_arguments)] // one hot call site, all arguments plain values
     pub(crate) fn remove(
         &mut self,
         ctx: &mut Ctx<'_>,
@@ -916,8 +918,14 @@ impl<K: PrefixKey> Table<K> {
         path_id: Option<u32>,
         out: &mut Vec<Change>,
         entries: Option<&mut Vec<(IpNet, PathSet)>>,
+        tags: Option<&mut Vec<(IpNet, NonZeroU32)>>,
     ) {
-        let _removed = self.remove_candidate(ctx, peer, key, path_id, out, entries, None);
+        let mut orphan = None;
+        let hand_back = tags.is_some().then_some(&mut orphan);
+        let _removed = self.remove_candidate(ctx, peer, key, path_id, out, entries, hand_back);
+        if let (Some(tags), Some(tag)) = (tags, orphan) {
+            tags.push((key.to_net(), tag));
+        }
     }
 
     /// Removes one path; whether it was there. One probe of the Loc-RIB: the entry found

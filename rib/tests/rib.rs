@@ -212,7 +212,9 @@ fn withdrawing_with_paths_hands_back_what_is_left_per_route_held() {
         path_id: None,
     };
     let batch = [b_with_host_bits, Nlri::new(absent), Nlri::new(a)];
-    let changes = rib.withdraw_with_paths(p[0], &batch, &mut entries).unwrap();
+    let changes = rib
+        .withdraw_with_paths(p[0], &batch, &mut entries, &mut Vec::new())
+        .unwrap();
     let handed: Vec<(IpNet, Vec<PeerId>)> = entries
         .iter()
         .map(|(prefix, paths)| (*prefix, paths.iter().map(|path| path.peer).collect()))
@@ -228,7 +230,7 @@ fn withdrawing_with_paths_hands_back_what_is_left_per_route_held() {
     // The same batch again: nothing held, nothing handed back.
     entries.clear();
     assert!(rib
-        .withdraw_with_paths(p[0], &batch, &mut entries)
+        .withdraw_with_paths(p[0], &batch, &mut entries, &mut Vec::new())
         .unwrap()
         .is_empty());
     assert!(entries.is_empty());
@@ -769,7 +771,7 @@ fn caller_ranking_stores_exactly_the_announced_paths_and_selects_nothing() {
                     // Removing hands back the prefix's entry: every path it has left.
                     let mut entries = Vec::new();
                     let changes = rib
-                        .withdraw_with_paths(p[who], &[nlri], &mut entries)
+                        .withdraw_with_paths(p[who], &[nlri], &mut entries, &mut Vec::new())
                         .unwrap();
                     let handed: Option<Vec<(usize, Option<u32>)>> = match entries.as_slice() {
                         [] => None,
@@ -850,8 +852,8 @@ fn caller_ranking_stores_exactly_the_announced_paths_and_selects_nothing() {
 /// both rankings, with paths announced, withdrawn (by every removal path: one by one,
 /// handing back, peers dropped) and tags set and cleared at random:
 /// * a tag reads back as set until it is cleared, whatever happens to the paths,
-///   except that `drop_peer_prefixes` removes the tags of the prefixes it leaves without
-///   paths and hands exactly those back;
+///   except that `withdraw_with_paths` and `drop_peer_prefixes` remove the tags of the
+///   prefixes they leave without paths and hand exactly those back;
 /// * a tag alone is no route: counts, `best`, `paths`, `lookup`, `loc_rib` and `prefixes`
 ///   see only prefixes with paths; `prefixes_or_tagged` lists the union;
 /// * a prefix with neither paths nor tag leaves no entry (the Loc-RIB's memory falls back).
@@ -905,18 +907,24 @@ fn caller_tags_follow_their_documented_lifetime() {
                     paths.entry(prefix).or_default().insert(who);
                 }
                 4 | 5 => {
+                    let mut handed = Vec::new();
                     if op == 4 {
                         let _ = rib.withdraw(p[who], &nlri).unwrap();
                     } else {
                         let mut entries = Vec::new();
-                        let _ = rib.withdraw_with_paths(p[who], &nlri, &mut entries);
+                        let _ = rib.withdraw_with_paths(p[who], &nlri, &mut entries, &mut handed);
                     }
+                    let mut expected = Vec::new();
                     if let Some(held) = paths.get_mut(&prefix) {
-                        held.remove(&who);
-                        if held.is_empty() {
+                        if held.remove(&who) && held.is_empty() {
                             paths.remove(&prefix);
+                            // Handing back: the last path's removal takes the tag with it.
+                            if op == 5 {
+                                expected.extend(tags.remove(&prefix).map(|tag| (prefix, tag)));
+                            }
                         }
                     }
+                    assert_eq!(handed, expected, "step {step}: tags handed back");
                 }
                 6..=8 => {
                     let tag = NonZeroU32::new((next() % 1000 + 1) as u32);

@@ -184,6 +184,10 @@ pub(crate) struct AdjRibIn {
     next_path_id: u32,
     /// Routes were marked stale (graceful restart) and not swept yet.
     stale_marked: bool,
+    /// Tags of the prefixes whose entries the Rib dropped with their last path in
+    /// [`withdraw_many`](Self::withdraw_many), until the pass over them takes them
+    /// ([`take_dropped_tags`](Self::take_dropped_tags)).
+    dropped_tags: Vec<(IpNet, NonZeroU32)>,
 }
 
 impl AdjRibIn {
@@ -196,6 +200,7 @@ impl AdjRibIn {
             free_path_ids: Vec::new(),
             next_path_id: 0,
             stale_marked: false,
+            dropped_tags: Vec::new(),
         })
     }
 
@@ -337,9 +342,12 @@ impl AdjRibIn {
         entries: &mut Vec<(IpNet, PathSet)>,
     ) {
         let peer = self.peer;
-        let mut hand_over = |rib: &mut Rib, nlri: &[Nlri], touched: &mut Vec<Touched>| {
+        let mut hand_over = |rib: &mut Rib,
+                             nlri: &[Nlri],
+                             touched: &mut Vec<Touched>,
+                             tags: &mut Vec<(IpNet, NonZeroU32)>| {
             entries.clear();
-            let result = rib.withdraw_with_paths(peer, nlri, entries);
+            let result = rib.withdraw_with_paths(peer, nlri, entries, tags);
             debug_assert!(result.is_ok(), "the peer is registered");
             touched.extend(
                 entries
@@ -348,7 +356,7 @@ impl AdjRibIn {
             );
         };
         if self.summarised.is_empty() {
-            hand_over(rib, nlri, touched);
+            hand_over(rib, nlri, touched, &mut self.dropped_tags);
             return;
         }
         // A received prefix is held summarised or as itself, never both. Route by route,
@@ -357,8 +365,25 @@ impl AdjRibIn {
         for route in nlri {
             match self.forget_summarised(rib, route.prefix) {
                 Some(stored) => touched.push((stored, None)),
-                None => hand_over(rib, std::slice::from_ref(route), touched),
+                None => hand_over(
+                    rib,
+                    std::slice::from_ref(route),
+                    touched,
+                    &mut self.dropped_tags,
+                ),
             }
+        }
+    }
+
+    /// The tags the Rib handed back in [`withdraw_many`](Self::withdraw_many) since the
+    /// last call, moved to `into`.
+    pub(crate) fn take_dropped_tags(&mut self, into: &mut Vec<(IpNet, NonZeroU32)>) {
+        // Moved with its allocation: a read's list (24 bytes a prefix) is not kept.
+        let tags = std::mem::take(&mut self.dropped_tags);
+        if into.is_empty() {
+            *into = tags;
+        } else {
+            into.extend(tags);
         }
     }
 

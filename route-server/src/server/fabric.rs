@@ -218,12 +218,13 @@ pub(crate) struct PrefixStates {
     sets: Sets,
     /// Prefixes with next hops programmed.
     programmed: usize,
-    /// States the Rib handed back when it dropped their prefixes' entries with a peer's
-    /// last routes ([`Rib::drop_peer_prefixes`]), as tags, until the pass over those
-    /// prefixes takes them ([`take_orphans`](Self::take_orphans)). The Rib drops the
-    /// entries, rather than keeping them for their tags, so that its table shrinks
-    /// before the pass's list of prefixes is made: withdrawing a whole table never holds
-    /// more than the table did.
+    /// States the Rib handed back when it dropped their prefixes' entries with their
+    /// last paths ([`Rib::withdraw_with_paths`], [`Rib::drop_peer_prefixes`]), as tags,
+    /// until the pass over those prefixes takes them ([`take_orphans`](Self::take_orphans)).
+    /// The Rib drops the entries, rather than keeping them for their tags, so that the
+    /// pass need not search them again to clear them, and so that its table shrinks
+    /// before a whole-table withdrawal's list of prefixes is made (withdrawing a whole
+    /// table never holds more than the table did).
     orphans: Vec<(IpNet, NonZeroU32)>,
     /// The states of prefixes with host bits set (see above): a few configured ranges.
     untruncated: BTreeMap<IpNet, SetId>,
@@ -238,6 +239,9 @@ fn has_host_bits(prefix: IpNet) -> bool {
 enum Place<'a> {
     /// Its Loc-RIB entry's tag.
     Rib(TagEntry<'a>),
+    /// Nowhere yet: the prefix has no Loc-RIB entry (its last path went in this pass's
+    /// reads); one is made if a state is to be kept.
+    Absent(&'a mut Rib),
     /// The map of prefixes with host bits.
     Untruncated(&'a mut BTreeMap<IpNet, SetId>),
 }
@@ -246,6 +250,7 @@ impl Place<'_> {
     fn get(&self, prefix: IpNet) -> Option<SetId> {
         match self {
             Self::Rib(entry) => entry.get().map(SetId::from_tag),
+            Self::Absent(_) => None,
             Self::Untruncated(map) => map.get(&prefix).copied(),
         }
     }
@@ -253,6 +258,8 @@ impl Place<'_> {
     fn set(self, prefix: IpNet, id: Option<SetId>) {
         match (self, id) {
             (Self::Rib(entry), id) => entry.set(id.map(SetId::tag)),
+            (Self::Absent(rib), Some(id)) => rib.tag_entry(prefix).set(Some(id.tag())),
+            (Self::Absent(_), None) => {}
             (Self::Untruncated(map), Some(id)) => {
                 map.insert(prefix, id);
             }
@@ -444,23 +451,28 @@ impl PrefixStates {
         out: &mut FabricChanges,
         pool: &mut AttrPool,
     ) {
-        self.open(rib, prefix, pool, None)
+        self.open(rib, prefix, pool, None, false)
             .decide_and_settle(out, |_| ((), Some((selected_kinds, hops))));
     }
 
     /// Finds `prefix`'s state with one search of the Loc-RIB, for a pass to decide,
     /// program and send ([`PrefixPass`]); written back when the returned value is
     /// dropped. `handed_back`: the state's id as the Rib handed it back when it dropped
-    /// the prefix's entry ([`Rib::drop_peer_prefixes`]), which the entry no longer holds.
+    /// the prefix's entry ([`Rib::withdraw_with_paths`], [`Rib::drop_peer_prefixes`]),
+    /// which the entry no longer holds; `entry_gone`: the caller knows the prefix has no
+    /// entry now (the search is spared).
     pub(crate) fn open<'a>(
         &'a mut self,
         rib: &'a mut Rib,
         prefix: IpNet,
         pool: &'a mut AttrPool,
         handed_back: Option<SetId>,
+        entry_gone: bool,
     ) -> PrefixPass<'a> {
         let entry = if has_host_bits(prefix) {
             Place::Untruncated(&mut self.untruncated)
+        } else if entry_gone {
+            Place::Absent(rib)
         } else {
             Place::Rib(rib.tag_entry(prefix))
         };
@@ -490,7 +502,7 @@ impl PrefixStates {
         pool: &mut AttrPool,
         f: impl FnOnce(&mut RoutesOut<'_>) -> R,
     ) -> R {
-        self.open(rib, prefix, pool, None).with_routes(f)
+        self.open(rib, prefix, pool, None, false).with_routes(f)
     }
 
     /// Routes sent to `peer`.

@@ -136,6 +136,10 @@ impl RouteServer {
         mut known: Vec<Option<PathSet>>,
         only: Option<PeerId>,
     ) {
+        // The states the Rib handed back with the withdrawals of the reads just imported.
+        for peer in self.peers.values_mut() {
+            peer.rib_in.take_dropped_tags(self.prefix_states.orphans());
+        }
         if dirty.is_empty() {
             return;
         }
@@ -171,6 +175,9 @@ impl RouteServer {
             // Any order: the paths are sorted by (peer, received prefix) below, a key no two
             // share.
             let handed_back = known.get_mut(index).and_then(Option::take);
+            // Handed back without paths: the prefix has no Loc-RIB entry now (a removal
+            // that empties one drops it, its tag handed back), so the pass need not look.
+            let entry_gone = handed_back.as_ref().is_some_and(|paths| paths.is_empty());
             let looked_up = match handed_back {
                 Some(_) => None,
                 None => Some(self.learned.paths_unordered(prefix)),
@@ -238,6 +245,7 @@ impl RouteServer {
                 prefix,
                 &mut self.export_pool,
                 handed_back,
+                entry_gone,
             );
             let selection = state.decide_and_settle(&mut self.fabric_changes, |previous_kinds| {
                 let selection = policy::select(
