@@ -1,6 +1,6 @@
 //! Storage: each peer's learned routes as a view on the route server's `rib::Rib`, and the
-//! Adj-RIBs-Out (what was sent to each peer, one tree for all peers) with their own small
-//! attribute pool.
+//! Adj-RIBs-Out (what was sent to each peer, as interned sets for all peers at once) with
+//! their own small attribute pool.
 //!
 //! The `Rib` holds every learned route once, with its attributes interned. What it does
 //! not know stays here, keyed by the Rib's own identifiers: which received prefix an

@@ -96,8 +96,8 @@ impl RouteServer {
     /// originated) and `more`, sorted, once each: a vector of 18 bytes a prefix, where a
     /// copy of the Loc-RIB with its paths and a tree of prefixes took about 100 (a
     /// whole-table pass at 1M peaked 78 MiB above what the server holds, 34 now). The
-    /// prefixes with state are nearly all learned ones: they are merged in (both lists
-    /// are sorted), and only those missing are added.
+    /// prefixes with state are in the Loc-RIB too (their state is its entries' tags), so
+    /// one listing of it covers both.
     pub(super) fn all_prefixes(&self, more: impl IntoIterator<Item = IpNet>) -> Vec<IpNet> {
         let key = |prefix: &IpNet| store::order_key(*prefix);
         // The prefixes with state are in the Loc-RIB too (as entries' tags).
