@@ -116,7 +116,7 @@ mod types;
 
 pub use attrs::{AttrHandle, AttrSet};
 pub use config::{DecisionStep, MedOptions, Ranking, RibConfig};
-pub use rib::Rib;
+pub use rib::{Rib, TagEntry};
 pub use types::{
     AdjRoute, Change, Changes, Explanation, MemoryUsage, PathRef, PathSet, PeerId, PeerInfo,
     RibError, RouteCounts,

@@ -69,15 +69,19 @@ pub(crate) struct ShardedMap<K, V, S = SeededState> {
 }
 
 /// A place in a [`ShardedMap`] for one key: its entry, or room for it.
-pub(crate) enum Entry<'a, K, V> {
+pub(crate) enum Entry<'a, K, V, S = SeededState> {
     /// The key is there.
-    Occupied(OccupiedEntry<'a, K, V>),
+    Occupied(OccupiedEntry<'a, K, V, S>),
     /// The key is not there; inserting puts it where the lookup ended.
     Vacant(VacantEntry<'a, K, V>),
 }
 
 /// A key that is in the map, and its value.
-pub(crate) struct OccupiedEntry<'a, K, V>(hash_table::OccupiedEntry<'a, (K, V)>);
+pub(crate) struct OccupiedEntry<'a, K, V, S = SeededState> {
+    entry: hash_table::OccupiedEntry<'a, (K, V)>,
+    /// The map's hasher, for [`OccupiedEntry::remove_and_shrink`].
+    hasher: &'a S,
+}
 
 /// Room for a key that is not in the map.
 pub(crate) struct VacantEntry<'a, K, V> {
@@ -85,7 +89,7 @@ pub(crate) struct VacantEntry<'a, K, V> {
     key: K,
 }
 
-impl<'a, K, V> Entry<'a, K, V> {
+impl<'a, K, V, S> Entry<'a, K, V, S> {
     /// The key's value, inserted from `default` when the key is not there.
     pub(crate) fn or_insert_with(self, default: impl FnOnce() -> V) -> &'a mut V {
         match self {
@@ -95,22 +99,49 @@ impl<'a, K, V> Entry<'a, K, V> {
     }
 }
 
-impl<'a, K, V> OccupiedEntry<'a, K, V> {
+impl<'a, K, V, S> OccupiedEntry<'a, K, V, S> {
+    pub(crate) fn key(&self) -> &K {
+        &self.entry.get().0
+    }
+
+    pub(crate) fn get(&self) -> &V {
+        &self.entry.get().1
+    }
+
     pub(crate) fn get_mut(&mut self) -> &mut V {
-        &mut self.0.get_mut().1
+        &mut self.entry.get_mut().1
     }
 
     pub(crate) fn into_mut(self) -> &'a mut V {
-        &mut self.0.into_mut().1
+        &mut self.entry.into_mut().1
     }
 
     /// Removes the key; its value.
     pub(crate) fn remove(self) -> V {
-        self.0.remove().0 .1
+        self.entry.remove().0 .1
+    }
+}
+
+impl<K: Hash, V, S: BuildHasher> OccupiedEntry<'_, K, V, S> {
+    /// Removes the key, then shrinks its shard if that left it less than a quarter full
+    /// (shrinking again needs the shard to lose three quarters again, so the rehashing
+    /// costs a constant per removal); its value.
+    pub(crate) fn remove_and_shrink(self) -> V {
+        let hasher = self.hasher;
+        let ((_, value), vacant) = self.entry.remove();
+        let shard = vacant.into_table();
+        if shard.len() < shard.capacity() / 4 {
+            shard.shrink_to_fit(|(k, _)| hasher.hash_one(k));
+        }
+        value
     }
 }
 
 impl<'a, K, V> VacantEntry<'a, K, V> {
+    pub(crate) fn key(&self) -> &K {
+        &self.key
+    }
+
     pub(crate) fn insert(self, value: V) -> &'a mut V {
         &mut self.entry.insert((self.key, value)).into_mut().1
     }
@@ -146,11 +177,11 @@ impl<K: Hash + Eq, V, S: BuildHasher + Clone> ShardedMap<K, V, S> {
             .map(|(_, v)| v)
     }
 
-    pub(crate) fn entry(&mut self, key: K) -> Entry<'_, K, V> {
+    pub(crate) fn entry(&mut self, key: K) -> Entry<'_, K, V, S> {
         let (hash, shard) = self.locate(&key);
         let hasher = &self.hasher;
         match self.shards[shard].entry(hash, |(k, _)| *k == key, |(k, _)| hasher.hash_one(k)) {
-            hash_table::Entry::Occupied(entry) => Entry::Occupied(OccupiedEntry(entry)),
+            hash_table::Entry::Occupied(entry) => Entry::Occupied(OccupiedEntry { entry, hasher }),
             hash_table::Entry::Vacant(entry) => Entry::Vacant(VacantEntry { entry, key }),
         }
     }

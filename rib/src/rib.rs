@@ -1,6 +1,7 @@
 //! The [`Rib`]: peers, their Adj-RIB-In, and the Loc-RIB of both families.
 
 use std::net::IpAddr;
+use std::num::NonZeroU32;
 
 use bgp_wire::{Afi, Nlri, PathAttribute};
 use ipnet::IpNet;
@@ -9,7 +10,7 @@ use crate::attrs::{next_hop_for, AttrHandle, AttrSet, AttrStore};
 use crate::config::RibConfig;
 use crate::decision::{self, Contender, Survivors};
 use crate::hash::SeededState;
-use crate::table::{contenders, Ctx, Dest, PrefixKey, Table, V4Key, V6Key};
+use crate::table::{contenders, Ctx, Dest, PrefixKey, Table, TagSlot, V4Key, V6Key};
 use crate::types::{
     AdjRoute, Change, Changes, Explanation, MemoryUsage, PathRef, PathSet, PeerId, PeerInfo,
     RibError, RouteCounts,
@@ -289,6 +290,11 @@ impl Rib {
     /// a caller that ranks the paths itself need not look each prefix up again; passing
     /// the withdrawn routes of one UPDATE together is the fast path.
     ///
+    /// As with [`drop_peer_prefixes`](Self::drop_peer_prefixes), a prefix left without
+    /// paths loses its entry even when it has a [tag](Self::tag_entry): its prefix and tag
+    /// are appended to `tags`, in order. A caller holding a prefix's state in its tag gets
+    /// it back with the removal, and needs no second search to clear it.
+    ///
     /// # Errors
     ///
     /// [`RibError::UnknownPeer`].
@@ -297,22 +303,26 @@ impl Rib {
         peer: PeerId,
         nlri: &[Nlri],
         entries: &mut Vec<(IpNet, PathSet)>,
+        tags: &mut Vec<(IpNet, NonZeroU32)>,
     ) -> Result<Changes, RibError> {
-        self.unstore(peer, nlri, Some(entries))
+        self.unstore(peer, nlri, Some((entries, tags)))
     }
 
     fn unstore(
         &mut self,
         peer: PeerId,
         nlri: &[Nlri],
-        mut entries: Option<&mut Vec<(IpNet, PathSet)>>,
+        mut handed: Option<HandedBack<'_>>,
     ) -> Result<Changes, RibError> {
         self.check(peer)?;
         self.attrs.collect();
         let mut out = Vec::new();
         let (v4, v6, mut ctx) = self.tables();
         for route in nlri {
-            let entries = entries.as_deref_mut();
+            let (entries, tags) = match handed.as_mut() {
+                Some((entries, tags)) => (Some(&mut **entries), Some(&mut **tags)),
+                None => (None, None),
+            };
             match route.prefix {
                 IpNet::V4(net) => v4.remove(
                     &mut ctx,
@@ -321,6 +331,7 @@ impl Rib {
                     route.path_id,
                     &mut out,
                     entries,
+                    tags,
                 ),
                 IpNet::V6(net) => v6.remove(
                     &mut ctx,
@@ -329,6 +340,7 @@ impl Rib {
                     route.path_id,
                     &mut out,
                     entries,
+                    tags,
                 ),
             }
         }
@@ -359,6 +371,11 @@ impl Rib {
     /// [`Changes`] are empty: one pass over the peer's routes, with no copy of its
     /// Adj-RIB-In and no change records.
     ///
+    /// Unlike the other removals, a prefix left without paths loses its entry even when
+    /// it has a [tag](Self::tag_entry): its prefix and tag are appended to `tags` (in no
+    /// promised order), so that the table shrinks before `prefixes` is filled and dropping
+    /// a whole table never holds more memory than the table did.
+    ///
     /// # Errors
     ///
     /// [`RibError::UnknownPeer`].
@@ -366,13 +383,19 @@ impl Rib {
         &mut self,
         peer: PeerId,
         prefixes: &mut Vec<IpNet>,
+        tags: &mut Vec<(IpNet, NonZeroU32)>,
     ) -> Result<Changes, RibError> {
         self.check(peer)?;
         self.attrs.collect();
         let mut out = Vec::new();
         let (v4, v6, mut ctx) = self.tables();
-        v4.drop_peer(&mut ctx, peer.0, &mut out, Some(prefixes));
-        v6.drop_peer(&mut ctx, peer.0, &mut out, Some(prefixes));
+        v4.drop_peer(
+            &mut ctx,
+            peer.0,
+            &mut out,
+            Some((&mut *prefixes, &mut *tags)),
+        );
+        v6.drop_peer(&mut ctx, peer.0, &mut out, Some((prefixes, tags)));
         Ok(finish(out))
     }
 
@@ -591,6 +614,73 @@ impl Rib {
             .chain(self.v6.iter().map(|(k, _)| k.to_net()))
     }
 
+    /// Every prefix with paths or a [tag](Self::tag_entry) (the union of
+    /// [`prefixes`](Self::prefixes) and [`tags`](Self::tags)), in no promised order.
+    pub fn prefixes_or_tagged(&self) -> impl Iterator<Item = IpNet> + '_ {
+        self.v4
+            .keys()
+            .map(V4Key::to_net)
+            .chain(self.v6.keys().map(V6Key::to_net))
+    }
+
+    // ----- caller's tags -----
+
+    /// The caller's tag of `prefix` (exact match; host bits are ignored); see
+    /// [`tag_entry`](Self::tag_entry).
+    pub fn tag(&self, prefix: IpNet) -> Option<NonZeroU32> {
+        match prefix {
+            IpNet::V4(net) => self.v4.tag(V4Key::from(net)),
+            IpNet::V6(net) => self.v6.tag(V6Key::from(net)),
+        }
+    }
+
+    /// The caller's tag of `prefix` (host bits are ignored), to read and then write with
+    /// one search of the Loc-RIB.
+    ///
+    /// A tag is four bytes the caller keeps in a prefix's Loc-RIB entry: per-prefix state
+    /// of its own (a route server's interned programming and Adj-RIB-Out state) kept where
+    /// the prefix is already stored, keyed once, with no table of its own. The Rib never
+    /// reads it. A tagged prefix keeps its entry when its last path goes (the queries
+    /// treat it as absent: no paths, not counted, not listed by [`loc_rib`](Self::loc_rib)
+    /// or [`prefixes`](Self::prefixes)), so the caller still finds the tag when it acts on
+    /// the removal; clearing the tag of a prefix without paths removes the entry, and
+    /// tagging a prefix that has none makes one. Only
+    /// [`withdraw_with_paths`](Self::withdraw_with_paths) and
+    /// [`drop_peer_prefixes`](Self::drop_peer_prefixes) remove tagged entries, handing
+    /// their tags back.
+    ///
+    /// ```
+    /// use std::num::NonZeroU32;
+    /// use rib::{Rib, RibConfig};
+    ///
+    /// let mut rib = Rib::new(RibConfig::default());
+    /// let prefix = "192.0.2.0/24".parse().unwrap();
+    /// let tag = NonZeroU32::new(7);
+    /// let entry = rib.tag_entry(prefix);
+    /// assert_eq!(entry.get(), None);
+    /// entry.set(tag);
+    /// assert_eq!(rib.tag(prefix), tag);
+    /// // A tag alone is no route.
+    /// assert_eq!(rib.prefix_counts().total(), 0);
+    /// assert_eq!(rib.best(prefix), None);
+    /// rib.tag_entry(prefix).set(None);
+    /// assert_eq!(rib.tags().count(), 0);
+    /// ```
+    pub fn tag_entry(&mut self, prefix: IpNet) -> TagEntry<'_> {
+        TagEntry(match prefix {
+            IpNet::V4(net) => TagPlace::V4(self.v4.tag_slot(V4Key::from(net))),
+            IpNet::V6(net) => TagPlace::V6(self.v6.tag_slot(V6Key::from(net))),
+        })
+    }
+
+    /// Every tagged prefix with its tag, IPv4 before IPv6, otherwise in no promised order.
+    pub fn tags(&self) -> impl Iterator<Item = (IpNet, NonZeroU32)> + '_ {
+        self.v4
+            .tags()
+            .map(|(k, tag)| (k.to_net(), tag))
+            .chain(self.v6.tags().map(|(k, tag)| (k.to_net(), tag)))
+    }
+
     /// Every reachable prefix with its selected paths, sorted by prefix.
     pub fn loc_rib(&self) -> Vec<(IpNet, PathSet)> {
         let mut all: Vec<_> = self
@@ -601,6 +691,45 @@ impl Rib {
             .collect();
         all.sort_unstable_by_key(|entry| entry.0);
         all
+    }
+}
+
+/// Where [`Rib::withdraw_with_paths`] hands back entries and dropped tags.
+type HandedBack<'a> = (
+    &'a mut Vec<(IpNet, PathSet)>,
+    &'a mut Vec<(IpNet, NonZeroU32)>,
+);
+
+/// One prefix's tag in a [`Rib`], found with one search ([`Rib::tag_entry`]).
+pub struct TagEntry<'a>(TagPlace<'a>);
+
+enum TagPlace<'a> {
+    V4(TagSlot<'a, V4Key>),
+    V6(TagSlot<'a, V6Key>),
+}
+
+impl TagEntry<'_> {
+    /// The tag.
+    #[must_use]
+    pub fn get(&self) -> Option<NonZeroU32> {
+        match &self.0 {
+            TagPlace::V4(slot) => slot.get(),
+            TagPlace::V6(slot) => slot.get(),
+        }
+    }
+
+    /// Sets the tag (`None` clears it; a prefix without paths then leaves the Rib).
+    pub fn set(self, tag: Option<NonZeroU32>) {
+        match self.0 {
+            TagPlace::V4(slot) => slot.set(tag),
+            TagPlace::V6(slot) => slot.set(tag),
+        }
+    }
+}
+
+impl std::fmt::Debug for TagEntry<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("TagEntry").field(&self.get()).finish()
     }
 }
 

@@ -30,11 +30,12 @@ use std::cmp::Ordering;
 use std::fmt::Debug;
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::net::{Ipv4Addr, Ipv6Addr};
+use std::num::NonZeroU32;
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use smallvec::SmallVec;
 
-use crate::loc_map::{Entry, ShardedMap};
+use crate::loc_map::{Entry, OccupiedEntry, ShardedMap};
 
 use crate::attrs::{AttrHandle, AttrStore, DecisionAttrs};
 use crate::config::{DecisionStep, RibConfig};
@@ -243,7 +244,6 @@ impl PrefixKey for V6Key {
     }
 }
 
-const HAS_PATH_ID: u8 = 1;
 const STALE: u8 = 2;
 const SELECTED: u8 = 4;
 
@@ -255,11 +255,14 @@ pub(crate) struct Candidate {
     rank: u32,
     peer: u16,
     flags: u8,
+    /// Whether `path_id` is set. A `bool` rather than a flag bit: its invalid values are
+    /// where [`Paths`] keeps which variant it is, so a prefix's paths take 16 bytes.
+    has_path_id: bool,
 }
 
 impl Candidate {
     fn path_id(&self) -> Option<u32> {
-        (self.flags & HAS_PATH_ID != 0).then_some(self.path_id)
+        self.has_path_id.then_some(self.path_id)
     }
 
     fn is(&self, peer: u16, path_id: Option<u32>) -> bool {
@@ -279,12 +282,110 @@ impl Candidate {
     }
 }
 
-/// A prefix's Loc-RIB entry: 24 bytes.
+/// A prefix's paths: none, one inline, or several on the heap; 16 bytes, the variant kept
+/// in the niche of the inline path's `has_path_id`. A `SmallVec` holding one path inline
+/// takes 24 (its length word beside the path): the 8 bytes saved hold the caller's tag
+/// ([`Dest::tag`]) in an entry of the same size as before. Two or more paths are rare in
+/// a route server's table (one per peer announcing the prefix): the double indirection
+/// of `Many` is paid only there. Derefs to the slice of paths.
+#[derive(Clone, Debug, Default)]
+pub(crate) enum Paths {
+    /// No path (an entry kept for its caller's tag alone).
+    #[default]
+    None,
+    /// One path.
+    One(Candidate),
+    /// Two or more.
+    // A thin pointer: a `Vec` beside the inline path would make the enum 24 bytes.
+    #[allow(clippy::box_collection)]
+    Many(Box<Vec<Candidate>>),
+}
+
+impl std::ops::Deref for Paths {
+    type Target = [Candidate];
+
+    fn deref(&self) -> &[Candidate] {
+        match self {
+            Self::None => &[],
+            Self::One(one) => std::slice::from_ref(one),
+            Self::Many(many) => many,
+        }
+    }
+}
+
+impl std::ops::DerefMut for Paths {
+    fn deref_mut(&mut self) -> &mut [Candidate] {
+        match self {
+            Self::None => &mut [],
+            Self::One(one) => std::slice::from_mut(one),
+            Self::Many(many) => many,
+        }
+    }
+}
+
+impl Paths {
+    /// Inserts `candidate` at `index` (at most the length), shifting the later ones.
+    fn insert(&mut self, index: usize, candidate: Candidate) {
+        match std::mem::take(self) {
+            Self::None => *self = Self::One(candidate),
+            Self::One(one) => {
+                let pair = if index == 0 {
+                    vec![candidate, one]
+                } else {
+                    vec![one, candidate]
+                };
+                *self = Self::Many(Box::new(pair));
+            }
+            Self::Many(mut many) => {
+                many.insert(index, candidate);
+                *self = Self::Many(many);
+            }
+        }
+    }
+
+    /// Appends `candidate`.
+    fn push(&mut self, candidate: Candidate) {
+        self.insert(self.len(), candidate);
+    }
+
+    /// Removes the path at `index` (in bounds); back inline when one is left.
+    fn remove(&mut self, index: usize) -> Candidate {
+        match std::mem::take(self) {
+            Self::None => unreachable!("remove is called with an index in bounds"),
+            Self::One(one) => one,
+            Self::Many(mut many) => {
+                let removed = many.remove(index);
+                *self = match many.len() {
+                    0 => Self::None,
+                    1 => Self::One(many[0]),
+                    _ => Self::Many(many),
+                };
+                removed
+            }
+        }
+    }
+
+    /// Heap bytes (only when there are several paths).
+    fn heap_bytes(&self) -> usize {
+        match self {
+            Self::Many(many) => {
+                size_of::<Vec<Candidate>>() + many.capacity() * size_of::<Candidate>()
+            }
+            _ => 0,
+        }
+    }
+}
+
+/// A prefix's Loc-RIB entry: 24 bytes, with its 8-byte IPv4 key 32 (asserted in the
+/// tests).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Dest {
     /// Every path. The selected ones (best, then the rest of its ECMP set, in order) come
     /// first and carry the `SELECTED` flag, which saves a count field and its padding.
-    candidates: SmallVec<[Candidate; 1]>,
+    candidates: Paths,
+    /// The caller's tag ([`Rib::tag_entry`](crate::Rib::tag_entry)). An entry with a tag
+    /// stays when its last path goes, until the tag is cleared.
+    tag: Option<NonZeroU32>,
 }
 
 impl Dest {
@@ -483,6 +584,10 @@ fn contender(
     }
 }
 
+/// Where [`Table::drop_peer`] lists the prefixes of the routes removed, and the tags of
+/// the entries it removed with them.
+pub(crate) type Dropped<'a> = (&'a mut Vec<IpNet>, &'a mut Vec<(IpNet, NonZeroU32)>);
+
 /// Shared, read-mostly state the table operations need.
 pub(crate) struct Ctx<'a> {
     pub(crate) attrs: &'a mut AttrStore,
@@ -504,8 +609,10 @@ pub(crate) struct Table<K: PrefixKey> {
     logs: Vec<Vec<K::Adj>>,
     /// Per peer slot: live routes.
     counts: Vec<usize>,
-    /// Stored prefixes per length, for longest-prefix match.
+    /// Entries per prefix length (with paths or not), for longest-prefix match.
     lengths: [u32; 129],
+    /// Entries without paths, kept for their caller's tag.
+    bare: usize,
 }
 
 impl<K: PrefixKey> Table<K> {
@@ -515,6 +622,7 @@ impl<K: PrefixKey> Table<K> {
             logs: Vec::new(),
             counts: Vec::new(),
             lengths: [0; 129],
+            bare: 0,
         }
     }
 
@@ -525,20 +633,52 @@ impl<K: PrefixKey> Table<K> {
         }
     }
 
+    /// The entry of `key` if it has paths.
     pub(crate) fn get(&self, key: K) -> Option<&Dest> {
-        self.loc.get(&key)
+        self.loc
+            .get(&key)
+            .filter(|dest| !dest.candidates.is_empty())
     }
 
+    /// The caller's tag of `key`.
+    pub(crate) fn tag(&self, key: K) -> Option<NonZeroU32> {
+        self.loc.get(&key)?.tag
+    }
+
+    /// The place of `key`'s tag, found with one search.
+    pub(crate) fn tag_slot(&mut self, key: K) -> TagSlot<'_, K> {
+        TagSlot {
+            entry: self.loc.entry(key),
+            lengths: &mut self.lengths,
+            bare: &mut self.bare,
+        }
+    }
+
+    /// Every key with a tag, and the tag, in no promised order.
+    pub(crate) fn tags(&self) -> impl Iterator<Item = (K, NonZeroU32)> + '_ {
+        self.loc.iter().filter_map(|(k, d)| Some((*k, d.tag?)))
+    }
+
+    /// Every key with an entry (paths, or a tag alone), in no promised order.
+    pub(crate) fn keys(&self) -> impl Iterator<Item = K> + '_ {
+        self.loc.iter().map(|(k, _)| *k)
+    }
+
+    /// Prefixes with at least one path.
     pub(crate) fn prefix_count(&self) -> usize {
-        self.loc.len()
+        self.loc.len() - self.bare
     }
 
     pub(crate) fn route_count(&self, slot: usize) -> usize {
         self.counts.get(slot).copied().unwrap_or(0)
     }
 
+    /// Every entry with paths, in no promised order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (K, &Dest)> {
-        self.loc.iter().map(|(k, d)| (*k, d))
+        self.loc
+            .iter()
+            .filter(|(_, d)| !d.candidates.is_empty())
+            .map(|(k, d)| (*k, d))
     }
 
     /// The live routes of `slot`, sorted by key, once each.
@@ -580,7 +720,7 @@ impl<K: PrefixKey> Table<K> {
             .filter(|&len| self.lengths[usize::from(len)] != 0)
             .find_map(|len| {
                 let key = K::covering(addr, len);
-                self.loc.get(&key).map(|dest| (key, dest))
+                self.get(key).map(|dest| (key, dest))
             })
     }
 
@@ -601,10 +741,16 @@ impl<K: PrefixKey> Table<K> {
             self.store_unranked(ctx, peer, key, path_id, handle, entries);
             return;
         }
+        let mut created = false;
         let dest = self.loc.entry(key).or_insert_with(|| {
             self.lengths[usize::from(key.prefix_len())] += 1;
+            created = true;
             Dest::default()
         });
+        if !created && dest.candidates.is_empty() {
+            // A bare entry (kept for its tag) has a path again.
+            self.bare -= 1;
+        }
         match dest.find(peer, path_id) {
             Some(i) if dest.candidates[i].attrs == handle => {
                 // The same path again (route refresh, graceful restart): nothing moves,
@@ -640,13 +786,13 @@ impl<K: PrefixKey> Table<K> {
                 self.counts[slot] += 1;
                 let rank = dest.next_rank();
                 ctx.attrs.retain(handle);
-                let flags = if path_id.is_some() { HAS_PATH_ID } else { 0 };
                 let candidate = Candidate {
                     path_id: path_id.unwrap_or(0),
                     attrs: handle,
                     rank,
                     peer,
-                    flags,
+                    flags: 0,
+                    has_path_id: path_id.is_some(),
                 };
                 match dest.early_verdict(ctx.attrs, ctx.config, handle) {
                     Some(Ordering::Greater) => dest.candidates.push(candidate),
@@ -658,7 +804,7 @@ impl<K: PrefixKey> Table<K> {
                         dest.candidates.insert(
                             0,
                             Candidate {
-                                flags: flags | SELECTED,
+                                flags: SELECTED,
                                 ..candidate
                             },
                         );
@@ -702,7 +848,8 @@ impl<K: PrefixKey> Table<K> {
             attrs: handle,
             rank: 0,
             peer,
-            flags: if path_id.is_some() { HAS_PATH_ID } else { 0 },
+            flags: 0,
+            has_path_id: path_id.is_some(),
         };
         match self.loc.entry(key) {
             Entry::Vacant(vacant) => {
@@ -710,9 +857,10 @@ impl<K: PrefixKey> Table<K> {
                 self.logs[slot].push(key.adj(path_id));
                 self.counts[slot] += 1;
                 ctx.attrs.retain(handle);
-                let mut dest = Dest::default();
-                dest.candidates.push(candidate);
-                vacant.insert(dest);
+                vacant.insert(Dest {
+                    candidates: Paths::One(candidate),
+                    tag: None,
+                });
                 if let Some(entries) = entries {
                     let mut paths = PathSet::new();
                     paths.push(candidate.path_ref());
@@ -721,6 +869,10 @@ impl<K: PrefixKey> Table<K> {
             }
             Entry::Occupied(mut occupied) => {
                 let dest = occupied.get_mut();
+                if dest.candidates.is_empty() {
+                    // A bare entry (kept for its tag) has a path again.
+                    self.bare -= 1;
+                }
                 match dest.find(peer, path_id) {
                     Some(i) => {
                         let stored = &mut dest.candidates[i];
@@ -755,7 +907,9 @@ impl<K: PrefixKey> Table<K> {
 
     /// Removes a path if present and re-runs the decision for its prefix; with `entries`,
     /// when the path was there, appends the prefix's paths as they stand after it (none
-    /// when it was the last).
+    /// when it was the last). With `tags`, an entry left without paths goes even when it
+    /// has a tag, which is appended there; without, such an entry stays, bare.
+    #[allow(clippy::too_many_arguments)] // one hot call site, all arguments plain values
     pub(crate) fn remove(
         &mut self,
         ctx: &mut Ctx<'_>,
@@ -764,12 +918,20 @@ impl<K: PrefixKey> Table<K> {
         path_id: Option<u32>,
         out: &mut Vec<Change>,
         entries: Option<&mut Vec<(IpNet, PathSet)>>,
+        tags: Option<&mut Vec<(IpNet, NonZeroU32)>>,
     ) {
-        let _removed = self.remove_candidate(ctx, peer, key, path_id, out, entries);
+        let mut orphan = None;
+        let hand_back = tags.is_some().then_some(&mut orphan);
+        let _removed = self.remove_candidate(ctx, peer, key, path_id, out, entries, hand_back);
+        if let (Some(tags), Some(tag)) = (tags, orphan) {
+            tags.push((key.to_net(), tag));
+        }
     }
 
     /// Removes one path; whether it was there. One probe of the Loc-RIB: the entry found
-    /// is the one removed when its last path goes.
+    /// is the one removed when its last path goes. An entry with a tag stays, bare, unless
+    /// `orphan` is given: then it goes too, and its tag is written there.
+    #[allow(clippy::too_many_arguments)] // internal, all arguments plain values
     fn remove_candidate(
         &mut self,
         ctx: &mut Ctx<'_>,
@@ -778,6 +940,7 @@ impl<K: PrefixKey> Table<K> {
         path_id: Option<u32>,
         out: &mut Vec<Change>,
         entries: Option<&mut Vec<(IpNet, PathSet)>>,
+        orphan: Option<&mut Option<NonZeroU32>>,
     ) -> bool {
         let Entry::Occupied(mut slot) = self.loc.entry(key) else {
             return false;
@@ -788,13 +951,24 @@ impl<K: PrefixKey> Table<K> {
         };
         self.counts[usize::from(peer)] -= 1;
         let removed = dest.candidates[i];
+        // Called once the last path is gone: the entry goes unless its tag keeps it.
+        let settle_empty = |slot: OccupiedEntry<'_, K, Dest, K::Hasher>, tag| match (tag, orphan) {
+            (Some(_), None) => self.bare += 1,
+            (tag, orphan) => {
+                if let Some(orphan) = orphan {
+                    *orphan = tag;
+                }
+                slot.remove();
+                self.lengths[usize::from(key.prefix_len())] -= 1;
+            }
+        };
         if !ctx.config.ranks() {
             // Stored only: nothing was selected, nothing changes but the paths.
             dest.candidates.remove(i);
             ctx.attrs.release(removed.attrs);
             if dest.candidates.is_empty() {
-                slot.remove();
-                self.lengths[usize::from(key.prefix_len())] -= 1;
+                let tag = dest.tag;
+                settle_empty(slot, tag);
                 if let Some(entries) = entries {
                     entries.push((key.to_net(), PathSet::new()));
                 }
@@ -818,8 +992,8 @@ impl<K: PrefixKey> Table<K> {
         dest.candidates.remove(i);
         ctx.attrs.release(removed.attrs);
         if dest.candidates.is_empty() {
-            slot.remove();
-            self.lengths[usize::from(key.prefix_len())] -= 1;
+            let tag = dest.tag;
+            settle_empty(slot, tag);
             out.push(Change {
                 prefix: key.to_net(),
                 old,
@@ -863,16 +1037,42 @@ impl<K: PrefixKey> Table<K> {
         ctx: &mut Ctx<'_>,
         peer: u16,
         out: &mut Vec<Change>,
-        touched: Option<&mut Vec<IpNet>>,
+        touched: Option<Dropped<'_>>,
     ) {
         let Some(log) = self.logs.get_mut(usize::from(peer)) else {
             return;
         };
         let mut log = std::mem::take(log);
+        // With `touched`, emptied entries go even when tagged, their tags handed back, so
+        // that the table can shrink before the lists are made. Until then a tag waits in
+        // the log, in the path identifier of its removed route's key (no longer needed:
+        // `touched` lists prefixes), and a bit per kept key says which carry one: no list
+        // grows while the table is at its full size.
+        let hand_back = touched.is_some();
+        let mut carries_tag: Vec<u64> = Vec::new();
+        let mut kept = 0usize;
         // Keeps the keys of the paths removed.
-        log.retain(|adj| {
+        log.retain_mut(|adj| {
             let (key, path_id) = K::split(*adj);
-            self.remove_candidate(ctx, peer, key, path_id, out, None)
+            let mut orphan = None;
+            let removed = self.remove_candidate(
+                ctx,
+                peer,
+                key,
+                path_id,
+                out,
+                None,
+                hand_back.then_some(&mut orphan),
+            );
+            if let Some(tag) = orphan {
+                *adj = key.adj(Some(tag.get()));
+                if carries_tag.len() <= kept / 64 {
+                    carries_tag.resize(kept / 64 + 1, 0);
+                }
+                carries_tag[kept / 64] |= 1 << (kept % 64);
+            }
+            kept += usize::from(removed);
+            removed
         });
         debug_assert_eq!(
             self.counts[usize::from(peer)],
@@ -882,7 +1082,21 @@ impl<K: PrefixKey> Table<K> {
         if self.loc.len() < self.loc.capacity() / 4 {
             self.loc.shrink_to_fit();
         }
-        if let Some(touched) = touched {
+        if let Some((touched, tags)) = touched {
+            let tagged = |i: usize| {
+                carries_tag
+                    .get(i / 64)
+                    .is_some_and(|w| w >> (i % 64) & 1 == 1)
+            };
+            tags.extend(
+                log.iter()
+                    .enumerate()
+                    .filter(|(i, _)| tagged(*i))
+                    .filter_map(|(_, adj)| {
+                        let (key, tag) = K::split(*adj);
+                        Some((key.to_net(), NonZeroU32::new(tag?)?))
+                    }),
+            );
             touched.reserve(log.len());
             touched.extend(log.iter().map(|adj| K::split(*adj).0.to_net()));
         }
@@ -920,7 +1134,7 @@ impl<K: PrefixKey> Table<K> {
             .collect();
         for adj in stale {
             let (key, path_id) = K::split(adj);
-            let _removed = self.remove_candidate(ctx, peer, key, path_id, out, None);
+            let _removed = self.remove_candidate(ctx, peer, key, path_id, out, None, None);
         }
     }
 
@@ -942,12 +1156,7 @@ impl<K: PrefixKey> Table<K> {
     /// Heap bytes of the Loc-RIB (map plus spilled candidate vectors) and of the
     /// Adj-RIB-In logs.
     pub(crate) fn heap_bytes(&self) -> (usize, usize) {
-        let spilled: usize = self
-            .loc
-            .values()
-            .filter(|d| d.candidates.spilled())
-            .map(|d| d.candidates.capacity() * size_of::<Candidate>())
-            .sum();
+        let spilled: usize = self.loc.values().map(|d| d.candidates.heap_bytes()).sum();
         let adj = self
             .logs
             .iter()
@@ -987,6 +1196,55 @@ impl<K: PrefixKey> Table<K> {
     }
 }
 
+/// The place of one key's tag in a [`Table`], found with one search
+/// ([`Table::tag_slot`]).
+pub(crate) struct TagSlot<'a, K: PrefixKey> {
+    entry: Entry<'a, K, Dest, K::Hasher>,
+    lengths: &'a mut [u32; 129],
+    bare: &'a mut usize,
+}
+
+impl<K: PrefixKey> TagSlot<'_, K> {
+    /// The tag.
+    pub(crate) fn get(&self) -> Option<NonZeroU32> {
+        match &self.entry {
+            Entry::Occupied(occupied) => occupied.get().tag,
+            Entry::Vacant(_) => None,
+        }
+    }
+
+    /// Sets the tag. An entry without paths goes with its tag (its shard shrunk when it
+    /// is mostly empty, as removals leave it); a tag for a key without an entry makes a
+    /// bare one.
+    pub(crate) fn set(self, tag: Option<NonZeroU32>) {
+        match self.entry {
+            Entry::Occupied(mut occupied) => {
+                let dest = occupied.get_mut();
+                if tag.is_some() || !dest.candidates.is_empty() {
+                    dest.tag = tag;
+                    return;
+                }
+                let len = occupied.key().prefix_len();
+                let _bare = occupied.remove_and_shrink();
+                *self.bare -= 1;
+                self.lengths[usize::from(len)] -= 1;
+            }
+            Entry::Vacant(vacant) => {
+                if tag.is_none() {
+                    return;
+                }
+                let len = vacant.key().prefix_len();
+                vacant.insert(Dest {
+                    candidates: Paths::None,
+                    tag,
+                });
+                *self.bare += 1;
+                self.lengths[usize::from(len)] += 1;
+            }
+        }
+    }
+}
+
 fn record<K: PrefixKey>(out: &mut Vec<Change>, key: K, old: PathSet, dest: &Dest) {
     let new = dest.selection();
     if new != old {
@@ -995,5 +1253,52 @@ fn record<K: PrefixKey>(out: &mut Vec<Change>, key: K, old: PathSet, dest: &Dest
             old,
             new,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The layout the memory budget is built on (a hash table slot per prefix): 32 bytes
+    /// for an IPv4 prefix with one path and the caller's tag, as the 8-byte key and the
+    /// 24-byte entry without a tag were before the tag came.
+    #[test]
+    fn an_ipv4_entry_with_one_path_and_a_tag_takes_32_bytes() {
+        assert_eq!(size_of::<Candidate>(), 16);
+        assert_eq!(size_of::<Paths>(), 16, "the variant lives in a niche");
+        assert_eq!(size_of::<Dest>(), 24);
+        assert_eq!(size_of::<(V4Key, Dest)>(), 32);
+    }
+
+    #[test]
+    fn paths_insert_and_remove_like_a_vector_and_go_back_inline() {
+        let path = |peer: u16| Candidate {
+            path_id: 0,
+            attrs: AttrHandle(0),
+            rank: 0,
+            peer,
+            flags: 0,
+            has_path_id: false,
+        };
+        let peers = |paths: &Paths| paths.iter().map(|c| c.peer).collect::<Vec<_>>();
+        let mut paths = Paths::None;
+        let mut model: Vec<Candidate> = Vec::new();
+        for (at, peer) in [(0, 1), (0, 2), (2, 3), (1, 4), (4, 5)] {
+            paths.insert(at, path(peer));
+            model.insert(at, path(peer));
+            assert_eq!(&paths[..], &model[..]);
+        }
+        assert_eq!(peers(&paths), [2, 4, 1, 3, 5]);
+        paths.push(path(6));
+        model.push(path(6));
+        for at in [3, 0, 3, 1, 0] {
+            assert_eq!(paths.remove(at), model.remove(at));
+            assert_eq!(&paths[..], &model[..]);
+        }
+        assert!(matches!(paths, Paths::One(_)), "one path is kept inline");
+        assert_eq!(paths.heap_bytes(), 0);
+        assert_eq!(paths.remove(0).peer, model.remove(0).peer);
+        assert!(matches!(paths, Paths::None));
     }
 }

@@ -212,7 +212,9 @@ fn withdrawing_with_paths_hands_back_what_is_left_per_route_held() {
         path_id: None,
     };
     let batch = [b_with_host_bits, Nlri::new(absent), Nlri::new(a)];
-    let changes = rib.withdraw_with_paths(p[0], &batch, &mut entries).unwrap();
+    let changes = rib
+        .withdraw_with_paths(p[0], &batch, &mut entries, &mut Vec::new())
+        .unwrap();
     let handed: Vec<(IpNet, Vec<PeerId>)> = entries
         .iter()
         .map(|(prefix, paths)| (*prefix, paths.iter().map(|path| path.peer).collect()))
@@ -228,7 +230,7 @@ fn withdrawing_with_paths_hands_back_what_is_left_per_route_held() {
     // The same batch again: nothing held, nothing handed back.
     entries.clear();
     assert!(rib
-        .withdraw_with_paths(p[0], &batch, &mut entries)
+        .withdraw_with_paths(p[0], &batch, &mut entries, &mut Vec::new())
         .unwrap()
         .is_empty());
     assert!(entries.is_empty());
@@ -769,7 +771,7 @@ fn caller_ranking_stores_exactly_the_announced_paths_and_selects_nothing() {
                     // Removing hands back the prefix's entry: every path it has left.
                     let mut entries = Vec::new();
                     let changes = rib
-                        .withdraw_with_paths(p[who], &[nlri], &mut entries)
+                        .withdraw_with_paths(p[who], &[nlri], &mut entries, &mut Vec::new())
                         .unwrap();
                     let handed: Option<Vec<(usize, Option<u32>)>> = match entries.as_slice() {
                         [] => None,
@@ -792,8 +794,11 @@ fn caller_ranking_stores_exactly_the_announced_paths_and_selects_nothing() {
                 }
             }
             _ => {
-                let mut dropped = Vec::new();
-                let changes = rib.drop_peer_prefixes(p[who], &mut dropped).unwrap();
+                let (mut dropped, mut tags) = (Vec::new(), Vec::new());
+                let changes = rib
+                    .drop_peer_prefixes(p[who], &mut dropped, &mut tags)
+                    .unwrap();
+                assert!(tags.is_empty(), "step {step}: nothing was tagged");
                 dropped.sort();
                 dropped.dedup();
                 let held: Vec<IpNet> = model
@@ -841,4 +846,165 @@ fn caller_ranking_stores_exactly_the_announced_paths_and_selects_nothing() {
     let _ = rib.withdraw(p[0], &[]).unwrap();
     assert_eq!(rib.attr_set_count(), 0, "every attribute set freed");
     assert_eq!(rib.prefix_counts().ipv4 + rib.prefix_counts().ipv6, 0);
+}
+
+/// Caller's tags against a model written from `Rib::tag_entry`'s documentation, under
+/// both rankings, with paths announced, withdrawn (by every removal path: one by one,
+/// handing back, peers dropped) and tags set and cleared at random:
+/// * a tag reads back as set until it is cleared, whatever happens to the paths,
+///   except that `withdraw_with_paths` and `drop_peer_prefixes` remove the tags of the
+///   prefixes they leave without paths and hand exactly those back;
+/// * a tag alone is no route: counts, `best`, `paths`, `lookup`, `loc_rib` and `prefixes`
+///   see only prefixes with paths; `prefixes_or_tagged` lists the union;
+/// * a prefix with neither paths nor tag leaves no entry (the Loc-RIB's memory falls back).
+#[test]
+fn caller_tags_follow_their_documented_lifetime() {
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::num::NonZeroU32;
+
+    for ranking in [rib::Ranking::Decision, rib::Ranking::Caller] {
+        let config = RibConfig {
+            ranking,
+            ..RibConfig::azure()
+        };
+        let (mut rib, p) = rib_with_peers(config, 3);
+        let empty_memory = rib.memory_usage().loc_rib;
+        let mut paths: BTreeMap<IpNet, BTreeSet<usize>> = BTreeMap::new();
+        let mut tags: BTreeMap<IpNet, NonZeroU32> = BTreeMap::new();
+        let prefix_of = |n: u64| -> IpNet {
+            if n % 4 == 0 {
+                net(&format!("2001:db8:{:x}::/48", n % 24))
+            } else {
+                net(&format!("10.{}.{}.0/24", n % 2, n % 29))
+            }
+        };
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for step in 0..5000 {
+            let (op, who, n) = (next() % 12, next() as usize % 3, next());
+            let prefix = prefix_of(n);
+            let nlri = [Nlri::new(prefix)];
+            match op {
+                0..=3 => {
+                    let mut attributes = attrs(&[65001 + who as u32], 1);
+                    if prefix.addr().is_ipv6() {
+                        attributes.push(PathAttribute::new(AttrValue::MpReachNlri(MpReach {
+                            family: Family::IPV6_UNICAST,
+                            next_hop: MpNextHop::Ipv6 {
+                                global: Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1),
+                                link_local: None,
+                            },
+                            reserved: 0,
+                            nlri: MpNlri::Prefixes(nlri.to_vec()),
+                        })));
+                    }
+                    let _ = rib.announce(p[who], &nlri, &attributes).unwrap();
+                    paths.entry(prefix).or_default().insert(who);
+                }
+                4 | 5 => {
+                    let mut handed = Vec::new();
+                    if op == 4 {
+                        let _ = rib.withdraw(p[who], &nlri).unwrap();
+                    } else {
+                        let mut entries = Vec::new();
+                        let _ = rib.withdraw_with_paths(p[who], &nlri, &mut entries, &mut handed);
+                    }
+                    let mut expected = Vec::new();
+                    if let Some(held) = paths.get_mut(&prefix) {
+                        if held.remove(&who) && held.is_empty() {
+                            paths.remove(&prefix);
+                            // Handing back: the last path's removal takes the tag with it.
+                            if op == 5 {
+                                expected.extend(tags.remove(&prefix).map(|tag| (prefix, tag)));
+                            }
+                        }
+                    }
+                    assert_eq!(handed, expected, "step {step}: tags handed back");
+                }
+                6..=8 => {
+                    let tag = NonZeroU32::new((next() % 1000 + 1) as u32);
+                    let entry = rib.tag_entry(prefix);
+                    assert_eq!(entry.get(), tags.get(&prefix).copied(), "step {step}");
+                    entry.set(tag);
+                    tags.insert(prefix, tag.unwrap());
+                }
+                9 | 10 => {
+                    rib.tag_entry(prefix).set(None);
+                    tags.remove(&prefix);
+                }
+                _ => {
+                    let (mut dropped, mut handed) = (Vec::new(), Vec::new());
+                    let _ = rib
+                        .drop_peer_prefixes(p[who], &mut dropped, &mut handed)
+                        .unwrap();
+                    let mut expected = Vec::new();
+                    for (prefix, held) in paths.iter_mut() {
+                        if held.remove(&who) && held.is_empty() {
+                            if let Some(tag) = tags.remove(prefix) {
+                                expected.push((*prefix, tag));
+                            }
+                        }
+                    }
+                    paths.retain(|_, held| !held.is_empty());
+                    handed.sort();
+                    assert_eq!(handed, expected, "step {step}: tags handed back");
+                }
+            }
+            let mut listed: Vec<(IpNet, NonZeroU32)> = rib.tags().collect();
+            listed.sort();
+            let model: Vec<(IpNet, NonZeroU32)> = tags.iter().map(|(k, v)| (*k, *v)).collect();
+            assert_eq!(listed, model, "step {step}: tags");
+            assert_eq!(rib.tag(prefix), tags.get(&prefix).copied(), "step {step}");
+            let counts = rib.prefix_counts();
+            assert_eq!(counts.ipv4 + counts.ipv6, paths.len(), "step {step}");
+            let mut stored: Vec<IpNet> = rib.prefixes().collect();
+            stored.sort();
+            assert_eq!(
+                stored,
+                paths.keys().copied().collect::<Vec<_>>(),
+                "step {step}"
+            );
+            let loc: Vec<IpNet> = rib.loc_rib().into_iter().map(|(p, _)| p).collect();
+            if ranking == rib::Ranking::Decision {
+                assert_eq!(loc, stored, "step {step}: loc_rib");
+            }
+            let mut union: Vec<IpNet> = rib.prefixes_or_tagged().collect();
+            union.sort();
+            let expected: BTreeSet<IpNet> = paths.keys().chain(tags.keys()).copied().collect();
+            assert_eq!(
+                union,
+                expected.into_iter().collect::<Vec<_>>(),
+                "step {step}"
+            );
+            let held = paths.contains_key(&prefix);
+            assert_eq!(rib.paths(prefix).is_empty(), !held, "step {step}");
+            if ranking == rib::Ranking::Decision {
+                assert_eq!(rib.best(prefix).is_some(), held, "step {step}: best");
+                // Longest-prefix match of an address inside the prefix: the prefix itself
+                // when it has paths (no covering prefix is ever stored), else nothing.
+                let found = rib.lookup(prefix.addr()).map(|(p, _)| p);
+                assert_eq!(found, held.then_some(prefix), "step {step}: lookup");
+            }
+        }
+        for &peer in &p {
+            let (mut dropped, mut handed) = (Vec::new(), Vec::new());
+            let _ = rib.drop_peer_prefixes(peer, &mut dropped, &mut handed);
+        }
+        let left: Vec<IpNet> = rib.tags().map(|(p, _)| p).collect();
+        for prefix in left {
+            rib.tag_entry(prefix).set(None);
+        }
+        assert_eq!(rib.prefixes_or_tagged().count(), 0);
+        let _ = rib.announce(p[0], &[], &[]);
+        assert!(
+            rib.memory_usage().loc_rib <= empty_memory + 8 * 64,
+            "the table gave its memory back: {} against {empty_memory}",
+            rib.memory_usage().loc_rib
+        );
+    }
 }

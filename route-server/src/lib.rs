@@ -173,9 +173,11 @@
 //! * **Summaries**: a route an inbound route map summarises is a Rib path of the summary
 //!   under a path identifier the server picks, mapped back to the received prefix; the
 //!   summary's path is that of the lowest received prefix under it.
-//! * **Adj-RIB-Out**: what was advertised to each peer, in one tree for all peers (prefix
-//!   to the peers holding it, each with its set; IPv4 prefixes keyed by one integer), so a
-//!   pass looks a prefix up once whatever the number of receivers; with a small pool of
+//! * **Adj-RIB-Out**: what was advertised to each peer, for all peers at once: per
+//!   prefix, an interned set of (peer, exported set), itself part of the prefix's
+//!   interned state, whose four-byte id is the prefix's tag in its Loc-RIB entry
+//!   (`rib::Rib::tag_entry`), so a pass looks a prefix up once whatever the number of
+//!   receivers, and no table of the server's own is keyed by prefix; with a small pool of
 //!   exported attribute sets (they are not routes of any peer, so the Rib, which interns
 //!   only the routes it stores, does not hold them). Changes for each receiver are
 //!   grouped by exported set as they are found, and packed per set.

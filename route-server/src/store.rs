@@ -1,6 +1,6 @@
 //! Storage: each peer's learned routes as a view on the route server's `rib::Rib`, and the
-//! Adj-RIBs-Out (what was sent to each peer, one tree for all peers) with their own small
-//! attribute pool.
+//! Adj-RIBs-Out (what was sent to each peer, as interned sets for all peers at once) with
+//! their own small attribute pool.
 //!
 //! The `Rib` holds every learned route once, with its attributes interned. What it does
 //! not know stays here, keyed by the Rib's own identifiers: which received prefix an
@@ -13,13 +13,12 @@
 //! any peer, and the Rib interns only the routes it stores (storing exports there would
 //! make them candidates of their prefixes).
 
-use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, HashMap};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr};
 use std::num::NonZeroU32;
 
 use bgp_wire::{AttrValue, Family, MpNextHop, MpNlri, MpReach, Nlri, PathAttribute};
-use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use ipnet::IpNet;
 use rib::{AttrHandle, AttrSet, PathSet, PeerInfo, Rib, RibError};
 use smallvec::SmallVec;
 
@@ -185,6 +184,10 @@ pub(crate) struct AdjRibIn {
     next_path_id: u32,
     /// Routes were marked stale (graceful restart) and not swept yet.
     stale_marked: bool,
+    /// Tags of the prefixes whose entries the Rib dropped with their last path in
+    /// [`withdraw_many`](Self::withdraw_many), until the pass over them takes them
+    /// ([`take_dropped_tags`](Self::take_dropped_tags)).
+    dropped_tags: Vec<(IpNet, NonZeroU32)>,
 }
 
 impl AdjRibIn {
@@ -197,6 +200,7 @@ impl AdjRibIn {
             free_path_ids: Vec::new(),
             next_path_id: 0,
             stale_marked: false,
+            dropped_tags: Vec::new(),
         })
     }
 
@@ -338,9 +342,12 @@ impl AdjRibIn {
         entries: &mut Vec<(IpNet, PathSet)>,
     ) {
         let peer = self.peer;
-        let mut hand_over = |rib: &mut Rib, nlri: &[Nlri], touched: &mut Vec<Touched>| {
+        let mut hand_over = |rib: &mut Rib,
+                             nlri: &[Nlri],
+                             touched: &mut Vec<Touched>,
+                             tags: &mut Vec<(IpNet, NonZeroU32)>| {
             entries.clear();
-            let result = rib.withdraw_with_paths(peer, nlri, entries);
+            let result = rib.withdraw_with_paths(peer, nlri, entries, tags);
             debug_assert!(result.is_ok(), "the peer is registered");
             touched.extend(
                 entries
@@ -349,7 +356,7 @@ impl AdjRibIn {
             );
         };
         if self.summarised.is_empty() {
-            hand_over(rib, nlri, touched);
+            hand_over(rib, nlri, touched, &mut self.dropped_tags);
             return;
         }
         // A received prefix is held summarised or as itself, never both. Route by route,
@@ -358,8 +365,25 @@ impl AdjRibIn {
         for route in nlri {
             match self.forget_summarised(rib, route.prefix) {
                 Some(stored) => touched.push((stored, None)),
-                None => hand_over(rib, std::slice::from_ref(route), touched),
+                None => hand_over(
+                    rib,
+                    std::slice::from_ref(route),
+                    touched,
+                    &mut self.dropped_tags,
+                ),
             }
+        }
+    }
+
+    /// The tags the Rib handed back in [`withdraw_many`](Self::withdraw_many) since the
+    /// last call, moved to `into`.
+    pub(crate) fn take_dropped_tags(&mut self, into: &mut Vec<(IpNet, NonZeroU32)>) {
+        // Moved with its allocation: a read's list (24 bytes a prefix) is not kept.
+        let tags = std::mem::take(&mut self.dropped_tags);
+        if into.is_empty() {
+            *into = tags;
+        } else {
+            into.extend(tags);
         }
     }
 
@@ -374,12 +398,18 @@ impl AdjRibIn {
         Some(stored)
     }
 
-    /// Empties the table; returns every stored prefix it held, sorted, once each.
-    pub(crate) fn clear(&mut self, rib: &mut Rib) -> Vec<IpNet> {
+    /// Empties the table; returns every stored prefix it held, sorted, once each. The
+    /// tags of the prefixes the Rib dropped (they had no other path) are appended to
+    /// `tags` ([`Rib::drop_peer_prefixes`]).
+    pub(crate) fn clear(
+        &mut self,
+        rib: &mut Rib,
+        tags: &mut Vec<(IpNet, NonZeroU32)>,
+    ) -> Vec<IpNet> {
         // One pass over the peer's routes, no copy of its Adj-RIB-In: withdrawing a
         // million routes must not cost more memory than holding them did.
         let mut prefixes = Vec::new();
-        let result = rib.drop_peer_prefixes(self.peer, &mut prefixes);
+        let result = rib.drop_peer_prefixes(self.peer, &mut prefixes, tags);
         debug_assert!(result.is_ok(), "the peer is registered");
         prefixes.sort_unstable_by_key(|&prefix| order_key(prefix));
         prefixes.dedup();
@@ -392,9 +422,14 @@ impl AdjRibIn {
     }
 
     /// Empties the table and unregisters the peer from the Rib; returns every stored
-    /// prefix it held.
-    pub(crate) fn remove(mut self, rib: &mut Rib) -> Vec<IpNet> {
-        let prefixes = self.clear(rib);
+    /// prefix it held (the tags the Rib dropped appended to `tags`, as with
+    /// [`clear`](Self::clear)).
+    pub(crate) fn remove(
+        mut self,
+        rib: &mut Rib,
+        tags: &mut Vec<(IpNet, NonZeroU32)>,
+    ) -> Vec<IpNet> {
+        let prefixes = self.clear(rib, tags);
         let result = rib.remove_peer(self.peer);
         debug_assert!(result.is_ok(), "the peer is registered");
         prefixes
@@ -489,20 +524,6 @@ pub(crate) fn order_key(net: IpNet) -> (bool, u128, u8) {
     }
 }
 
-/// An IPv4 prefix as one integer in [`Ipv4Net`]'s order: address, then length.
-fn v4_key(net: Ipv4Net) -> u64 {
-    (u64::from(u32::from(net.addr())) << 8) | u64::from(net.prefix_len())
-}
-
-fn v4_net(key: u64) -> IpNet {
-    let addr = Ipv4Addr::from((key >> 8) as u32);
-    IpNet::V4(Ipv4Net::new(addr, (key & 0xff) as u8).expect("made from a valid prefix"))
-}
-
-fn v6_net((addr, len): (u128, u8)) -> IpNet {
-    IpNet::V6(Ipv6Net::new(Ipv6Addr::from(addr), len).expect("made from a valid prefix"))
-}
-
 /// What [`RoutesOut::update`] did.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum OutChange {
@@ -514,124 +535,23 @@ pub(crate) enum OutChange {
     Withdraw,
 }
 
-/// A map from prefixes kept in [`IpNet`]'s order, one tree per family keyed by integers:
-/// the server's per-prefix tables are searched once or more for every prefix a pass
-/// touches, and an 8-byte IPv4 key both compares faster and takes less room than an
-/// `IpNet`.
-#[derive(Clone, Debug)]
-pub(crate) struct PrefixMap<V> {
-    v4: BTreeMap<u64, V>,
-    v6: BTreeMap<(u128, u8), V>,
-}
-
-impl<V> Default for PrefixMap<V> {
-    fn default() -> Self {
-        Self {
-            v4: BTreeMap::new(),
-            v6: BTreeMap::new(),
-        }
-    }
-}
-
-fn v6_key(net: Ipv6Net) -> (u128, u8) {
-    (u128::from(net.addr()), net.prefix_len())
-}
-
-impl<V> PrefixMap<V> {
-    /// The value of `prefix`.
-    pub(crate) fn get(&self, prefix: IpNet) -> Option<&V> {
-        match prefix {
-            IpNet::V4(v4) => self.v4.get(&v4_key(v4)),
-            IpNet::V6(v6) => self.v6.get(&v6_key(v6)),
-        }
-    }
-
-    /// Sets the value of `prefix`; the one it replaces.
-    #[cfg(test)]
-    pub(crate) fn insert(&mut self, prefix: IpNet, value: V) -> Option<V> {
-        match prefix {
-            IpNet::V4(v4) => self.v4.insert(v4_key(v4), value),
-            IpNet::V6(v6) => self.v6.insert(v6_key(v6), value),
-        }
-    }
-
-    /// Removes `prefix`; its value.
-    #[cfg(test)]
-    pub(crate) fn remove(&mut self, prefix: IpNet) -> Option<V> {
-        match prefix {
-            IpNet::V4(v4) => self.v4.remove(&v4_key(v4)),
-            IpNet::V6(v6) => self.v6.remove(&v6_key(v6)),
-        }
-    }
-
-    /// The place of `prefix`, found with one search, to read and then write its value.
-    pub(crate) fn entry(&mut self, prefix: IpNet) -> PrefixEntry<'_, V> {
-        match prefix {
-            IpNet::V4(v4) => PrefixEntry::V4(self.v4.entry(v4_key(v4))),
-            IpNet::V6(v6) => PrefixEntry::V6(self.v6.entry(v6_key(v6))),
-        }
-    }
-
-    /// Every prefix with its value, in prefix order.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (IpNet, &V)> + '_ {
-        self.v4
-            .iter()
-            .map(|(k, v)| (v4_net(*k), v))
-            .chain(self.v6.iter().map(|(k, v)| (v6_net(*k), v)))
-    }
-
-    /// Keeps the prefixes for which `keep` (which may change the value) says so, visiting
-    /// them in prefix order.
-    pub(crate) fn retain(&mut self, mut keep: impl FnMut(&mut V) -> bool) {
-        self.v4.retain(|_, v| keep(v));
-        self.v6.retain(|_, v| keep(v));
-    }
-}
-
-/// One prefix's place in a [`PrefixMap`] ([`PrefixMap::entry`]).
-#[derive(Debug)]
-pub(crate) enum PrefixEntry<'a, V> {
-    V4(Entry<'a, u64, V>),
-    V6(Entry<'a, (u128, u8), V>),
-}
-
-impl<V: Default + PartialEq> PrefixEntry<'_, V> {
-    /// The value (the default when the prefix is absent).
-    pub(crate) fn get(&self) -> Option<&V> {
-        match self {
-            Self::V4(Entry::Occupied(slot)) => Some(slot.get()),
-            Self::V6(Entry::Occupied(slot)) => Some(slot.get()),
-            _ => None,
-        }
-    }
-
-    /// Writes the value; the prefix is kept only while it differs from the default.
-    pub(crate) fn set(self, value: V) {
-        fn set<K: Ord, V: Default + PartialEq>(entry: Entry<'_, K, V>, value: V) {
-            match entry {
-                Entry::Occupied(slot) if value == V::default() => {
-                    slot.remove();
-                }
-                Entry::Occupied(mut slot) => *slot.get_mut() = value,
-                Entry::Vacant(_) if value == V::default() => {}
-                Entry::Vacant(slot) => {
-                    slot.insert(value);
-                }
-            }
-        }
-        match self {
-            Self::V4(entry) => set(entry, value),
-            Self::V6(entry) => set(entry, value),
-        }
-    }
-}
-
 /// Handle of a set interned in a [`SetPool`]: its slot plus one, so that an
 /// `Option<SetId>` takes four bytes (the per-prefix state holds two of them).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
 pub(crate) struct SetId(NonZeroU32);
 
 impl SetId {
+    /// The id as a tag of the Rib's ([`Rib::tag_entry`]): the per-prefix state's id kept
+    /// in the prefix's Loc-RIB entry.
+    pub(crate) fn tag(self) -> NonZeroU32 {
+        self.0
+    }
+
+    /// The id a tag names (one that [`tag`](Self::tag) made).
+    pub(crate) fn from_tag(tag: NonZeroU32) -> Self {
+        Self(tag)
+    }
+
     fn slot(self) -> usize {
         self.0.get() as usize - 1
     }
@@ -725,6 +645,12 @@ impl<T: Clone + Eq + std::hash::Hash> SetPool<T> {
             self.recent = [Some(id), self.recent[0]];
         }
         (id, made)
+    }
+
+    /// Every set interned (those kept by [`release_later`](Self::release_later) too), in
+    /// no promised order.
+    pub(crate) fn ids(&self) -> impl Iterator<Item = SetId> + '_ {
+        self.ids.values().copied()
     }
 
     /// One more holder of `id`.
@@ -1058,26 +984,6 @@ mod tests {
     }
 
     #[test]
-    fn prefix_maps_get_insert_remove_by_family() {
-        let mut map: PrefixMap<u8> = PrefixMap::default();
-        let (a, b, c) = (net("10.0.0.0/8"), net("10.0.0.0/16"), net("2001:db8::/32"));
-        assert_eq!(map.insert(c, 3), None);
-        assert_eq!(map.insert(b, 2), None);
-        assert_eq!(map.insert(a, 1), None);
-        assert_eq!(map.insert(a, 4), Some(1));
-        assert_eq!(
-            (map.get(a), map.get(b), map.get(c)),
-            (Some(&4), Some(&2), Some(&3))
-        );
-        assert_eq!(map.get(net("10.0.0.0/9")), None);
-        let order: Vec<(IpNet, u8)> = map.iter().map(|(p, v)| (p, *v)).collect();
-        assert_eq!(order, vec![(a, 4), (b, 2), (c, 3)]);
-        assert_eq!(map.remove(c), Some(3));
-        assert_eq!(map.remove(c), None);
-        assert_eq!(map.iter().count(), 2);
-    }
-
-    #[test]
     fn pool_shares_and_frees() {
         let mut pool = AttrPool::default();
         let a = pool.intern(attrs(1));
@@ -1183,7 +1089,7 @@ mod tests {
         assert_eq!((adj.held(&rib), adj.held_fresh(&rib)), (1, 1));
         assert!(!adj.holds(&rib, net("10.2.1.0/24")));
         assert!(adj.holds(&rib, net("10.2.2.0/24")));
-        assert_eq!(adj.clear(&mut rib), vec![summary]);
+        assert_eq!(adj.clear(&mut rib, &mut Vec::new()), vec![summary]);
         assert_eq!(adj.held(&rib), 0);
     }
 

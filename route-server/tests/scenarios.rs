@@ -887,6 +887,48 @@ fn removing_a_peer_withdraws_its_routes() {
     assert_eq!(lab.server.peers().count(), 1);
 }
 
+/// A peer that announced routes and was sent others is removed: its routes leave the
+/// fabric and the other NVA (a prefix both announced falls back to the other NVA's path,
+/// spec section 1.4: ECMP or the shorter AS path), and what the other NVA was sent or
+/// has programmed for its own routes does not move.
+#[test]
+fn removing_a_peer_that_was_also_sent_routes_leaves_the_rest_as_it_was() {
+    let mut lab = lab_with(hub(RS), &[(4, 65001), (5, 65002)]);
+    let (only_a, both, only_b) = ("10.250.0.0/16", "10.251.0.0/16", "10.252.0.0/16");
+    lab.announce(0, &[net(only_a), net(both)], &route(&[65001], v4(4), &[]));
+    lab.announce(
+        1,
+        &[net(both), net(only_b)],
+        &route(&[65002, 65002], v4(5), &[]),
+    );
+    // Before: the shorter AS path (A's) wins the shared prefix; each NVA is sent the
+    // other's routes, 65515 prepended.
+    assert_eq!(lab.fabric[&net(both)], hops(&[v4(4)]));
+    assert_eq!(path_of(&lab, 0, only_b), Some(vec![65515, 65002, 65002]));
+    assert_eq!(path_of(&lab, 1, both), Some(vec![65515, 65001]));
+    let a = lab.server.peer_by_address(ip(v4(4))).unwrap();
+    let b = lab.server.peer_by_address(ip(v4(5))).unwrap();
+    lab.server.remove_peer(lab.now, a).unwrap();
+    lab.settle();
+    assert_eq!(lab.fabric.get(&net(only_a)), None);
+    assert_eq!(lab.fabric[&net(both)], hops(&[v4(5)]));
+    assert_eq!(lab.fabric[&net(only_b)], hops(&[v4(5)]));
+    assert_eq!(lab.server.fabric().to_map(), lab.fabric);
+    // B had A's two routes; both are withdrawn (its own route to `both` is not sent back
+    // to it), and it keeps the virtual network's range.
+    assert_eq!(path_of(&lab, 1, only_a), None);
+    assert_eq!(path_of(&lab, 1, both), None);
+    let advertised: Vec<IpNet> = lab
+        .server
+        .advertised_routes(b)
+        .iter()
+        .map(|r| r.network)
+        .collect();
+    assert_eq!(advertised, vec![net("10.1.0.0/16")]);
+    let metrics = lab.server.metrics(b).expect("a configured peer");
+    assert_eq!(metrics.count_of_routes_advertised_to_peer, 1);
+}
+
 #[test]
 fn inbound_route_map_drops_and_summarises() {
     use route_server::{

@@ -59,9 +59,12 @@ impl RouteServer {
         let mut send = |update: &Update| {
             let _ = session.send_update(now, update);
         };
-        if !out.withdraw.is_empty() {
+        let withdrawn = || out.withdraw.iter().filter_map(at);
+        if withdrawn().any(|prefix| prefix.addr().is_ipv6()) {
+            // The first IPv6 withdrawals may share the last IPv4 withdrawals' message:
+            // one packer, as it always was (IPv6 tables are small in practice).
             let mut packer = UpdatePacker::new(params.clone());
-            for prefix in out.withdraw.iter().filter_map(at) {
+            for prefix in withdrawn() {
                 let family = if prefix.addr().is_ipv6() {
                     Family::IPV6_UNICAST
                 } else {
@@ -72,6 +75,22 @@ impl RouteServer {
             let packed = packer.finish_updates();
             packed.messages.iter().for_each(&mut send);
             refused.extend(packed.refused);
+        } else {
+            // IPv4 only: in slices, as the announcements are, so that withdrawing a
+            // million routes never holds a packer's copies of all of them (56 bytes a
+            // route, above what the tables held before).
+            pack_in_slices(
+                params,
+                withdrawn().map(Nlri::new),
+                &mut send,
+                &mut refused,
+                |p, nlri| {
+                    for n in nlri {
+                        p.withdraw(Family::IPV4_UNICAST, n);
+                    }
+                },
+                withdrawn_routes,
+            );
         }
         for (&id, indices) in &out.announce {
             let attrs = self.export_pool.get(id);
@@ -84,18 +103,32 @@ impl RouteServer {
                     .map(Nlri::new)
             };
             if attrs.next_hop.is_ipv4() {
-                pack_in_slices(params, family(false), &mut send, &mut refused, |p, nlri| {
-                    p.announce(&wire, nlri);
-                });
+                pack_in_slices(
+                    params,
+                    family(false),
+                    &mut send,
+                    &mut refused,
+                    |p, nlri| {
+                        p.announce(&wire, nlri);
+                    },
+                    announced,
+                );
             }
             if let IpAddr::V6(global) = attrs.next_hop {
                 let next_hop = MpNextHop::Ipv6 {
                     global,
                     link_local: None,
                 };
-                pack_in_slices(params, family(true), &mut send, &mut refused, |p, nlri| {
-                    p.announce_mp(Family::IPV6_UNICAST, next_hop.clone(), &wire, nlri);
-                });
+                pack_in_slices(
+                    params,
+                    family(true),
+                    &mut send,
+                    &mut refused,
+                    |p, nlri| {
+                        p.announce_mp(Family::IPV6_UNICAST, next_hop.clone(), &wire, nlri);
+                    },
+                    announced,
+                );
             }
         }
         for refused in refused {
@@ -110,20 +143,32 @@ impl RouteServer {
     }
 }
 
+/// The routes an UPDATE announces.
+fn announced(update: &Update) -> Vec<Nlri> {
+    update.announced().map(|(_, nlri)| *nlri).collect()
+}
+
+/// The routes an UPDATE withdraws.
+fn withdrawn_routes(update: &Update) -> Vec<Nlri> {
+    update.withdrawn_routes().map(|(_, nlri)| *nlri).collect()
+}
+
 /// How many announcements of one exported set are handed to the packer at once.
 pub(super) const PACK_SLICE: usize = 2048;
 
-/// Packs one announcement group (`queue` puts its routes in a packer) [`PACK_SLICE`]
-/// routes at a time and passes each UPDATE to `send`, making the UPDATEs one packer
-/// given the whole group would: it fills each message greedily in order, so the last
-/// message of a slice, which the next routes might have filled further, is packed again
-/// with them. A refused group is reported once, with all its routes.
+/// Packs one announcement group, or IPv4 withdrawals (`queue` puts the routes in a
+/// packer, `routes_of` reads them back from an UPDATE it made) [`PACK_SLICE`] routes at
+/// a time and passes each UPDATE to `send`, making the UPDATEs one packer given all the
+/// routes would: it fills each message greedily in order, so the last message of a
+/// slice, which the next routes might have filled further, is packed again with them. A
+/// refused group is reported once, with all its routes.
 fn pack_in_slices(
     params: &SessionParams,
     routes: impl Iterator<Item = Nlri>,
     send: &mut impl FnMut(&Update),
     refused: &mut Vec<bgp_wire::PackError>,
     queue: impl Fn(&mut UpdatePacker, std::vec::Drain<'_, Nlri>),
+    routes_of: impl Fn(&Update) -> Vec<Nlri>,
 ) {
     let mut routes = routes.peekable();
     let mut batch: Vec<Nlri> = Vec::new();
@@ -153,7 +198,7 @@ fn pack_in_slices(
         messages.iter().for_each(&mut *send);
         if let Some(last) = held_back {
             // Its routes are the batch's last ones: queued again with the next slice.
-            batch.extend(last.announced().map(|(_, nlri)| *nlri));
+            batch.extend(routes_of(&last));
             debug_assert!(
                 batch.len() <= queued,
                 "the held-back message is the batch's tail"
@@ -327,6 +372,16 @@ mod tests {
         routes: &[Nlri],
         queue: impl Fn(&mut UpdatePacker, std::vec::Drain<'_, Nlri>),
     ) -> (Vec<Update>, Vec<Update>, usize, usize) {
+        both_read_back(params, routes, queue, announced)
+    }
+
+    /// [`both`], the routes read back from an UPDATE with `routes_of`.
+    fn both_read_back(
+        params: &SessionParams,
+        routes: &[Nlri],
+        queue: impl Fn(&mut UpdatePacker, std::vec::Drain<'_, Nlri>),
+        routes_of: impl Fn(&Update) -> Vec<Nlri>,
+    ) -> (Vec<Update>, Vec<Update>, usize, usize) {
         let mut sliced = Vec::new();
         let mut refused = Vec::new();
         pack_in_slices(
@@ -335,6 +390,7 @@ mod tests {
             &mut |u: &Update| sliced.push(u.clone()),
             &mut refused,
             &queue,
+            routes_of,
         );
         let mut whole = UpdatePacker::new(params.clone());
         let mut all = routes.to_vec();
@@ -374,6 +430,27 @@ mod tests {
                         p.announce_mp(Family::IPV6_UNICAST, next_hop.clone(), &mp, nlri);
                     });
                 assert_eq!(sliced, whole, "{count} IPv6 routes");
+            }
+        }
+    }
+
+    #[test]
+    fn ipv4_withdrawals_in_slices_make_the_updates_one_packer_makes() {
+        for params in [SessionParams::modern(), SessionParams::default()] {
+            for count in [1, PACK_SLICE, PACK_SLICE + 1, 3 * PACK_SLICE + 77] {
+                let routes = prefixes(count as u32, false);
+                let (sliced, whole, sliced_refused, whole_refused) = both_read_back(
+                    &params,
+                    &routes,
+                    |p, nlri| {
+                        for n in nlri {
+                            p.withdraw(Family::IPV4_UNICAST, n);
+                        }
+                    },
+                    withdrawn_routes,
+                );
+                assert_eq!(sliced, whole, "{count} IPv4 withdrawals");
+                assert_eq!((sliced_refused, whole_refused), (0, 0));
             }
         }
     }

@@ -4,16 +4,17 @@
 //! share one set; and the selection half of the failover memory), and the read-only view
 //! [`Fabric`].
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::net::IpAddr;
+use std::num::NonZeroU32;
 
 use ipnet::IpNet;
 
 use crate::policy::{KindSet, PeerId};
-use crate::store::{
-    AdjRibsOut, AttrId, AttrPool, FoldState, PrefixEntry, PrefixMap, RoutesOut, SetId, SetPool,
-};
+use rib::{Rib, TagEntry};
+
+use crate::store::{self, AdjRibsOut, AttrId, AttrPool, FoldState, RoutesOut, SetId, SetPool};
 
 /// One prefix's new programming in the fabric (the effective routes of the VMs this
 /// instance serves), as [`FabricChanges::iter`] yields it.
@@ -198,19 +199,75 @@ impl Sets {
     }
 }
 
-/// Per-prefix state of the passes, in one tree keyed once: the selection memory, the
-/// fabric's programming and the Adj-RIBs-Out, as one interned [`PrefixState`] per prefix.
-/// A pass searches it once per prefix for the first two (the memory read before ranking
-/// and the outcome written after) and once for the routes sent.
+/// Per-prefix state of the passes, keyed once: the selection memory, the fabric's
+/// programming and the Adj-RIBs-Out, as one interned [`PrefixState`] per prefix whose id
+/// is the prefix's tag in the Rib's Loc-RIB entry ([`Rib::tag_entry`]). A pass finds it
+/// with the one search of the Loc-RIB it makes for the prefix, and no table of the
+/// server's own holds a key per prefix (a tree of them took 23 MiB at a million
+/// prefixes, beside the Loc-RIB's table holding the same keys).
+///
+/// A prefix with state and no path (its routes withdrawn, what was sent for it not yet,
+/// or a virtual network range the server originates) keeps a bare Loc-RIB entry for its
+/// tag. A configured prefix with host bits set (`10.1.2.3/24`), which the Rib would key
+/// as `10.1.2.0/24`, keeps its state in a small map of its own, so that it stays apart
+/// from that prefix as it always was. Read-outs in prefix order sort on demand.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct PrefixStates {
-    /// Each prefix with state, and its state's id (never `None` in the map).
-    states: PrefixMap<Option<SetId>>,
     /// The distinct states; each holds one holder of each set it names.
     distinct: SetPool<PrefixState>,
     sets: Sets,
     /// Prefixes with next hops programmed.
     programmed: usize,
+    /// States the Rib handed back when it dropped their prefixes' entries with their
+    /// last paths ([`Rib::withdraw_with_paths`], [`Rib::drop_peer_prefixes`]), as tags,
+    /// until the pass over those prefixes takes them ([`take_orphans`](Self::take_orphans)).
+    /// The Rib drops the entries, rather than keeping them for their tags, so that the
+    /// pass need not search them again to clear them, and so that its table shrinks
+    /// before a whole-table withdrawal's list of prefixes is made (withdrawing a whole
+    /// table never holds more than the table did).
+    orphans: Vec<(IpNet, NonZeroU32)>,
+    /// The states of prefixes with host bits set (see above): a few configured ranges.
+    untruncated: BTreeMap<IpNet, SetId>,
+}
+
+/// Whether `prefix` has host bits set (the Rib keys it without them).
+fn has_host_bits(prefix: IpNet) -> bool {
+    prefix.addr() != prefix.network()
+}
+
+/// Where a prefix's state id is kept while a pass works on it.
+enum Place<'a> {
+    /// Its Loc-RIB entry's tag.
+    Rib(TagEntry<'a>),
+    /// Nowhere yet: the prefix has no Loc-RIB entry (its last path went in this pass's
+    /// reads); one is made if a state is to be kept.
+    Absent(&'a mut Rib),
+    /// The map of prefixes with host bits.
+    Untruncated(&'a mut BTreeMap<IpNet, SetId>),
+}
+
+impl Place<'_> {
+    fn get(&self, prefix: IpNet) -> Option<SetId> {
+        match self {
+            Self::Rib(entry) => entry.get().map(SetId::from_tag),
+            Self::Absent(_) => None,
+            Self::Untruncated(map) => map.get(&prefix).copied(),
+        }
+    }
+
+    fn set(self, prefix: IpNet, id: Option<SetId>) {
+        match (self, id) {
+            (Self::Rib(entry), id) => entry.set(id.map(SetId::tag)),
+            (Self::Absent(rib), Some(id)) => rib.tag_entry(prefix).set(Some(id.tag())),
+            (Self::Absent(_), None) => {}
+            (Self::Untruncated(map), Some(id)) => {
+                map.insert(prefix, id);
+            }
+            (Self::Untruncated(map), None) => {
+                map.remove(&prefix);
+            }
+        }
+    }
 }
 
 /// One prefix's state while a pass works on it ([`PrefixStates::open`]): found with one
@@ -219,7 +276,7 @@ pub(crate) struct PrefixStates {
 /// old state when the pass lets go of it (on drop).
 pub(crate) struct PrefixPass<'a> {
     /// `None` once written back.
-    entry: Option<PrefixEntry<'a, Option<SetId>>>,
+    entry: Option<Place<'a>>,
     distinct: &'a mut SetPool<PrefixState>,
     sets: &'a mut Sets,
     programmed: &'a mut usize,
@@ -288,6 +345,10 @@ impl Drop for PrefixPass<'_> {
         let (old_id, old) = self.old;
         if self.state == old {
             self.sets.release(&self.state, self.pool);
+            if entry.get(self.prefix) != old_id {
+                // Handed back by the Rib when it dropped the prefix's entry: kept again.
+                entry.set(self.prefix, old_id);
+            }
             return;
         }
         if let Some(id) = old_id {
@@ -302,49 +363,120 @@ impl Drop for PrefixPass<'_> {
             }
             id
         });
-        entry.set(new);
+        entry.set(self.prefix, new);
     }
 }
 
 impl PrefixStates {
+    /// Where the Rib hands back dropped tags ([`AdjRibIn::clear`](crate::store::AdjRibIn::clear)).
+    pub(crate) fn orphans(&mut self) -> &mut Vec<(IpNet, NonZeroU32)> {
+        &mut self.orphans
+    }
+
+    /// The states handed back by the Rib, sorted by prefix, for the pass over their
+    /// prefixes; what it does not take goes back with [`readopt`](Self::readopt).
+    pub(crate) fn take_orphans(&mut self) -> Vec<(IpNet, SetId)> {
+        let mut orphans: Vec<(IpNet, SetId)> = std::mem::take(&mut self.orphans)
+            .into_iter()
+            .map(|(prefix, tag)| (prefix, SetId::from_tag(tag)))
+            .collect();
+        orphans.sort_unstable_by_key(|&(prefix, _)| store::order_key(prefix));
+        orphans
+    }
+
+    /// Puts states the pass did not take back into the Rib, as tags of bare entries
+    /// (a pass takes every state it was handed for its prefixes; this keeps one that it
+    /// did not from being lost).
+    pub(crate) fn readopt(rib: &mut Rib, leftover: impl IntoIterator<Item = (IpNet, SetId)>) {
+        for (prefix, id) in leftover {
+            rib.tag_entry(prefix).set(Some(id.tag()));
+        }
+    }
+
+    /// The prefixes with host bits that have state (every other prefix with state is
+    /// in the Rib, as an entry's tag).
+    pub(crate) fn untruncated_prefixes(&self) -> impl Iterator<Item = IpNet> + '_ {
+        self.untruncated.keys().copied()
+    }
+
+    /// The state id of `prefix`.
+    fn id(&self, rib: &Rib, prefix: IpNet) -> Option<SetId> {
+        if has_host_bits(prefix) {
+            self.untruncated.get(&prefix).copied()
+        } else {
+            rib.tag(prefix).map(SetId::from_tag)
+        }
+    }
+
     fn state(&self, id: Option<SetId>) -> PrefixState {
         id.map(|id| self.distinct.get(id)[0]).unwrap_or_default()
     }
 
+    /// Every prefix with state, and its state's id, in prefix order (sorted here: the
+    /// Rib lists its tags in hash order).
+    fn ids(&self, rib: &Rib) -> Vec<(IpNet, SetId)> {
+        let mut all: Vec<(IpNet, SetId)> = rib
+            .tags()
+            .map(|(prefix, tag)| (prefix, SetId::from_tag(tag)))
+            .chain(self.untruncated.iter().map(|(prefix, id)| (*prefix, *id)))
+            .collect();
+        all.sort_unstable_by_key(|&(prefix, _)| store::order_key(prefix));
+        all
+    }
+
     /// Every prefix with its state, in prefix order.
-    fn iter(&self) -> impl Iterator<Item = (IpNet, PrefixState)> + '_ {
-        self.states
-            .iter()
-            .map(|(prefix, id)| (prefix, self.state(*id)))
+    fn iter<'a>(&'a self, rib: &Rib) -> impl Iterator<Item = (IpNet, PrefixState)> + 'a {
+        self.ids(rib)
+            .into_iter()
+            .map(|(prefix, id)| (prefix, self.state(Some(id))))
     }
 
     /// The source kinds of the last selection for `prefix`, if it had a best path.
     #[cfg(test)]
-    pub(crate) fn selected_kinds(&self, prefix: IpNet) -> Option<KindSet> {
-        self.state(self.states.get(prefix).copied().flatten())
-            .selected_kinds
+    pub(crate) fn selected_kinds(&self, rib: &Rib, prefix: IpNet) -> Option<KindSet> {
+        self.state(self.id(rib, prefix)).selected_kinds
     }
 
     /// Records a pass's outcome for `prefix` with one search: the source kinds selected
     /// (`None`: no best path), and the next hops programmed (`hops`, empty: none),
     /// recording a fabric change in `out` when they differ from what was programmed.
     #[cfg(test)]
+    #[allow(clippy::too_many_arguments)] // a test helper
     pub(crate) fn settle(
         &mut self,
+        rib: &mut Rib,
         prefix: IpNet,
         selected_kinds: Option<KindSet>,
         hops: &[IpAddr],
         out: &mut FabricChanges,
         pool: &mut AttrPool,
     ) {
-        self.decide_and_settle(prefix, out, pool, |_| ((), Some((selected_kinds, hops))));
+        self.open(rib, prefix, pool, None, false)
+            .decide_and_settle(out, |_| ((), Some((selected_kinds, hops))));
     }
 
-    /// Finds `prefix`'s state with one search, for a pass to decide, program and send
-    /// ([`PrefixPass`]); written back when the returned value is dropped.
-    pub(crate) fn open<'a>(&'a mut self, prefix: IpNet, pool: &'a mut AttrPool) -> PrefixPass<'a> {
-        let entry = self.states.entry(prefix);
-        let old_id = entry.get().copied().flatten();
+    /// Finds `prefix`'s state with one search of the Loc-RIB, for a pass to decide,
+    /// program and send ([`PrefixPass`]); written back when the returned value is
+    /// dropped. `handed_back`: the state's id as the Rib handed it back when it dropped
+    /// the prefix's entry ([`Rib::withdraw_with_paths`], [`Rib::drop_peer_prefixes`]),
+    /// which the entry no longer holds; `entry_gone`: the caller knows the prefix has no
+    /// entry now (the search is spared).
+    pub(crate) fn open<'a>(
+        &'a mut self,
+        rib: &'a mut Rib,
+        prefix: IpNet,
+        pool: &'a mut AttrPool,
+        handed_back: Option<SetId>,
+        entry_gone: bool,
+    ) -> PrefixPass<'a> {
+        let entry = if has_host_bits(prefix) {
+            Place::Untruncated(&mut self.untruncated)
+        } else if entry_gone {
+            Place::Absent(rib)
+        } else {
+            Place::Rib(rib.tag_entry(prefix))
+        };
+        let old_id = handed_back.or_else(|| entry.get(prefix));
         let old = old_id
             .map(|id| self.distinct.get(id)[0])
             .unwrap_or_default();
@@ -361,27 +493,16 @@ impl PrefixStates {
         }
     }
 
-    /// [`PrefixPass::decide_and_settle`] for `prefix` alone.
-    #[cfg(test)]
-    pub(crate) fn decide_and_settle<R, H: AsRef<[IpAddr]>>(
-        &mut self,
-        prefix: IpNet,
-        out: &mut FabricChanges,
-        pool: &mut AttrPool,
-        decide: impl FnOnce(Option<KindSet>) -> (R, Option<(Option<KindSet>, H)>),
-    ) -> R {
-        self.open(prefix, pool).decide_and_settle(out, decide)
-    }
-
     /// [`PrefixPass::with_routes`] for `prefix` alone.
     #[cfg(test)]
     pub(crate) fn with_routes<R>(
         &mut self,
+        rib: &mut Rib,
         prefix: IpNet,
         pool: &mut AttrPool,
         f: impl FnOnce(&mut RoutesOut<'_>) -> R,
     ) -> R {
-        self.open(prefix, pool).with_routes(f)
+        self.open(rib, prefix, pool, None, false).with_routes(f)
     }
 
     /// Routes sent to `peer`.
@@ -390,32 +511,67 @@ impl PrefixStates {
     }
 
     /// Every route sent to `peer`, in prefix order.
-    pub(crate) fn sent_to(&self, peer: PeerId) -> impl Iterator<Item = (IpNet, AttrId)> + '_ {
-        self.iter().filter_map(move |(prefix, state)| {
+    pub(crate) fn sent_to<'a>(
+        &'a self,
+        rib: &Rib,
+        peer: PeerId,
+    ) -> impl Iterator<Item = (IpNet, AttrId)> + 'a {
+        self.iter(rib).filter_map(move |(prefix, state)| {
             Some((prefix, self.sets.out.route_to(state.sent, peer)?))
         })
     }
 
     /// The routes sent to `peer` of one family, in prefix order.
-    pub(crate) fn sent_to_family(&self, peer: PeerId, v6: bool) -> Vec<(IpNet, AttrId)> {
-        self.sent_to(peer)
+    pub(crate) fn sent_to_family(&self, rib: &Rib, peer: PeerId, v6: bool) -> Vec<(IpNet, AttrId)> {
+        self.sent_to(rib, peer)
             .filter(|(prefix, _)| prefix.addr().is_ipv6() == v6)
             .collect()
     }
 
     /// Forgets what was sent to `peer` (its session went down), releasing the attribute
     /// sets in prefix order. Each distinct state is rebuilt once.
-    pub(crate) fn forget_sent(&mut self, pool: &mut AttrPool, peer: PeerId) {
+    pub(crate) fn forget_sent(&mut self, rib: &mut Rib, pool: &mut AttrPool, peer: PeerId) {
         if !self.sets.out.begin_forget(peer) {
             return;
         }
         let mut sent_memo = HashMap::default();
         let mut memo: HashMap<SetId, Option<SetId>, FoldState> = HashMap::default();
+        // Only the prefixes whose state names a route to `peer` change: for any other,
+        // rebuilding its state finds the same one, and its holders come back to what they
+        // were. So only those are listed (a million prefixes of which a handful were sent
+        // to `peer` list a handful), then sorted: in prefix order, as the tree they were
+        // kept in before gave them, so sets are freed in the same order.
+        let affected: HashSet<SetId, FoldState> = self
+            .distinct
+            .ids()
+            .filter(|&id| {
+                let sent = self.distinct.get(id)[0].sent;
+                self.sets.out.route_to(sent, peer).is_some()
+            })
+            .collect();
+        // The states in the Rib and those it handed back (whose prefixes it no longer
+        // has).
+        let untruncated = self.untruncated.iter().map(|(prefix, id)| (*prefix, *id));
+        let mut all: Vec<(IpNet, SetId, bool)> = rib
+            .tags()
+            .map(|(prefix, tag)| (prefix, SetId::from_tag(tag)))
+            .chain(untruncated)
+            .filter(|(_, id)| affected.contains(id))
+            .map(|(prefix, id)| (prefix, id, false))
+            .collect();
+        // Those of the handed-back states that change are taken out here and put back
+        // changed below; the others stay as they are.
+        self.orphans.retain(|&(prefix, tag)| {
+            let changes = affected.contains(&SetId::from_tag(tag));
+            if changes {
+                all.push((prefix, SetId::from_tag(tag), true));
+            }
+            !changes
+        });
+        all.sort_unstable_by_key(|&(prefix, _, _)| store::order_key(prefix));
         let (distinct, sets) = (&mut self.distinct, &mut self.sets);
-        self.states.retain(|slot| {
-            let Some(old) = *slot else {
-                return false;
-            };
+        let (orphans, untruncated) = (&mut self.orphans, &mut self.untruncated);
+        for (prefix, old, orphaned) in all {
             let next = match memo.get(&old) {
                 Some(&next) => {
                     if let Some(next) = next {
@@ -443,9 +599,17 @@ impl PrefixStates {
             };
             // This prefix's holder of its old state (the new one took its own).
             distinct.release_later(old);
-            *slot = next;
-            next.is_some()
-        });
+            if orphaned {
+                orphans.extend(next.map(|id| (prefix, id.tag())));
+            } else if next != Some(old) {
+                let place = if has_host_bits(prefix) {
+                    Place::Untruncated(untruncated)
+                } else {
+                    Place::Rib(rib.tag_entry(prefix))
+                };
+                place.set(prefix, next);
+            }
+        }
         self.collect(pool);
     }
 
@@ -470,22 +634,16 @@ impl PrefixStates {
 
     /// Programs `prefix` toward `hops`, keeping its selection memory (tests).
     #[cfg(test)]
-    fn program(&mut self, prefix: IpNet, hops: &[IpAddr], out: &mut FabricChanges) {
-        let kinds = self.selected_kinds(prefix);
+    fn program(&mut self, rib: &mut Rib, prefix: IpNet, hops: &[IpAddr], out: &mut FabricChanges) {
+        let kinds = self.selected_kinds(rib, prefix);
         let mut pool = AttrPool::default();
-        self.settle(prefix, kinds, hops, out, &mut pool);
+        self.settle(rib, prefix, kinds, hops, out, &mut pool);
         self.collect(&mut pool);
     }
 
-    /// Every prefix with state (a selection, a programming or routes sent), in prefix
-    /// order.
-    pub(crate) fn prefixes(&self) -> impl Iterator<Item = IpNet> + '_ {
-        self.states.iter().map(|(prefix, _)| prefix)
-    }
-
     /// Every programmed prefix with its next hops, in prefix order.
-    fn programmed(&self) -> impl Iterator<Item = (IpNet, &[IpAddr])> + '_ {
-        self.iter()
+    fn programmed<'a>(&'a self, rib: &Rib) -> impl Iterator<Item = (IpNet, &'a [IpAddr])> + 'a {
+        self.iter(rib)
             .filter_map(|(prefix, state)| Some((prefix, self.sets.hops.get(state.next_hops?))))
     }
 
@@ -502,11 +660,13 @@ impl PrefixStates {
 #[derive(Clone, Copy)]
 pub struct Fabric<'a> {
     table: &'a PrefixStates,
+    /// Where each prefix's state id is (its Loc-RIB entry's tag).
+    rib: &'a Rib,
 }
 
 impl<'a> Fabric<'a> {
-    pub(crate) fn new(table: &'a PrefixStates) -> Self {
-        Self { table }
+    pub(crate) fn new(table: &'a PrefixStates, rib: &'a Rib) -> Self {
+        Self { table, rib }
     }
 
     /// Prefixes programmed.
@@ -525,7 +685,7 @@ impl<'a> Fabric<'a> {
     #[must_use]
     pub fn get(&self, prefix: &IpNet) -> Option<&'a [IpAddr]> {
         let table = self.table;
-        let state = table.state(*table.states.get(*prefix)?);
+        let state = table.state(Some(table.id(self.rib, *prefix)?));
         Some(table.sets.hops.get(state.next_hops?))
     }
 
@@ -535,9 +695,10 @@ impl<'a> Fabric<'a> {
         self.get(prefix).is_some()
     }
 
-    /// Every prefix with its next hops, in prefix order.
+    /// Every prefix with its next hops, in prefix order (sorted when called: the state
+    /// lives in the Loc-RIB's hash tables).
     pub fn iter(&self) -> impl Iterator<Item = (IpNet, &'a [IpAddr])> + 'a {
-        self.table.programmed()
+        self.table.programmed(self.rib)
     }
 
     /// Every programmed prefix, in order.
@@ -586,6 +747,85 @@ impl PartialEq<Fabric<'_>> for &BTreeMap<IpNet, Vec<IpAddr>> {
 mod tests {
     use super::*;
     use crate::store::OutChange;
+
+    /// The per-prefix state and the Rib whose entries' tags name it, with the methods
+    /// the tests call.
+    struct Harness {
+        states: PrefixStates,
+        rib: Rib,
+    }
+
+    impl Default for Harness {
+        fn default() -> Self {
+            Self {
+                states: PrefixStates::default(),
+                rib: Rib::new(rib::RibConfig {
+                    ranking: rib::Ranking::Caller,
+                    ..rib::RibConfig::default()
+                }),
+            }
+        }
+    }
+
+    impl Harness {
+        fn program(&mut self, prefix: IpNet, hops: &[IpAddr], out: &mut FabricChanges) {
+            self.states.program(&mut self.rib, prefix, hops, out);
+        }
+
+        fn with_routes<R>(
+            &mut self,
+            prefix: IpNet,
+            pool: &mut AttrPool,
+            f: impl FnOnce(&mut RoutesOut<'_>) -> R,
+        ) -> R {
+            self.states.with_routes(&mut self.rib, prefix, pool, f)
+        }
+
+        fn collect(&mut self, pool: &mut AttrPool) {
+            self.states.collect(pool);
+        }
+
+        fn forget_sent(&mut self, pool: &mut AttrPool, peer: PeerId) {
+            self.states.forget_sent(&mut self.rib, pool, peer);
+        }
+
+        fn sent_to(&self, peer: PeerId) -> Vec<(IpNet, AttrId)> {
+            self.states.sent_to(&self.rib, peer).collect()
+        }
+
+        fn sent_to_family(&self, peer: PeerId, v6: bool) -> Vec<(IpNet, AttrId)> {
+            self.states.sent_to_family(&self.rib, peer, v6)
+        }
+
+        fn sent_len(&self, peer: PeerId) -> usize {
+            self.states.sent_len(peer)
+        }
+
+        /// Every prefix with state, in prefix order.
+        fn prefixes(&self) -> Vec<IpNet> {
+            self.states
+                .ids(&self.rib)
+                .into_iter()
+                .map(|(prefix, _)| prefix)
+                .collect()
+        }
+
+        fn fabric(&self) -> Fabric<'_> {
+            Fabric::new(&self.states, &self.rib)
+        }
+
+        fn state_count(&self) -> usize {
+            self.states.state_count()
+        }
+
+        fn sent_set_count(&self) -> usize {
+            self.states.sent_set_count()
+        }
+
+        fn set_count(&self) -> usize {
+            self.states.set_count()
+        }
+    }
 
     fn net(s: &str) -> IpNet {
         s.parse().expect("a prefix")
@@ -640,7 +880,7 @@ mod tests {
 
     #[test]
     fn prefixes_behind_the_same_next_hops_share_one_set_freed_with_the_last() {
-        let mut table = PrefixStates::default();
+        let mut table = Harness::default();
         let mut out = FabricChanges::default();
         let two = [hop("10.0.0.4"), hop("10.0.0.5")];
         for i in 0..1000u32 {
@@ -666,7 +906,7 @@ mod tests {
             table.program(prefix, &[], &mut out);
         }
         assert_eq!(table.set_count(), 1);
-        let view = Fabric::new(&table);
+        let view = table.fabric();
         assert_eq!(view.len(), 1);
         let expected: BTreeMap<IpNet, Vec<IpAddr>> =
             [(net("2001:db8::/32"), vec![hop("fd00::4")])].into();
@@ -679,7 +919,7 @@ mod tests {
         table.program(net("10.9.0.0/16"), &[hop("10.0.0.7")], &mut out);
         assert_eq!(table.set_count(), 2);
         assert_eq!(
-            Fabric::new(&table).get(&net("10.9.0.0/16")),
+            table.fabric().get(&net("10.9.0.0/16")),
             Some(&[hop("10.0.0.7")][..])
         );
     }
@@ -694,7 +934,7 @@ mod tests {
 
     /// Sends `attrs` (a fresh reference) to `to` for `prefix`; what changed.
     fn send(
-        table: &mut PrefixStates,
+        table: &mut Harness,
         pool: &mut AttrPool,
         prefix: IpNet,
         to: PeerId,
@@ -730,7 +970,7 @@ mod tests {
         .collect();
         let (a, b) = (PeerId(1), PeerId(2));
         let mut pool = AttrPool::default();
-        let mut table = PrefixStates::default();
+        let mut table = Harness::default();
         for &p in &nets {
             for to in [b, a] {
                 assert_eq!(
@@ -750,9 +990,9 @@ mod tests {
             (1, 1, 1)
         );
         nets.sort_unstable();
-        let held: Vec<IpNet> = table.sent_to(a).map(|(p, _)| p).collect();
+        let held: Vec<IpNet> = table.sent_to(a).into_iter().map(|(p, _)| p).collect();
         assert_eq!(held, nets);
-        assert_eq!(table.prefixes().collect::<Vec<_>>(), nets);
+        assert_eq!(table.prefixes(), nets);
         assert_eq!(
             (table.sent_len(a), table.sent_len(b)),
             (nets.len(), nets.len())
@@ -788,15 +1028,18 @@ mod tests {
             OutChange::Unchanged
         );
         assert_eq!(table.sent_len(a), nets.len() - 1);
-        assert_eq!(table.prefixes().count(), nets.len() - 1);
+        assert_eq!(table.prefixes().len(), nets.len() - 1);
         table.forget_sent(&mut pool, a);
-        assert_eq!((table.sent_len(a), table.sent_to(a).count()), (0, 0));
-        assert_eq!(table.sent_to(b).count(), nets.len() - 1);
+        assert_eq!((table.sent_len(a), table.sent_to(a).len()), (0, 0));
+        assert_eq!(table.sent_to(b).len(), nets.len() - 1);
         // What b holds is one set again (a's different route to nets[0] is gone).
         assert_eq!((table.sent_set_count(), pool.len()), (1, 1));
-        assert!(table.sent_to(b).all(|(_, id)| pool.get(id) == &exported(1)));
+        assert!(table
+            .sent_to(b)
+            .iter()
+            .all(|(_, id)| pool.get(*id) == &exported(1)));
         table.forget_sent(&mut pool, b);
-        assert_eq!(table.prefixes().count(), 0);
+        assert_eq!(table.prefixes().len(), 0);
         assert_eq!(
             (table.state_count(), table.sent_set_count(), pool.len()),
             (0, 0, 0)
@@ -805,7 +1048,7 @@ mod tests {
 
     #[test]
     fn routes_sent_and_programming_share_one_entry_per_prefix() {
-        let mut table = PrefixStates::default();
+        let mut table = Harness::default();
         let mut pool = AttrPool::default();
         let mut changes = FabricChanges::default();
         let p = net("10.1.0.0/16");
@@ -813,11 +1056,11 @@ mod tests {
         send(&mut table, &mut pool, p, PeerId(3), Some(7));
         // Unprogrammed, the prefix stays for its route sent; withdrawn, it goes.
         table.program(p, &[], &mut changes);
-        assert_eq!(table.prefixes().collect::<Vec<_>>(), [p]);
-        assert_eq!(Fabric::new(&table).len(), 0);
+        assert_eq!(table.prefixes(), [p]);
+        assert_eq!(table.fabric().len(), 0);
         assert_eq!(table.sent_len(PeerId(3)), 1);
         send(&mut table, &mut pool, p, PeerId(3), None);
-        assert_eq!(table.prefixes().count(), 0);
+        assert_eq!(table.prefixes().len(), 0);
         assert_eq!(
             (table.sent_set_count(), pool.len(), table.set_count()),
             (0, 0, 0)

@@ -36,7 +36,7 @@ use crate::config::{
 use crate::policy::{self, Candidate, ExportSource, PeerId, Previous, RejectReason};
 use crate::route::RouteAttrs;
 use crate::store::{
-    self, paths_unknown, AdjRibIn, AttrId, AttrPool, FoldState, OutChange, Touched,
+    self, paths_unknown, AdjRibIn, AttrId, AttrPool, FoldState, OutChange, SetId, Touched,
 };
 
 mod export;
@@ -508,8 +508,9 @@ pub struct RouteServer {
     /// Azure's non-reverting failover ([`policy::select`]).
     failover_peers: BTreeMap<IpNet, Vec<PeerId>>,
     /// Per prefix, the other half (the source kinds of its last selection), what is
-    /// programmed into the fabric and what was sent to each peer (the Adj-RIBs-Out), in
-    /// one tree, next-hop sets and sent sets interned ([`fabric`]).
+    /// programmed into the fabric and what was sent to each peer (the Adj-RIBs-Out), as
+    /// one interned state whose id is the prefix's tag in `learned`'s Loc-RIB, next-hop
+    /// sets and sent sets interned ([`fabric`]).
     prefix_states: PrefixStates,
     /// Fabric changes of the pass under way, output as one [`Output::Program`].
     fabric_changes: FabricChanges,

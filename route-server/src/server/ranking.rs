@@ -96,22 +96,15 @@ impl RouteServer {
     /// originated) and `more`, sorted, once each: a vector of 18 bytes a prefix, where a
     /// copy of the Loc-RIB with its paths and a tree of prefixes took about 100 (a
     /// whole-table pass at 1M peaked 78 MiB above what the server holds, 34 now). The
-    /// prefixes with state are nearly all learned ones: they are merged in (both lists
-    /// are sorted), and only those missing are added.
+    /// prefixes with state are in the Loc-RIB too (their state is its entries' tags), so
+    /// one listing of it covers both.
     pub(super) fn all_prefixes(&self, more: impl IntoIterator<Item = IpNet>) -> Vec<IpNet> {
         let key = |prefix: &IpNet| store::order_key(*prefix);
-        let mut all: Vec<IpNet> = self.learned.prefixes().collect();
+        // The prefixes with state are in the Loc-RIB too (as entries' tags).
+        let mut all: Vec<IpNet> = self.learned.prefixes_or_tagged().collect();
         all.sort_unstable_by_key(key);
         let learned = all.len();
-        let mut at = 0;
-        for prefix in self.prefix_states.prefixes() {
-            while at < learned && key(&all[at]) < key(&prefix) {
-                at += 1;
-            }
-            if all.get(at) != Some(&prefix) {
-                all.push(prefix);
-            }
-        }
+        all.extend(self.prefix_states.untruncated_prefixes());
         all.extend(self.config.advertised_prefixes().copied());
         all.extend(more);
         if all.len() > learned {
@@ -143,6 +136,10 @@ impl RouteServer {
         mut known: Vec<Option<PathSet>>,
         only: Option<PeerId>,
     ) {
+        // The states the Rib handed back with the withdrawals of the reads just imported.
+        for peer in self.peers.values_mut() {
+            peer.rib_in.take_dropped_tags(self.prefix_states.orphans());
+        }
         if dirty.is_empty() {
             return;
         }
@@ -165,11 +162,22 @@ impl RouteServer {
         let mut decoded: HashMap<AttrHandle, RouteAttrs, FoldState> = HashMap::default();
         let mut paths: Vec<(PeerId, IpNet, AttrHandle)> = Vec::new();
         let mut held: Vec<(PeerId, PeerKind, AttrHandle)> = Vec::new();
+        // States whose prefixes' entries the Rib dropped, sorted: a cursor follows `dirty`.
+        let mut orphans: Vec<(IpNet, Option<SetId>)> = self
+            .prefix_states
+            .take_orphans()
+            .into_iter()
+            .map(|(prefix, id)| (prefix, Some(id)))
+            .collect();
+        let mut orphan_at = 0;
         for (index, &prefix) in dirty.iter().enumerate() {
             paths.clear();
             // Any order: the paths are sorted by (peer, received prefix) below, a key no two
             // share.
             let handed_back = known.get_mut(index).and_then(Option::take);
+            // Handed back without paths: the prefix has no Loc-RIB entry now (a removal
+            // that empties one drops it, its tag handed back), so the pass need not look.
+            let entry_gone = handed_back.as_ref().is_some_and(|paths| paths.is_empty());
             let looked_up = match handed_back {
                 Some(_) => None,
                 None => Some(self.learned.paths_unordered(prefix)),
@@ -218,10 +226,27 @@ impl RouteServer {
                     })
                 })
                 .collect();
+            // The state the Rib handed back if it dropped the prefix's entry.
+            while orphans
+                .get(orphan_at)
+                .is_some_and(|(at, _)| store::order_key(*at) < store::order_key(prefix))
+            {
+                orphan_at += 1;
+            }
+            let handed_back = match orphans.get_mut(orphan_at) {
+                Some((at, id)) if *at == prefix => id.take(),
+                _ => None,
+            };
             // Selection, failover memory, fabric and export in one search of the
             // per-prefix state.
             let (config, failover_peers) = (&self.config, &mut self.failover_peers);
-            let mut state = self.prefix_states.open(prefix, &mut self.export_pool);
+            let mut state = self.prefix_states.open(
+                &mut self.learned,
+                prefix,
+                &mut self.export_pool,
+                handed_back,
+                entry_gone,
+            );
             let selection = state.decide_and_settle(&mut self.fabric_changes, |previous_kinds| {
                 let selection = policy::select(
                     config.hub_routing_preference,
@@ -245,7 +270,9 @@ impl RouteServer {
                 } else if !failover_peers.is_empty() {
                     failover_peers.remove(&prefix);
                 }
-                let hops = if policy::is_programmable(config, prefix) {
+                // No best path, no next hops (the withdrawals' common case: no range test).
+                let hops = if !selection.best.is_empty() && policy::is_programmable(config, prefix)
+                {
                     policy::ecmp_next_hops(&candidates, &selection, config.limits.ecmp_width)
                 } else {
                     policy::NextHops::new()
@@ -348,6 +375,10 @@ impl RouteServer {
                 }
             });
         }
+        let leftover = orphans
+            .into_iter()
+            .filter_map(|(prefix, id)| Some((prefix, id?)));
+        PrefixStates::readopt(&mut self.learned, leftover);
         self.prefix_states.collect(&mut self.export_pool);
         for id in memo.into_values().flatten() {
             self.export_pool.release(id);

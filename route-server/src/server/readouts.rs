@@ -46,7 +46,7 @@ impl RouteServer {
     /// changes so far built it.
     #[must_use]
     pub fn fabric(&self) -> Fabric<'_> {
-        Fabric::new(&self.prefix_states)
+        Fabric::new(&self.prefix_states, &self.learned)
     }
 
     /// Azure's metrics for a peer.
@@ -95,7 +95,7 @@ impl RouteServer {
             return Vec::new();
         };
         self.prefix_states
-            .sent_to(peer)
+            .sent_to(&self.learned, peer)
             .map(|(prefix, id)| {
                 let attrs = self.export_pool.get(id);
                 RouteEntry {

@@ -116,8 +116,11 @@ impl RouteServer {
         {
             *slot = None;
         }
-        let dirty = p.rib_in.remove(&mut self.learned);
-        self.prefix_states.forget_sent(&mut self.export_pool, peer);
+        let dirty = p
+            .rib_in
+            .remove(&mut self.learned, self.prefix_states.orphans());
+        self.prefix_states
+            .forget_sent(&mut self.learned, &mut self.export_pool, peer);
         self.config.peers.retain(|c| c.address != p.config.address);
         self.process_sorted(now, dirty, None);
         self.drain_all(now);
@@ -745,7 +748,8 @@ impl RouteServer {
         peer.limit_batch = None;
         peer.limit_hit = false;
         peer.refreshes.clear();
-        self.prefix_states.forget_sent(&mut self.export_pool, id);
+        self.prefix_states
+            .forget_sent(&mut self.learned, &mut self.export_pool, id);
         self.outputs.push_back(Output::Event(Event::PeerDown {
             peer: id,
             reason: reason.clone(),
@@ -767,7 +771,8 @@ impl RouteServer {
             }
             _ => {
                 peer.stale_deadline = None;
-                peer.rib_in.clear(&mut self.learned)
+                peer.rib_in
+                    .clear(&mut self.learned, self.prefix_states.orphans())
             }
         };
         self.process_sorted(now, dirty, None);
@@ -860,7 +865,7 @@ impl RouteServer {
             return;
         }
         let v6 = family == Family::IPV6_UNICAST;
-        let routes = self.prefix_states.sent_to_family(id, v6);
+        let routes = self.prefix_states.sent_to_family(&self.learned, id, v6);
         let mut out = PendingOut::default();
         for (index, (_, attrs)) in routes.iter().enumerate() {
             out.announce_at(index, *attrs);
