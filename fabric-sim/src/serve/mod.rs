@@ -193,8 +193,16 @@ use std::path::PathBuf;
 
 pub use config::{ConfigFileError, InstanceConfig, PeerSocket, ServeConfig};
 
-/// The largest read from a peer's socket in one go, in bytes.
-pub const READ_CHUNK: usize = 256 * 1024;
+/// The largest read from a peer's socket in one go, in bytes: the route server's
+/// [`RECOMMENDED_RECEIVE_CHUNK`](route_server::RECOMMENDED_RECEIVE_CHUNK), 16 KiB.
+///
+/// Each read is one pass of the route server, whose transient memory grows with it
+/// (about 64 bytes a route, twice: 256 KiB of /24s held 8 MiB). End to end
+/// (`tools/bench/e2e.sh`, BENCHMARKS.md "serve's own footprint"), 16 KiB reads instead of
+/// 256 KiB took serve's peak RSS from 24 to 15 MiB at 100,000 routes and from 102 to
+/// 87 MiB at 1,000,000, for the same CPU time: 4 MB of UPDATEs is 256 reads instead of
+/// 16, nothing beside the routes' own work.
+pub const READ_CHUNK: usize = route_server::RECOMMENDED_RECEIVE_CHUNK;
 
 /// The most bytes queued for one peer's socket; past it the peer's connection is closed.
 pub const MAX_WRITE_QUEUE: usize = 64 * 1024 * 1024;
