@@ -231,3 +231,120 @@ fn progress_never_reaches_standard_output() {
         );
     }
 }
+
+fn serve_bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_fabric-sim-serve"))
+}
+
+/// The daemon-only binary checks a file as `fabric-sim serve` does: the same line for
+/// the example file (two instances, as the file says), the same error for a bad one.
+#[test]
+fn self_consistency_fabric_sim_serve_checks_files_as_the_subcommand_does() {
+    let example = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("examples")
+        .join("serve.toml");
+    let sub = bin()
+        .args(["serve", "--check", "--config"])
+        .arg(&example)
+        .output()
+        .expect("runs");
+    let own = serve_bin()
+        .args(["--check", "--config"])
+        .arg(&example)
+        .output()
+        .expect("runs");
+    assert!(
+        own.status.success(),
+        "{}",
+        String::from_utf8_lossy(&own.stderr)
+    );
+    assert_eq!(stdout(&own), stdout(&sub));
+    assert!(
+        stdout(&own).contains("ok (2 instance(s)"),
+        "{}",
+        stdout(&own)
+    );
+
+    let bad = temp(
+        "bad-serve.toml",
+        "[[instance]]\nlisten = \"127.0.0.1:1790\"\nnext_hop = \"not an address\"\n",
+    );
+    let sub = bin()
+        .args(["serve", "--check", "--config"])
+        .arg(&bad)
+        .output()
+        .expect("runs");
+    let own = serve_bin()
+        .args(["--check", "--config"])
+        .arg(&bad)
+        .output()
+        .expect("runs");
+    assert!(!own.status.success());
+    assert_eq!(own.stderr, sub.stderr);
+    assert!(String::from_utf8_lossy(&own.stderr).contains("next_hop"));
+}
+
+/// The daemon-only binary runs: it listens on loopback, and SIGTERM stops it cleanly
+/// with the `stopped` line (bounded waits; the process is stopped by its pid).
+#[test]
+fn fabric_sim_serve_listens_and_stops_on_sigterm() {
+    use std::io::{BufRead, BufReader};
+    use std::time::{Duration, Instant};
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+        .port();
+    let config = temp(
+        "serve-run.toml",
+        &format!(
+            "[[instance]]\nlisten = \"127.0.0.1:{port}\"\nnext_hop = \"198.51.100.1\"\n\n\
+             [[instance.peer]]\naddress = \"127.0.0.2\"\nasn = 65001\n"
+        ),
+    );
+    let mut child = serve_bin()
+        .args(["--json", "--config"])
+        .arg(&config)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("starts");
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let out = child.stdout.take().expect("piped");
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let first = rx.recv_timeout(Duration::from_secs(10));
+    let connected = std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .is_ok_and(|s| s.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            _ if Instant::now() > deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            _ => std::thread::sleep(Duration::from_millis(20)),
+        }
+    };
+    let rest: Vec<String> = rx.iter().collect();
+    let _ = reader.join();
+    let first = first.expect("a first line within 10 s");
+    assert!(first.contains("\"event\":\"listening\""), "{first}");
+    assert!(first.contains(&format!("127.0.0.1:{port}")), "{first}");
+    assert!(connected, "nothing listening on 127.0.0.1:{port}");
+    assert!(killed, "kill -TERM {pid} failed");
+    assert!(status.is_some_and(|s| s.success()), "exit: {status:?}");
+    assert!(
+        rest.iter().any(|l| l.contains("\"event\":\"stopped\"")),
+        "{rest:?}"
+    );
+}

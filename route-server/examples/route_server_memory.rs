@@ -151,7 +151,7 @@ fn late_receiver(count: usize) {
         .expect("a valid peer");
     let now = lab.now;
     for (connection, bytes) in &bursts {
-        for read in bytes.chunks(route_server::RECOMMENDED_RECEIVE_CHUNK) {
+        for read in bytes.chunks(workload::BENCH_RECEIVE_CHUNK) {
             lab.server.handle_input(
                 now,
                 Input::Received {

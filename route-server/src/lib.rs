@@ -120,7 +120,7 @@
 //!   or [`Input::ConnectFailed`]. A `Connected` that is no longer wanted (the peer's
 //!   connection won the collision meanwhile) is answered with [`Output::Disconnect`].
 //! * Bytes read go in as [`Input::Received`], in chunks of at most
-//!   [`RECOMMENDED_RECEIVE_CHUNK`] (256 KiB; peak memory grows with the chunk); end of
+//!   [`RECOMMENDED_RECEIVE_CHUNK`] (16 KiB; peak memory grows with the chunk); end of
 //!   stream or an error as [`Input::Closed`]. [`Output::Transmit`] is written in order;
 //!   [`Output::Disconnect`] is closed after what was written before it is flushed (a
 //!   NOTIFICATION), or abandoned while still connecting.

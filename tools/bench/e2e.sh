@@ -8,7 +8,9 @@
 #   withdraw_s  sender starts withdrawing everything -> every receiver holds none of them
 #   rs_cpu_s    route server CPU (utime+stime, whole process tree) up to "all received"
 #   rs_cpu_total_s  the same at the end (announce + withdraw)
-#   rs_peak_mib peak RSS (VmHWM, summed over the process tree) at the end
+#   rs_peak_mib peak RSS (VmHWM, summed over the process tree) at the end, to 0.1 MiB
+#   rs_file_mib of the RSS at the end, what is mapped from files (RssFile: the binary's
+#               and the libraries' code and data, shared with the page cache)
 # Route servers: serve (fabric-sim serve, release build, --quiet), bird (rs client),
 # gobgp (route-server-client), frr (route-server-client), openbgpd (transparent-as).
 #
@@ -36,12 +38,19 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-SERVE_BIN=${SERVE_BIN:-$ROOT/target/release/fabric-sim}
+# serve is the daemon-only binary built with the `dist` profile (release, fat LTO, one
+# codegen unit: less code resident). SERVE_BIN may name any build of it, or of `fabric-sim`
+# itself, which is then run as `fabric-sim serve`.
+SERVE_BIN=${SERVE_BIN:-$ROOT/target/dist/fabric-sim-serve}
 BLAST_BIN=${BLAST_BIN:-$ROOT/target/release/examples/bgp_blast}
-if [ ! -x "$SERVE_BIN" ] || [ ! -x "$BLAST_BIN" ]; then
-  (cd "$ROOT" && cargo build --release -p fabric-sim --bin fabric-sim --example bgp_blast) ||
-    die "build failed"
+if [ ! -x "$SERVE_BIN" ]; then
+  (cd "$ROOT" && cargo build --profile dist -p fabric-sim --bin fabric-sim-serve) || die "build failed"
 fi
+if [ ! -x "$BLAST_BIN" ]; then
+  (cd "$ROOT" && cargo build --release -p fabric-sim --example bgp_blast) || die "build failed"
+fi
+SERVE_CMD=("$SERVE_BIN")
+[ "$(basename "$SERVE_BIN")" = fabric-sim ] && SERVE_CMD+=(serve)
 
 slot_of() { case "$1" in serve) echo 1;; bird) echo 2;; gobgp) echo 3;; frr) echo 4;; openbgpd) echo 5;; *) die "unknown rs $1";; esac; }
 rcv_addr() { echo "127.22.$1.$((10 + $2))"; }
@@ -83,7 +92,7 @@ one_run() {
 
   case "$rs_impl" in
     serve) serve_conf "$rs" "$WORK/clients.txt" >"$WORK/serve.toml"
-           start_bg rs "$WORK/rs.out" "$SERVE_BIN" serve --config "$WORK/serve.toml" --json --quiet
+           start_bg rs "$WORK/rs.out" "${SERVE_CMD[@]}" --config "$WORK/serve.toml" --json --quiet
            wait_until 20 0.1 grep -q '"listening"' "$WORK/rs.out" || die "serve did not start";;
     bird) bird_rs_conf "$rs" "$WORK/clients.txt" >"$WORK/rs.conf"; start_bird rs "$WORK/rs.conf";;
     gobgp) gobgp_rs_conf "$rs" "$WORK/clients.txt" >"$WORK/rs.toml"; start_gobgpd rs "$WORK/rs.toml" "$rs";;
@@ -119,17 +128,17 @@ one_run() {
   local t_est t_wd hwm cpu_end wall=NA wd=NA
   t_est=$(awk '/^established at/{print $3}' "$WORK/ann.out"); t_est=${t_est/./}
   t_wd=$(awk '/^withdrawn at/{print $3}' "$WORK/ann.out"); t_wd=${t_wd/./}
-  hwm=$(tree_hwm_kb "$rs_pid"); cpu_end=$(tree_cpu_s "$rs_pid")
+  hwm=$(tree_hwm_kb "$rs_pid"); cpu_end=$(tree_cpu_s "$rs_pid"); file_kb=$(tree_rss_file_kb "$rs_pid")
   [ -n "$t_est" ] && [ -n "$t_all" ] && wall=$(us2s $((t_all - t_est)))
   [ -n "$t_wd" ] && [ -n "$t_gone" ] && wd=$(us2s $((t_gone - t_wd)))
-  local line="$rs_impl,$n,$k,$rep,$ok,$wall,$wd,${cpu_all:-NA},$cpu_end,$((hwm / 1024))"
+  local line="$rs_impl,$n,$k,$rep,$ok,$wall,$wd,${cpu_all:-NA},$cpu_end,$(awk -v k="$hwm" 'BEGIN{printf "%.1f", k / 1024}'),$(awk -v k="$file_kb" 'BEGIN{printf "%.1f", k / 1024}')"
   echo "$line"
   [ -n "$OUT" ] && echo "$line" >>"$OUT"
   kill_recorded "$WORK"; CUR_WORK=""
   rm -rf "$WORK"
 }
 
-HDR="rs,n,receivers,rep,ok,wall_s,withdraw_s,rs_cpu_s,rs_cpu_total_s,rs_peak_mib"
+HDR="rs,n,receivers,rep,ok,wall_s,withdraw_s,rs_cpu_s,rs_cpu_total_s,rs_peak_mib,rs_file_mib"
 CSV=$(mktemp /tmp/e2e.csv.XXXXXX)
 echo "$HDR" | tee "$CSV"
 [ -n "$OUT" ] && [ ! -s "$OUT" ] && echo "$HDR" >"$OUT"
@@ -149,14 +158,14 @@ groups = {}
 for r in rows:
     groups.setdefault((r["rs"], int(r["n"]), int(r["receivers"])), []).append(r)
 print()
-print("| route server | N | receivers | runs ok | wall s | withdraw s | RS CPU s (announce) | RS CPU s (total) | RS peak MiB |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-def med(rs, key):
+print("| route server | N | receivers | runs ok | wall s | withdraw s | RS CPU s (announce) | RS CPU s (total) | RS peak MiB | of which files MiB |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+def med(rs, key, places=2):
     v = [float(r[key]) for r in rs if r[key] not in ("NA", "")]
-    return f"{statistics.median(v):.2f}" if v else "NA"
+    return f"{statistics.median(v):.{places}f}" if v else "NA"
 for (rs, n, k), g in sorted(groups.items(), key=lambda x: (x[0][1], x[0][2], x[0][0])):
     ok = [r for r in g if r["ok"] == "1"]
     print(f"| {rs} | {n} | {k} | {len(ok)}/{len(g)} | {med(ok, 'wall_s')} | {med(ok, 'withdraw_s')} | "
-          f"{med(ok, 'rs_cpu_s')} | {med(ok, 'rs_cpu_total_s')} | {med(ok, 'rs_peak_mib')} |")
+          f"{med(ok, 'rs_cpu_s')} | {med(ok, 'rs_cpu_total_s')} | {med(ok, 'rs_peak_mib', 1)} | {med(ok, 'rs_file_mib', 1)} |")
 EOF
 rm -f "$CSV"

@@ -123,6 +123,15 @@ tree_hwm_kb() {
   done
   echo $s
 }
+# tree_rss_file_kb PID -> sum of current RssFile (pages mapped from files: code, libraries)
+tree_rss_file_kb() {
+  local p s=0 v
+  for p in $(descendants "$1"); do
+    v=$(awk '/^RssFile:/{print $2}' "/proc/$p/status" 2>/dev/null)
+    s=$((s + ${v:-0}))
+  done
+  echo $s
+}
 # tree_rss_kb PID -> sum of current VmRSS
 tree_rss_kb() {
   local p s=0 v

@@ -447,50 +447,26 @@ async fn write_loop(
     events: mpsc::Sender<InstanceEvent>,
 ) {
     let mut blocked = false;
-    // Messages taken from the queue and not yet fully written; `sent` bytes of the
-    // first one are already on the socket.
-    let mut pending: VecDeque<Vec<u8>> = VecDeque::new();
-    let mut pending_bytes = 0;
-    let mut sent = 0;
+    let mut pending = PendingWrites::default();
     loop {
         if pending.is_empty() {
             let Some(first) = queue.recv().await else {
                 return;
             };
-            pending_bytes = first.len();
-            sent = 0;
-            pending.push_back(first);
+            pending.push(first);
         }
-        while pending_bytes - sent < WRITE_BATCH && pending.len() < WRITE_SLICES {
+        while pending.unsent() < WRITE_BATCH && pending.len() < WRITE_SLICES {
             match queue.try_recv() {
-                Ok(more) => {
-                    pending_bytes += more.len();
-                    pending.push_back(more);
-                }
+                Ok(more) => pending.push(more),
                 Err(_) => break,
             }
         }
         let mut slices = [IoSlice::new(&[]); WRITE_SLICES];
-        let mut count = 0;
-        for (slot, message) in slices.iter_mut().zip(&pending) {
-            let start = if count == 0 { sent } else { 0 };
-            *slot = IoSlice::new(&message[start..]);
-            count += 1;
-        }
+        let count = pending.slices(&mut slices);
         match half.try_write_vectored(&slices[..count]) {
-            Ok(mut n) => {
+            Ok(n) => {
                 queued.fetch_sub(n, Ordering::Relaxed);
-                pending_bytes -= n;
-                while let Some(first) = pending.front() {
-                    let left = first.len() - sent;
-                    if n < left {
-                        sent += n;
-                        break;
-                    }
-                    n -= left;
-                    sent = 0;
-                    pending.pop_front();
-                }
+                pending.advance(n);
                 if blocked {
                     blocked = false;
                     let _ = events.send(InstanceEvent::WriteProgress { conn }).await;
@@ -515,6 +491,62 @@ async fn write_loop(
                     .await;
                 return;
             }
+        }
+    }
+}
+
+/// A writer's messages taken from its queue and not yet fully written: the first one
+/// may be partly on the socket already.
+#[derive(Default)]
+struct PendingWrites {
+    messages: VecDeque<Vec<u8>>,
+    /// Bytes of the first message already written.
+    offset: usize,
+    /// Bytes not yet written, over all messages (the first one's written part excluded).
+    unsent: usize,
+}
+
+impl PendingWrites {
+    fn is_empty(&self) -> bool {
+        self.messages.is_empty()
+    }
+
+    fn len(&self) -> usize {
+        self.messages.len()
+    }
+
+    fn unsent(&self) -> usize {
+        self.unsent
+    }
+
+    fn push(&mut self, message: Vec<u8>) {
+        self.unsent += message.len();
+        self.messages.push_back(message);
+    }
+
+    /// Fills `slices` with what is left to write, in order; how many were filled.
+    fn slices<'a>(&'a self, slices: &mut [IoSlice<'a>]) -> usize {
+        let mut count = 0;
+        for (slot, message) in slices.iter_mut().zip(&self.messages) {
+            let start = if count == 0 { self.offset } else { 0 };
+            *slot = IoSlice::new(&message[start..]);
+            count += 1;
+        }
+        count
+    }
+
+    /// `n` more bytes were written: drops the messages now complete.
+    fn advance(&mut self, mut n: usize) {
+        self.unsent -= n;
+        while let Some(first) = self.messages.front() {
+            let left = first.len() - self.offset;
+            if n < left {
+                self.offset += n;
+                return;
+            }
+            n -= left;
+            self.offset = 0;
+            self.messages.pop_front();
         }
     }
 }
@@ -1206,5 +1238,50 @@ impl Printer {
             let _ = out.flush();
             self.buf.clear();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn written(p: &PendingWrites) -> Vec<u8> {
+        let mut slices = [IoSlice::new(&[]); WRITE_SLICES];
+        let count = p.slices(&mut slices);
+        slices[..count]
+            .iter()
+            .flat_map(|s| s.iter().copied())
+            .collect()
+    }
+
+    /// Partial writes, within a message and across message boundaries: what is left to
+    /// write and its count stay in step. (The old bookkeeping subtracted a partly written
+    /// first message's written bytes twice, which overflowed in debug builds and killed the
+    /// writer: a peer that stopped reading was then never reported blocked.)
+    #[test]
+    fn pending_writes_track_partial_writes() {
+        let mut p = PendingWrites::default();
+        p.push(vec![1; 1000]);
+        p.push(vec![2; 1000]);
+        p.push(vec![3; 500]);
+        assert_eq!((p.len(), p.unsent()), (3, 2500));
+
+        p.advance(600);
+        assert_eq!((p.len(), p.unsent()), (3, 1900));
+        let left = written(&p);
+        assert_eq!(left.len(), 1900);
+        assert_eq!((left[0], left[399], left[400], left[1400]), (1, 1, 2, 3));
+
+        p.advance(1400); // the rest of the first, the whole second
+        assert_eq!((p.len(), p.unsent()), (1, 500));
+        assert_eq!(written(&p), vec![3; 500]);
+
+        p.push(vec![4; 10]);
+        p.advance(0);
+        assert_eq!((p.len(), p.unsent()), (2, 510));
+        p.advance(510);
+        assert!(p.is_empty());
+        assert_eq!(p.unsent(), 0);
+        assert!(written(&p).is_empty());
     }
 }

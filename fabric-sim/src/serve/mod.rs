@@ -49,6 +49,24 @@
 //! gets the NOTIFICATION the route server chooses and its connection is closed; the
 //! other connections never see it.
 //!
+//! # Memory
+//!
+//! Measured end to end (`tools/bench/e2e.sh`, BENCHMARKS.md "serve's own footprint"),
+//! serve's peak RSS is the route server's tables plus three things kept small here:
+//!
+//! * the route server's transients per pass, which grow with each read: reads are
+//!   [`READ_CHUNK`] (16 KiB, about 4,000 /24 routes) bytes at most;
+//! * glibc's allocator, whose mmap threshold [`malloc::fix_mmap_threshold`] fixes so that
+//!   the tables' freed old copies are given back, not kept in the heap;
+//! * the code itself: all of a daemon's text ends up resident, so the daemon is also built
+//!   alone, `fabric-sim-serve` (same flags as `fabric-sim serve`, without the simulator)
+//!   with the `dist` profile (fat LTO, one codegen unit): 1.9 MB of text instead of
+//!   `fabric-sim`'s 4.0.
+//!
+//! Idle (one peer configured, none connected) `fabric-sim-serve` holds about 4 MiB, of
+//! which 0.3 MiB is its own memory (tokio's one thread, the configuration, the listener)
+//! and the rest code mapped from the binary and libc.
+//!
 //! # What it prints
 //!
 //! One line per event on stdout. As text: `INSTANCE text`. With `--json`: one JSON object
@@ -185,6 +203,7 @@
 
 pub mod config;
 mod driver;
+pub mod malloc;
 pub mod socket;
 mod status;
 
@@ -193,8 +212,16 @@ use std::path::PathBuf;
 
 pub use config::{ConfigFileError, InstanceConfig, PeerSocket, ServeConfig};
 
-/// The largest read from a peer's socket in one go, in bytes.
-pub const READ_CHUNK: usize = 256 * 1024;
+/// The largest read from a peer's socket in one go, in bytes: the route server's
+/// [`RECOMMENDED_RECEIVE_CHUNK`](route_server::RECOMMENDED_RECEIVE_CHUNK), 16 KiB.
+///
+/// Each read is one pass of the route server, whose transient memory grows with it
+/// (about 64 bytes a route, twice: 256 KiB of /24s held 8 MiB). End to end
+/// (`tools/bench/e2e.sh`, BENCHMARKS.md "serve's own footprint"), 16 KiB reads instead of
+/// 256 KiB took serve's peak RSS from 24 to 15 MiB at 100,000 routes and from 102 to
+/// 87 MiB at 1,000,000, for the same CPU time: 4 MB of UPDATEs is 256 reads instead of
+/// 16, nothing beside the routes' own work.
+pub const READ_CHUNK: usize = route_server::RECOMMENDED_RECEIVE_CHUNK;
 
 /// The most bytes queued for one peer's socket; past it the peer's connection is closed.
 pub const MAX_WRITE_QUEUE: usize = 64 * 1024 * 1024;
@@ -264,6 +291,7 @@ pub fn run(args: ServeArgs) -> Result<(), ServeError> {
         );
         return Ok(());
     }
+    malloc::fix_mmap_threshold();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -1,6 +1,6 @@
 //! Linux socket options the configuration may ask for: TCP-MD5 signatures (RFC 2385,
 //! `TCP_MD5SIG`) and the Generalized TTL Security Mechanism (RFC 5082: send with TTL 255,
-//! `IP_MINTTL` 255 on receive). The only `unsafe` of the crate is here: `setsockopt` on a
+//! `IP_MINTTL` 255 on receive). The crate's `unsafe` is here and in [`super::malloc`]: `setsockopt` on a
 //! socket the caller owns, with values whose size is passed alongside.
 #![allow(unsafe_code)]
 

@@ -59,10 +59,18 @@ pub(crate) use readouts::as_path_text;
 pub use readouts::compare_instances;
 
 /// The largest chunk of received bytes we recommend passing in one [`Input::Received`]:
-/// 256 KiB. Any size works (messages may be split or joined anywhere), but the UPDATEs of
-/// one chunk are decoded before they are imported, so peak memory grows with the chunk:
-/// at a million routes, 8 MiB chunks cost about 180 MiB more than 256 KiB ones.
-pub const RECOMMENDED_RECEIVE_CHUNK: usize = 256 * 1024;
+/// 16 KiB (four full-size UPDATEs).
+///
+/// Any size works (messages may be split or joined anywhere), but one chunk is one pass:
+/// its UPDATEs are decoded, imported and their touched prefixes listed (about 64 bytes a
+/// route, twice) before selection and export run, so the pass's transient memory grows
+/// with the chunk. 256 KiB of /24 announcements is about 64,000 routes and 8 MiB of
+/// transients; 16 KiB is about 4,000 routes and half a MiB. Measured end to end
+/// (`fabric-sim serve`, `tools/bench/e2e.sh`, one sender, one receiver): peak RSS at
+/// 100,000 /24s 24 -> 15 MiB, at 1,000,000 102 -> 87 MiB, with the same CPU time (a
+/// pass's fixed cost is small against 4,000 routes' work). Much larger chunks cost far
+/// more: at a million routes, 8 MiB chunks cost about 180 MiB more than 256 KiB ones.
+pub const RECOMMENDED_RECEIVE_CHUNK: usize = 16 * 1024;
 
 /// One TCP connection, as the route server names it.
 ///
