@@ -6,7 +6,8 @@
 # receivers. Per run:
 #   wall_s      sender's session Established -> every receiver holds all N prefixes
 #   withdraw_s  sender starts withdrawing everything -> every receiver holds none of them
-#   rs_cpu_s    route server CPU (utime+stime, whole process tree) up to "all received"
+#   rs_cpu_s    route server CPU s (whole process tree; live threads from schedstat, ns)
+#               up to "all received"
 #   rs_cpu_total_s  the same at the end (announce + withdraw)
 #   rs_peak_mib peak RSS (VmHWM, summed over the process tree) at the end, to 0.1 MiB
 #   rs_file_mib of the RSS at the end, what is mapped from files (RssFile: the binary's
@@ -166,6 +167,6 @@ def med(rs, key, places=2):
 for (rs, n, k), g in sorted(groups.items(), key=lambda x: (x[0][1], x[0][2], x[0][0])):
     ok = [r for r in g if r["ok"] == "1"]
     print(f"| {rs} | {n} | {k} | {len(ok)}/{len(g)} | {med(ok, 'wall_s')} | {med(ok, 'withdraw_s')} | "
-          f"{med(ok, 'rs_cpu_s')} | {med(ok, 'rs_cpu_total_s')} | {med(ok, 'rs_peak_mib', 1)} | {med(ok, 'rs_file_mib', 1)} |")
+          f"{med(ok, 'rs_cpu_s', 3)} | {med(ok, 'rs_cpu_total_s', 3)} | {med(ok, 'rs_peak_mib', 1)} | {med(ok, 'rs_file_mib', 1)} |")
 EOF
 rm -f "$CSV"
