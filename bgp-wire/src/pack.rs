@@ -131,6 +131,20 @@ impl UpdatePacker {
         self
     }
 
+    /// Queues the withdrawal of each of `nlri` of `family`, in order: [`withdraw`](Self::withdraw)
+    /// for each, with the list grown once.
+    pub fn withdraw_many(
+        &mut self,
+        family: Family,
+        nlri: impl IntoIterator<Item = Nlri>,
+    ) -> &mut Self {
+        match self.withdrawals.iter_mut().find(|(f, _)| *f == family) {
+            Some((_, list)) => list.extend(nlri),
+            None => self.withdrawals.push((family, nlri.into_iter().collect())),
+        }
+        self
+    }
+
     /// Queues IPv4 unicast announcements sharing `attributes` (which carry NEXT_HOP).
     /// AS_PATH and AGGREGATOR must hold the true AS numbers: on a 2-octet session the
     /// packer adds AS4_PATH and AS4_AGGREGATOR as RFC 6793 requires.
@@ -211,21 +225,24 @@ impl UpdatePacker {
             }
         }
         self.pack_withdrawals(budget, &skipped, &mut out);
-        // Sizes are budgeted and prefixes checked above: this only guards the invariant.
-        out.retain(|update| match update.validate(&self.params) {
-            Ok(()) => true,
-            Err(error) => {
-                refused.push(PackError {
-                    family: update
-                        .withdrawn_routes()
-                        .next()
-                        .map_or(Family::IPV4_UNICAST, |(family, _)| family),
-                    routes: update.withdrawn_routes().count(),
-                    error,
-                });
-                false
-            }
-        });
+        // Sizes are budgeted and prefixes checked above: this only guards the invariant
+        // (the withdrawn prefixes, checked above, are not checked again).
+        out.retain(
+            |update| match update.validate_all_but_withdrawn(&self.params) {
+                Ok(()) => true,
+                Err(error) => {
+                    refused.push(PackError {
+                        family: update
+                            .withdrawn_routes()
+                            .next()
+                            .map_or(Family::IPV4_UNICAST, |(family, _)| family),
+                        routes: update.withdrawn_routes().count(),
+                        error,
+                    });
+                    false
+                }
+            },
+        );
         for (key, nlri) in &self.groups {
             let start = out.len();
             if key.next_hop.is_none() && key.family == Family::IPV4_UNICAST {
@@ -277,14 +294,22 @@ impl UpdatePacker {
             .withdrawals
             .iter()
             .filter(|(f, _)| *f == Family::IPV4_UNICAST && !skipped.contains(f));
-        for n in v4.flat_map(|(_, nlri)| nlri) {
-            let size = prefix::prefix_len(n, v4_add_path);
-            if used + size > budget && !is_empty(&current) {
-                out.push(std::mem::take(&mut current));
-                used = 4;
+        for (_, nlri) in v4 {
+            // Each message's routes are copied in one slice (`nlri[start..i]` are this
+            // message's routes not yet copied), not pushed one by one into a growing list.
+            let mut start = 0;
+            for (i, n) in nlri.iter().enumerate() {
+                let size = prefix::prefix_len(n, v4_add_path);
+                let empty = i == start && is_empty(&current);
+                if used + size > budget && !empty {
+                    current.withdrawn.extend_from_slice(&nlri[start..i]);
+                    out.push(std::mem::take(&mut current));
+                    used = 4;
+                    start = i;
+                }
+                used += size;
             }
-            current.withdrawn.push(*n);
-            used += size;
+            current.withdrawn.extend_from_slice(&nlri[start..]);
         }
         for (family, nlri) in self
             .withdrawals

@@ -154,18 +154,29 @@ pub struct Nlri {
     pub path_id: Option<u32>,
 }
 
+/// `prefix` with its host bits cleared: itself when it has none (the common case: a
+/// prefix decoded or taken from a table), which costs a mask and a comparison where
+/// [`IpNet::trunc`] builds and checks a new prefix.
+fn truncated(prefix: IpNet) -> IpNet {
+    if prefix.addr() == prefix.network() {
+        prefix
+    } else {
+        prefix.trunc()
+    }
+}
+
 impl Nlri {
     /// A prefix without path identifier; host bits are cleared.
     pub fn new(prefix: IpNet) -> Self {
         Self {
-            prefix: prefix.trunc(),
+            prefix: truncated(prefix),
             path_id: None,
         }
     }
     /// A prefix with a path identifier; host bits are cleared.
     pub fn with_path_id(prefix: IpNet, path_id: u32) -> Self {
         Self {
-            prefix: prefix.trunc(),
+            prefix: truncated(prefix),
             path_id: Some(path_id),
         }
     }

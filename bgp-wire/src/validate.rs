@@ -357,7 +357,21 @@ impl Update {
     /// The first problem found: prefixes first (withdrawn, then NLRI field), then each
     /// attribute in order, then the message size.
     pub fn validate(&self, params: &SessionParams) -> Result<(), EncodeError> {
-        for nlri in self.withdrawn.iter().chain(&self.nlri) {
+        for nlri in &self.withdrawn {
+            check_prefix(nlri, Family::IPV4_UNICAST, params)?;
+        }
+        self.validate_all_but_withdrawn(params)
+    }
+
+    /// [`validate`](Self::validate) without checking the withdrawn routes' prefixes: for
+    /// the packer, whose withdrawn routes passed [`check_routes`] (the same checks)
+    /// before it put them in messages, so that a million withdrawals are not checked
+    /// twice.
+    pub(crate) fn validate_all_but_withdrawn(
+        &self,
+        params: &SessionParams,
+    ) -> Result<(), EncodeError> {
+        for nlri in &self.nlri {
             check_prefix(nlri, Family::IPV4_UNICAST, params)?;
         }
         let has = |code: AttrType| self.attributes.iter().any(|a| a.type_code() == code);
@@ -560,7 +574,8 @@ fn check_prefix(nlri: &Nlri, family: Family, params: &SessionParams) -> Result<(
     if !family_matches {
         return Err(EncodeError::PrefixFamilyMismatch { family, prefix });
     }
-    if prefix.trunc() != prefix {
+    // `addr != network` is `trunc() != prefix` without building the truncated prefix.
+    if prefix.addr() != prefix.network() {
         return Err(EncodeError::PrefixHostBitsSet { prefix });
     }
     let add_path = params.add_path.contains(family);

@@ -168,6 +168,53 @@ fn mixed_withdrawals_and_attribute_sets_come_out_as_they_went_in() {
     assert_eq!(messages.len() - announcing, 6);
 }
 
+/// IPv4 withdrawals queued in one call, of mixed lengths: each message is filled in
+/// order up to the RFC 4271 limit before the next starts (4096 - 19 header - 2 withdrawn
+/// length - 2 attribute length = 4073 bytes of withdrawn routes; a /24 takes 1 + 3
+/// bytes, a /32 1 + 4, a /8 1 + 1), and the routes come out in the order they went in.
+#[test]
+fn withdraw_many_fills_each_message_to_the_rfc_limit_in_order() {
+    let params = SessionParams::modern();
+    // 1,000 /24s (4,000 bytes), then 20 /32s (100 bytes): the first message takes the
+    // /24s and 14 /32s (4,070 bytes; a 15th would make 4,075); then 6 /32s and 1,000 /8s
+    // (30 + 2,000 bytes) in a second.
+    let routes: Vec<Nlri> = (0..1000)
+        .map(|i| v4(i, 24))
+        .chain((0..20).map(|i| v4(2000 + i, 32)))
+        .chain((0..1000).map(|i| {
+            Nlri::new(ipnet::IpNet::V4(
+                ipnet::Ipv4Net::new(Ipv4Addr::from((i % 200 + 1) << 24), 8).unwrap(),
+            ))
+        }))
+        .collect();
+    let mut packer = UpdatePacker::new(params.clone());
+    packer.withdraw_many(Family::IPV4_UNICAST, routes[..500].iter().copied());
+    // A second call adds to the same list.
+    packer.withdraw_many(Family::IPV4_UNICAST, routes[500..].iter().copied());
+    let messages = packer.finish().into_result().expect("packs");
+    let counts: Vec<usize> = messages
+        .iter()
+        .map(|bytes| match Message::parse(bytes, &params) {
+            Ok(Message::Update(update)) => {
+                assert!(update.attributes.is_empty() && update.nlri.is_empty());
+                update.withdrawn.len()
+            }
+            other => panic!("not an UPDATE: {other:?}"),
+        })
+        .collect();
+    assert_eq!(counts, vec![1014, 1006]);
+    assert_eq!(messages[0].len(), 19 + 4 + 4070);
+    assert_eq!(messages[1].len(), 19 + 4 + 30 + 2000);
+    let out: Vec<Nlri> = messages
+        .iter()
+        .flat_map(|bytes| match Message::parse(bytes, &params) {
+            Ok(Message::Update(update)) => update.withdrawn,
+            _ => Vec::new(),
+        })
+        .collect();
+    assert_eq!(out, routes);
+}
+
 #[test]
 fn extended_messages_need_fewer_updates() {
     let attrs = attrs(64501);

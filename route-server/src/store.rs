@@ -861,6 +861,15 @@ impl AdjRibsOut {
         Some(routes[i].1)
     }
 
+    /// One route fewer sent to `peer`: what [`RoutesOut::update`] counts when it
+    /// withdraws one, for a pass replaying a prefix's outcome without it (the fabric's
+    /// `PrefixStates::replay_emptied`).
+    pub(crate) fn count_withdrawn(&mut self, peer: PeerId) {
+        if let Some(count) = self.counts.get_mut(peer.0 as usize) {
+            *count = count.saturating_sub(1);
+        }
+    }
+
     /// Routes sent to `peer`.
     pub(crate) fn len(&self, peer: PeerId) -> usize {
         self.counts.get(peer.0 as usize).copied().unwrap_or(0)

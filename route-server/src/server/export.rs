@@ -85,9 +85,7 @@ impl RouteServer {
                 &mut send,
                 &mut refused,
                 |p, nlri| {
-                    for n in nlri {
-                        p.withdraw(Family::IPV4_UNICAST, n);
-                    }
+                    p.withdraw_many(Family::IPV4_UNICAST, nlri);
                 },
                 withdrawn_routes,
             );

@@ -337,11 +337,17 @@ impl PrefixPass<'_> {
     }
 }
 
-impl Drop for PrefixPass<'_> {
-    fn drop(&mut self) {
-        let Some(entry) = self.entry.take() else {
-            return;
-        };
+impl PrefixPass<'_> {
+    /// Interns the state the pass leaves and writes its id back (what dropping does), and
+    /// returns that id (`None`: no state): a caller replaying this outcome on other
+    /// prefixes ([`PrefixStates::replay_emptied`]) needs it.
+    pub(crate) fn finish(mut self) -> Option<SetId> {
+        self.write_back()
+    }
+
+    /// The write-back of [`finish`](Self::finish) and of dropping; `None` when done already.
+    fn write_back(&mut self) -> Option<SetId> {
+        let entry = self.entry.take()?;
         let (old_id, old) = self.old;
         if self.state == old {
             self.sets.release(&self.state, self.pool);
@@ -349,7 +355,7 @@ impl Drop for PrefixPass<'_> {
                 // Handed back by the Rib when it dropped the prefix's entry: kept again.
                 entry.set(self.prefix, old_id);
             }
-            return;
+            return old_id;
         }
         if let Some(id) = old_id {
             // Freed by `PrefixStates::collect` if no prefix takes it up again.
@@ -364,6 +370,13 @@ impl Drop for PrefixPass<'_> {
             id
         });
         entry.set(self.prefix, new);
+        new
+    }
+}
+
+impl Drop for PrefixPass<'_> {
+    fn drop(&mut self) {
+        self.write_back();
     }
 }
 
@@ -491,6 +504,48 @@ impl PrefixStates {
             old: (old_id, old),
             state: old,
         }
+    }
+
+    /// Applies to `prefix` the outcome a pass reached for another prefix that, like it,
+    /// lost its last path in this pass and had the same state `before` (as the Rib handed
+    /// it back, with the entry): with no candidate the outcome depends on nothing else
+    /// (no selection, no next hops, nothing desired for any receiver), so the pass
+    /// computes it once per distinct state and replays it for a whole-table withdrawal's
+    /// million prefixes. `after` is the state that pass left ([`PrefixPass::finish`]);
+    /// `withdrawn`, the peers whose route it withdrew. The holders and counts end as the
+    /// full pass would leave them: the prefix's holder moves from `before` to `after`,
+    /// its next hops (if any) are removed from the fabric, each withdrawn peer's count of
+    /// routes sent drops by one. `false`, and nothing done, for a prefix with host bits
+    /// set (its state is not in the Rib): the caller runs the full pass.
+    pub(crate) fn replay_emptied(
+        &mut self,
+        rib: &mut Rib,
+        prefix: IpNet,
+        before: Option<SetId>,
+        after: Option<SetId>,
+        withdrawn: impl IntoIterator<Item = PeerId>,
+        out: &mut FabricChanges,
+    ) -> bool {
+        if has_host_bits(prefix) {
+            return false;
+        }
+        if self.state(before).next_hops.is_some() {
+            self.programmed -= 1;
+            out.remove(prefix);
+        }
+        for peer in withdrawn {
+            self.sets.out.count_withdrawn(peer);
+        }
+        if after != before {
+            if let Some(id) = before {
+                self.distinct.release_later(id);
+            }
+            if let Some(id) = after {
+                self.distinct.retain(id);
+            }
+        }
+        Place::Absent(rib).set(prefix, after);
+        true
     }
 
     /// [`PrefixPass::with_routes`] for `prefix` alone.

@@ -6,6 +6,13 @@
 use super::*;
 use smallvec::SmallVec;
 
+/// Receivers (by their slot in a pass's list) whose route one prefix's outcome withdrew.
+type EmptiedSlots = SmallVec<[usize; 4]>;
+
+/// A pass's outcome for a prefix that lost its last path: the state it left (`None`:
+/// none) and the receivers whose route it withdrew.
+type EmptiedOutcome = (Option<SetId>, EmptiedSlots);
+
 impl RouteServer {
     /// Replaces the virtual network's own ranges. Every established NVA is asked to
     /// re-send its routes (ROUTE-REFRESH), or has its session reset when it does not
@@ -156,7 +163,14 @@ impl RouteServer {
         // Per receiver, in `receivers` order (peer order): `None` until something changes.
         let mut pending: Vec<Option<PendingOut>> = vec![None; receivers.len()];
         let mut memo: HashMap<ExportKey, Option<AttrId>, FoldState> = HashMap::default();
-        let advertised: BTreeSet<IpNet> = self.config.advertised_prefixes().copied().collect();
+        // The ranges the server originates, by their sort keys: a binary search of a few
+        // integers per prefix, where a tree of `IpNet`s cost some 120 instructions.
+        let mut advertised: Vec<(bool, u128, u8)> = self
+            .config
+            .advertised_prefixes()
+            .map(|prefix| store::order_key(*prefix))
+            .collect();
+        advertised.sort_unstable();
         let mut wanted: Vec<(usize, PeerId, Desired)> = Vec::with_capacity(receivers.len());
         // The route server's view of the Rib's attribute sets met in this pass.
         let mut decoded: HashMap<AttrHandle, RouteAttrs, FoldState> = HashMap::default();
@@ -170,14 +184,65 @@ impl RouteServer {
             .map(|(prefix, id)| (prefix, Some(id)))
             .collect();
         let mut orphan_at = 0;
+        // Per state a prefix had before it lost its last path: the state the pass left it
+        // and the receivers (`receivers` slots) whose route it withdrew.
+        let mut emptied_outcomes: HashMap<Option<SetId>, EmptiedOutcome, FoldState> =
+            HashMap::default();
+        let mut withdrawn_slots: EmptiedSlots = SmallVec::new();
         for (index, &prefix) in dirty.iter().enumerate() {
             paths.clear();
+            withdrawn_slots.clear();
             // Any order: the paths are sorted by (peer, received prefix) below, a key no two
             // share.
             let handed_back = known.get_mut(index).and_then(Option::take);
             // Handed back without paths: the prefix has no Loc-RIB entry now (a removal
             // that empties one drops it, its tag handed back), so the pass need not look.
             let entry_gone = handed_back.as_ref().is_some_and(|paths| paths.is_empty());
+            // The state the Rib handed back if it dropped the prefix's entry.
+            while orphans
+                .get(orphan_at)
+                .is_some_and(|(at, _)| store::order_key(*at) < store::order_key(prefix))
+            {
+                orphan_at += 1;
+            }
+            let state_before = match orphans.get_mut(orphan_at) {
+                Some((at, id)) if *at == prefix => id.take(),
+                _ => None,
+            };
+            let is_advertised = advertised.binary_search(&store::order_key(prefix)).is_ok();
+            // Its last path gone, and not a range the server originates: no candidate,
+            // so no selection, no next hops and nothing for any receiver, whatever the
+            // prefix. The outcome then depends on the state alone: computed once per
+            // distinct state below, replayed for the other prefixes (a withdrawn table's
+            // million prefixes mostly share one state).
+            let emptied = only.is_none() && entry_gone && !is_advertised;
+            if emptied {
+                if let Some((after, withdrawn)) = emptied_outcomes.get(&state_before) {
+                    let replayed = self.prefix_states.replay_emptied(
+                        &mut self.learned,
+                        prefix,
+                        state_before,
+                        *after,
+                        withdrawn
+                            .iter()
+                            .filter_map(|&slot| receivers.get(slot).copied()),
+                        &mut self.fabric_changes,
+                    );
+                    if replayed {
+                        if !self.failover_peers.is_empty() {
+                            self.failover_peers.remove(&prefix);
+                        }
+                        for &slot in withdrawn {
+                            if let Some(entry) = pending.get_mut(slot) {
+                                entry
+                                    .get_or_insert_with(PendingOut::default)
+                                    .withdraw_at(index);
+                            }
+                        }
+                        continue;
+                    }
+                }
+            }
             let looked_up = match handed_back {
                 Some(_) => None,
                 None => Some(self.learned.paths_unordered(prefix)),
@@ -226,17 +291,6 @@ impl RouteServer {
                     })
                 })
                 .collect();
-            // The state the Rib handed back if it dropped the prefix's entry.
-            while orphans
-                .get(orphan_at)
-                .is_some_and(|(at, _)| store::order_key(*at) < store::order_key(prefix))
-            {
-                orphan_at += 1;
-            }
-            let handed_back = match orphans.get_mut(orphan_at) {
-                Some((at, id)) if *at == prefix => id.take(),
-                _ => None,
-            };
             // Selection, failover memory, fabric and export in one search of the
             // per-prefix state.
             let (config, failover_peers) = (&self.config, &mut self.failover_peers);
@@ -244,7 +298,7 @@ impl RouteServer {
                 &mut self.learned,
                 prefix,
                 &mut self.export_pool,
-                handed_back,
+                state_before,
                 entry_gone,
             );
             let selection = state.decide_and_settle(&mut self.fabric_changes, |previous_kinds| {
@@ -306,8 +360,6 @@ impl RouteServer {
                     None
                 };
             wanted.clear();
-            // Once per prefix, not per receiver.
-            let is_advertised = advertised.contains(&prefix);
             for (slot, &to) in receivers.iter().enumerate() {
                 let Some(peer) = self.peers.get(&to) else {
                     continue;
@@ -370,10 +422,19 @@ impl RouteServer {
                     let entry = entry.get_or_insert_with(PendingOut::default);
                     match changed {
                         Some(attrs) => entry.announce_at(index, attrs),
-                        None => entry.withdraw_at(index),
+                        None => {
+                            entry.withdraw_at(index);
+                            withdrawn_slots.push(slot);
+                        }
                     }
                 }
             });
+            let after = state.finish();
+            if emptied {
+                emptied_outcomes
+                    .entry(state_before)
+                    .or_insert_with(|| (after, std::mem::take(&mut withdrawn_slots)));
+            }
         }
         let leftover = orphans
             .into_iter()
