@@ -8,10 +8,10 @@
 // route-server/tests/fuzz_programs.rs (fixed programs and the seed corpus), with up to
 // 64 steps; here a program runs at most 16 (FUZZ_TARGET_MAX_STEPS) so that each execution
 // and each mutation stays cheap. CI builds and runs this target with the flags of
-// route_server_inputs.options beside this file (no comparison tracing, -use_counters=0,
-// -max_len=130 = FUZZ_TARGET_MAX_LEN); by hand:
-//   cargo +nightly fuzz run -s none --no-trace-compares route_server_inputs -- \
-//     -max_len=130 -use_counters=0
+// route_server_inputs.options beside this file (no comparison tracing, no standard-library
+// UB checks, -use_counters=0, -max_len=130 = FUZZ_TARGET_MAX_LEN); by hand:
+//   RUSTFLAGS=-Zub-checks=no cargo +nightly fuzz run -s none --no-trace-compares \
+//     route_server_inputs -- -max_len=130 -use_counters=0
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let _ = route_server::fuzzing::route_server_inputs_bounded(
         data,

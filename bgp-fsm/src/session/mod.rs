@@ -2,6 +2,7 @@
 
 use std::collections::VecDeque;
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bgp_wire::{
@@ -120,7 +121,10 @@ enum Event {
 /// See the [crate documentation](crate) for the driving rule and a complete example.
 #[derive(Clone, Debug)]
 pub struct Session {
-    config: SessionConfig,
+    /// Shared, not copied, by a clone: it never changes after [`Session::new`], and a
+    /// copy of its capability lists cost a clone of a session (a fuzzing harness copies
+    /// established sessions once per execution) more than the rest of it.
+    config: Arc<SessionConfig>,
     state: State,
     now: Instant,
     timers: TimerTable,
@@ -132,7 +136,9 @@ pub struct Session {
     /// Bumped each time the connection is dropped, so a batch of received bytes stops
     /// at the message that ended the connection.
     connection_generation: u64,
-    negotiated: Option<Box<Negotiated>>,
+    /// Shared by clones for the same reason as `config`: fixed from the peer's OPEN until
+    /// the connection ends.
+    negotiated: Option<Arc<Negotiated>>,
     connect_retry_counter: u32,
     damping_level: u32,
     /// Restart when the IdleHoldTimer expires: `Some(passive)`.
@@ -151,7 +157,7 @@ impl Session {
         config.validate()?;
         let rng = SplitMix64::new(config.rng_seed);
         Ok(Self {
-            config,
+            config: Arc::new(config),
             state: State::Idle,
             now,
             timers: TimerTable::default(),
@@ -692,7 +698,8 @@ impl Session {
                     ..Counters::default()
                 };
                 self.set_state(State::Established);
-                if let Some(negotiated) = self.negotiated.clone() {
+                if let Some(negotiated) = &self.negotiated {
+                    let negotiated = Box::new(Negotiated::clone(negotiated));
                     self.push_event(SessionEvent::Established(negotiated));
                 }
             }
@@ -843,7 +850,7 @@ impl Session {
         let peer_asn = negotiated.peer_asn;
         let hold = negotiated.hold_time;
         let keepalive = negotiated.keepalive_time;
-        self.negotiated = Some(negotiated);
+        self.negotiated = Some(Arc::from(negotiated));
         self.send_message(&Message::Keepalive);
         if hold == 0 {
             self.timers.stop(Timer::Hold);
