@@ -132,14 +132,7 @@ fn no_step_reads_more_than_max_step_bytes() {
     // their arguments), on random bytes: the bytes read stay within the bound per step.
     let mut state = 0x2545_f491_4f6c_dd1du64;
     for program_index in 0..300u32 {
-        let mut program: Vec<u8> = (0..FUZZ_TARGET_MAX_LEN + 40)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                (state >> 24) as u8
-            })
-            .collect();
+        let mut program = support::pseudo_random_program(&mut state, FUZZ_TARGET_MAX_LEN + 40);
         // The first operation is each of the twelve in turn.
         program[2] = u8::try_from(program_index % 12).expect("small");
         let run = route_server_inputs_bounded(&program, FUZZ_TARGET_MAX_STEPS);

@@ -129,7 +129,7 @@ one_run() {
   local t_est t_wd hwm cpu_end wall=NA wd=NA
   t_est=$(awk '/^established at/{print $3}' "$WORK/ann.out"); t_est=${t_est/./}
   t_wd=$(awk '/^withdrawn at/{print $3}' "$WORK/ann.out"); t_wd=${t_wd/./}
-  hwm=$(tree_hwm_kb "$rs_pid"); cpu_end=$(tree_cpu_s "$rs_pid"); file_kb=$(tree_rss_file_kb "$rs_pid")
+  hwm=$(tree_status_kb VmHWM "$rs_pid"); cpu_end=$(tree_cpu_s "$rs_pid"); file_kb=$(tree_status_kb RssFile "$rs_pid")
   [ -n "$t_est" ] && [ -n "$t_all" ] && wall=$(us2s $((t_all - t_est)))
   [ -n "$t_wd" ] && [ -n "$t_gone" ] && wd=$(us2s $((t_gone - t_wd)))
   local line="$rs_impl,$n,$k,$rep,$ok,$wall,$wd,${cpu_all:-NA},$cpu_end,$(awk -v k="$hwm" 'BEGIN{printf "%.1f", k / 1024}'),$(awk -v k="$file_kb" 'BEGIN{printf "%.1f", k / 1024}')"

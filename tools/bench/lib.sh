@@ -112,29 +112,12 @@ print('\n'.join(map(str, out)))
 EOF
 }
 
-# tree_hwm_kb PID  -> sum of VmHWM (peak RSS, kB) over PID and its descendants
-tree_hwm_kb() {
-  local p s=0 v
-  for p in $(descendants "$1"); do
-    v=$(awk '/^VmHWM:/{print $2}' "/proc/$p/status" 2>/dev/null)
-    s=$((s + ${v:-0}))
-  done
-  echo $s
-}
-# tree_rss_file_kb PID -> sum of current RssFile (pages mapped from files: code, libraries)
-tree_rss_file_kb() {
-  local p s=0 v
-  for p in $(descendants "$1"); do
-    v=$(awk '/^RssFile:/{print $2}' "/proc/$p/status" 2>/dev/null)
-    s=$((s + ${v:-0}))
-  done
-  echo $s
-}
-# tree_rss_kb PID -> sum of current VmRSS
-tree_rss_kb() {
-  local p s=0 v
-  for p in $(descendants "$1"); do
-    v=$(awk '/^VmRSS:/{print $2}' "/proc/$p/status" 2>/dev/null)
+# tree_status_kb FIELD PID -> sum of /proc/P/status's FIELD (kB) over PID and its
+# descendants: VmHWM (peak RSS), RssFile (pages mapped from files: code, libraries), VmRSS
+tree_status_kb() {
+  local field=$1 p s=0 v
+  for p in $(descendants "$2"); do
+    v=$(awk -v f="$field:" '$1 == f {print $2}' "/proc/$p/status" 2>/dev/null)
     s=$((s + ${v:-0}))
   done
   echo $s

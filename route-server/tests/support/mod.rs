@@ -65,6 +65,19 @@ pub(crate) fn connect_two_nvas_and_gateways(config: Config) -> Lab {
     lab
 }
 
+/// `length` bytes from the xorshift64 source `state` (advanced), for programs that need no
+/// proptest shrinking, only many cheap distinct inputs.
+pub(crate) fn pseudo_random_program(state: &mut u64, length: usize) -> Vec<u8> {
+    (0..length)
+        .map(|_| {
+            *state ^= *state << 13;
+            *state ^= *state >> 7;
+            *state ^= *state << 17;
+            (*state >> 24) as u8
+        })
+        .collect()
+}
+
 /// Runs `programs` programs of `length` bytes each from an xorshift64 source seeded with
 /// `seed` through `route_server_inputs`, and returns their summaries summed (steps,
 /// refusals, teardowns and routes added; the largest programmed count kept).
@@ -72,14 +85,7 @@ pub(crate) fn run_pseudo_random_programs(seed: u64, programs: usize, length: usi
     let mut state = seed;
     let mut total = RunSummary::default();
     for _ in 0..programs {
-        let program: Vec<u8> = (0..length)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                (state >> 24) as u8
-            })
-            .collect();
+        let program = pseudo_random_program(&mut state, length);
         let run = route_server_inputs(&program);
         total.steps += run.steps;
         total.max_programmed = total.max_programmed.max(run.max_programmed);
