@@ -26,6 +26,7 @@ use std::time::Duration;
 use bgp_fsm::{Instant, SessionConfig};
 use bgp_wire::{
     AsPath, AttrValue, Community, Family, MpNextHop, MpNlri, MpReach, Origin, PathAttribute,
+    SessionParams,
 };
 use ipnet::IpNet;
 use route_server::{
@@ -67,6 +68,20 @@ impl Speaker {
     /// Whether its TCP connection is up, as the speaker sees it.
     pub fn connected(&self) -> bool {
         self.engine.links[0].conn.is_some()
+    }
+
+    /// The parameters its messages are encoded with (what it negotiated to send), for
+    /// tests that write their own bytes on its session.
+    ///
+    /// # Panics
+    ///
+    /// If its session is not Established (nothing is negotiated yet).
+    pub fn send_params(&self) -> SessionParams {
+        self.session
+            .negotiated()
+            .expect("the speaker's session is established")
+            .send
+            .clone()
     }
 }
 

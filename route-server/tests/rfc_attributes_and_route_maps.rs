@@ -40,12 +40,7 @@ fn lab(edit: impl FnOnce(&mut Config)) -> Lab {
 
 /// Speaker `i` writes `update` on its session, encoded with the parameters it negotiated.
 fn send(lab: &mut Lab, i: usize, update: Update) {
-    let params = lab.speakers[i]
-        .session
-        .negotiated()
-        .expect("established")
-        .send
-        .clone();
+    let params = lab.speakers[i].send_params();
     lab.inject(i, Message::Update(update).to_bytes(&params));
 }
 

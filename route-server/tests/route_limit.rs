@@ -49,12 +49,7 @@ fn one_nva_counting(counting: LimitCounting) -> (Lab, PeerId) {
 /// The wire bytes of UPDATEs announcing `routes` from the NVA, as its session would send
 /// them (several messages: at most 4,096 bytes each).
 fn updates(lab: &Lab, routes: &[IpNet]) -> Vec<u8> {
-    let params = lab.speakers[0]
-        .session
-        .negotiated()
-        .expect("established")
-        .send
-        .clone();
+    let params = lab.speakers[0].send_params();
     let mut packer = UpdatePacker::new(params.clone());
     packer.announce(
         &route(&[65001], nva(4), &[]),
@@ -68,11 +63,7 @@ fn updates(lab: &Lab, routes: &[IpNet]) -> Vec<u8> {
 }
 
 fn end_of_rib(lab: &Lab) -> Vec<u8> {
-    let params = &lab.speakers[0]
-        .session
-        .negotiated()
-        .expect("established")
-        .send;
+    let params = &lab.speakers[0].send_params();
     let mut bytes = Vec::new();
     Message::Update(Update::end_of_rib_marker(Family::IPV4_UNICAST)).emit(&mut bytes, params);
     bytes

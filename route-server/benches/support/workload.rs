@@ -52,12 +52,7 @@ pub fn setup(nvas: usize, routes: impl Fn(usize) -> Vec<IpNet>, lift_limits: boo
     for i in 0..nvas {
         lab.add_nva(nva(i), 65001 + i as u32);
         let speaker = &lab.speakers[i];
-        let params = speaker
-            .session
-            .negotiated()
-            .expect("established")
-            .send
-            .clone();
+        let params = speaker.send_params();
         let prefixes = routes(i);
         if prefixes.is_empty() {
             continue;
@@ -240,12 +235,7 @@ pub fn one_sender(count: usize) -> impl Fn(usize) -> Vec<IpNet> {
 /// many per UPDATE as the session's maximum message size allows: its next burst.
 pub fn withdrawal_burst(setup: &Setup, prefixes: Vec<IpNet>) -> (ConnectionId, Vec<u8>) {
     let speaker = &setup.lab.speakers[0];
-    let params = speaker
-        .session
-        .negotiated()
-        .expect("established")
-        .send
-        .clone();
+    let params = speaker.send_params();
     let mut packer = UpdatePacker::new(params.clone());
     for prefix in prefixes {
         packer.withdraw(Family::IPV4_UNICAST, Nlri::new(prefix));
