@@ -5,8 +5,15 @@
 //!
 //! **Independence.** This module uses only `std` and `ipnet`: no type, function or
 //! constant of the rest of the crate (a test, `reference_model_is_independent`, checks
-//! its source for `crate::` and `super::`). It is slow and obvious on purpose: every
-//! selection pass ranks every prefix from scratch out of plain maps.
+//! its source for `crate::` and `super::`). It is slow and obvious on purpose: a
+//! selection pass ranks each prefix it covers from scratch out of plain maps. A prefix's
+//! outcome (its best set, failover memory, what is programmed and what each peer is
+//! sent) depends only on its own candidates, its own memory, the configuration and
+//! which sessions are up, and a pass over unchanged inputs changes nothing (rule 4's
+//! memory is a fixed point of its own rule); so a read's pass covers the prefixes its
+//! UPDATEs named, a session end's the prefixes the peer had, and a session start or a
+//! configuration change every prefix. [`Model::with_full_passes`] makes every pass cover
+//! every prefix: the stable tests run both and compare them after every step.
 //!
 //! **What it models.** Per prefix, the candidates are the routes the peers whose
 //! sessions are up announced and import accepted; they are ranked by hub routing
@@ -189,6 +196,8 @@ pub struct Model {
     failed_over_to: BTreeMap<IpNet, BTreeSet<usize>>,
     programmed: BTreeMap<IpNet, Vec<IpAddr>>,
     advertised: Vec<BTreeMap<IpNet, Route>>,
+    /// Every pass covers every prefix (see the module documentation).
+    full_passes: bool,
 }
 
 impl Model {
@@ -204,7 +213,28 @@ impl Model {
             failed_over_to: BTreeMap::new(),
             programmed: BTreeMap::new(),
             advertised: vec![BTreeMap::new(); n],
+            full_passes: false,
         }
+    }
+
+    /// A model whose every pass ranks every prefix, not only those whose inputs changed:
+    /// the same predictions, more slowly (a self-check of the narrower passes).
+    pub fn with_full_passes(config: ModelConfig) -> Self {
+        Self {
+            full_passes: true,
+            ..Self::new(config)
+        }
+    }
+
+    /// Whether `other` predicts the same as this model: programmed, sent, learned,
+    /// sessions up, failover memory.
+    pub fn same_predictions(&self, other: &Self) -> bool {
+        self.programmed == other.programmed
+            && self.advertised == other.advertised
+            && self.learned == other.learned
+            && self.up == other.up
+            && self.last_kinds == other.last_kinds
+            && self.failed_over_to == other.failed_over_to
     }
 
     /// What is programmed: prefix to next hops.
@@ -240,10 +270,10 @@ impl Model {
             return;
         }
         self.up[i] = false;
-        self.learned[i].clear();
+        let had: BTreeSet<IpNet> = std::mem::take(&mut self.learned[i]).into_keys().collect();
         self.batch[i] = None;
         self.advertised[i].clear();
-        self.pass();
+        self.pass_over(had);
     }
 
     /// Branch-to-branch switched.
@@ -294,6 +324,8 @@ impl Model {
         if !self.up[i] {
             return outcome;
         }
+        // The prefixes whose candidates this read changed.
+        let mut named = BTreeSet::new();
         for message in messages {
             if let Some(counted) = self.count(i, now_ms, message) {
                 outcome.limit_exceeded = Some(counted);
@@ -304,6 +336,7 @@ impl Model {
                 Message::Withdraw(prefixes) => {
                     for p in prefixes {
                         self.learned[i].remove(p);
+                        named.insert(*p);
                     }
                 }
                 Message::Announce(prefixes, route) => {
@@ -318,10 +351,11 @@ impl Model {
                             self.learned[i].insert(*p, route.clone());
                         }
                     }
+                    named.extend(prefixes.iter().copied());
                 }
             }
         }
-        self.pass();
+        self.pass_over(named);
         if outcome.limit_exceeded.is_some() {
             self.session_down(i);
         }
@@ -489,6 +523,11 @@ impl Model {
         }
         all.extend(self.last_kinds.keys().copied());
         all.extend(self.failed_over_to.keys().copied());
+        // And what was programmed or sent, so that what no longer has a source goes.
+        all.extend(self.programmed.keys().copied());
+        for table in &self.advertised {
+            all.extend(table.keys().copied());
+        }
         all
     }
 
@@ -505,86 +544,112 @@ impl Model {
 
     /// One selection pass over every prefix (rule 8): memory, programming, export.
     fn pass(&mut self) {
-        let n = self.config.peers.len();
-        let mut programmed = BTreeMap::new();
-        let mut advertised = vec![BTreeMap::new(); n];
-        let mut last_kinds = BTreeMap::new();
-        let mut failed_over_to = BTreeMap::new();
-        for prefix in self.prefixes() {
-            let (best, failed_over) = self.best_with_memory(prefix);
-            if !best.is_empty() {
-                let kinds: BTreeSet<Kind> =
-                    best.iter().map(|(i, _)| self.config.peers[*i]).collect();
-                last_kinds.insert(prefix, kinds);
-            }
-            if failed_over {
-                let peers: BTreeSet<usize> = best.iter().map(|(i, _)| *i).collect();
-                failed_over_to.insert(prefix, peers);
-            }
-            // Rule 5.
-            if !self.in_vnet(prefix) {
-                let mut hops: Vec<IpAddr> = best.iter().map(|(_, r)| r.next_hop).collect();
-                hops.sort();
-                hops.dedup();
-                hops.truncate(self.config.ecmp_width);
-                if !hops.is_empty() {
-                    programmed.insert(prefix, hops);
-                }
-            }
-            // Rule 6.
-            let nva_best = self.fresh_best(
-                &self
-                    .candidates(prefix)
-                    .into_iter()
-                    .filter(|(i, _)| !self.config.peers[*i].is_gateway())
-                    .collect::<Vec<_>>(),
-            );
-            for to in (0..n).filter(|&i| self.up[i]) {
-                let to_kind = self.config.peers[to];
-                if self.is_advertised_range(prefix) {
-                    if !to_kind.is_gateway() {
-                        let route = Route {
-                            as_path: vec![self.config.local_asn],
-                            next_hop: IpAddr::V4(self.config.local_address),
-                            communities: Vec::new(),
-                        };
-                        advertised[to].insert(prefix, route);
-                    }
-                    continue;
-                }
-                let offered = if !to_kind.is_gateway() && !self.config.branch_to_branch {
-                    &nva_best
-                } else {
-                    &best
-                };
-                let Some((from, route)) = offered.iter().find(|(i, _)| *i != to) else {
-                    continue;
-                };
-                if route.communities.contains(&NO_ADVERTISE) {
-                    continue;
-                }
-                let crosses = self.config.peers[*from].is_gateway() || to_kind.is_gateway();
-                if crosses && !self.config.branch_to_branch {
-                    continue;
-                }
-                let sent = if to_kind.is_gateway() {
-                    (*route).clone()
-                } else {
-                    let mut as_path = vec![self.config.local_asn];
-                    as_path.extend(&route.as_path);
-                    Route {
-                        as_path,
-                        next_hop: IpAddr::V4(self.config.local_address),
-                        communities: route.communities.clone(),
-                    }
-                };
-                advertised[to].insert(prefix, sent);
-            }
+        let all = self.prefixes();
+        self.pass_over(all);
+    }
+
+    /// One selection pass over `prefixes` (every prefix with [`Model::with_full_passes`]):
+    /// each is ranked afresh and its memory, programming and export replaced.
+    fn pass_over(&mut self, prefixes: BTreeSet<IpNet>) {
+        let prefixes = if self.full_passes {
+            self.prefixes()
+        } else {
+            prefixes
+        };
+        for prefix in prefixes {
+            self.rank(prefix);
         }
-        self.programmed = programmed;
-        self.advertised = advertised;
-        self.last_kinds = last_kinds;
-        self.failed_over_to = failed_over_to;
+    }
+
+    /// Ranks `prefix` from scratch (rules 3 to 6) and records the outcome.
+    fn rank(&mut self, prefix: IpNet) {
+        let n = self.config.peers.len();
+        let (best, failed_over) = self.best_with_memory(prefix);
+        let kinds: BTreeSet<Kind> = best.iter().map(|(i, _)| self.config.peers[*i]).collect();
+        let failed_over_to: Option<BTreeSet<usize>> =
+            failed_over.then(|| best.iter().map(|(i, _)| *i).collect());
+        // Rule 5.
+        let mut hops: Vec<IpAddr> = Vec::new();
+        if !self.in_vnet(prefix) {
+            hops = best.iter().map(|(_, r)| r.next_hop).collect();
+            hops.sort();
+            hops.dedup();
+            hops.truncate(self.config.ecmp_width);
+        }
+        // Rule 6.
+        let nva_best = self.fresh_best(
+            &self
+                .candidates(prefix)
+                .into_iter()
+                .filter(|(i, _)| !self.config.peers[*i].is_gateway())
+                .collect::<Vec<_>>(),
+        );
+        let mut sent: Vec<Option<Route>> = vec![None; n];
+        for to in (0..n).filter(|&i| self.up[i]) {
+            let to_kind = self.config.peers[to];
+            if self.is_advertised_range(prefix) {
+                if !to_kind.is_gateway() {
+                    sent[to] = Some(Route {
+                        as_path: vec![self.config.local_asn],
+                        next_hop: IpAddr::V4(self.config.local_address),
+                        communities: Vec::new(),
+                    });
+                }
+                continue;
+            }
+            let offered = if !to_kind.is_gateway() && !self.config.branch_to_branch {
+                &nva_best
+            } else {
+                &best
+            };
+            let Some((from, route)) = offered.iter().find(|(i, _)| *i != to) else {
+                continue;
+            };
+            if route.communities.contains(&NO_ADVERTISE) {
+                continue;
+            }
+            let crosses = self.config.peers[*from].is_gateway() || to_kind.is_gateway();
+            if crosses && !self.config.branch_to_branch {
+                continue;
+            }
+            sent[to] = Some(if to_kind.is_gateway() {
+                (*route).clone()
+            } else {
+                let mut as_path = vec![self.config.local_asn];
+                as_path.extend(&route.as_path);
+                Route {
+                    as_path,
+                    next_hop: IpAddr::V4(self.config.local_address),
+                    communities: route.communities.clone(),
+                }
+            });
+        }
+        replace(
+            &mut self.last_kinds,
+            prefix,
+            (!kinds.is_empty()).then_some(kinds),
+        );
+        replace(&mut self.failed_over_to, prefix, failed_over_to);
+        replace(
+            &mut self.programmed,
+            prefix,
+            (!hops.is_empty()).then_some(hops),
+        );
+        for (table, route) in self.advertised.iter_mut().zip(sent) {
+            replace(table, prefix, route);
+        }
+    }
+}
+
+/// Sets or removes `map`'s entry for `prefix`.
+fn replace<V>(map: &mut BTreeMap<IpNet, V>, prefix: IpNet, value: Option<V>) {
+    match value {
+        Some(value) => {
+            map.insert(prefix, value);
+        }
+        None => {
+            map.remove(&prefix);
+        }
     }
 }
 

@@ -54,8 +54,6 @@ pub use fabric::Fabric;
 pub use fabric::FabricChange;
 pub use fabric::FabricChanges;
 use fabric::PrefixStates;
-#[cfg(feature = "fuzzing")]
-pub(crate) use readouts::as_path_text;
 pub use readouts::compare_instances;
 
 /// The largest chunk of received bytes we recommend passing in one [`Input::Received`]:
