@@ -478,11 +478,14 @@ impl Model {
         }
     }
 
-    /// Ranks `prefix` with the failover memory (rules 3 and 4); the best set and whether
-    /// it is a failover.
-    fn best_with_memory(&self, prefix: IpNet) -> (Vec<(usize, &Route)>, bool) {
-        let routes = self.candidates(prefix);
-        let fresh = self.fresh_best(&routes);
+    /// Ranks `prefix`, whose candidates are `routes`, with the failover memory (rules 3
+    /// and 4); the best set and whether it is a failover.
+    fn best_with_memory<'a>(
+        &self,
+        prefix: IpNet,
+        routes: &[(usize, &'a Route)],
+    ) -> (Vec<(usize, &'a Route)>, bool) {
+        let fresh = self.fresh_best(routes);
         if self.config.revertive || self.config.preference == Preference::AsPath {
             return (fresh, false);
         }
@@ -564,7 +567,8 @@ impl Model {
     /// Ranks `prefix` from scratch (rules 3 to 6) and records the outcome.
     fn rank(&mut self, prefix: IpNet) {
         let n = self.config.peers.len();
-        let (best, failed_over) = self.best_with_memory(prefix);
+        let routes = self.candidates(prefix);
+        let (best, failed_over) = self.best_with_memory(prefix, &routes);
         let kinds: BTreeSet<Kind> = best.iter().map(|(i, _)| self.config.peers[*i]).collect();
         let failed_over_to: Option<BTreeSet<usize>> =
             failed_over.then(|| best.iter().map(|(i, _)| *i).collect());
@@ -578,16 +582,17 @@ impl Model {
         }
         // Rule 6.
         let nva_best = self.fresh_best(
-            &self
-                .candidates(prefix)
-                .into_iter()
+            &routes
+                .iter()
                 .filter(|(i, _)| !self.config.peers[*i].is_gateway())
+                .copied()
                 .collect::<Vec<_>>(),
         );
+        let advertised_range = self.is_advertised_range(prefix);
         let mut sent: Vec<Option<Route>> = vec![None; n];
         for to in (0..n).filter(|&i| self.up[i]) {
             let to_kind = self.config.peers[to];
-            if self.is_advertised_range(prefix) {
+            if advertised_range {
                 if !to_kind.is_gateway() {
                     sent[to] = Some(Route {
                         as_path: vec![self.config.local_asn],
