@@ -9,7 +9,9 @@
 //! connects, sends its OPEN (the one a
 //! `bgp_fsm` speaker with Azure's 180 s hold time sends) and its KEEPALIVE as RFC 4271's
 //! handshake orders them, keeps the session alive with KEEPALIVEs every 60 s, packs its
-//! UPDATEs with `bgp_wire::UpdatePacker` as a real speaker does, and decodes every
+//! table with `bgp_wire::UpdatePacker` as a real speaker does (an announcement of at most
+//! four prefixes or a withdrawal of two goes out as the one UPDATE the packer would build,
+//! built directly: the stable tests check the two are equal), and decodes every
 //! message the server sends it with `bgp_wire` to keep what it holds. A peer whose
 //! session ended reconnects after an idle hold of 5 s that doubles (up to 300 s) while
 //! its sessions keep failing (RFC 4271 section 8.1.1's DampPeerOscillations, the
@@ -355,11 +357,7 @@ fn pack(
     }
     let mut malformed = Vec::new();
     for (attrs, nlri) in groups {
-        let as_zero = attrs.iter().any(|a| {
-            matches!(&a.value, AttrValue::AsPath(path)
-                if path.segments.iter().any(|s| s.asns.contains(&0)))
-        });
-        if as_zero {
+        if has_as_zero(attrs) {
             malformed.push(Update {
                 attributes: attrs.to_vec(),
                 nlri,
@@ -378,6 +376,14 @@ fn pack(
     let mut updates = packed.messages;
     updates.extend(malformed);
     updates
+}
+
+/// Whether `attrs` hold AS 0 in their AS path (RFC 7607: no valid UPDATE carries them).
+fn has_as_zero(attrs: &[PathAttribute]) -> bool {
+    attrs.iter().any(|a| {
+        matches!(&a.value, AttrValue::AsPath(path)
+            if path.segments.iter().any(|s| s.asns.contains(&0)))
+    })
 }
 
 /// What a run's configuration depends on, in canonical form (the key of the prebuilt
@@ -707,8 +713,24 @@ impl Harness {
         for p in prefixes {
             self.peers[i].announced.insert(*p, attrs.to_vec());
         }
-        let routes: Vec<(IpNet, &[PathAttribute])> = prefixes.iter().map(|p| (*p, attrs)).collect();
-        let updates = pack(&self.peers[i].params, &routes, &[]);
+        let params = &self.peers[i].params;
+        let mut update = Update::ipv4_announcement(
+            attrs.iter().cloned(),
+            prefixes.iter().map(|p| Nlri::new(*p)),
+        );
+        if !has_as_zero(attrs) {
+            update.prepare_as4_attributes(params);
+        }
+        let updates = vec![update];
+        if self.full_model.is_some() {
+            let routes: Vec<(IpNet, &[PathAttribute])> =
+                prefixes.iter().map(|p| (*p, attrs)).collect();
+            assert_eq!(
+                updates,
+                pack(params, &routes, &[]),
+                "self-check: an announcement built as one UPDATE vs packed"
+            );
+        }
         self.send_updates(i, updates);
         self.settle();
     }
@@ -718,7 +740,16 @@ impl Harness {
         for p in prefixes {
             self.peers[i].announced.remove(p);
         }
-        let updates = pack(&self.peers[i].params, &[], prefixes);
+        let updates = vec![Update::ipv4_withdrawal(
+            prefixes.iter().map(|p| Nlri::new(*p)),
+        )];
+        if self.full_model.is_some() {
+            assert_eq!(
+                updates,
+                pack(&self.peers[i].params, &[], prefixes),
+                "self-check: a withdrawal built as one UPDATE vs packed"
+            );
+        }
         self.send_updates(i, updates);
         self.settle();
     }
