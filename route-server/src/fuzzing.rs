@@ -1297,10 +1297,17 @@ fn as_path_text_is(text: &str, path: &AsPath) -> bool {
         );
         &s.asns
     });
+    // Each word a number in its canonical decimal form (no sign, no leading zero).
+    let canonical = |word: &str| {
+        word.bytes().all(|b| b.is_ascii_digit()) && (word == "0" || !word.starts_with('0'))
+    };
     let same_words = text.is_empty()
         || text
             .split(' ')
-            .all(|word| word.parse::<u32>().ok() == asns.next().copied());
+            .all(|word| match (asns.next(), word.parse::<u32>()) {
+                (Some(asn), Ok(read)) => canonical(word) && read == *asn,
+                _ => false,
+            });
     same_words && asns.next().is_none()
 }
 
@@ -1340,5 +1347,34 @@ fn apply_received(i: usize, peer: &mut Peer, update: &Update) {
                 communities: communities.clone(),
             },
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The read-out's AS path text is the numbers in order, one space between (Azure's
+    /// `AsPath` column); anything else is not the path.
+    #[test]
+    fn as_path_text_is_reads_exactly_the_numbers_in_order() {
+        let path = AsPath::from_sequence(vec![65515, 65001, 0]);
+        assert!(as_path_text_is("65515 65001 0", &path));
+        for other in [
+            "65515 65001",
+            "65515 65001 0 ",
+            " 65515 65001 0",
+            "65515  65001 0",
+            "065515 65001 0",
+            "+65515 65001 0",
+            "65001 65515 0",
+            "65515 65001 0 1",
+            "",
+        ] {
+            assert!(!as_path_text_is(other, &path), "{other:?}");
+        }
+        let empty = AsPath::from_sequence(Vec::new());
+        assert!(as_path_text_is("", &empty));
+        assert!(!as_path_text_is("0", &empty));
     }
 }
