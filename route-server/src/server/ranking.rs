@@ -130,7 +130,7 @@ impl RouteServer {
 
     /// [`process`](Self::process) for prefixes already sorted and without duplicates.
     pub(super) fn process_sorted(&mut self, now: Instant, dirty: Vec<IpNet>, only: Option<PeerId>) {
-        self.process_pass(now, dirty, Vec::new(), only);
+        self.process_pass(now, &dirty, &mut [], only);
     }
 
     /// [`process_sorted`](Self::process_sorted), given for some prefixes their paths as
@@ -139,8 +139,8 @@ impl RouteServer {
     pub(super) fn process_pass(
         &mut self,
         now: Instant,
-        dirty: Vec<IpNet>,
-        mut known: Vec<Option<PathSet>>,
+        dirty: &[IpNet],
+        known: &mut [Option<PathSet>],
         only: Option<PeerId>,
     ) {
         // The states the Rib handed back with the withdrawals of the reads just imported.
@@ -450,7 +450,7 @@ impl RouteServer {
         }
         for (&to, out) in receivers.iter().zip(pending) {
             if let Some(out) = out {
-                self.send_changes(now, to, &dirty, &out);
+                self.send_changes(now, to, dirty, &out);
             }
         }
         self.check_expressroute_limit();
