@@ -5,6 +5,8 @@
 //! section 1.4: the shortest AS path wins; an NVA is not sent its own route back; a
 //! prefix nobody announces is neither programmed nor advertised), and that the counts of
 //! routes advertised stay right through withdrawing, re-announcing and withdrawing again.
+//! The pass replays announcements too (once per distinct state and candidates): the last
+//! test mixes prefixes of several states in each UPDATE.
 
 mod support;
 
@@ -146,6 +148,78 @@ fn withdrawing_a_block_leaves_each_prefix_as_the_spec_says_twice_over() {
     // Everything withdrawn: only B's ten remain, and each NVA keeps the range.
     lab.withdraw(0, &all);
     lab.withdraw(1, &shared);
+    assert!(lab.fabric.is_empty());
+    assert!(lab.server.fabric().to_map().is_empty());
+    for speaker in 0..3 {
+        assert_eq!(held(&lab, speaker), expected(&[], &[]));
+        assert_eq!(advertised_count(&lab, speaker), 1);
+    }
+}
+
+/// The pass ranks a prefix once per distinct state and candidates and replays the outcome
+/// for the others (announcements as well as withdrawals that leave a path): here one
+/// UPDATE's block mixes prefixes of different states, so each read holds several such
+/// groups whose outcomes differ. Every prefix is checked against the spec (section 1.4:
+/// the shortest AS path wins and is programmed toward its NVA; an NVA is not sent its own
+/// route back) after each step, with the counts of routes advertised. (The test fails
+/// when the replay, `PrefixPass::replay`, is made to panic: it goes through it.)
+#[test]
+fn announcing_over_mixed_states_leaves_each_prefix_as_the_spec_says() {
+    let mut lab = three_nvas();
+    let (low, mid, high) = (block(0..10), block(10..20), block(20..30));
+    let a_block: Vec<IpNet> = low.iter().chain(&mid).copied().collect();
+    let b_block: Vec<IpNet> = mid.iter().chain(&high).copied().collect();
+    let all: Vec<IpNet> = a_block.iter().chain(&high).copied().collect();
+    let counts = |lab: &Lab| (0..3).map(|s| advertised_count(lab, s)).collect::<Vec<_>>();
+    let union = |maps: &[BTreeMap<IpNet, Vec<u32>>]| {
+        maps.iter()
+            .flatten()
+            .map(|(p, path)| (*p, path.clone()))
+            .collect::<BTreeMap<_, _>>()
+    };
+    lab.announce(0, &a_block, &route(&[65001], v4(4), &[]));
+    // One UPDATE from B: `mid` already has A's shorter path (A stays best), `high` is
+    // new (B is best).
+    lab.announce(1, &b_block, &route(&[65002, 65002], v4(5), &[]));
+    let mut fabric = programmed(&a_block, v4(4));
+    fabric.extend(programmed(&high, v4(5)));
+    assert_eq!(lab.fabric, fabric);
+    assert_eq!(lab.server.fabric().to_map(), fabric);
+    assert_eq!(held(&lab, 0), expected(&high, &[65515, 65002, 65002]));
+    assert_eq!(held(&lab, 1), expected(&a_block, &[65515, 65001]));
+    let c_view = union(&[
+        expected(&a_block, &[65515, 65001]),
+        expected(&high, &[65515, 65002, 65002]),
+    ]);
+    assert_eq!(held(&lab, 2), c_view);
+    assert_eq!(counts(&lab), vec![11, 21, 31]);
+    // C announces everything with the longest path: nothing changes anywhere.
+    lab.announce(2, &all, &route(&[65003, 65003, 65003], v4(6), &[]));
+    assert_eq!(lab.fabric, fabric);
+    assert_eq!(held(&lab, 0), expected(&high, &[65515, 65002, 65002]));
+    assert_eq!(held(&lab, 1), expected(&a_block, &[65515, 65001]));
+    assert_eq!(held(&lab, 2), c_view);
+    assert_eq!(counts(&lab), vec![11, 21, 31]);
+    // A withdraws its block in one UPDATE: `low` falls back to C (the only path left),
+    // `mid` to B (shorter than C's).
+    lab.withdraw(0, &a_block);
+    let mut fabric = programmed(&low, v4(6));
+    fabric.extend(programmed(&b_block, v4(5)));
+    assert_eq!(lab.fabric, fabric);
+    assert_eq!(lab.server.fabric().to_map(), fabric);
+    assert_eq!(
+        held(&lab, 0),
+        union(&[
+            expected(&low, &[65515, 65003, 65003, 65003]),
+            expected(&b_block, &[65515, 65002, 65002]),
+        ])
+    );
+    assert_eq!(held(&lab, 1), expected(&low, &[65515, 65003, 65003, 65003]));
+    assert_eq!(held(&lab, 2), expected(&b_block, &[65515, 65002, 65002]));
+    assert_eq!(counts(&lab), vec![31, 11, 21]);
+    // Everything withdrawn: nothing programmed, each NVA keeps the range.
+    lab.withdraw(1, &b_block);
+    lab.withdraw(2, &all);
     assert!(lab.fabric.is_empty());
     assert!(lab.server.fabric().to_map().is_empty());
     for speaker in 0..3 {

@@ -338,6 +338,70 @@ impl PrefixPass<'_> {
 }
 
 impl PrefixPass<'_> {
+    /// The id of the prefix's state when the pass found it (`None`: no state).
+    pub(crate) fn old_id(&self) -> Option<SetId> {
+        self.old.0
+    }
+
+    /// Leaves the prefix in the state `after` (`None`: no state), which the pass reached
+    /// for another prefix that had the same state as this one and the same candidates,
+    /// in the same family and on the same side of the protected ranges: the outcome
+    /// depends on nothing else when no receiver has an outbound route map and nothing
+    /// is failed over (`RouteServer::process_pass` checks that), so the pass computes it
+    /// once and replays it for a read's thousands of prefixes from one peer.
+    ///
+    /// Everything ends as the whole pass would leave it: the programming change (the
+    /// next hops `after` names, or their removal) recorded in `out` and counted, the
+    /// count of routes sent to each peer moved from the old sent set to the new one, the
+    /// prefix's holder moved from the old state to `after`, the working copy's holders
+    /// given back. The attribute sets and sets named by `after` are held by `after`
+    /// itself, which the other prefix holds. `false`, and nothing done, when the state
+    /// is not kept in the prefix's Loc-RIB entry (host bits set, or no entry): the
+    /// caller then runs the whole pass.
+    pub(crate) fn replay(&mut self, after: Option<SetId>, out: &mut FabricChanges) -> bool {
+        if !matches!(self.entry, Some(Place::Rib(_))) {
+            return false;
+        }
+        let Some(entry) = self.entry.take() else {
+            return false;
+        };
+        let (old_id, old) = self.old;
+        let new = after.map(|id| self.distinct.get(id)[0]).unwrap_or_default();
+        // Interned sets are distinct by content: equal ids, equal next hops.
+        match (old.next_hops, new.next_hops) {
+            (None, None) => {}
+            (Some(was), Some(now)) if was == now => {}
+            (Some(_), None) => {
+                *self.programmed -= 1;
+                out.remove(self.prefix);
+            }
+            (was, Some(now)) => {
+                if was.is_none() {
+                    *self.programmed += 1;
+                }
+                out.set(self.prefix, self.sets.hops.get(now));
+            }
+        }
+        if old.sent != new.sent {
+            self.sets.out.count_moved(old.sent, new.sent);
+        }
+        // The holders `open` took for the working copy; the old state still holds its
+        // sets until `PrefixStates::collect`.
+        self.sets.release(&old, self.pool);
+        if after != old_id {
+            if let Some(id) = old_id {
+                self.distinct.release_later(id);
+            }
+            if let Some(id) = after {
+                self.distinct.retain(id);
+            }
+        }
+        if entry.get(self.prefix) != after {
+            entry.set(self.prefix, after);
+        }
+        true
+    }
+
     /// Interns the state the pass leaves and writes its id back (what dropping does), and
     /// returns that id (`None`: no state): a caller replaying this outcome on other
     /// prefixes ([`PrefixStates::replay_emptied`]) needs it.

@@ -4,47 +4,6 @@
 #[allow(clippy::wildcard_imports)]
 use super::*;
 
-/// The most bytes of each of [`PassLists`]' lists kept from one pass to the next: a
-/// pass over one [`RECOMMENDED_RECEIVE_CHUNK`] read (about 4,000 routes) lists under
-/// 256 KiB; a larger read's lists are freed after its pass, as before.
-const KEPT_LIST_BYTES: usize = 512 * 1024;
-
-/// The lists a pass over one read's routes works in (the routes touched, then the
-/// prefixes and their handed-back paths), kept from one read to the next, emptied, up to
-/// [`KEPT_LIST_BYTES`] each.
-///
-/// Why: a read's lists are each about 256 KiB, above the C allocator's mmap threshold
-/// (128 KiB, which `fabric-sim serve` fixes), so when they were made afresh for every
-/// read, each pass mapped them, faulted every page in (the kernel clearing each) and
-/// unmapped them: about 190 page faults a read, 5,400 of the 100,000-route announcement's
-/// faults end to end (BENCHMARKS.md, "CPU at 100k"). Kept, their pages stay in.
-#[derive(Debug, Default)]
-pub(super) struct PassLists {
-    // Empty between passes: a clone of the server starts without them (`Clone` below).
-    touched: Vec<Touched>,
-    prefixes: Vec<IpNet>,
-    known: Vec<Option<PathSet>>,
-}
-
-/// Empty lists: between passes the kept ones hold nothing, only room.
-impl Clone for PassLists {
-    fn clone(&self) -> Self {
-        Self::default()
-    }
-}
-
-impl PassLists {
-    /// `list` emptied, to be used again; a new empty one when it is larger than
-    /// [`KEPT_LIST_BYTES`] (a large read's, or a whole-table pass's).
-    fn keep<T>(mut list: Vec<T>) -> Vec<T> {
-        list.clear();
-        if list.capacity().saturating_mul(size_of::<T>()) > KEPT_LIST_BYTES {
-            return Vec::new();
-        }
-        list
-    }
-}
-
 impl RouteServer {
     /// Applies UPDATEs from one peer, in order: each is counted against the route limit,
     /// then imported. Over the limit the session is torn down and the rest ignored.
@@ -59,9 +18,7 @@ impl RouteServer {
             .iter()
             .map(|update| update.withdrawn_routes().count() + update.announced().count())
             .sum();
-        let mut dirty = std::mem::take(&mut self.pass_lists.touched);
-        dirty.clear();
-        dirty.reserve_exact(routes);
+        let mut dirty: Vec<Touched> = Vec::with_capacity(routes);
         let mut torn_down = false;
         // Each UPDATE is dropped once imported: a large read's decoded prefixes need not
         // live through the selection pass.
@@ -96,30 +53,21 @@ impl RouteServer {
         if !dirty.is_sorted_by_key(|&(prefix, _)| store::order_key(prefix)) {
             dirty.sort_by_key(|&(prefix, _)| store::order_key(prefix));
         }
-        let mut prefixes = std::mem::take(&mut self.pass_lists.prefixes);
-        let mut known = std::mem::take(&mut self.pass_lists.known);
-        prefixes.clear();
-        known.clear();
-        prefixes.reserve_exact(dirty.len());
-        known.reserve_exact(dirty.len());
-        for (prefix, paths) in dirty.drain(..) {
-            if prefixes.last() == Some(&prefix) {
-                if let Some(last) = known.last_mut() {
-                    *last = paths;
-                }
-            } else {
-                prefixes.push(prefix);
-                known.push(paths);
+        // Once per prefix, in place: of a prefix touched more than once, the last paths
+        // handed back are current.
+        dirty.dedup_by(|later, kept| {
+            if later.0 != kept.0 {
+                return false;
             }
-        }
-        self.pass_lists.touched = PassLists::keep(dirty);
+            kept.1 = later.1.take();
+            true
+        });
+        let prefixes: Vec<IpNet> = dirty.iter().map(|&(prefix, _)| prefix).collect();
         if torn_down {
             // The teardown changed the Rib after the entries were handed back.
-            known.clear();
+            dirty.clear();
         }
-        self.process_pass(now, &prefixes, &mut known, None);
-        self.pass_lists.prefixes = PassLists::keep(prefixes);
-        self.pass_lists.known = PassLists::keep(known);
+        self.process_pass(now, &prefixes, &mut dirty, None);
     }
 
     /// Counts one UPDATE against the peer's route limit, as
@@ -299,7 +247,13 @@ impl RouteServer {
                 let first = routes.peek().copied().expect("peeked above");
                 match policy::import(config, &peer.config, first, &attrs) {
                     Ok((_, imported)) => {
-                        let nlri: Vec<Nlri> = routes.map(Nlri::new).collect();
+                        // Without `Nlri::new`'s truncation, as for the withdrawals above.
+                        let nlri: Vec<Nlri> = routes
+                            .map(|prefix| Nlri {
+                                prefix,
+                                path_id: None,
+                            })
+                            .collect();
                         let wire = store::rib_attributes(&imported, v6);
                         peer.rib_in.announce_many(rib, &nlri, &wire, dirty);
                     }

@@ -28,7 +28,7 @@ use bgp_wire::{
     SessionParams, Update, UpdatePacker,
 };
 use ipnet::IpNet;
-use rib::{AttrHandle, PathSet, Ranking, Rib, RibConfig};
+use rib::{AttrHandle, Ranking, Rib, RibConfig};
 
 use crate::config::{
     Config, ConfigError, HubRoutingPreference, LimitCounting, PeerConfig, PeerKind, PeeredVnet,
@@ -54,7 +54,6 @@ pub use fabric::Fabric;
 pub use fabric::FabricChange;
 pub use fabric::FabricChanges;
 use fabric::PrefixStates;
-use import::PassLists;
 #[cfg(feature = "fuzzing")]
 pub(crate) use readouts::as_path_text;
 pub use readouts::compare_instances;
@@ -525,8 +524,6 @@ pub struct RouteServer {
     fabric_changes: FabricChanges,
     /// Rejected routes of the UPDATEs under way, output as [`Event::RoutesRejected`].
     rejected_pending: Vec<(PeerId, RejectReason, usize, Vec<IpNet>)>,
-    /// The lists a pass over one read's routes works in, kept for the next read.
-    pass_lists: PassLists,
     /// What [`poll_output`](Self::poll_output) hands out next.
     outputs: VecDeque<Output>,
     /// Peers whose sessions have outputs to move into `outputs`.
@@ -570,7 +567,6 @@ impl RouteServer {
             prefix_states: PrefixStates::default(),
             fabric_changes: FabricChanges::default(),
             rejected_pending: Vec::new(),
-            pass_lists: PassLists::default(),
             outputs: VecDeque::new(),
             sessions_to_drain: BTreeSet::new(),
             next_connection: 0,

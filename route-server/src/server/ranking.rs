@@ -13,6 +13,24 @@ type EmptiedSlots = SmallVec<[usize; 4]>;
 /// none) and the receivers whose route it withdrew.
 type EmptiedOutcome = (Option<SetId>, EmptiedSlots);
 
+/// Each receiver's (by its slot in a pass's list) change in one prefix's outcome: the
+/// exported attribute set announced, or `None`: withdrawn.
+type SlotChanges = SmallVec<[(usize, Option<AttrId>); 4]>;
+
+/// What a prefix's outcome depends on in a pass that may replay outcomes
+/// ([`PrefixPass::replay`](fabric::PrefixPass::replay)): its state before, its candidates
+/// (each peer's path by its attribute set, in peer order), whether it is outside the
+/// protected ranges (programmable), and whether it is IPv6.
+type ReplayKey = (
+    Option<SetId>,
+    SmallVec<[(PeerId, AttrHandle); 2]>,
+    bool,
+    bool,
+);
+
+/// The state a prefix's outcome left and the receivers' changes.
+type ReplayedOutcome = (Option<SetId>, SlotChanges);
+
 impl RouteServer {
     /// Replaces the virtual network's own ranges. Every established NVA is asked to
     /// re-send its routes (ROUTE-REFRESH), or has its session reset when it does not
@@ -134,13 +152,14 @@ impl RouteServer {
     }
 
     /// [`process_sorted`](Self::process_sorted), given for some prefixes their paths as
-    /// the Rib handed them back when they were stored (`known[i]` for `dirty[i]`; the
-    /// others, and all when `known` is short, are looked up).
+    /// the Rib handed them back when they were stored (`known[i]`: `dirty[i]` with its
+    /// paths, or `None`; the others, and all when `known` is short, are looked up; the
+    /// paths are taken).
     pub(super) fn process_pass(
         &mut self,
         now: Instant,
         dirty: &[IpNet],
-        known: &mut [Option<PathSet>],
+        known: &mut [Touched],
         only: Option<PeerId>,
     ) {
         // The states the Rib handed back with the withdrawals of the reads just imported.
@@ -189,12 +208,31 @@ impl RouteServer {
         let mut emptied_outcomes: HashMap<Option<SetId>, EmptiedOutcome, FoldState> =
             HashMap::default();
         let mut withdrawn_slots: EmptiedSlots = SmallVec::new();
+        // A prefix's outcome depends on its state, its candidates, its family and whether
+        // it is programmable, and on nothing else of the prefix, unless a receiver's
+        // outbound route map or per-client best paths make export depend on the prefix,
+        // or the failover memory (kept per prefix) is in play. In such a pass each
+        // outcome is computed once and replayed for the other prefixes with the same
+        // inputs: a read's thousands of routes from one peer mostly share one.
+        let replayable = only.is_none()
+            && !self.config.extensions.per_client_best_path
+            && receivers.iter().all(|id| {
+                self.peers
+                    .get(id)
+                    .is_some_and(|peer| peer.config.outbound_map.is_none())
+            });
+        let mut outcomes: HashMap<ReplayKey, ReplayedOutcome, FoldState> = HashMap::default();
+        let mut slot_changes: SlotChanges = SmallVec::new();
         for (index, &prefix) in dirty.iter().enumerate() {
             paths.clear();
             withdrawn_slots.clear();
+            slot_changes.clear();
             // Any order: the paths are sorted by (peer, received prefix) below, a key no two
             // share.
-            let handed_back = known.get_mut(index).and_then(Option::take);
+            let handed_back = known.get_mut(index).and_then(|(at, paths)| {
+                debug_assert_eq!(*at, prefix, "known[i] is dirty[i]'s");
+                paths.take()
+            });
             // Handed back without paths: the prefix has no Loc-RIB entry now (a removal
             // that empties one drops it, its tag handed back), so the pass need not look.
             let entry_gone = handed_back.as_ref().is_some_and(|paths| paths.is_empty());
@@ -301,6 +339,33 @@ impl RouteServer {
                 state_before,
                 entry_gone,
             );
+            let replay_key: Option<ReplayKey> =
+                (replayable && !entry_gone && !is_advertised && failover_peers.is_empty()).then(
+                    || {
+                        (
+                            state.old_id(),
+                            held.iter()
+                                .map(|&(peer, _, handle)| (peer, handle))
+                                .collect(),
+                            policy::is_programmable(config, prefix),
+                            prefix.addr().is_ipv6(),
+                        )
+                    },
+                );
+            if let Some((after, changes)) = replay_key.as_ref().and_then(|key| outcomes.get(key)) {
+                if state.replay(*after, &mut self.fabric_changes) {
+                    for &(slot, change) in changes {
+                        if let Some(entry) = pending.get_mut(slot) {
+                            let entry = entry.get_or_insert_with(PendingOut::default);
+                            match change {
+                                Some(attrs) => entry.announce_at(index, attrs),
+                                None => entry.withdraw_at(index),
+                            }
+                        }
+                    }
+                    continue;
+                }
+            }
             let selection = state.decide_and_settle(&mut self.fabric_changes, |previous_kinds| {
                 let selection = policy::select(
                     config.hub_routing_preference,
@@ -427,9 +492,16 @@ impl RouteServer {
                             withdrawn_slots.push(slot);
                         }
                     }
+                    slot_changes.push((slot, changed));
                 }
             });
             let after = state.finish();
+            // Not when this prefix failed over: its outcome then rests on memory of its own.
+            if let Some(key) = replay_key.filter(|_| self.failover_peers.is_empty()) {
+                outcomes
+                    .entry(key)
+                    .or_insert_with(|| (after, slot_changes.clone()));
+            }
             if emptied {
                 emptied_outcomes
                     .entry(state_before)
