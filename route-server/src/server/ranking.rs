@@ -222,6 +222,21 @@ impl RouteServer {
                     .is_some_and(|peer| peer.config.outbound_map.is_none())
             });
         let mut outcomes: HashMap<ReplayKey, ReplayedOutcome, FoldState> = HashMap::default();
+        // The outcome replayed or made last: consecutive prefixes mostly share it, and a
+        // comparison of keys costs less than hashing one.
+        let mut last_outcome: Option<(ReplayKey, ReplayedOutcome)> = None;
+        // The protected ranges as spans of integers: a prefix is programmable when no
+        // span holds its own (`policy::is_programmable`, in two comparisons a range).
+        let protected: SmallVec<[(bool, u128, u128); 4]> =
+            self.config.protected_prefixes().map(|r| span(*r)).collect();
+        let programmable = |prefix: IpNet| {
+            let (v6, low, high) = span(prefix);
+            let outside = !protected
+                .iter()
+                .any(|&(r6, r_low, r_high)| r6 == v6 && r_low <= low && high <= r_high);
+            debug_assert_eq!(outside, policy::is_programmable(&self.config, prefix));
+            outside
+        };
         let mut slot_changes: SlotChanges = SmallVec::new();
         for (index, &prefix) in dirty.iter().enumerate() {
             paths.clear();
@@ -347,12 +362,22 @@ impl RouteServer {
                             held.iter()
                                 .map(|&(peer, _, handle)| (peer, handle))
                                 .collect(),
-                            policy::is_programmable(config, prefix),
+                            programmable(prefix),
                             prefix.addr().is_ipv6(),
                         )
                     },
                 );
-            if let Some((after, changes)) = replay_key.as_ref().and_then(|key| outcomes.get(key)) {
+            if let Some(key) = &replay_key {
+                if last_outcome.as_ref().is_none_or(|(last, _)| last != key) {
+                    if let Some(outcome) = outcomes.get(key) {
+                        last_outcome = Some((key.clone(), outcome.clone()));
+                    }
+                }
+            }
+            let replayed = last_outcome
+                .as_ref()
+                .filter(|(last, _)| Some(last) == replay_key.as_ref());
+            if let Some((_, (after, changes))) = replayed {
                 if state.replay(*after, &mut self.fabric_changes) {
                     for &(slot, change) in changes {
                         if let Some(entry) = pending.get_mut(slot) {
@@ -390,8 +415,7 @@ impl RouteServer {
                     failover_peers.remove(&prefix);
                 }
                 // No best path, no next hops (the withdrawals' common case: no range test).
-                let hops = if !selection.best.is_empty() && policy::is_programmable(config, prefix)
-                {
+                let hops = if !selection.best.is_empty() && programmable(prefix) {
                     policy::ecmp_next_hops(&candidates, &selection, config.limits.ecmp_width)
                 } else {
                     policy::NextHops::new()
@@ -498,9 +522,11 @@ impl RouteServer {
             let after = state.finish();
             // Not when this prefix failed over: its outcome then rests on memory of its own.
             if let Some(key) = replay_key.filter(|_| self.failover_peers.is_empty()) {
+                let outcome = (after, slot_changes.clone());
                 outcomes
-                    .entry(key)
-                    .or_insert_with(|| (after, slot_changes.clone()));
+                    .entry(key.clone())
+                    .or_insert_with(|| outcome.clone());
+                last_outcome = Some((key, outcome));
             }
             if emptied {
                 emptied_outcomes
@@ -526,5 +552,19 @@ impl RouteServer {
             }
         }
         self.check_expressroute_limit();
+    }
+}
+
+/// A prefix's addresses as integers, first and last, with its family: one prefix holds
+/// another when their families match and its span holds the other's (prefixes nest or
+/// are apart).
+fn span(prefix: IpNet) -> (bool, u128, u128) {
+    match prefix {
+        IpNet::V4(net) => (
+            false,
+            u128::from(u32::from(net.network())),
+            u128::from(u32::from(net.broadcast())),
+        ),
+        IpNet::V6(net) => (true, u128::from(net.network()), u128::from(net.broadcast())),
     }
 }
