@@ -53,21 +53,23 @@ impl RouteServer {
         if !dirty.is_sorted_by_key(|&(prefix, _)| store::order_key(prefix)) {
             dirty.sort_by_key(|&(prefix, _)| store::order_key(prefix));
         }
-        // Once per prefix, in place: of a prefix touched more than once, the last paths
-        // handed back are current.
-        dirty.dedup_by(|later, kept| {
-            if later.0 != kept.0 {
-                return false;
+        let mut prefixes: Vec<IpNet> = Vec::with_capacity(dirty.len());
+        let mut known: Vec<Option<PathSet>> = Vec::with_capacity(dirty.len());
+        for (prefix, paths) in dirty {
+            if prefixes.last() == Some(&prefix) {
+                if let Some(last) = known.last_mut() {
+                    *last = paths;
+                }
+            } else {
+                prefixes.push(prefix);
+                known.push(paths);
             }
-            kept.1 = later.1.take();
-            true
-        });
-        let prefixes: Vec<IpNet> = dirty.iter().map(|&(prefix, _)| prefix).collect();
+        }
         if torn_down {
             // The teardown changed the Rib after the entries were handed back.
-            dirty.clear();
+            known.clear();
         }
-        self.process_pass(now, &prefixes, &mut dirty, None);
+        self.process_pass(now, &prefixes, &mut known, None);
     }
 
     /// Counts one UPDATE against the peer's route limit, as

@@ -28,7 +28,7 @@ use bgp_wire::{
     SessionParams, Update, UpdatePacker,
 };
 use ipnet::IpNet;
-use rib::{AttrHandle, Ranking, Rib, RibConfig};
+use rib::{AttrHandle, PathSet, Ranking, Rib, RibConfig};
 
 use crate::config::{
     Config, ConfigError, HubRoutingPreference, LimitCounting, PeerConfig, PeerKind, PeeredVnet,

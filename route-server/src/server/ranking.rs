@@ -152,14 +152,13 @@ impl RouteServer {
     }
 
     /// [`process_sorted`](Self::process_sorted), given for some prefixes their paths as
-    /// the Rib handed them back when they were stored (`known[i]`: `dirty[i]` with its
-    /// paths, or `None`; the others, and all when `known` is short, are looked up; the
-    /// paths are taken).
+    /// the Rib handed them back when they were stored (`known[i]` for `dirty[i]`; the
+    /// others, and all when `known` is short, are looked up; the paths are taken).
     pub(super) fn process_pass(
         &mut self,
         now: Instant,
         dirty: &[IpNet],
-        known: &mut [Touched],
+        known: &mut [Option<PathSet>],
         only: Option<PeerId>,
     ) {
         // The states the Rib handed back with the withdrawals of the reads just imported.
@@ -244,10 +243,7 @@ impl RouteServer {
             slot_changes.clear();
             // Any order: the paths are sorted by (peer, received prefix) below, a key no two
             // share.
-            let handed_back = known.get_mut(index).and_then(|(at, paths)| {
-                debug_assert_eq!(*at, prefix, "known[i] is dirty[i]'s");
-                paths.take()
-            });
+            let handed_back = known.get_mut(index).and_then(Option::take);
             // Handed back without paths: the prefix has no Loc-RIB entry now (a removal
             // that empties one drops it, its tag handed back), so the pass need not look.
             let entry_gone = handed_back.as_ref().is_some_and(|paths| paths.is_empty());
