@@ -16,7 +16,9 @@ use std::net::{IpAddr, Ipv4Addr};
 use bgp_fsm::State;
 use fabric_sim::lab::{route, Lab};
 use ipnet::IpNet;
-use route_server::{Config, PeerConfig};
+use route_server::{
+    Config, MatchCondition, NextStep, PeerConfig, RouteMap, RouteMapAction, RouteMapRule,
+};
 use support::{ip, net, nva as v4, RS};
 
 /// The virtual network's own range, advertised to every NVA (spec section 1.2).
@@ -226,4 +228,40 @@ fn announcing_over_mixed_states_leaves_each_prefix_as_the_spec_says() {
         assert_eq!(held(&lab, speaker), expected(&[], &[]));
         assert_eq!(advertised_count(&lab, speaker), 1);
     }
+}
+
+/// An outbound route map makes what a receiver is sent depend on the prefix, so a pass
+/// with one must not replay one prefix's outcome for another: NVA C's map drops
+/// 10.200.0.0/21 (prefixes 0 to 7 of A's block, announced in one UPDATE with the rest),
+/// and C is sent exactly the other twelve, B all twenty (the map is C's alone). (The
+/// test fails when the pass ignores the map in deciding whether to replay.)
+#[test]
+fn an_outbound_route_map_is_applied_prefix_by_prefix_within_one_update() {
+    let mut config = Config::azure(RS, vec![net(VNET)]);
+    let nvas = [(4, 65001), (5, 65002), (6, 65003)];
+    for (last, asn) in nvas {
+        config.peers.push(PeerConfig::nva(ip(v4(last)), asn));
+    }
+    config.peers[2].outbound_map = Some(RouteMap {
+        rules: vec![RouteMapRule {
+            conditions: vec![MatchCondition::PrefixContains(vec![net("10.200.0.0/21")])],
+            action: RouteMapAction::Drop,
+            next_step: NextStep::Terminate,
+        }],
+    });
+    let mut lab = Lab::new(config);
+    for (last, asn) in nvas {
+        lab.add_nva(v4(last), asn);
+    }
+    let all = block(0..20);
+    lab.announce(0, &all, &route(&[65001], v4(4), &[]));
+    assert_eq!(lab.fabric, programmed(&all, v4(4)));
+    assert_eq!(held(&lab, 1), expected(&all, &[65515, 65001]));
+    assert_eq!(held(&lab, 2), expected(&block(8..20), &[65515, 65001]));
+    assert_eq!(
+        (0..3)
+            .map(|s| advertised_count(&lab, s))
+            .collect::<Vec<_>>(),
+        vec![1, 21, 13]
+    );
 }
