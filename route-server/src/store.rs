@@ -870,6 +870,35 @@ impl AdjRibsOut {
         }
     }
 
+    /// Counts a prefix's routes moving from the sent set `from` to `to`, as
+    /// [`RoutesOut::update`] counts them one by one: a peer in `to` and not in `from` has
+    /// one route more, a peer in `from` and not in `to` one fewer (a peer in both had its
+    /// route replaced, or kept). For a pass replaying a prefix's outcome without
+    /// [`with_routes`](Self::with_routes) (the fabric's `PrefixPass::replay`).
+    pub(crate) fn count_moved(&mut self, from: Option<SetId>, to: Option<SetId>) {
+        let routes = |id: Option<SetId>| id.map_or(&[][..], |id| self.sets.get(id));
+        let (from, to) = (routes(from), routes(to));
+        let has = |routes: &[(PeerId, AttrId)], peer: PeerId| {
+            routes.binary_search_by_key(&peer, |(p, _)| *p).is_ok()
+        };
+        for &(peer, _) in to {
+            if !has(from, peer) {
+                let slot = peer.0 as usize;
+                if self.counts.len() <= slot {
+                    self.counts.resize(slot + 1, 0);
+                }
+                self.counts[slot] += 1;
+            }
+        }
+        for &(peer, _) in from {
+            if !has(to, peer) {
+                if let Some(count) = self.counts.get_mut(peer.0 as usize) {
+                    *count = count.saturating_sub(1);
+                }
+            }
+        }
+    }
+
     /// Routes sent to `peer`.
     pub(crate) fn len(&self, peer: PeerId) -> usize {
         self.counts.get(peer.0 as usize).copied().unwrap_or(0)

@@ -5,6 +5,8 @@
 //! section 1.4: the shortest AS path wins; an NVA is not sent its own route back; a
 //! prefix nobody announces is neither programmed nor advertised), and that the counts of
 //! routes advertised stay right through withdrawing, re-announcing and withdrawing again.
+//! The pass replays announcements too (once per distinct state and candidates): the last
+//! test mixes prefixes of several states in each UPDATE.
 
 mod support;
 
@@ -14,7 +16,9 @@ use std::net::{IpAddr, Ipv4Addr};
 use bgp_fsm::State;
 use fabric_sim::lab::{route, Lab};
 use ipnet::IpNet;
-use route_server::{Config, PeerConfig};
+use route_server::{
+    Config, MatchCondition, NextStep, PeerConfig, RouteMap, RouteMapAction, RouteMapRule,
+};
 use support::{ip, net, nva as v4, RS};
 
 /// The virtual network's own range, advertised to every NVA (spec section 1.2).
@@ -152,4 +156,112 @@ fn withdrawing_a_block_leaves_each_prefix_as_the_spec_says_twice_over() {
         assert_eq!(held(&lab, speaker), expected(&[], &[]));
         assert_eq!(advertised_count(&lab, speaker), 1);
     }
+}
+
+/// The pass ranks a prefix once per distinct state and candidates and replays the outcome
+/// for the others (announcements as well as withdrawals that leave a path): here one
+/// UPDATE's block mixes prefixes of different states, so each read holds several such
+/// groups whose outcomes differ. Every prefix is checked against the spec (section 1.4:
+/// the shortest AS path wins and is programmed toward its NVA; an NVA is not sent its own
+/// route back) after each step, with the counts of routes advertised. (The test fails
+/// when the replay, `PrefixPass::replay`, is made to panic: it goes through it.)
+#[test]
+fn announcing_over_mixed_states_leaves_each_prefix_as_the_spec_says() {
+    let mut lab = three_nvas();
+    let (low, mid, high) = (block(0..10), block(10..20), block(20..30));
+    let a_block: Vec<IpNet> = low.iter().chain(&mid).copied().collect();
+    let b_block: Vec<IpNet> = mid.iter().chain(&high).copied().collect();
+    let all: Vec<IpNet> = a_block.iter().chain(&high).copied().collect();
+    let counts = |lab: &Lab| (0..3).map(|s| advertised_count(lab, s)).collect::<Vec<_>>();
+    let union = |maps: &[BTreeMap<IpNet, Vec<u32>>]| {
+        maps.iter()
+            .flatten()
+            .map(|(p, path)| (*p, path.clone()))
+            .collect::<BTreeMap<_, _>>()
+    };
+    lab.announce(0, &a_block, &route(&[65001], v4(4), &[]));
+    // One UPDATE from B: `mid` already has A's shorter path (A stays best), `high` is
+    // new (B is best).
+    lab.announce(1, &b_block, &route(&[65002, 65002], v4(5), &[]));
+    let mut fabric = programmed(&a_block, v4(4));
+    fabric.extend(programmed(&high, v4(5)));
+    assert_eq!(lab.fabric, fabric);
+    assert_eq!(lab.server.fabric().to_map(), fabric);
+    assert_eq!(held(&lab, 0), expected(&high, &[65515, 65002, 65002]));
+    assert_eq!(held(&lab, 1), expected(&a_block, &[65515, 65001]));
+    let c_view = union(&[
+        expected(&a_block, &[65515, 65001]),
+        expected(&high, &[65515, 65002, 65002]),
+    ]);
+    assert_eq!(held(&lab, 2), c_view);
+    assert_eq!(counts(&lab), vec![11, 21, 31]);
+    // C announces everything with the longest path: nothing changes anywhere.
+    lab.announce(2, &all, &route(&[65003, 65003, 65003], v4(6), &[]));
+    assert_eq!(lab.fabric, fabric);
+    assert_eq!(held(&lab, 0), expected(&high, &[65515, 65002, 65002]));
+    assert_eq!(held(&lab, 1), expected(&a_block, &[65515, 65001]));
+    assert_eq!(held(&lab, 2), c_view);
+    assert_eq!(counts(&lab), vec![11, 21, 31]);
+    // A withdraws its block in one UPDATE: `low` falls back to C (the only path left),
+    // `mid` to B (shorter than C's).
+    lab.withdraw(0, &a_block);
+    let mut fabric = programmed(&low, v4(6));
+    fabric.extend(programmed(&b_block, v4(5)));
+    assert_eq!(lab.fabric, fabric);
+    assert_eq!(lab.server.fabric().to_map(), fabric);
+    assert_eq!(
+        held(&lab, 0),
+        union(&[
+            expected(&low, &[65515, 65003, 65003, 65003]),
+            expected(&b_block, &[65515, 65002, 65002]),
+        ])
+    );
+    assert_eq!(held(&lab, 1), expected(&low, &[65515, 65003, 65003, 65003]));
+    assert_eq!(held(&lab, 2), expected(&b_block, &[65515, 65002, 65002]));
+    assert_eq!(counts(&lab), vec![31, 11, 21]);
+    // Everything withdrawn: nothing programmed, each NVA keeps the range.
+    lab.withdraw(1, &b_block);
+    lab.withdraw(2, &all);
+    assert!(lab.fabric.is_empty());
+    assert!(lab.server.fabric().to_map().is_empty());
+    for speaker in 0..3 {
+        assert_eq!(held(&lab, speaker), expected(&[], &[]));
+        assert_eq!(advertised_count(&lab, speaker), 1);
+    }
+}
+
+/// An outbound route map makes what a receiver is sent depend on the prefix, so a pass
+/// with one must not replay one prefix's outcome for another: NVA C's map drops
+/// 10.200.0.0/21 (prefixes 0 to 7 of A's block, announced in one UPDATE with the rest),
+/// and C is sent exactly the other twelve, B all twenty (the map is C's alone). (The
+/// test fails when the pass ignores the map in deciding whether to replay.)
+#[test]
+fn an_outbound_route_map_is_applied_prefix_by_prefix_within_one_update() {
+    let mut config = Config::azure(RS, vec![net(VNET)]);
+    let nvas = [(4, 65001), (5, 65002), (6, 65003)];
+    for (last, asn) in nvas {
+        config.peers.push(PeerConfig::nva(ip(v4(last)), asn));
+    }
+    config.peers[2].outbound_map = Some(RouteMap {
+        rules: vec![RouteMapRule {
+            conditions: vec![MatchCondition::PrefixContains(vec![net("10.200.0.0/21")])],
+            action: RouteMapAction::Drop,
+            next_step: NextStep::Terminate,
+        }],
+    });
+    let mut lab = Lab::new(config);
+    for (last, asn) in nvas {
+        lab.add_nva(v4(last), asn);
+    }
+    let all = block(0..20);
+    lab.announce(0, &all, &route(&[65001], v4(4), &[]));
+    assert_eq!(lab.fabric, programmed(&all, v4(4)));
+    assert_eq!(held(&lab, 1), expected(&all, &[65515, 65001]));
+    assert_eq!(held(&lab, 2), expected(&block(8..20), &[65515, 65001]));
+    assert_eq!(
+        (0..3)
+            .map(|s| advertised_count(&lab, s))
+            .collect::<Vec<_>>(),
+        vec![1, 21, 13]
+    );
 }

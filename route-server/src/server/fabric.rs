@@ -118,18 +118,22 @@ impl FabricChanges {
         }
     }
 
-    fn push_prefix(&mut self, prefix: IpNet) {
+    /// How a change starts: the family (4 or 6), the prefix length and the address
+    /// octets; how many of the bytes are used.
+    fn head(prefix: IpNet) -> ([u8; 18], usize) {
+        let mut head = [0; 18];
         match prefix {
             IpNet::V4(net) => {
-                self.changes.extend([4, net.prefix_len()]);
-                self.changes.extend(net.addr().octets());
+                head[..2].copy_from_slice(&[4, net.prefix_len()]);
+                head[2..6].copy_from_slice(&net.addr().octets());
+                (head, 6)
             }
             IpNet::V6(net) => {
-                self.changes.extend([6, net.prefix_len()]);
-                self.changes.extend(net.addr().octets());
+                head[..2].copy_from_slice(&[6, net.prefix_len()]);
+                head[2..].copy_from_slice(&net.addr().octets());
+                (head, 18)
             }
         }
-        self.len += 1;
     }
 
     pub(crate) fn set(&mut self, prefix: IpNet, next_hops: &[IpAddr]) {
@@ -140,20 +144,33 @@ impl FabricChanges {
                 u32::try_from(self.next_hops.len()).expect("under 2^32 next hops per pass");
             self.next_hops.extend_from_slice(next_hops);
         }
-        self.push_prefix(prefix);
+        // Built on the stack and appended at once: one change per prefix of a pass, where
+        // five appends of a few bytes each cost about a hundred instructions.
+        let (head, used) = Self::head(prefix);
+        let mut change = [0u8; 18 + 5 + 4];
+        change[..used].copy_from_slice(&head[..used]);
+        let mut at = used;
         match u8::try_from(count) {
-            Ok(short) if short < u8::MAX => self.changes.push(short),
+            Ok(short) if short < u8::MAX => {
+                change[at] = short;
+                at += 1;
+            }
             _ => {
-                self.changes.push(u8::MAX);
-                self.changes.extend(count.to_be_bytes());
+                change[at] = u8::MAX;
+                change[at + 1..at + 5].copy_from_slice(&count.to_be_bytes());
+                at += 5;
             }
         }
-        self.changes.extend(self.last_start.to_be_bytes());
+        change[at..at + 4].copy_from_slice(&self.last_start.to_be_bytes());
+        self.changes.extend_from_slice(&change[..at + 4]);
+        self.len += 1;
     }
 
     pub(crate) fn remove(&mut self, prefix: IpNet) {
-        self.push_prefix(prefix);
+        let (head, used) = Self::head(prefix);
+        self.changes.extend_from_slice(&head[..used]);
         self.changes.push(0);
+        self.len += 1;
     }
 }
 
@@ -338,6 +355,70 @@ impl PrefixPass<'_> {
 }
 
 impl PrefixPass<'_> {
+    /// The id of the prefix's state when the pass found it (`None`: no state).
+    pub(crate) fn old_id(&self) -> Option<SetId> {
+        self.old.0
+    }
+
+    /// Leaves the prefix in the state `after` (`None`: no state), which the pass reached
+    /// for another prefix that had the same state as this one and the same candidates,
+    /// in the same family and on the same side of the protected ranges: the outcome
+    /// depends on nothing else when no receiver has an outbound route map and nothing
+    /// is failed over (`RouteServer::process_pass` checks that), so the pass computes it
+    /// once and replays it for a read's thousands of prefixes from one peer.
+    ///
+    /// Everything ends as the whole pass would leave it: the programming change (the
+    /// next hops `after` names, or their removal) recorded in `out` and counted, the
+    /// count of routes sent to each peer moved from the old sent set to the new one, the
+    /// prefix's holder moved from the old state to `after`, the working copy's holders
+    /// given back. The attribute sets and sets named by `after` are held by `after`
+    /// itself, which the other prefix holds. `false`, and nothing done, when the state
+    /// is not kept in the prefix's Loc-RIB entry (host bits set, or no entry): the
+    /// caller then runs the whole pass.
+    pub(crate) fn replay(&mut self, after: Option<SetId>, out: &mut FabricChanges) -> bool {
+        if !matches!(self.entry, Some(Place::Rib(_))) {
+            return false;
+        }
+        let Some(entry) = self.entry.take() else {
+            return false;
+        };
+        let (old_id, old) = self.old;
+        let new = after.map(|id| self.distinct.get(id)[0]).unwrap_or_default();
+        // Interned sets are distinct by content: equal ids, equal next hops.
+        match (old.next_hops, new.next_hops) {
+            (None, None) => {}
+            (Some(was), Some(now)) if was == now => {}
+            (Some(_), None) => {
+                *self.programmed -= 1;
+                out.remove(self.prefix);
+            }
+            (was, Some(now)) => {
+                if was.is_none() {
+                    *self.programmed += 1;
+                }
+                out.set(self.prefix, self.sets.hops.get(now));
+            }
+        }
+        if old.sent != new.sent {
+            self.sets.out.count_moved(old.sent, new.sent);
+        }
+        // The holders `open` took for the working copy; the old state still holds its
+        // sets until `PrefixStates::collect`.
+        self.sets.release(&old, self.pool);
+        if after != old_id {
+            if let Some(id) = old_id {
+                self.distinct.release_later(id);
+            }
+            if let Some(id) = after {
+                self.distinct.retain(id);
+            }
+        }
+        if entry.get(self.prefix) != after {
+            entry.set(self.prefix, after);
+        }
+        true
+    }
+
     /// Interns the state the pass leaves and writes its id back (what dropping does), and
     /// returns that id (`None`: no state): a caller replaying this outcome on other
     /// prefixes ([`PrefixStates::replay_emptied`]) needs it.

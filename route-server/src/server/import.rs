@@ -47,7 +47,12 @@ impl RouteServer {
         // A sort of the touched prefixes costs less than keeping them in a tree as they
         // come. Stable: of a prefix touched more than once, the last entry is current (every
         // change to a prefix's paths adds one).
-        dirty.sort_by_key(|&(prefix, _)| store::order_key(prefix));
+        // Routes usually come in order (a speaker sends its table sorted, and a read's
+        // UPDATEs follow one another): then there is nothing to sort, and no scratch
+        // buffer for the sort to allocate (as large as the list).
+        if !dirty.is_sorted_by_key(|&(prefix, _)| store::order_key(prefix)) {
+            dirty.sort_by_key(|&(prefix, _)| store::order_key(prefix));
+        }
         let mut prefixes: Vec<IpNet> = Vec::with_capacity(dirty.len());
         let mut known: Vec<Option<PathSet>> = Vec::with_capacity(dirty.len());
         for (prefix, paths) in dirty {
@@ -64,7 +69,7 @@ impl RouteServer {
             // The teardown changed the Rib after the entries were handed back.
             known.clear();
         }
-        self.process_pass(now, prefixes, known, None);
+        self.process_pass(now, &prefixes, &mut known, None);
     }
 
     /// Counts one UPDATE against the peer's route limit, as
@@ -244,7 +249,13 @@ impl RouteServer {
                 let first = routes.peek().copied().expect("peeked above");
                 match policy::import(config, &peer.config, first, &attrs) {
                     Ok((_, imported)) => {
-                        let nlri: Vec<Nlri> = routes.map(Nlri::new).collect();
+                        // Without `Nlri::new`'s truncation, as for the withdrawals above.
+                        let nlri: Vec<Nlri> = routes
+                            .map(|prefix| Nlri {
+                                prefix,
+                                path_id: None,
+                            })
+                            .collect();
                         let wire = store::rib_attributes(&imported, v6);
                         peer.rib_in.announce_many(rib, &nlri, &wire, dirty);
                     }

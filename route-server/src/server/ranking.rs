@@ -13,6 +13,24 @@ type EmptiedSlots = SmallVec<[usize; 4]>;
 /// none) and the receivers whose route it withdrew.
 type EmptiedOutcome = (Option<SetId>, EmptiedSlots);
 
+/// Each receiver's (by its slot in a pass's list) change in one prefix's outcome: the
+/// exported attribute set announced, or `None`: withdrawn.
+type SlotChanges = SmallVec<[(usize, Option<AttrId>); 4]>;
+
+/// What a prefix's outcome depends on in a pass that may replay outcomes
+/// ([`PrefixPass::replay`](fabric::PrefixPass::replay)): its state before, its candidates
+/// (each peer's path by its attribute set, in peer order), whether it is outside the
+/// protected ranges (programmable), and whether it is IPv6.
+type ReplayKey = (
+    Option<SetId>,
+    SmallVec<[(PeerId, AttrHandle); 2]>,
+    bool,
+    bool,
+);
+
+/// The state a prefix's outcome left and the receivers' changes.
+type ReplayedOutcome = (Option<SetId>, SlotChanges);
+
 impl RouteServer {
     /// Replaces the virtual network's own ranges. Every established NVA is asked to
     /// re-send its routes (ROUTE-REFRESH), or has its session reset when it does not
@@ -130,17 +148,17 @@ impl RouteServer {
 
     /// [`process`](Self::process) for prefixes already sorted and without duplicates.
     pub(super) fn process_sorted(&mut self, now: Instant, dirty: Vec<IpNet>, only: Option<PeerId>) {
-        self.process_pass(now, dirty, Vec::new(), only);
+        self.process_pass(now, &dirty, &mut [], only);
     }
 
     /// [`process_sorted`](Self::process_sorted), given for some prefixes their paths as
     /// the Rib handed them back when they were stored (`known[i]` for `dirty[i]`; the
-    /// others, and all when `known` is short, are looked up).
+    /// others, and all when `known` is short, are looked up; the paths are taken).
     pub(super) fn process_pass(
         &mut self,
         now: Instant,
-        dirty: Vec<IpNet>,
-        mut known: Vec<Option<PathSet>>,
+        dirty: &[IpNet],
+        known: &mut [Option<PathSet>],
         only: Option<PeerId>,
     ) {
         // The states the Rib handed back with the withdrawals of the reads just imported.
@@ -189,9 +207,40 @@ impl RouteServer {
         let mut emptied_outcomes: HashMap<Option<SetId>, EmptiedOutcome, FoldState> =
             HashMap::default();
         let mut withdrawn_slots: EmptiedSlots = SmallVec::new();
+        // A prefix's outcome depends on its state, its candidates, its family and whether
+        // it is programmable, and on nothing else of the prefix, unless a receiver's
+        // outbound route map or per-client best paths make export depend on the prefix,
+        // or the failover memory (kept per prefix) is in play. In such a pass each
+        // outcome is computed once and replayed for the other prefixes with the same
+        // inputs: a read's thousands of routes from one peer mostly share one.
+        let replayable = only.is_none()
+            && !self.config.extensions.per_client_best_path
+            && receivers.iter().all(|id| {
+                self.peers
+                    .get(id)
+                    .is_some_and(|peer| peer.config.outbound_map.is_none())
+            });
+        let mut outcomes: HashMap<ReplayKey, ReplayedOutcome, FoldState> = HashMap::default();
+        // The outcome replayed or made last: consecutive prefixes mostly share it, and a
+        // comparison of keys costs less than hashing one.
+        let mut last_outcome: Option<(ReplayKey, ReplayedOutcome)> = None;
+        // The protected ranges as spans of integers: a prefix is programmable when no
+        // span holds its own (`policy::is_programmable`, in two comparisons a range).
+        let protected: SmallVec<[(bool, u128, u128); 4]> =
+            self.config.protected_prefixes().map(|r| span(*r)).collect();
+        let programmable = |prefix: IpNet| {
+            let (v6, low, high) = span(prefix);
+            let outside = !protected
+                .iter()
+                .any(|&(r6, r_low, r_high)| r6 == v6 && r_low <= low && high <= r_high);
+            debug_assert_eq!(outside, policy::is_programmable(&self.config, prefix));
+            outside
+        };
+        let mut slot_changes: SlotChanges = SmallVec::new();
         for (index, &prefix) in dirty.iter().enumerate() {
             paths.clear();
             withdrawn_slots.clear();
+            slot_changes.clear();
             // Any order: the paths are sorted by (peer, received prefix) below, a key no two
             // share.
             let handed_back = known.get_mut(index).and_then(Option::take);
@@ -301,6 +350,43 @@ impl RouteServer {
                 state_before,
                 entry_gone,
             );
+            let replay_key: Option<ReplayKey> =
+                (replayable && !entry_gone && !is_advertised && failover_peers.is_empty()).then(
+                    || {
+                        (
+                            state.old_id(),
+                            held.iter()
+                                .map(|&(peer, _, handle)| (peer, handle))
+                                .collect(),
+                            programmable(prefix),
+                            prefix.addr().is_ipv6(),
+                        )
+                    },
+                );
+            if let Some(key) = &replay_key {
+                if last_outcome.as_ref().is_none_or(|(last, _)| last != key) {
+                    if let Some(outcome) = outcomes.get(key) {
+                        last_outcome = Some((key.clone(), outcome.clone()));
+                    }
+                }
+            }
+            let replayed = last_outcome
+                .as_ref()
+                .filter(|(last, _)| Some(last) == replay_key.as_ref());
+            if let Some((_, (after, changes))) = replayed {
+                if state.replay(*after, &mut self.fabric_changes) {
+                    for &(slot, change) in changes {
+                        if let Some(entry) = pending.get_mut(slot) {
+                            let entry = entry.get_or_insert_with(PendingOut::default);
+                            match change {
+                                Some(attrs) => entry.announce_at(index, attrs),
+                                None => entry.withdraw_at(index),
+                            }
+                        }
+                    }
+                    continue;
+                }
+            }
             let selection = state.decide_and_settle(&mut self.fabric_changes, |previous_kinds| {
                 let selection = policy::select(
                     config.hub_routing_preference,
@@ -325,8 +411,7 @@ impl RouteServer {
                     failover_peers.remove(&prefix);
                 }
                 // No best path, no next hops (the withdrawals' common case: no range test).
-                let hops = if !selection.best.is_empty() && policy::is_programmable(config, prefix)
-                {
+                let hops = if !selection.best.is_empty() && programmable(prefix) {
                     policy::ecmp_next_hops(&candidates, &selection, config.limits.ecmp_width)
                 } else {
                     policy::NextHops::new()
@@ -427,9 +512,18 @@ impl RouteServer {
                             withdrawn_slots.push(slot);
                         }
                     }
+                    slot_changes.push((slot, changed));
                 }
             });
             let after = state.finish();
+            // Not when this prefix failed over: its outcome then rests on memory of its own.
+            if let Some(key) = replay_key.filter(|_| self.failover_peers.is_empty()) {
+                let outcome = (after, slot_changes.clone());
+                outcomes
+                    .entry(key.clone())
+                    .or_insert_with(|| outcome.clone());
+                last_outcome = Some((key, outcome));
+            }
             if emptied {
                 emptied_outcomes
                     .entry(state_before)
@@ -450,9 +544,23 @@ impl RouteServer {
         }
         for (&to, out) in receivers.iter().zip(pending) {
             if let Some(out) = out {
-                self.send_changes(now, to, &dirty, &out);
+                self.send_changes(now, to, dirty, &out);
             }
         }
         self.check_expressroute_limit();
+    }
+}
+
+/// A prefix's addresses as integers, first and last, with its family: one prefix holds
+/// another when their families match and its span holds the other's (prefixes nest or
+/// are apart).
+fn span(prefix: IpNet) -> (bool, u128, u128) {
+    match prefix {
+        IpNet::V4(net) => (
+            false,
+            u128::from(u32::from(net.network())),
+            u128::from(u32::from(net.broadcast())),
+        ),
+        IpNet::V6(net) => (true, u128::from(net.network()), u128::from(net.broadcast())),
     }
 }
