@@ -166,7 +166,10 @@ impl RouteServer {
 /// Written into one string (no string per ASN and per segment, no formatting machinery
 /// per number): the read-outs print every route's path.
 pub(crate) fn as_path_text(path: &bgp_wire::AsPath) -> String {
-    let mut text = String::new();
+    // Room for every ASN at its longest (ten digits and a separator) and the braces: one
+    // allocation, never grown.
+    let asns: usize = path.segments.iter().map(|s| s.asns.len()).sum();
+    let mut text = String::with_capacity(asns * 11 + path.segments.len() * 3);
     // A space goes before every part but the first (an ASN of a sequence, or a whole set).
     let separate = |text: &mut String| {
         if !text.is_empty() {
@@ -210,7 +213,7 @@ fn push_decimal(text: &mut String, mut n: u32) {
             break;
         }
     }
-    text.extend(digits[start..].iter().map(|&d| char::from(d)));
+    text.push_str(std::str::from_utf8(&digits[start..]).expect("ASCII digits"));
 }
 
 /// Compares what the NVAs peered with both instances sent to each: one entry per prefix
