@@ -108,8 +108,16 @@ pub struct UpdatePacker {
     /// Withdrawals per family, families in the order first seen.
     withdrawals: Vec<(Family, Vec<Nlri>)>,
     groups: Vec<(GroupKey, Vec<Nlri>)>,
+    /// Each group's position in `groups`, built only once there are more than
+    /// [`LINEAR_GROUPS`] groups: until then a group is found by comparing keys in turn,
+    /// which for the one or two groups of a typical packer is cheaper than hashing a
+    /// whole attribute set and keeping a copy of it as the map's key.
     group_index: HashMap<GroupKey, usize, FixedState>,
 }
+
+/// The most announcement groups an [`UpdatePacker`] searches one by one (see
+/// `UpdatePacker::group_index`).
+const LINEAR_GROUPS: usize = 8;
 
 impl UpdatePacker {
     /// A packer for a session with `params`.
@@ -153,6 +161,15 @@ impl UpdatePacker {
         attributes: &[PathAttribute],
         nlri: impl IntoIterator<Item = Nlri>,
     ) -> &mut Self {
+        self.announce_owned(attributes.to_vec(), nlri)
+    }
+
+    /// [`announce`](Self::announce), the attribute set handed over instead of copied.
+    pub fn announce_owned(
+        &mut self,
+        attributes: Vec<PathAttribute>,
+        nlri: impl IntoIterator<Item = Nlri>,
+    ) -> &mut Self {
         let key = GroupKey {
             family: Family::IPV4_UNICAST,
             next_hop: None,
@@ -171,6 +188,18 @@ impl UpdatePacker {
         attributes: &[PathAttribute],
         nlri: impl IntoIterator<Item = Nlri>,
     ) -> &mut Self {
+        self.announce_mp_owned(family, next_hop, attributes.to_vec(), nlri)
+    }
+
+    /// [`announce_mp`](Self::announce_mp), the attribute set handed over instead of
+    /// copied.
+    pub fn announce_mp_owned(
+        &mut self,
+        family: Family,
+        next_hop: MpNextHop,
+        attributes: Vec<PathAttribute>,
+        nlri: impl IntoIterator<Item = Nlri>,
+    ) -> &mut Self {
         let key = GroupKey {
             family,
             next_hop: Some(next_hop),
@@ -182,19 +211,32 @@ impl UpdatePacker {
 
     /// The attributes as they go out on this session: AS4_PATH and AS4_AGGREGATOR made
     /// right for it (RFC 6793, see [`Update::prepare_as4_attributes`]).
-    fn session_attributes(&self, attributes: &[PathAttribute]) -> Vec<PathAttribute> {
-        let mut attributes = attributes.to_vec();
+    fn session_attributes(&self, mut attributes: Vec<PathAttribute>) -> Vec<PathAttribute> {
         crate::update::prepare_as4_attributes(&mut attributes, &self.params);
         attributes
     }
 
     fn push_group(&mut self, key: GroupKey, nlri: impl IntoIterator<Item = Nlri>) {
-        let index = match self.group_index.get(&key) {
-            Some(&index) => index,
+        let found = if self.groups.len() <= LINEAR_GROUPS {
+            self.groups.iter().position(|(k, _)| *k == key)
+        } else {
+            self.group_index.get(&key).copied()
+        };
+        let index = match found {
+            Some(index) => index,
             None => {
-                self.groups.push((key.clone(), Vec::new()));
-                self.group_index.insert(key, self.groups.len() - 1);
-                self.groups.len() - 1
+                let index = self.groups.len();
+                if index >= LINEAR_GROUPS {
+                    if self.group_index.is_empty() {
+                        // Leaving the linear search: index the groups so far.
+                        for (i, (k, _)) in self.groups.iter().enumerate() {
+                            self.group_index.insert(k.clone(), i);
+                        }
+                    }
+                    self.group_index.insert(key.clone(), index);
+                }
+                self.groups.push((key, Vec::new()));
+                index
             }
         };
         self.groups[index].1.extend(nlri);
@@ -209,7 +251,7 @@ impl UpdatePacker {
     /// ([`EncodeError::MessageTooLong`]) or holds an attribute that cannot be encoded, or
     /// the withdrawals of a family holding a prefix that does not belong to it or
     /// disagrees with ADD-PATH. [`Packed::into_result`] turns a refusal into an error.
-    pub fn finish_updates(self) -> Packed<Update> {
+    pub fn finish_updates(mut self) -> Packed<Update> {
         let mut refused = Vec::new();
         let mut out = Vec::new();
         let budget = self.params.max_message_len() - HEADER_LEN;
@@ -243,12 +285,14 @@ impl UpdatePacker {
                 }
             },
         );
-        for (key, nlri) in &self.groups {
+        let groups = std::mem::take(&mut self.groups);
+        for (key, nlri) in groups {
             let start = out.len();
+            let family = key.family;
             if key.next_hop.is_none() && key.family == Family::IPV4_UNICAST {
-                self.pack_ipv4(&key.attributes, nlri, budget, &mut out);
+                self.pack_ipv4(key.attributes, &nlri, budget, &mut out);
             } else {
-                self.pack_mp(key, nlri, budget, &mut out);
+                self.pack_mp(&key, &nlri, budget, &mut out);
             }
             let invalid = out[start..]
                 .iter()
@@ -256,7 +300,7 @@ impl UpdatePacker {
             if let Some(error) = invalid {
                 out.truncate(start);
                 refused.push(PackError {
-                    family: key.family,
+                    family,
                     routes: nlri.len(),
                     error,
                 });
@@ -347,9 +391,11 @@ impl UpdatePacker {
         }
     }
 
+    /// The group's attribute set is moved into its last message and copied into the
+    /// others (most groups fit in one message: no copy at all).
     fn pack_ipv4(
         &self,
-        attributes: &[PathAttribute],
+        mut attributes: Vec<PathAttribute>,
         nlri: &[Nlri],
         budget: usize,
         out: &mut Vec<Update>,
@@ -362,8 +408,13 @@ impl UpdatePacker {
         let mut rest = nlri;
         while !rest.is_empty() {
             let (taken, _) = fill(rest, add_path, 0, budget, |len| 4 + attrs_len + len);
+            let message_attributes = if taken == rest.len() {
+                std::mem::take(&mut attributes)
+            } else {
+                attributes.clone()
+            };
             out.push(Update::ipv4_announcement(
-                attributes.iter().cloned(),
+                message_attributes,
                 rest[..taken].iter().copied(),
             ));
             rest = &rest[taken..];

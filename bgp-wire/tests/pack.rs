@@ -168,6 +168,34 @@ fn mixed_withdrawals_and_attribute_sets_come_out_as_they_went_in() {
     assert_eq!(messages.len() - announcing, 6);
 }
 
+/// Twenty attribute sets, each announced in two calls far apart (the other nineteen
+/// sets' first calls between them): more sets than the packer compares one by one, so
+/// its lookup switches to an index on the way. Each set's routes join one group: one
+/// UPDATE per set (two /24s fit), the sets in the order first seen, each carrying its
+/// own two routes in the order queued.
+#[test]
+fn many_attribute_sets_announced_twice_each_make_one_update_per_set() {
+    let params = SessionParams::modern();
+    let mut packer = UpdatePacker::new(params.clone());
+    let sets: Vec<Vec<PathAttribute>> = (0..20).map(|s| attrs(64_600 + s)).collect();
+    for (s, a) in sets.iter().enumerate() {
+        packer.announce(a, [v4(2 * s as u32, 24)]);
+    }
+    for (s, a) in sets.iter().enumerate().rev() {
+        packer.announce(a, [v4(2 * s as u32 + 1, 24)]);
+    }
+    let updates = packer.finish_updates().into_result().expect("packs");
+    assert_eq!(updates.len(), 20);
+    for (s, update) in updates.iter().enumerate() {
+        assert_eq!(update.attributes, sets[s], "set {s}'s attributes");
+        assert_eq!(
+            update.nlri,
+            vec![v4(2 * s as u32, 24), v4(2 * s as u32 + 1, 24)],
+            "set {s}'s routes"
+        );
+    }
+}
+
 /// IPv4 withdrawals queued in one call, of mixed lengths: each message is filled in
 /// order up to the RFC 4271 limit before the next starts (4096 - 19 header - 2 withdrawn
 /// length - 2 attribute length = 4073 bytes of withdrawn routes; a /24 takes 1 + 3

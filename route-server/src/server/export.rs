@@ -92,7 +92,10 @@ impl RouteServer {
         }
         for (&id, indices) in &out.announce {
             let attrs = self.export_pool.get(id);
-            let wire = attrs.to_wire();
+            // Handed to the first packer that takes it (one slice of one family: every
+            // small pass); made again for any other.
+            let mut wire = Some(attrs.to_wire());
+            let mut take_wire = move || wire.take().unwrap_or_else(|| attrs.to_wire());
             let family = |v6: bool| {
                 indices
                     .iter()
@@ -107,7 +110,7 @@ impl RouteServer {
                     &mut send,
                     &mut refused,
                     |p, nlri| {
-                        p.announce(&wire, nlri);
+                        p.announce_owned(take_wire(), nlri);
                     },
                     announced,
                 );
@@ -123,7 +126,12 @@ impl RouteServer {
                     &mut send,
                     &mut refused,
                     |p, nlri| {
-                        p.announce_mp(Family::IPV6_UNICAST, next_hop.clone(), &wire, nlri);
+                        p.announce_mp_owned(
+                            Family::IPV6_UNICAST,
+                            next_hop.clone(),
+                            take_wire(),
+                            nlri,
+                        );
                     },
                     announced,
                 );
@@ -165,7 +173,7 @@ fn pack_in_slices(
     routes: impl Iterator<Item = Nlri>,
     send: &mut impl FnMut(&Update),
     refused: &mut Vec<bgp_wire::PackError>,
-    queue: impl Fn(&mut UpdatePacker, std::vec::Drain<'_, Nlri>),
+    mut queue: impl FnMut(&mut UpdatePacker, std::vec::Drain<'_, Nlri>),
     routes_of: impl Fn(&Update) -> Vec<Nlri>,
 ) {
     let mut routes = routes.peekable();
@@ -377,7 +385,7 @@ mod tests {
     fn both_read_back(
         params: &SessionParams,
         routes: &[Nlri],
-        queue: impl Fn(&mut UpdatePacker, std::vec::Drain<'_, Nlri>),
+        mut queue: impl FnMut(&mut UpdatePacker, std::vec::Drain<'_, Nlri>),
         routes_of: impl Fn(&Update) -> Vec<Nlri>,
     ) -> (Vec<Update>, Vec<Update>, usize, usize) {
         let mut sliced = Vec::new();
@@ -387,7 +395,7 @@ mod tests {
             routes.iter().copied(),
             &mut |u: &Update| sliced.push(u.clone()),
             &mut refused,
-            &queue,
+            &mut queue,
             routes_of,
         );
         let mut whole = UpdatePacker::new(params.clone());

@@ -162,18 +162,58 @@ impl RouteServer {
 }
 
 /// An AS path as the Azure CLI prints it: ASNs separated by spaces, sets in braces.
+///
+/// Written into one string (no string per ASN and per segment, no formatting machinery
+/// per number): the read-outs print every route's path.
 pub(crate) fn as_path_text(path: &bgp_wire::AsPath) -> String {
-    let mut parts = Vec::new();
+    // Room for every ASN at its longest (ten digits and a separator) and the braces: one
+    // allocation, never grown.
+    let asns: usize = path.segments.iter().map(|s| s.asns.len()).sum();
+    let mut text = String::with_capacity(asns * 11 + path.segments.len() * 3);
+    // A space goes before every part but the first (an ASN of a sequence, or a whole set).
+    let separate = |text: &mut String| {
+        if !text.is_empty() {
+            text.push(' ');
+        }
+    };
     for segment in &path.segments {
-        let asns: Vec<String> = segment.asns.iter().map(u32::to_string).collect();
         match segment.kind {
             bgp_wire::SegmentType::AsSet | bgp_wire::SegmentType::ConfedSet => {
-                parts.push(format!("{{{}}}", asns.join(",")));
+                separate(&mut text);
+                text.push('{');
+                for (i, asn) in segment.asns.iter().enumerate() {
+                    if i > 0 {
+                        text.push(',');
+                    }
+                    push_decimal(&mut text, *asn);
+                }
+                text.push('}');
             }
-            _ => parts.extend(asns),
+            _ => {
+                for &asn in &segment.asns {
+                    separate(&mut text);
+                    push_decimal(&mut text, asn);
+                }
+            }
         }
     }
-    parts.join(" ")
+    text
+}
+
+/// Appends `n` in decimal (no sign, no leading zero: as `u32`'s `Display` prints it).
+fn push_decimal(text: &mut String, mut n: u32) {
+    // u32::MAX has ten digits; filled from the end.
+    let mut digits = [0u8; 10];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    text.push_str(std::str::from_utf8(&digits[start..]).expect("ASCII digits"));
 }
 
 /// Compares what the NVAs peered with both instances sent to each: one entry per prefix
@@ -210,4 +250,50 @@ pub fn compare_instances(first: &RouteServer, second: &RouteServer) -> Vec<Incon
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::as_path_text;
+    use bgp_wire::{AsPath, AsPathSegment, SegmentType};
+
+    fn segment(kind: SegmentType, asns: &[u32]) -> AsPathSegment {
+        AsPathSegment {
+            kind,
+            asns: asns.into(),
+        }
+    }
+
+    /// The Azure CLI's `asPath` text (spec section 1.11's read-outs): the ASNs of
+    /// sequences one by one, a set as one brace-enclosed, comma-separated part, the
+    /// parts separated by single spaces; an empty path is empty.
+    #[test]
+    fn as_path_text_prints_sequences_by_asn_and_sets_in_braces() {
+        let mut path = AsPath::default();
+        assert_eq!(as_path_text(&path), "");
+        path.segments
+            .push(segment(SegmentType::AsSequence, &[65515, 65001]));
+        assert_eq!(as_path_text(&path), "65515 65001");
+        path.segments.push(segment(SegmentType::AsSet, &[64512, 7]));
+        path.segments
+            .push(segment(SegmentType::AsSequence, &[4_200_000_000]));
+        path.segments.push(segment(SegmentType::AsSet, &[1]));
+        assert_eq!(as_path_text(&path), "65515 65001 {64512,7} 4200000000 {1}");
+        let set_first = AsPath {
+            segments: [segment(SegmentType::AsSet, &[3, 2])].into_iter().collect(),
+        };
+        assert_eq!(as_path_text(&set_first), "{3,2}");
+    }
+
+    /// Every number prints as `u32`'s `Display` does (the Azure CLI prints plain
+    /// decimal): the edges of each digit count and of the type.
+    #[test]
+    fn as_path_text_prints_numbers_as_display_does() {
+        let mut numbers = vec![0, 1, 9, u32::MAX, u32::MAX - 1, 23_456, 65_535, 65_536];
+        numbers.extend((1..10).flat_map(|e| [10_u32.pow(e) - 1, 10_u32.pow(e), 10_u32.pow(e) + 1]));
+        for n in numbers {
+            let path = AsPath::from_sequence([n]);
+            assert_eq!(as_path_text(&path), n.to_string());
+        }
+    }
 }
