@@ -150,11 +150,17 @@ fn withdrawing_a_block_leaves_each_prefix_as_the_spec_says_twice_over() {
     // Everything withdrawn: only B's ten remain, and each NVA keeps the range.
     lab.withdraw(0, &all);
     lab.withdraw(1, &shared);
+    assert_nothing_left_but_the_range(&lab);
+}
+
+/// After every route is withdrawn: nothing programmed, and each NVA holds only the
+/// virtual network's range (spec section 1.2).
+fn assert_nothing_left_but_the_range(lab: &Lab) {
     assert!(lab.fabric.is_empty());
     assert!(lab.server.fabric().to_map().is_empty());
     for speaker in 0..3 {
-        assert_eq!(held(&lab, speaker), expected(&[], &[]));
-        assert_eq!(advertised_count(&lab, speaker), 1);
+        assert_eq!(held(lab, speaker), expected(&[], &[]));
+        assert_eq!(advertised_count(lab, speaker), 1);
     }
 }
 
@@ -222,12 +228,7 @@ fn announcing_over_mixed_states_leaves_each_prefix_as_the_spec_says() {
     // Everything withdrawn: nothing programmed, each NVA keeps the range.
     lab.withdraw(1, &b_block);
     lab.withdraw(2, &all);
-    assert!(lab.fabric.is_empty());
-    assert!(lab.server.fabric().to_map().is_empty());
-    for speaker in 0..3 {
-        assert_eq!(held(&lab, speaker), expected(&[], &[]));
-        assert_eq!(advertised_count(&lab, speaker), 1);
-    }
+    assert_nothing_left_but_the_range(&lab);
 }
 
 /// An outbound route map makes what a receiver is sent depend on the prefix, so a pass
