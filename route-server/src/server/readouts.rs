@@ -163,8 +163,8 @@ impl RouteServer {
 
 /// An AS path as the Azure CLI prints it: ASNs separated by spaces, sets in braces.
 ///
-/// Written into one string (no string per ASN and per segment, no formatting machinery
-/// per number): the read-outs print every route's path.
+/// Written into one string (no string per ASN and per segment): the read-outs print
+/// every route's path.
 pub(crate) fn as_path_text(path: &bgp_wire::AsPath) -> String {
     // Room for every ASN at its longest (ten digits and a separator) and the braces: one
     // allocation, never grown.
@@ -200,20 +200,12 @@ pub(crate) fn as_path_text(path: &bgp_wire::AsPath) -> String {
     text
 }
 
-/// Appends `n` in decimal (no sign, no leading zero: as `u32`'s `Display` prints it).
-fn push_decimal(text: &mut String, mut n: u32) {
-    // u32::MAX has ten digits; filled from the end.
-    let mut digits = [0u8; 10];
-    let mut start = digits.len();
-    loop {
-        start -= 1;
-        digits[start] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    text.push_str(std::str::from_utf8(&digits[start..]).expect("ASCII digits"));
+/// Appends `n` in decimal, as `u32`'s `Display` prints it, without an intermediate
+/// string.
+fn push_decimal(text: &mut String, n: u32) {
+    use std::fmt::Write as _;
+    // Writing into a `String` cannot fail.
+    let _ = write!(text, "{n}");
 }
 
 /// Compares what the NVAs peered with both instances sent to each: one entry per prefix
