@@ -67,13 +67,13 @@ use bgp_wire::{
 };
 use ipnet::IpNet;
 
-use crate::config::{
-    Config, HubRoutingPreference, LimitCounting, PeerConfig, PeerKind, AZURE_ASN,
-    AZURE_HOLD_TIME_SECS,
-};
+// Only the crate root's public names (and the model's module): the fuzz target compiles
+// this file into its own crate (see fuzz/fuzz_targets/route_server_inputs.rs).
 use crate::reference::{self, Message, Model, ModelConfig};
-use crate::server::{ConnectionId, Event, Input, Output, RouteServer};
-use crate::{Instant, PeerId};
+use crate::{
+    Config, ConnectionId, Event, HubRoutingPreference, Input, Instant, LimitCounting, Output,
+    PeerConfig, PeerId, PeerKind, PeeredVnet, RouteServer, AZURE_ASN, AZURE_HOLD_TIME_SECS,
+};
 
 struct Program<'a> {
     data: &'a [u8],
@@ -350,7 +350,7 @@ fn pack(
     }
     let mut groups: Vec<(&[PathAttribute], Vec<Nlri>)> = Vec::new();
     for (p, attrs) in routes {
-        match groups.iter_mut().find(|(a, _)| a == attrs) {
+        match groups.iter_mut().find(|(a, _)| *a == *attrs) {
             Some((_, list)) => list.push(Nlri::new(*p)),
             None => groups.push((attrs, vec![Nlri::new(*p)])),
         }
@@ -889,7 +889,7 @@ impl Harness {
                 // A spoke peered with or without "use the remote route server".
                 let range = pool(arg >> 3);
                 let uses = arg & 0x80 != 0;
-                let peered = vec![crate::config::PeeredVnet {
+                let peered = vec![PeeredVnet {
                     prefixes: vec![range],
                     uses_remote_route_server: uses,
                 }];
