@@ -40,6 +40,9 @@ mod reference;
 #[path = "../../route-server/src/fuzzing.rs"]
 mod fuzzing;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let _ = fuzzing::route_server_inputs_fuzz_target(data);
 });
