@@ -65,7 +65,7 @@ use bgp_wire::{
     AsPath, AttrValue, Capability, Community, Family, Message as Wire, Nlri, Origin, PathAttribute,
     RouteRefreshSubtype, SegmentType, SessionParams, Update, UpdatePacker,
 };
-use ipnet::IpNet;
+use ipnet::{IpNet, Ipv4Net};
 
 // Only the crate root's public names (and the model's module): the fuzz target compiles
 // this file into its own crate (see fuzz/fuzz_targets/route_server_inputs.rs).
@@ -90,29 +90,36 @@ impl Program<'_> {
     }
 }
 
-const POOL: [&str; 16] = [
-    "0.0.0.0/0",
-    "10.0.0.0/8",
-    "10.1.0.0/16",
-    "10.1.5.0/24",
-    "10.2.0.0/16",
-    "10.250.0.0/16",
-    "10.250.1.0/24",
-    "172.16.0.0/16",
-    "172.16.1.0/24",
-    "192.168.0.0/16",
-    "192.168.1.0/24",
-    "10.11.0.0/16",
-    "10.11.3.0/24",
-    "100.64.0.0/10",
-    "203.0.113.0/24",
-    "198.51.100.0/24",
+/// The prefixes routes are drawn from (address, length): VNet ranges and subnets,
+/// supernets, the default route. Built from octets, not parsed: `pool` runs for every
+/// prefix a program names.
+const POOL: [([u8; 4], u8); 16] = [
+    ([0, 0, 0, 0], 0),
+    ([10, 0, 0, 0], 8),
+    ([10, 1, 0, 0], 16),
+    ([10, 1, 5, 0], 24),
+    ([10, 2, 0, 0], 16),
+    ([10, 250, 0, 0], 16),
+    ([10, 250, 1, 0], 24),
+    ([172, 16, 0, 0], 16),
+    ([172, 16, 1, 0], 24),
+    ([192, 168, 0, 0], 16),
+    ([192, 168, 1, 0], 24),
+    ([10, 11, 0, 0], 16),
+    ([10, 11, 3, 0], 24),
+    ([100, 64, 0, 0], 10),
+    ([203, 0, 113, 0], 24),
+    ([198, 51, 100, 0], 24),
 ];
 
 fn pool(i: u8) -> IpNet {
-    POOL[usize::from(i) % POOL.len()]
-        .parse()
-        .expect("pool prefixes parse")
+    let (octets, length) = POOL[usize::from(i) % POOL.len()];
+    IpNet::V4(Ipv4Net::new(octets.into(), length).expect("pool prefixes are valid"))
+}
+
+/// The VNet's own range, 10.1.0.0/16 (in the pool too).
+fn vnet_range() -> IpNet {
+    pool(2)
 }
 
 /// (last octet, ASN, kind): four NVAs, the ExpressRoute and the VPN gateway.
@@ -586,7 +593,7 @@ impl Harness {
 
     fn new(setup: Setup) -> Self {
         let width = setup.width;
-        let mut config = Config::azure(LOCAL, vec!["10.1.0.0/16".parse().expect("range")]);
+        let mut config = Config::azure(LOCAL, vec![vnet_range()]);
         config.branch_to_branch = setup.branch_to_branch;
         config.extensions.revertive_preference = setup.revertive;
         let (counting, model_counting) = match setup.counting {
@@ -881,7 +888,7 @@ impl Harness {
                 self.models().for_each(|m| m.set_preference(model));
             }
             2 => {
-                let ranges = vec![pool(arg >> 2), "10.1.0.0/16".parse().expect("range")];
+                let ranges = vec![pool(arg >> 2), vnet_range()];
                 self.server.set_vnet_prefixes(now, ranges.clone());
                 self.models().for_each(|m| m.set_vnet(ranges.clone()));
             }

@@ -266,3 +266,37 @@ fn an_outbound_route_map_is_applied_prefix_by_prefix_within_one_update() {
         vec![1, 21, 13]
     );
 }
+
+/// The server's fabric compared with a map (as the fuzz harness does after every step):
+/// equal to the hub's programming of A's and B's routes (spec 1.4: each prefix toward its
+/// best path's next hop), unequal to that map with one next hop changed, one prefix
+/// missing, one prefix added, or one more next hop for a prefix (ECMP it does not have).
+#[test]
+fn the_fabric_equals_a_map_only_with_the_same_prefixes_and_next_hops() {
+    let mut lab = three_nvas();
+    let (from_a, from_b) = (block(0..3), block(3..5));
+    lab.announce(0, &from_a, &route(&[65001], v4(4), &[]));
+    lab.announce(1, &from_b, &route(&[65002], v4(5), &[]));
+    let mut hub = programmed(&from_a, v4(4));
+    hub.extend(programmed(&from_b, v4(5)));
+    assert!(lab.server.fabric() == hub);
+    assert!(hub == lab.server.fabric());
+
+    let mut other_hop = hub.clone();
+    other_hop.insert(from_a[1], vec![ip(v4(6))]);
+    let mut missing = hub.clone();
+    missing.remove(&from_b[0]);
+    let mut added = hub.clone();
+    added.insert(net("10.201.0.0/24"), vec![ip(v4(4))]);
+    let mut wider = hub.clone();
+    wider.insert(from_a[0], vec![ip(v4(4)), ip(v4(5))]);
+    for (case, map) in [
+        ("another next hop", &other_hop),
+        ("a prefix missing", &missing),
+        ("a prefix added", &added),
+        ("one more next hop", &wider),
+    ] {
+        assert!(lab.server.fabric() != *map, "{case}");
+        assert!(*map != lab.server.fabric(), "{case}");
+    }
+}
