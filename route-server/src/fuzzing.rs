@@ -1,5 +1,8 @@
 //! The `route_server_inputs` fuzz target's body, here so stable tests (proptest in
-//! `tests/differential.rs`, fixed programs in `tests/fuzz_programs.rs`) run it too.
+//! `tests/differential.rs`, fixed programs in `tests/fuzz_programs.rs`) run it too. The
+//! fuzz target compiles this file and the reference model's into a crate of its own,
+//! built without coverage instrumentation (the oracle is not the code under test), so
+//! this file names only the crate root's public items and the `reference` module.
 //!
 //! [`route_server_inputs`] reads its bytes as a program run against a [`RouteServer`]
 //! through its public driver API ([`Input`] / [`Output`], connection tokens) and its
