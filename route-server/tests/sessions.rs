@@ -722,6 +722,109 @@ fn a_passive_peer_is_never_dialled() {
     assert!(!net.dials.is_empty());
 }
 
+impl Net {
+    /// Fires timers until the route server asks for a new outbound connection, then
+    /// returns when (virtual time); `None` if none comes within `limit`.
+    fn next_dial_within(&mut self, limit: Duration) -> Option<Instant> {
+        let until = self.now + limit;
+        let before = self.dials.len();
+        for _ in 0..1_000 {
+            let next = self.server.poll_timeout()?;
+            if next > until {
+                return None;
+            }
+            self.run_until(next);
+            if self.dials.len() > before {
+                return Some(self.now);
+            }
+        }
+        None
+    }
+}
+
+/// RFC 4271's ConnectRetryTime (section 10) and IdleHoldTime (section 8.1.1), set per
+/// peer, pace our own dials as `PeerConfig` documents them: a dial nobody answers is
+/// tried again when the connect retry time (jittered to 0.75..=1.0 of it) has run out,
+/// and after a dial that fails we stay idle for the idle hold time, then dial again.
+/// Two settings far apart, neither the default (120 s, 5 s).
+#[test]
+fn configured_connect_retry_and_idle_hold_times_pace_our_dials() {
+    for (retry, idle) in [
+        (Duration::from_secs(40), Duration::from_secs(9)),
+        (Duration::from_secs(400), Duration::from_secs(30)),
+    ] {
+        let mut peer = active_nva();
+        peer.connect_retry_time = retry;
+        peer.idle_hold_time = idle;
+        let mut net = Net::new(config_with(peer));
+        assert_eq!(net.dials.len(), 1, "dialled at start");
+        let first = net.now;
+        // Unanswered: the next attempt when ConnectRetryTimer expires, not before.
+        let second = net.next_dial_within(retry * 2).expect("tried again");
+        let waited = second.saturating_duration_since(first);
+        assert!(
+            waited >= retry.mul_f64(0.75) && waited <= retry,
+            "retry {retry:?}: dialled again after {waited:?}"
+        );
+        // That attempt fails: idle for the idle hold time, then the next dial.
+        let failed = net.dials.last().expect("a dial").0;
+        net.driver_closes(failed);
+        net.pump();
+        let failed_at = net.now;
+        let third = net
+            .next_dial_within(idle * 4)
+            .expect("dialled after the idle hold");
+        let idled = third.saturating_duration_since(failed_at);
+        assert!(
+            idled >= idle.mul_f64(0.75) && idled <= idle,
+            "idle hold {idle:?}: dialled again after {idled:?}"
+        );
+    }
+}
+
+/// A driver reads a peer's configuration back by the peer's id (a field it set, and the
+/// defaults of the rest), and gets nothing for an id the server did not issue.
+#[test]
+fn a_peers_configuration_is_read_back_by_its_id() {
+    let mut peer = active_nva();
+    peer.remote_port = 1179;
+    peer.connect_retry_time = Duration::from_secs(45);
+    let net = Net::new(config_with(peer.clone()));
+    let id = net.peer();
+    assert_eq!(net.server.peer_config(id), Some(&peer));
+    let config = net.server.peer_config(id).expect("configured");
+    assert_eq!(
+        (
+            config.remote_port,
+            config.connect_retry_time,
+            config.passive
+        ),
+        (1179, Duration::from_secs(45), false)
+    );
+    let other = RouteServer::new(
+        config_with(PeerConfig::nva(
+            IpAddr::V4(Ipv4Addr::new(10, 1, 2, 9)),
+            65009,
+        ))
+        .with_peer(PeerConfig::nva(IpAddr::V4(NVA), NVA_ASN)),
+        Instant::ZERO,
+    )
+    .expect("valid configuration");
+    let second = other
+        .peer_by_address(IpAddr::V4(NVA))
+        .expect("the second peer");
+    let first = other
+        .peer_by_address(IpAddr::V4(Ipv4Addr::new(10, 1, 2, 9)))
+        .expect("the first peer");
+    assert_ne!(first, second);
+    assert_eq!(
+        other.peer_config(second).map(|c| c.asn),
+        Some(NVA_ASN),
+        "each id reads its own peer"
+    );
+    assert_eq!(other.peer_config(first).map(|c| c.asn), Some(65009));
+}
+
 #[test]
 fn a_configured_local_address_is_what_the_route_server_binds() {
     let mut peer = active_nva();
