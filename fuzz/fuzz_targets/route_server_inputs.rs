@@ -18,11 +18,11 @@
 // as much as the server's (a fifth of the edges each execution covered, and libFuzzer's
 // bookkeeping per covered edge is about as costly as the target itself). .ci/run builds
 // this target with the flags of route_server_inputs.options beside this file (no
-// comparison tracing, no standard-library UB checks, no stack-depth tracing, this crate
-// uninstrumented through ../rustc-without-coverage, -use_counters=0, -max_len=130 =
-// FUZZ_TARGET_MAX_LEN); by hand, from fuzz/:
+// comparison tracing, no standard-library UB checks, no stack-depth tracing, code for the
+// machine it runs on, this crate uninstrumented through ../rustc-without-coverage,
+// -use_counters=0, -max_len=130 = FUZZ_TARGET_MAX_LEN); by hand, from fuzz/:
 //   RUSTC_WRAPPER=$PWD/rustc-without-coverage RUSTC_WITHOUT_COVERAGE=route_server_inputs \
-//   RUSTFLAGS="-Zub-checks=no -Cllvm-args=-sanitizer-coverage-stack-depth=false" \
+//   RUSTFLAGS="-Zub-checks=no -Cllvm-args=-sanitizer-coverage-stack-depth=false -Ctarget-cpu=native" \
 //     cargo +nightly fuzz run -s none --no-trace-compares route_server_inputs -- \
 //     -max_len=130 -use_counters=0
 
