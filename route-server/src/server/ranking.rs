@@ -174,30 +174,33 @@ impl RouteServer {
         );
         // With the peer itself: the loops below visit every receiver for every prefix,
         // where a search of the peers' tree for each cost tens of instructions.
-        let receivers: Vec<(PeerId, &Peer)> = self
+        // Inline, as the other per-pass lists below: a pass's few receivers, paths and
+        // ranges cost no allocation (a small pass's lists were a third of its allocations).
+        let receivers: SmallVec<[(PeerId, &Peer); 8]> = self
             .peers
             .iter()
             .filter(|(id, p)| p.established.is_some() && only.map_or(true, |o| o == **id))
             .map(|(id, peer)| (*id, peer))
             .collect();
         // Per receiver, in `receivers` order (peer order): `None` until something changes.
-        let mut pending: Vec<Option<PendingOut>> = vec![None; receivers.len()];
+        let mut pending: SmallVec<[Option<PendingOut>; 8]> =
+            SmallVec::from_elem(None, receivers.len());
         let mut memo: HashMap<ExportKey, Option<AttrId>, FoldState> = HashMap::default();
         // The ranges the server originates, by their sort keys: a binary search of a few
         // integers per prefix, where a tree of `IpNet`s cost some 120 instructions.
-        let mut advertised: Vec<(bool, u128, u8)> = self
+        let mut advertised: SmallVec<[(bool, u128, u8); 8]> = self
             .config
             .advertised_prefixes()
             .map(|prefix| store::order_key(*prefix))
             .collect();
         advertised.sort_unstable();
-        let mut wanted: Vec<(usize, PeerId, Desired)> = Vec::with_capacity(receivers.len());
+        let mut wanted: SmallVec<[(usize, PeerId, Desired); 8]> = SmallVec::new();
         // The route server's view of the Rib's attribute sets met in this pass.
         let mut decoded: HashMap<AttrHandle, RouteAttrs, FoldState> = HashMap::default();
         // Each path's source, received prefix, attribute set and source kind (found with
         // the source, so that no second search of the peers is needed).
-        let mut paths: Vec<(PeerId, IpNet, AttrHandle, PeerKind)> = Vec::new();
-        let mut held: Vec<(PeerId, PeerKind, AttrHandle)> = Vec::new();
+        let mut paths: SmallVec<[(PeerId, IpNet, AttrHandle, PeerKind); 8]> = SmallVec::new();
+        let mut held: SmallVec<[(PeerId, PeerKind, AttrHandle); 8]> = SmallVec::new();
         // States whose prefixes' entries the Rib dropped, sorted: a cursor follows `dirty`.
         let mut orphans: Vec<(IpNet, Option<SetId>)> = self
             .prefix_states
@@ -535,11 +538,12 @@ impl RouteServer {
             let changes = std::mem::take(&mut self.fabric_changes);
             self.outputs.push_back(Output::Program(changes));
         }
-        let changed: Vec<(PeerId, PendingOut)> = receivers
+        let changed: SmallVec<[(PeerId, PendingOut); 8]> = receivers
             .iter()
             .zip(pending)
             .filter_map(|(&(to, _), out)| Some((to, out?)))
             .collect();
+        drop(receivers);
         for (to, out) in changed {
             self.send_changes(now, to, dirty, &out);
         }
