@@ -31,6 +31,32 @@ type ReplayKey = (
 /// The state a prefix's outcome left and the receivers' changes.
 type ReplayedOutcome = (Option<SetId>, SlotChanges);
 
+/// The lists [`RouteServer::process_pass`] fills for each prefix in turn, kept (empty)
+/// between passes so that their allocations are reused.
+#[derive(Default)]
+pub(super) struct PassLists {
+    /// Each path's source, received prefix, attribute set and source kind (found with
+    /// the source, so that no second search of the peers is needed).
+    paths: Vec<(PeerId, IpNet, AttrHandle, PeerKind)>,
+    /// One path per source: source, kind, attribute set.
+    held: Vec<(PeerId, PeerKind, AttrHandle)>,
+    /// Each receiver's wanted export (by its slot in the pass's list of receivers).
+    wanted: Vec<(usize, PeerId, Desired)>,
+}
+
+/// Empty between passes: a clone is a fresh set of lists.
+impl Clone for PassLists {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+impl fmt::Debug for PassLists {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PassLists").finish_non_exhaustive()
+    }
+}
+
 impl RouteServer {
     /// Replaces the virtual network's own ranges. Every established NVA is asked to
     /// re-send its routes (ROUTE-REFRESH), or has its session reset when it does not
@@ -194,13 +220,13 @@ impl RouteServer {
             .map(|prefix| store::order_key(*prefix))
             .collect();
         advertised.sort_unstable();
-        let mut wanted: SmallVec<[(usize, PeerId, Desired); 8]> = SmallVec::new();
+        let PassLists {
+            mut paths,
+            mut held,
+            mut wanted,
+        } = std::mem::take(&mut self.pass_lists);
         // The route server's view of the Rib's attribute sets met in this pass.
         let mut decoded: HashMap<AttrHandle, RouteAttrs, FoldState> = HashMap::default();
-        // Each path's source, received prefix, attribute set and source kind (found with
-        // the source, so that no second search of the peers is needed).
-        let mut paths: SmallVec<[(PeerId, IpNet, AttrHandle, PeerKind); 8]> = SmallVec::new();
-        let mut held: SmallVec<[(PeerId, PeerKind, AttrHandle); 8]> = SmallVec::new();
         // States whose prefixes' entries the Rib dropped, sorted: a cursor follows `dirty`.
         let mut orphans: Vec<(IpNet, Option<SetId>)> = self
             .prefix_states
@@ -544,6 +570,14 @@ impl RouteServer {
             .filter_map(|(&(to, _), out)| Some((to, out?)))
             .collect();
         drop(receivers);
+        paths.clear();
+        held.clear();
+        wanted.clear();
+        self.pass_lists = PassLists {
+            paths,
+            held,
+            wanted,
+        };
         for (to, out) in changed {
             self.send_changes(now, to, dirty, &out);
         }
