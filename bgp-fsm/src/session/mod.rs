@@ -291,8 +291,9 @@ impl Session {
     /// `bgp_wire::UpdatePacker`).
     pub fn send_update(&mut self, now: Instant, update: &Update) -> Result<(), SendError> {
         self.handle_timeout(now);
-        let params = self.negotiated_established()?.send.clone();
-        let len = bgp_wire::HEADER_LEN + update.encoded_body_len(&params);
+        // The parameters borrowed, not cloned: every UPDATE of a small pass goes out here.
+        let params = &self.negotiated_established()?.send;
+        let len = bgp_wire::HEADER_LEN + update.encoded_body_len(params);
         let max = params.max_message_len();
         let wire_len = u16::try_from(len)
             .ok()
@@ -304,7 +305,7 @@ impl Session {
         bytes.extend_from_slice(&[0xff; 16]);
         bytes.extend_from_slice(&wire_len.to_be_bytes());
         bytes.push(MessageType::UPDATE.0);
-        update.emit_body(&mut bytes, &params);
+        update.emit_body(&mut bytes, params);
         debug_assert_eq!(bytes.len(), len, "encoded_body_len is exact");
         self.counters.messages_sent += 1;
         self.counters.updates_sent += 1;
@@ -916,14 +917,14 @@ impl Session {
 
     /// Sends a message (other than an UPDATE) in Established.
     fn send_established(&mut self, message: &Message) -> Result<(), SendError> {
-        let params = self.negotiated_established()?.send.clone();
-        let len = message.encoded_len(&params);
+        let params = &self.negotiated_established()?.send;
+        let len = message.encoded_len(params);
         let max = params.max_message_len();
         if len > max {
             return Err(SendError::MessageTooLong { len, max });
         }
         let mut bytes = Vec::with_capacity(len);
-        message.emit(&mut bytes, &params);
+        message.emit(&mut bytes, params);
         self.counters.messages_sent += 1;
         self.outputs.push_back(Output::Transmit(bytes));
         Ok(())

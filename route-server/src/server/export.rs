@@ -219,9 +219,12 @@ fn pack_in_slices(
 /// 18: a pass over a million prefixes keeps this for every receiver); announcements are
 /// grouped by exported set, each group in prefix order, as the packer takes them.
 #[derive(Clone, Debug, Default)]
+///
+/// The lists are inline up to four prefixes (the size of a `Vec`): a small pass's
+/// receivers mostly get one or two, and a heap list each was a tenth of its allocations.
 pub(super) struct PendingOut {
-    announce: BTreeMap<AttrId, Vec<u32>>,
-    withdraw: Vec<u32>,
+    announce: BTreeMap<AttrId, smallvec::SmallVec<[u32; 4]>>,
+    withdraw: smallvec::SmallVec<[u32; 4]>,
 }
 
 impl PendingOut {

@@ -522,6 +522,10 @@ pub struct RouteServer {
     fabric_changes: FabricChanges,
     /// Rejected routes of the UPDATEs under way, output as [`Event::RoutesRejected`].
     rejected_pending: Vec<(PeerId, RejectReason, usize, Vec<IpNet>)>,
+    /// A pass's per-prefix lists, kept empty between passes with their allocations: a
+    /// small pass then allocates none of them, and a large one pushes onto plain `Vec`s
+    /// (they hold one prefix's paths or receivers at a time, so they stay small).
+    pass_lists: ranking::PassLists,
     /// What [`poll_output`](Self::poll_output) hands out next.
     outputs: VecDeque<Output>,
     /// Peers whose sessions have outputs to move into `outputs`.
@@ -565,6 +569,7 @@ impl RouteServer {
             prefix_states: PrefixStates::default(),
             fabric_changes: FabricChanges::default(),
             rejected_pending: Vec::new(),
+            pass_lists: ranking::PassLists::default(),
             outputs: VecDeque::new(),
             sessions_to_drain: BTreeSet::new(),
             next_connection: 0,

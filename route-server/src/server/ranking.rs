@@ -31,6 +31,32 @@ type ReplayKey = (
 /// The state a prefix's outcome left and the receivers' changes.
 type ReplayedOutcome = (Option<SetId>, SlotChanges);
 
+/// The lists [`RouteServer::process_pass`] fills for each prefix in turn, kept (empty)
+/// between passes so that their allocations are reused.
+#[derive(Default)]
+pub(super) struct PassLists {
+    /// Each path's source, received prefix, attribute set and source kind (found with
+    /// the source, so that no second search of the peers is needed).
+    paths: Vec<(PeerId, IpNet, AttrHandle, PeerKind)>,
+    /// One path per source: source, kind, attribute set.
+    held: Vec<(PeerId, PeerKind, AttrHandle)>,
+    /// Each receiver's wanted export (by its slot in the pass's list of receivers).
+    wanted: Vec<(usize, PeerId, Desired)>,
+}
+
+/// Empty between passes: a clone is a fresh set of lists.
+impl Clone for PassLists {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+impl fmt::Debug for PassLists {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PassLists").finish_non_exhaustive()
+    }
+}
+
 impl RouteServer {
     /// Replaces the virtual network's own ranges. Every established NVA is asked to
     /// re-send its routes (ROUTE-REFRESH), or has its session reset when it does not
@@ -172,28 +198,35 @@ impl RouteServer {
             dirty.windows(2).all(|w| w[0] < w[1]),
             "sorted, no duplicates"
         );
-        let receivers: Vec<PeerId> = self
+        // With the peer itself: the loops below visit every receiver for every prefix,
+        // where a search of the peers' tree for each cost tens of instructions.
+        // Inline, as the other per-pass lists below: a pass's few receivers, paths and
+        // ranges cost no allocation (a small pass's lists were a third of its allocations).
+        let receivers: SmallVec<[(PeerId, &Peer); 8]> = self
             .peers
             .iter()
             .filter(|(id, p)| p.established.is_some() && only.map_or(true, |o| o == **id))
-            .map(|(id, _)| *id)
+            .map(|(id, peer)| (*id, peer))
             .collect();
         // Per receiver, in `receivers` order (peer order): `None` until something changes.
-        let mut pending: Vec<Option<PendingOut>> = vec![None; receivers.len()];
+        let mut pending: SmallVec<[Option<PendingOut>; 8]> =
+            SmallVec::from_elem(None, receivers.len());
         let mut memo: HashMap<ExportKey, Option<AttrId>, FoldState> = HashMap::default();
         // The ranges the server originates, by their sort keys: a binary search of a few
         // integers per prefix, where a tree of `IpNet`s cost some 120 instructions.
-        let mut advertised: Vec<(bool, u128, u8)> = self
+        let mut advertised: SmallVec<[(bool, u128, u8); 8]> = self
             .config
             .advertised_prefixes()
             .map(|prefix| store::order_key(*prefix))
             .collect();
         advertised.sort_unstable();
-        let mut wanted: Vec<(usize, PeerId, Desired)> = Vec::with_capacity(receivers.len());
+        let PassLists {
+            mut paths,
+            mut held,
+            mut wanted,
+        } = std::mem::take(&mut self.pass_lists);
         // The route server's view of the Rib's attribute sets met in this pass.
         let mut decoded: HashMap<AttrHandle, RouteAttrs, FoldState> = HashMap::default();
-        let mut paths: Vec<(PeerId, IpNet, AttrHandle)> = Vec::new();
-        let mut held: Vec<(PeerId, PeerKind, AttrHandle)> = Vec::new();
         // States whose prefixes' entries the Rib dropped, sorted: a cursor follows `dirty`.
         let mut orphans: Vec<(IpNet, Option<SetId>)> = self
             .prefix_states
@@ -215,11 +248,9 @@ impl RouteServer {
         // inputs: a read's thousands of routes from one peer mostly share one.
         let replayable = only.is_none()
             && !self.config.extensions.per_client_best_path
-            && receivers.iter().all(|id| {
-                self.peers
-                    .get(id)
-                    .is_some_and(|peer| peer.config.outbound_map.is_none())
-            });
+            && receivers
+                .iter()
+                .all(|(_, peer)| peer.config.outbound_map.is_none());
         let mut outcomes: HashMap<ReplayKey, ReplayedOutcome, FoldState> = HashMap::default();
         // The outcome replayed or made last: consecutive prefixes mostly share it, and a
         // comparison of keys costs less than hashing one.
@@ -274,7 +305,7 @@ impl RouteServer {
                         *after,
                         withdrawn
                             .iter()
-                            .filter_map(|&slot| receivers.get(slot).copied()),
+                            .filter_map(|&slot| receivers.get(slot).map(|&(id, _)| id)),
                         &mut self.fabric_changes,
                     );
                     if replayed {
@@ -310,24 +341,22 @@ impl RouteServer {
                     continue;
                 };
                 if let Some(received) = peer.rib_in.received(prefix, path.path_id) {
-                    paths.push((source, received, path.attrs));
+                    paths.push((source, received, path.attrs, peer.config.kind));
                 }
             }
             // One path per peer, in peer order: the lowest received prefix's (a peer has
             // several only when an inbound route map summarised routes into `prefix`).
-            paths.sort_unstable_by_key(|(peer, received, _)| (*peer, *received));
-            paths.dedup_by_key(|(peer, _, _)| *peer);
+            paths.sort_unstable_by_key(|(peer, received, _, _)| (*peer, *received));
+            paths.dedup_by_key(|(peer, _, _, _)| *peer);
             held.clear();
-            for &(source, _, handle) in &paths {
+            for &(source, _, handle, kind) in &paths {
                 if let std::collections::hash_map::Entry::Vacant(slot) = decoded.entry(handle) {
                     let Some(attrs) = self.learned.attrs(handle).and_then(store::decode) else {
                         continue;
                     };
                     slot.insert(attrs);
                 }
-                if let Some(peer) = self.peers.get(&source) {
-                    held.push((source, peer.config.kind, handle));
-                }
+                held.push((source, kind, handle));
             }
             // Inline: one per peer holding the prefix, rarely more than a few.
             let candidates: SmallVec<[Candidate<'_>; 8]> = held
@@ -445,10 +474,7 @@ impl RouteServer {
                     None
                 };
             wanted.clear();
-            for (slot, &to) in receivers.iter().enumerate() {
-                let Some(peer) = self.peers.get(&to) else {
-                    continue;
-                };
+            for (slot, &(to, peer)) in receivers.iter().enumerate() {
                 let best = match &nva_best {
                     Some(nva_best) if !peer.config.kind.is_gateway() => nva_best,
                     _ => &selection.best,
@@ -468,7 +494,6 @@ impl RouteServer {
             }
             drop(candidates);
             // Every receiver's route of this prefix, in the state found above.
-            let peers = &self.peers;
             state.with_routes(|routes_out| {
                 for (slot, to, desired) in wanted.drain(..) {
                     let pool = routes_out.pool();
@@ -493,9 +518,6 @@ impl RouteServer {
                             None
                         }
                     };
-                    if !peers.contains_key(&to) {
-                        continue;
-                    }
                     let changed = match (routes_out.update(to, desired), desired) {
                         (OutChange::Announce, Some(d)) => Some(d),
                         (OutChange::Withdraw, _) => None,
@@ -542,10 +564,22 @@ impl RouteServer {
             let changes = std::mem::take(&mut self.fabric_changes);
             self.outputs.push_back(Output::Program(changes));
         }
-        for (&to, out) in receivers.iter().zip(pending) {
-            if let Some(out) = out {
-                self.send_changes(now, to, dirty, &out);
-            }
+        let changed: SmallVec<[(PeerId, PendingOut); 8]> = receivers
+            .iter()
+            .zip(pending)
+            .filter_map(|(&(to, _), out)| Some((to, out?)))
+            .collect();
+        drop(receivers);
+        paths.clear();
+        held.clear();
+        wanted.clear();
+        self.pass_lists = PassLists {
+            paths,
+            held,
+            wanted,
+        };
+        for (to, out) in changed {
+            self.send_changes(now, to, dirty, &out);
         }
         self.check_expressroute_limit();
     }
