@@ -218,10 +218,10 @@ fn pack_in_slices(
 /// Prefixes are indices into the pass's list of prefixes (4 bytes where an `IpNet` takes
 /// 18: a pass over a million prefixes keeps this for every receiver); announcements are
 /// grouped by exported set, each group in prefix order, as the packer takes them.
-#[derive(Clone, Debug, Default)]
 ///
 /// The lists are inline up to four prefixes (the size of a `Vec`): a small pass's
 /// receivers mostly get one or two, and a heap list each was a tenth of its allocations.
+#[derive(Clone, Debug, Default)]
 pub(super) struct PendingOut {
     announce: BTreeMap<AttrId, smallvec::SmallVec<[u32; 4]>>,
     withdraw: smallvec::SmallVec<[u32; 4]>,
